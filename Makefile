@@ -1,0 +1,183 @@
+# DSN for Darknet.
+#
+#   make                 build/darknet, build/libdarknet.{a,so} (DSN layers inside), build/dsn
+#   make test            CMocka suites (make test SANITIZE=1: the same under ASan + UBSan)
+#   make demo            the main job: MNIST end to end, report in report/ (DATA=fashion too)
+#   make bench           training/inference speed, bench.json
+#   make GPU=1 [CUDNN=1] CUDA build in build/gpu (compiles here; runs where a GPU is)
+#   make deps            install every build and test dependency (Debian packages)
+#   make clean | distclean
+#   V=1 shows the commands.
+#
+# Darknet itself is never committed: darknet_patch/fetch.sh fetches the pinned Debian source
+# package, checks it and applies darknet_patch/*.patch into build/darknet-src; this Makefile
+# compiles that tree together with layers/ (our layer types) into one libdarknet.
+
+GPU      ?= 0
+CUDNN    ?= 0
+OPENCV   ?= 1
+OPENBLAS ?= 1
+SANITIZE ?= 0
+V        ?= 0
+
+ifeq ($(SANITIZE),1)
+BUILD ?= build/san
+else ifeq ($(GPU),1)
+BUILD ?= build/gpu
+else
+BUILD ?= build
+endif
+
+Q := $(if $(filter 1,$(V)),,@)
+say = $(if $(filter 1,$(V)),,@printf '  %-7s %s\n' $(1) $(2);)
+
+DKSRC   := build/darknet-src
+DKSTAMP := $(DKSRC)/.dsn-patched
+NVCC    ?= /usr/local/cuda/bin/nvcc
+# CUDA 13 builds compute_75 and newer only; sm_90 with PTX covers Hopper and later.
+ARCH    ?= -gencode arch=compute_75,code=sm_75 -gencode arch=compute_80,code=sm_80 \
+           -gencode arch=compute_86,code=sm_86 -gencode arch=compute_90,code=[sm_90,compute_90]
+
+CC  := gcc
+CXX := g++
+
+DK_OBJ := gemm utils cuda deconvolutional_layer convolutional_layer list image activations \
+          im2col col2im blas crop_layer dropout_layer maxpool_layer softmax_layer data matrix \
+          network connected_layer cost_layer parser option_list detection_layer route_layer \
+          upsample_layer box normalization_layer avgpool_layer layer local_layer shortcut_layer \
+          logistic_layer activation_layer rnn_layer gru_layer crnn_layer demo batchnorm_layer \
+          region_layer reorg_layer tree lstm_layer l2norm_layer yolo_layer iseg_layer
+DK_CU  := convolutional_kernels deconvolutional_kernels activation_kernels im2col_kernels \
+          col2im_kernels blas_kernels crop_layer_kernels dropout_layer_kernels \
+          maxpool_layer_kernels avgpool_layer_kernels
+DK_EXE := captcha lsd super art tag cifar go rnn segmenter regressor classifier coco yolo \
+          detector nightmare instance-segmenter darknet
+
+LAYER_SRC := $(wildcard layers/*.c)
+LAYER_CU  := $(wildcard layers/*.cu)
+CLI_SRC   := $(filter-out dsn_cli/main.c,$(wildcard dsn_cli/*.c))
+TEST_SRC  := $(wildcard tests/test_*.c)
+
+# ---- flags -------------------------------------------------------------------------------
+DEFS := $(if $(filter 1,$(OPENBLAS)),-DOPENBLAS) $(if $(filter 1,$(OPENCV)),-DOPENCV) \
+        $(if $(filter 1,$(GPU)),-DGPU -I/usr/local/cuda/include) $(if $(filter 1,$(CUDNN)),-DCUDNN)
+OPT  := -Ofast
+SAN  :=
+ifeq ($(SANITIZE),1)
+OPT  := -O1 -g -fno-omit-frame-pointer
+SAN  := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+# Darknet's own sources: its flags (-Ofast keeps fast-math vectorisation and no semantic
+# interposition: 2.2x faster than -O3 -fPIC, see the CPU performance study), its warnings off.
+DK_CFLAGS  := $(OPT) $(SAN) -fPIC -w -I$(DKSRC)/include -I$(DKSRC)/src $(DEFS) -MMD -MP
+# Ours: C11, every warning, no warning left. Darknet's headers are system headers for us.
+OUR_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(OPT) $(SAN) -fPIC -Wall -Wextra -Werror \
+              -isystem $(DKSRC)/include -isystem $(DKSRC)/src -Ilayers -Idsn_cli $(DEFS) -MMD -MP
+OPENCV_CFLAGS := $(shell pkg-config --cflags opencv4 2>/dev/null)
+OPENCV_LIBS   := -lopencv_videoio -lopencv_highgui -lopencv_imgcodecs -lopencv_imgproc -lopencv_core
+LDLIBS := $(SAN) $(if $(filter 1,$(OPENBLAS)),-lopenblas) $(if $(filter 1,$(OPENCV)),$(OPENCV_LIBS)) \
+          $(if $(filter 1,$(GPU)),-L/usr/local/cuda/lib64 -lcudart -lcublas -lcurand) \
+          $(if $(filter 1,$(CUDNN)),-lcudnn) -lstdc++ -lm -pthread
+
+DK_OBJS := $(addprefix $(BUILD)/obj/dk/,$(addsuffix .o,$(DK_OBJ))) \
+           $(if $(filter 1,$(OPENCV)),$(BUILD)/obj/dk/image_opencv.o) \
+           $(if $(filter 1,$(GPU)),$(addprefix $(BUILD)/obj/dk/,$(addsuffix .o,$(DK_CU))))
+LAYER_OBJS := $(patsubst layers/%.c,$(BUILD)/obj/layers/%.o,$(LAYER_SRC)) \
+              $(if $(filter 1,$(GPU)),$(patsubst layers/%.cu,$(BUILD)/obj/layers/%.cu.o,$(LAYER_CU)))
+EXE_OBJS := $(addprefix $(BUILD)/obj/dk/,$(addsuffix .o,$(DK_EXE)))
+CLI_OBJS := $(patsubst dsn_cli/%.c,$(BUILD)/obj/cli/%.o,$(CLI_SRC))
+TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+
+.PHONY: all test demo bench deps check-deps clean distclean fetch fuzz
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/darknet $(BUILD)/libdarknet.a $(BUILD)/libdarknet.so $(BUILD)/dsn | check-deps
+
+# ---- dependencies ------------------------------------------------------------------------
+DEB_BUILD := gcc g++ make dpkg-dev patch pkg-config libopencv-dev libssl-dev libcmocka-dev \
+             libopenblas-dev clang libclang-rt-14-dev xz-utils ca-certificates
+DEB_DATA  := dataset-fashion-mnist
+DEB_ALL   := $(DEB_BUILD) $(DEB_DATA)
+# Installs what is missing when run as root; otherwise names the exact command to run.
+define ensure_debs
+missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done; \
+          command -v npm >/dev/null || echo npm); \
+if [ -n "$$missing" ]; then \
+  if [ "$$(id -u)" = 0 ]; then \
+    echo "  DEPS    installing:" $$missing; \
+    (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing) >build/deps.log 2>&1 \
+      || { tail -20 build/deps.log; echo "make: installing $$missing failed (log: build/deps.log)"; exit 1; }; \
+  else \
+    echo "make: missing Debian packages: $$missing"; \
+    echo "      run: sudo apt-get update && sudo apt-get install -y --no-install-recommends $$missing"; exit 1; \
+  fi; \
+fi
+endef
+deps:
+	@mkdir -p build; $(call ensure_debs,$(DEB_ALL))
+check-deps:
+	@mkdir -p build; $(call ensure_debs,$(DEB_BUILD))
+
+# ---- Darknet source ----------------------------------------------------------------------
+fetch: $(DKSTAMP)
+$(DKSTAMP): darknet_patch/fetch.sh darknet_patch/SHA256SUMS $(wildcard darknet_patch/*.patch) | check-deps
+	$(Q)darknet_patch/fetch.sh $(DKSRC)
+$(DKSRC)/src/% $(DKSRC)/examples/% $(DKSRC)/include/%: | $(DKSTAMP) ;
+
+# ---- compile -----------------------------------------------------------------------------
+$(BUILD)/obj/dk/%.o: $(DKSRC)/src/%.c | $(DKSTAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(DK_CFLAGS) -c $< -o $@
+$(BUILD)/obj/dk/%.o: $(DKSRC)/examples/%.c | $(DKSTAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(DK_CFLAGS) -c $< -o $@
+$(BUILD)/obj/dk/image_opencv.o: $(DKSRC)/src/image_opencv.cpp | $(DKSTAMP)
+	@mkdir -p $(@D)
+	$(call say,CXX,$<)$(CXX) -std=c++11 $(DK_CFLAGS) $(OPENCV_CFLAGS) -c $< -o $@
+$(BUILD)/obj/dk/%.o: $(DKSRC)/src/%.cu | $(DKSTAMP)
+	@mkdir -p $(@D)
+	$(call say,NVCC,$<)$(NVCC) $(ARCH) -I$(DKSRC)/include -I$(DKSRC)/src $(DEFS) -O3 \
+	    --compiler-options "-fPIC -w" -c $< -o $@
+$(BUILD)/obj/layers/%.o: layers/%.c | $(DKSTAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(OUR_CFLAGS) -c $< -o $@
+$(BUILD)/obj/layers/%.cu.o: layers/%.cu | $(DKSTAMP)
+	@mkdir -p $(@D)
+	$(call say,NVCC,$<)$(NVCC) $(ARCH) -I$(DKSRC)/include -I$(DKSRC)/src -Ilayers $(DEFS) -O3 \
+	    --compiler-options "-fPIC -Wall -Wextra" -c $< -o $@
+$(BUILD)/obj/cli/%.o: dsn_cli/%.c | $(DKSTAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(OUR_CFLAGS) -c $< -o $@
+$(BUILD)/obj/tests/%.o: tests/%.c | $(DKSTAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(OUR_CFLAGS) -Itests -c $< -o $@
+
+# ---- link --------------------------------------------------------------------------------
+$(BUILD)/libdarknet.a: $(DK_OBJS) $(LAYER_OBJS)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+$(BUILD)/libdarknet.so: $(DK_OBJS) $(LAYER_OBJS)
+	$(call say,LD,$@)$(CC) -shared $^ -o $@ $(LDLIBS)
+$(BUILD)/darknet: $(EXE_OBJS) $(BUILD)/libdarknet.a
+	$(call say,LD,$@)$(CC) $(EXE_OBJS) $(BUILD)/libdarknet.a -o $@ $(LDLIBS)
+$(BUILD)/libdsncli.a: $(CLI_OBJS)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+$(BUILD)/dsn: $(BUILD)/obj/cli/main.o $(BUILD)/libdsncli.a $(BUILD)/libdarknet.a
+	$(call say,LD,$@)$(CC) $^ -o $@ -lcrypto $(LDLIBS)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/dsn_test.o $(BUILD)/libdsncli.a $(BUILD)/libdarknet.a
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $^ -o $@ -lcmocka -lcrypto $(LDLIBS)
+$(BUILD)/obj/tests/dsn_test.o: tests/dsn_test.c
+
+# ---- test, demo, bench -------------------------------------------------------------------
+test: all $(TESTS)
+	@tests/run.sh $(BUILD) $(TESTS)
+
+include $(wildcard tests/fuzz/fuzz.mk)
+include $(wildcard mk/*.mk)
+
+clean:
+	rm -rf build/obj build/san build/gpu build/tests build/*.a build/*.so build/darknet build/dsn
+distclean:
+	rm -rf build data report backup bench.json
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,112 @@
+/* dsn_layers.h: what the four DSN layer types share.
+ *
+ * The layers ([serial_stamp], [gradient_reversal], [distill_kl], [masked_softmax]) are Darknet
+ * layer plugins (darknet_patch/0002): compiled into libdarknet, registered from main() by
+ * darknet_plugins_init(), parsed from cfg sections like any built-in layer.
+ *
+ * Darknet's gradient convention holds throughout: l.delta is MINUS the gradient of the loss
+ * with respect to the layer's output, summed over the batch; backward ADDS into net.delta.
+ *
+ * The stamp layer (always layer 0) owns the per-batch state the loss layers need: the raw
+ * (unstamped) input, the role of each row (I = 1 for the valid serial) and the per-iteration
+ * statistics printed during training. Loss layers find it with dsn_stamp_state(net). */
+#ifndef DSN_LAYERS_H
+#define DSN_LAYERS_H
+
+#include "darknet.h"
+#include "dsn_serial.h"
+#include "dsn_stamp.h"
+
+#include <stdint.h>
+
+/* Roles of a training row, in the order the batch is filled. */
+typedef enum { DSN_ROLE_VALID = 0, DSN_ROLE_FORGED, DSN_ROLE_NEAR, DSN_ROLE_RAW, DSN_ROLE_COUNT } dsn_role;
+extern const char *const dsn_role_names[DSN_ROLE_COUNT];
+
+/* Per-iteration statistics: the loss layers fill them, the last one prints them. */
+typedef struct dsn_stats {
+    float kd, hard, push;        /* distill_kl: per-row means over I=1 (kd, hard) and I=0 (push) */
+    float gd, gd_acc;            /* masked_softmax: G_d cross-entropy and accuracy on its rows  */
+    float lambda;                /* gradient_reversal's current lambda                         */
+    int have_kd, have_gd, have_lambda;
+} dsn_stats;
+
+typedef struct dsn_rng { uint64_t s; } dsn_rng;
+void dsn_rng_seed(dsn_rng *r, uint64_t seed);
+uint64_t dsn_rng_next(dsn_rng *r);
+int dsn_rng_below(dsn_rng *r, int n);            /* uniform in [0, n) */
+float dsn_rng_uniform(dsn_rng *r);               /* uniform in [0, 1) */
+
+typedef struct dsn_stamp_state {
+    dsn_geometry geo;
+    dsn_serial serial;             /* the customer's serial (valid rows; every row at deploy) */
+    int has_serial;
+    float frac[DSN_ROLE_COUNT];    /* valid, forged, near, raw (raw = the rest)              */
+    int count[DSN_ROLE_COUNT];     /* exact rows per batch for each role                     */
+    int near_max;                  /* near rows flip 1..near_max bits                        */
+    float near_one;                /* P(exactly one flip) for a near row; 0: uniform k       */
+    int mine;                      /* per-bit hard-negative mining of single flips           */
+    float *bit_w;                  /* [bits] EMA of the push loss of single flips, per bit   */
+    dsn_rng rng;
+    int batch;
+    /* this batch */
+    float *raw;                    /* host pointer to the unstamped input (net.input)        */
+    float *mask;                   /* [batch] I: 1 = valid serial, 0 = anything else         */
+    uint8_t *role;                 /* [batch] dsn_role                                       */
+    uint8_t *stamped;              /* [batch] 1 when the row carries a stamp                 */
+    dsn_serial *rowser;            /* [batch] the serial stamped on each stamped row         */
+    int *flip_bit;                 /* [batch] the flipped bit of a single-flip near row, -1  */
+    int n_valid;                   /* rows with I = 1 in this batch                          */
+    int *perm, *bitperm;           /* scratch permutations [batch], [bits]                   */
+    float *bit_tot, *bit_cnt;      /* [bits] mining feedback of this batch                   */
+    /* evaluation override (dsn eval): row b gets override[b % n_override]; has==0: raw */
+    dsn_serial *override;
+    uint8_t *override_has;
+    int n_override;
+    /* reporting */
+    dsn_stats stats;
+    int last_loss;                 /* index of the last DSN loss layer: it prints the line   */
+#ifdef GPU
+    uint8_t *rows_host, *rows_gpu; /* [batch * bits] bit values, 2 = row not stamped         */
+#endif
+} dsn_stamp_state;
+
+/* The stamp state of net (layer 0 must be [serial_stamp]); NULL otherwise. */
+dsn_stamp_state *dsn_stamp_state_of(const network *net);
+
+/* Evaluation hook: stamp row b of every following forward pass with serials[b % n] (has[b % n]
+ * == 0: leave that row raw). n == 0 restores normal behaviour. Copies the arrays. Returns 0, or
+ * -1 when net has no [serial_stamp] layer or a serial has the wrong length. */
+int dsn_stamp_override(network *net, const dsn_serial *serials, const uint8_t *has, int n);
+
+/* Mining feedback from the push loss: row b (a single-flip near row) had push loss `loss`. */
+void dsn_stamp_feedback(dsn_stamp_state *s, int b, float loss);
+
+/* Called by a loss layer at parse time: it reports statistics, the last one prints. */
+void dsn_stamp_register_loss(dsn_stamp_state *s, int index);
+/* Called by each loss layer after its forward; prints the line when index is the last. */
+void dsn_stamp_report(dsn_stamp_state *s, int index, network net);
+
+/* ---- strict option parsing: a bad value is a fatal error naming the file, section, option ---- */
+void dsn_layer_fail(size_params p, const char *section, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), noreturn));
+int dsn_opt_int(list *options, size_params p, const char *section, const char *key, int def);
+float dsn_opt_float(list *options, size_params p, const char *section, const char *key, float def);
+/* NULL when absent; the string lives only while the section is parsed (strdup to keep it). */
+const char *dsn_opt_str(list *options, const char *key);
+
+#ifdef GPU
+unsigned char *cuda_make_bytes(size_t n);
+void cuda_push_bytes(unsigned char *dst, const unsigned char *src, size_t n);
+void cuda_free_bytes(unsigned char *p);
+#endif
+
+/* ---- the layer types ---------------------------------------------------------------------- */
+layer parse_serial_stamp(list *options, size_params params);
+void destroy_serial_stamp(layer l);
+layer parse_gradient_reversal(list *options, size_params params);
+layer parse_distill_kl(list *options, size_params params);
+void destroy_distill_kl(layer l);
+layer parse_masked_softmax(list *options, size_params params);
+
+#endif

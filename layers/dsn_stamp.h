@@ -1,0 +1,59 @@
+/* dsn_stamp.h: where a serial goes on an image, and the pixels it writes there.
+ *
+ * One implementation, shared by the [serial_stamp] layer (at network resolution, inside the
+ * network, after Darknet's resizing and augmentation) and by `dsn stamp` (on image files).
+ *
+ *     dsn_geometry g;  char err[160];
+ *     dsn_geometry_init(&g, 64, 0, DSN_CORNER_BR, 0);            // 8x8 grid, auto cell size
+ *     if(dsn_geometry_place(&g, 28, 28, err, sizeof err) != 0) die(err);
+ *     dsn_stamp_apply(image_chw, 1, &g, &serial);       // CHW, 1 channel, 28x28
+ *
+ * Grid: gw = ceil(sqrt(bits)) columns, gh = ceil(bits/gw) rows; cell i (row-major from the
+ * grid's top-left) carries bit i; cells past `bits` are left untouched. Each cell is a square of
+ * `cell` pixels. The grid sits `margin` pixels in from the chosen corner. Pixel rule (the paper's
+ * Eq. 7): a 1 bit sets the cell's pixels to 1.0 in every channel, a 0 bit sets them to 0.0.
+ * Images are planar CHW floats in [0,1], as Darknet holds them. */
+#ifndef DSN_STAMP_H
+#define DSN_STAMP_H
+
+#include <stddef.h>
+#include "dsn_serial.h"
+
+typedef enum { DSN_CORNER_TL = 0, DSN_CORNER_TR, DSN_CORNER_BL, DSN_CORNER_BR, DSN_CORNER_COUNT } dsn_corner;
+
+typedef struct dsn_geometry {
+    int bits;          /* serial length                                        */
+    int cell;          /* cell size in pixels as configured; 0 = from the image */
+    dsn_corner corner;
+    int margin;        /* pixels between the grid and the corner's two edges    */
+    /* filled by dsn_geometry_place() */
+    int gw, gh;        /* grid columns and rows                                 */
+    int cell_px;       /* effective cell size                                   */
+    int x0, y0;        /* top-left pixel of the grid                            */
+    int w, h;          /* image size it was placed for                          */
+} dsn_geometry;
+
+/* "tl","tr","bl","br" <-> dsn_corner. Name lookup returns -1 for an unknown name. */
+int dsn_corner_from_name(const char *name);
+const char *dsn_corner_name(dsn_corner c);
+
+/* Checks the options (bits in DSN_MIN_BITS..DSN_MAX_BITS, cell >= 0, margin >= 0, corner
+ * valid) and computes gw and gh. Returns 0, or -1 with the offending option named in err. */
+int dsn_geometry_init(dsn_geometry *g, int bits, int cell, dsn_corner corner, int margin,
+                      char *err, size_t errlen);
+
+/* Effective cell size for a cell option of 0: max(1, min(w,h)/28), so an 8x8 grid covers
+ * 8 of MNIST's 28 pixels and scales with larger inputs. */
+int dsn_geometry_auto_cell(int w, int h);
+
+/* Places the grid on a w x h image: fills cell_px, x0, y0, w, h. Returns 0, or -1 (err names
+ * the geometry and the image size) when the grid plus margin does not fit. */
+int dsn_geometry_place(dsn_geometry *g, int w, int h, char *err, size_t errlen);
+
+/* Stamps `s` (s->nbits must equal g->bits) on one CHW image of the placed size. */
+void dsn_stamp_apply(float *im, int c, const dsn_geometry *g, const dsn_serial *s);
+
+/* 1 when pixel (x, y) lies inside a stamped cell, else 0. */
+int dsn_stamp_covers(const dsn_geometry *g, int x, int y);
+
+#endif
