@@ -1,0 +1,31 @@
+/* dsn_test.h: helpers shared by the CMocka suites (include after cmocka.h).
+ *
+ *   char dir[256];  dsn_test_tmpdir(dir, sizeof dir);            // fresh mkdtemp directory
+ *   dsn_test_write(dir, "net.cfg", "[net]\n...");                 // returns the full path (static)
+ *   int rc = dsn_test_run(out, sizeof out, "%s/darknet ...", ...); // exit status + combined output
+ *   dsn_test_expect_exit_fail(fn, arg, "bits");                   // fn(arg) in a child must exit != 0
+ *                                                                 // and print a line containing "bits"
+ * Paths of the built programs come from DSN_BUILD (default "build"). */
+#ifndef DSN_TEST_H
+#define DSN_TEST_H
+
+#include <stddef.h>
+
+const char *dsn_test_build_dir(void);
+void dsn_test_tmpdir(char *out, size_t len);
+/* Writes text to dir/name; returns a malloc'ed full path (caller frees). */
+char *dsn_test_write(const char *dir, const char *name, const char *text);
+/* Runs a shell command (printf format); returns its exit status, output (stdout+stderr) in out. */
+int dsn_test_run(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Runs fn(arg) in a forked child with stderr captured. Returns the child's exit status (256 +
+ * signal number when killed), stderr text in err. */
+int dsn_test_in_child(void (*fn)(void *), void *arg, char *err, size_t len);
+/* Writes a Darknet classification data set of n_per_class PNG images per class into dir:
+ * dir/img/<i>_<label>.png, dir/train.list, dir/labels.txt, dir/set.data. Class k is a w x h
+ * grey image with a bright square at a class-specific position plus noise, so a small net
+ * learns it in a few hundred steps. Returns the malloc'ed path of set.data. */
+char *dsn_test_make_dataset(const char *dir, int classes, int n_per_class, int w, int h, unsigned seed);
+/* rm -rf dir */
+void dsn_test_rmtree(const char *dir);
+
+#endif
