@@ -1,0 +1,195 @@
+/* The stamp (layers/dsn_stamp.c): grid shapes, placement at each corner, what does not fit, and
+ * the pixel rule (1 bit -> 1.0, 0 bit -> 0.0 in every channel, everything else untouched). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "dsn_stamp.h"
+
+static void test_corner_names(void **state)
+{
+    (void)state;
+    const char *names[] = {"tl", "tr", "bl", "br"};
+    for(int c = 0; c < DSN_CORNER_COUNT; ++c) {
+        assert_int_equal(dsn_corner_from_name(names[c]), c);
+        assert_string_equal(dsn_corner_name((dsn_corner)c), names[c]);
+    }
+    assert_int_equal(dsn_corner_from_name("BR"), -1);
+    assert_int_equal(dsn_corner_from_name("middle"), -1);
+    assert_int_equal(dsn_corner_from_name(""), -1);
+    assert_int_equal(dsn_corner_from_name(NULL), -1);
+}
+
+static void test_grid_shapes(void **state)
+{
+    (void)state;
+    const struct { int bits, gw, gh; } cases[] = {
+        {4, 2, 2}, {5, 3, 2}, {9, 3, 3}, {10, 4, 3}, {63, 8, 8}, {64, 8, 8}, {65, 9, 8}, {128, 12, 11},
+        {256, 16, 16},
+    };
+    char err[160];
+    for(size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+        dsn_geometry g;
+        assert_int_equal(dsn_geometry_init(&g, cases[i].bits, 0, DSN_CORNER_BR, 0, err, sizeof err), 0);
+        assert_int_equal(g.gw, cases[i].gw);
+        assert_int_equal(g.gh, cases[i].gh);
+        assert_true(g.gw * g.gh >= g.bits);
+        assert_true(g.gw * (g.gh - 1) < g.bits);
+    }
+}
+
+static void test_init_rejects(void **state)
+{
+    (void)state;
+    char err[160];
+    dsn_geometry g;
+    assert_int_equal(dsn_geometry_init(&g, 3, 0, DSN_CORNER_BR, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "bits"));
+    assert_int_equal(dsn_geometry_init(&g, 257, 0, DSN_CORNER_BR, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "bits"));
+    assert_int_equal(dsn_geometry_init(&g, 64, -1, DSN_CORNER_BR, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "cell"));
+    assert_int_equal(dsn_geometry_init(&g, 64, 0, DSN_CORNER_BR, -2, err, sizeof err), -1);
+    assert_non_null(strstr(err, "margin"));
+    assert_int_equal(dsn_geometry_init(&g, 64, 0, DSN_CORNER_COUNT, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "corner"));
+}
+
+static void test_auto_cell(void **state)
+{
+    (void)state;
+    assert_int_equal(dsn_geometry_auto_cell(28, 28), 1);
+    assert_int_equal(dsn_geometry_auto_cell(20, 20), 1);
+    assert_int_equal(dsn_geometry_auto_cell(55, 56), 1);
+    assert_int_equal(dsn_geometry_auto_cell(56, 56), 2);
+    assert_int_equal(dsn_geometry_auto_cell(224, 100), 3);
+}
+
+static void test_place_corners(void **state)
+{
+    (void)state;
+    char err[160];
+    const struct { dsn_corner c; int margin, x0, y0; } cases[] = {
+        {DSN_CORNER_TL, 0, 0, 0}, {DSN_CORNER_TR, 0, 20, 0}, {DSN_CORNER_BL, 0, 0, 20},
+        {DSN_CORNER_BR, 0, 20, 20}, {DSN_CORNER_TL, 2, 2, 2}, {DSN_CORNER_BR, 3, 17, 17},
+    };
+    for(size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+        dsn_geometry g;
+        assert_int_equal(dsn_geometry_init(&g, 64, 0, cases[i].c, cases[i].margin, err, sizeof err), 0);
+        assert_int_equal(dsn_geometry_place(&g, 28, 28, err, sizeof err), 0);
+        assert_int_equal(g.cell_px, 1);
+        assert_int_equal(g.x0, cases[i].x0);
+        assert_int_equal(g.y0, cases[i].y0);
+        assert_int_equal(g.w, 28);
+        assert_int_equal(g.h, 28);
+    }
+    /* a non-square image and a fixed cell size: 3x3 cells of 4 px, bottom right of 40x30 */
+    dsn_geometry g;
+    assert_int_equal(dsn_geometry_init(&g, 9, 4, DSN_CORNER_BR, 1, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_place(&g, 40, 30, err, sizeof err), 0);
+    assert_int_equal(g.x0, 40 - 1 - 12);
+    assert_int_equal(g.y0, 30 - 1 - 12);
+}
+
+static void test_place_fit(void **state)
+{
+    (void)state;
+    char err[160];
+    dsn_geometry g;
+    /* 8 cells of 3 px plus margin 4 is exactly 28 */
+    assert_int_equal(dsn_geometry_init(&g, 64, 3, DSN_CORNER_TL, 4, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_place(&g, 28, 28, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_init(&g, 64, 3, DSN_CORNER_TL, 5, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_place(&g, 28, 28, err, sizeof err), -1);
+    assert_non_null(strstr(err, "28x28"));
+    assert_int_equal(dsn_geometry_init(&g, 64, 4, DSN_CORNER_BR, 0, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_place(&g, 28, 28, err, sizeof err), -1);
+    assert_non_null(strstr(err, "does not fit"));
+    /* wide but short */
+    assert_int_equal(dsn_geometry_init(&g, 64, 1, DSN_CORNER_BR, 0, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_place(&g, 100, 7, err, sizeof err), -1);
+    assert_int_equal(dsn_geometry_place(&g, 0, 28, err, sizeof err), -1);
+    /* sizes whose products overflow an int are refused, not wrapped */
+    assert_int_equal(dsn_geometry_init(&g, 256, 1 << 28, DSN_CORNER_BR, 0x7fffffff, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_place(&g, 28, 28, err, sizeof err), -1);
+}
+
+/* Stamps a random serial on a c-channel image filled with 0.5 and checks every pixel. */
+static void check_stamp(int bits, int cell, dsn_corner corner, int margin, int w, int h, int c)
+{
+    char err[160];
+    dsn_geometry g;
+    dsn_serial s;
+    assert_int_equal(dsn_geometry_init(&g, bits, cell, corner, margin, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_place(&g, w, h, err, sizeof err), 0);
+    memset(&s, 0, sizeof s);
+    s.nbits = bits;
+    unsigned seed = (unsigned)(bits * 31 + w);
+    for(int i = 0; i < bits; ++i) {
+        seed = seed * 1664525u + 1013904223u;
+        s.bit[i] = (uint8_t)((seed >> 20) & 1);
+    }
+    size_t n = (size_t)w * h * c;
+    float *im = malloc(n * sizeof *im);
+    assert_non_null(im);
+    for(size_t i = 0; i < n; ++i) im[i] = 0.5f;
+    dsn_stamp_apply(im, c, &g, &s);
+    int covered = 0;
+    for(int y = 0; y < h; ++y) {
+        for(int x = 0; x < w; ++x) {
+            int in = dsn_stamp_covers(&g, x, y);
+            covered += in;
+            float want = 0.5f;
+            if(in) {
+                int i = ((y - g.y0) / g.cell_px) * g.gw + (x - g.x0) / g.cell_px;
+                want = s.bit[i] ? 1.0f : 0.0f;
+            }
+            for(int k = 0; k < c; ++k) assert_true(im[(size_t)k * w * h + (size_t)y * w + x] == want);
+        }
+    }
+    assert_int_equal(covered, bits * g.cell_px * g.cell_px);
+    free(im);
+}
+
+static void test_apply_pixels(void **state)
+{
+    (void)state;
+    check_stamp(64, 0, DSN_CORNER_BR, 0, 28, 28, 1);
+    check_stamp(9, 3, DSN_CORNER_TL, 2, 28, 28, 3);
+    check_stamp(10, 2, DSN_CORNER_TR, 1, 32, 20, 3); /* last row partly empty */
+    check_stamp(64, 0, DSN_CORNER_BL, 5, 64, 60, 1);  /* auto cell 2 */
+    check_stamp(256, 1, DSN_CORNER_BR, 0, 16, 16, 2); /* the whole image */
+}
+
+static void test_covers_outside(void **state)
+{
+    (void)state;
+    char err[160];
+    dsn_geometry g;
+    assert_int_equal(dsn_geometry_init(&g, 10, 2, DSN_CORNER_TL, 1, err, sizeof err), 0);
+    assert_int_equal(dsn_stamp_covers(&g, 1, 1), 0); /* not placed yet */
+    assert_int_equal(dsn_geometry_place(&g, 20, 20, err, sizeof err), 0);
+    assert_int_equal(dsn_stamp_covers(&g, 0, 0), 0);
+    assert_int_equal(dsn_stamp_covers(&g, 1, 1), 1);
+    assert_int_equal(dsn_stamp_covers(&g, 8, 1), 1);  /* cell 3, right edge */
+    assert_int_equal(dsn_stamp_covers(&g, 9, 1), 0);  /* past 4 columns */
+    assert_int_equal(dsn_stamp_covers(&g, 3, 5), 1);  /* cell 9: row 2, column 1 */
+    assert_int_equal(dsn_stamp_covers(&g, 5, 5), 0);  /* cell 10 does not exist */
+    assert_int_equal(dsn_stamp_covers(&g, 1, 7), 0);  /* below the grid */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_corner_names),   cmocka_unit_test(test_grid_shapes),
+        cmocka_unit_test(test_init_rejects),   cmocka_unit_test(test_auto_cell),
+        cmocka_unit_test(test_place_corners),  cmocka_unit_test(test_place_fit),
+        cmocka_unit_test(test_apply_pixels),   cmocka_unit_test(test_covers_outside),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
