@@ -90,6 +90,7 @@ TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
 .PHONY: all test demo bench deps check-deps clean distclean fetch fuzz
 .DEFAULT_GOAL := all
+.SECONDARY:
 
 all: $(BUILD)/darknet $(BUILD)/libdarknet.a $(BUILD)/libdarknet.so $(BUILD)/dsn | check-deps
 

@@ -136,7 +136,7 @@ char *dsn_test_make_dataset(const char *dir, int classes, int n_per_class, int w
                 im.data[y*w + x] = v;
             }
             snprintf(img, sizeof img, "%s/img/%d_%s", dir, i, names[k % 10]);
-            save_image(im, img);   /* writes img.png */
+            save_image_options(im, img, PNG, 0);   /* writes img.png */
             free_image(im);
             fprintf(list, "%s.png\n", img);
         }

@@ -1,0 +1,411 @@
+/* The DSN layers: gradients against central finite differences, the stamp's roles and pixels,
+ * and a clear fatal error for each bad option. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "darknet.h"
+#include "dsn_layers.h"
+#include "dsn_test.h"
+#include "distill_kl_layer.h"
+#include "gradient_reversal_layer.h"
+#include "masked_softmax_layer.h"
+#include "serial_stamp_layer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static float frand(unsigned *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return ((*s >> 8) & 0xffff) / 65536.f - .5f;
+}
+
+static double rel_err(const double *a, const double *b, int n)
+{
+    double e = 0, na = 0, nb = 0;
+    int i;
+    for(i = 0; i < n; ++i){ e += (a[i] - b[i])*(a[i] - b[i]); na += a[i]*a[i]; nb += b[i]*b[i]; }
+    return sqrt(e) / fmax(sqrt(fmax(na, nb)), 1e-12);
+}
+
+/* ---- gradient_reversal ------------------------------------------------------------------- */
+static void test_grl_sign_and_lambda(void **state)
+{
+    (void)state;
+    layer l = make_gradient_reversal_layer(2, 3, 1, 1, 0.7f, 0);
+    network net = {0};
+    size_t seen = 0;
+    float in[6], d[6] = {0};
+    unsigned s = 1;
+    int i;
+    for(i = 0; i < 6; ++i){ in[i] = frand(&s); l.delta[i] = frand(&s); d[i] = 0.25f; }
+    net.input = in;
+    net.delta = d;
+    net.seen = &seen;
+    net.batch = 2;
+    net.subdivisions = 1;
+    net.max_batches = 100;
+    forward_gradient_reversal_layer(l, net);
+    for(i = 0; i < 6; ++i) assert_float_equal(l.output[i], in[i], 0);
+    backward_gradient_reversal_layer(l, net);
+    for(i = 0; i < 6; ++i) assert_float_equal(d[i], 0.25f - 0.7f*l.delta[i], 1e-7);
+    /* the DANN ramp: lambda * (2/(1+exp(-gamma p)) - 1) at p = seen/(batch*subdiv)/max_batches */
+    l.alpha = 10;
+    seen = 2*25;                      /* 25 batches of 100: p = 0.25 */
+    float want = 0.7f*(2.f/(1.f + expf(-2.5f)) - 1.f);
+    assert_float_equal(gradient_reversal_lambda(&l, &net), want, 1e-6);
+    seen = 0;
+    assert_float_equal(gradient_reversal_lambda(&l, &net), 0, 1e-7);
+    free(l.output);
+    free(l.delta);
+}
+
+/* ---- distill_kl: finite differences of its reported cost ---------------------------------- */
+static void check_kl_gradient(float T, float hard, float push, int normalize)
+{
+    enum { B = 5, N = 4 };
+    distill_kl_params p = {T, hard, push, normalize};
+    float z[B*N], q[B*N], truth[B*N] = {0}, out[B*N], delta[B*N];
+    const float mask[B] = {1, 0, 1, 0, 0};
+    unsigned s = 7;
+    int i, b, j = 0;
+    for(i = 0; i < B*N; ++i) z[i] = 2*frand(&s);
+    for(b = 0; b < B; ++b){
+        truth[b*N + b % N] = 1;
+        if(mask[b] > .5f){                       /* teacher probabilities for the I=1 rows */
+            float sum = 0;
+            for(i = 0; i < N; ++i){ q[j*N + i] = expf(3*frand(&s)); sum += q[j*N + i]; }
+            for(i = 0; i < N; ++i) q[j*N + i] /= sum;
+            ++j;
+        }
+    }
+    distill_kl_compute(&p, B, N, z, q, mask, truth, out, delta, 0, 0, 0, 0);
+    double num[B*N], ana[B*N];
+    const float h = 1e-2f;
+    for(i = 0; i < B*N; ++i){
+        float keep = z[i], scratch[B*N], sd[B*N];
+        z[i] = keep + h;
+        double up = distill_kl_compute(&p, B, N, z, q, mask, truth, scratch, sd, 0, 0, 0, 0);
+        z[i] = keep - h;
+        double dn = distill_kl_compute(&p, B, N, z, q, mask, truth, scratch, sd, 0, 0, 0, 0);
+        z[i] = keep;
+        num[i] = -(up - dn)/(2*h);               /* Darknet's delta is minus the gradient */
+        ana[i] = delta[i];
+    }
+    double e = rel_err(num, ana, B*N);
+    print_message("  distill_kl T=%g hard=%g push=%g normalize=%d: relative error %.2g\n", T, hard, push, normalize, e);
+    assert_true(e < 1e-3);
+    /* masking: with push=0 and hard=0, I=0 rows get no gradient at all */
+    if(push == 0 && hard == 0) for(b = 0; b < B; ++b) if(mask[b] < .5f) for(i = 0; i < N; ++i) assert_float_equal(delta[b*N + i], 0, 0);
+    /* the output is the softmax at T=1 */
+    for(b = 0; b < B; ++b){
+        float sum = 0;
+        for(i = 0; i < N; ++i) sum += out[b*N + i];
+        assert_float_equal(sum, 1, 1e-5);
+    }
+}
+
+static void test_kl_gradient_T1(void **s) { (void)s; check_kl_gradient(1, 0, 0, 0); check_kl_gradient(1, .5f, .5f, 1); }
+static void test_kl_gradient_T4(void **s) { (void)s; check_kl_gradient(4, 0, 0, 0); check_kl_gradient(4, .5f, .5f, 1); check_kl_gradient(4, 0, .5f, 0); }
+
+/* KL is zero (and so is the KD gradient) when the student matches the teacher at T. */
+static void test_kl_zero_at_match(void **state)
+{
+    (void)state;
+    distill_kl_params p = {4, 0, 0, 0};
+    float z[3] = {1, -2, .5f}, q[3], out[3], delta[3], kd;
+    const float mask[1] = {1};
+    float sum = 0;
+    int i;
+    for(i = 0; i < 3; ++i){ q[i] = expf(z[i]/4); sum += q[i]; }
+    for(i = 0; i < 3; ++i) q[i] /= sum;
+    distill_kl_compute(&p, 1, 3, z, q, mask, 0, out, delta, 0, &kd, 0, 0);
+    assert_float_equal(kd, 0, 1e-6);
+    for(i = 0; i < 3; ++i) assert_float_equal(delta[i], 0, 1e-6);
+}
+
+/* ---- masked_softmax ---------------------------------------------------------------------- */
+static void check_masked_gradient(int select, int normalize)
+{
+    enum { B = 6, N = 3 };
+    float z[B*N], truth[B*N] = {0}, out[B*N], delta[B*N];
+    const float mask[B] = {1, 0, 0, 1, 0, 1};
+    unsigned s = 13;
+    int i, b;
+    for(i = 0; i < B*N; ++i) z[i] = 2*frand(&s);
+    for(b = 0; b < B; ++b) truth[b*N + (b*7) % N] = 1;
+    masked_softmax_compute(select, 1.5f, normalize, B, N, z, mask, truth, out, delta, 0, 0);
+    double num[B*N], ana[B*N];
+    const float h = 1e-2f;
+    for(i = 0; i < B*N; ++i){
+        float keep = z[i], so[B*N], sd[B*N];
+        z[i] = keep + h;
+        double up = masked_softmax_compute(select, 1.5f, normalize, B, N, z, mask, truth, so, sd, 0, 0);
+        z[i] = keep - h;
+        double dn = masked_softmax_compute(select, 1.5f, normalize, B, N, z, mask, truth, so, sd, 0, 0);
+        z[i] = keep;
+        num[i] = -(up - dn)/(2*h);
+        ana[i] = delta[i];
+    }
+    double e = rel_err(num, ana, B*N);
+    print_message("  masked_softmax select=%d normalize=%d: relative error %.2g\n", select, normalize, e);
+    assert_true(e < 1e-3);
+    for(b = 0; b < B; ++b){
+        int sel = select == MASKED_ALL || (select == MASKED_NEG) == (mask[b] < .5f);
+        if(!sel) for(i = 0; i < N; ++i) assert_float_equal(delta[b*N + i], 0, 0);
+    }
+}
+
+static void test_masked_gradient(void **state)
+{
+    (void)state;
+    check_masked_gradient(MASKED_NEG, 1);
+    check_masked_gradient(MASKED_NEG, 0);
+    check_masked_gradient(MASKED_POS, 1);
+    check_masked_gradient(MASKED_ALL, 0);
+}
+
+/* ---- serial_stamp: roles ------------------------------------------------------------------ */
+static layer stamp_layer(int batch, int w, int h, int c, int bits)
+{
+    dsn_geometry g;
+    char err[200];
+    assert_int_equal(dsn_geometry_init(&g, bits, 0, DSN_CORNER_BR, 0, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_place(&g, w, h, err, sizeof err), 0);
+    return make_serial_stamp_layer(batch, w, h, c, &g);
+}
+
+static void random_serial(dsn_serial *sn, int bits, unsigned seed)
+{
+    uint8_t bytes[32];
+    unsigned s = seed;
+    int i;
+    for(i = 0; i < 32; ++i){ s = s*1664525u + 1013904223u; bytes[i] = (uint8_t)(s >> 24); }
+    assert_int_equal(dsn_serial_from_bytes(sn, bytes, sizeof bytes, bits), 0);
+}
+
+static void test_stamp_role_counts_and_distances(void **state)
+{
+    (void)state;
+    static const int batches[] = {1, 3, 7, 10, 13, 100};
+    size_t k;
+    for(k = 0; k < sizeof batches / sizeof batches[0]; ++k){
+        int batch = batches[k], b, r;
+        layer l = stamp_layer(batch, 12, 12, 3, 16);
+        dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
+        random_serial(&s->serial, 16, 42);
+        s->has_serial = 1;
+        s->near_one = .5f;
+        dsn_rng_seed(&s->rng, 9);
+        assert_int_equal(serial_stamp_set_roles(&l, .4f, .15f, .3f, 3), 0);
+        /* largest-remainder counts: each within floor/ceil of its quota, summing to the batch */
+        const float frac[4] = {.4f, .15f, .3f, .15f};
+        int total = 0;
+        for(r = 0; r < DSN_ROLE_COUNT; ++r){
+            float q = frac[r]*batch;
+            assert_true(s->count[r] >= (int)floorf(q + 1e-5f) && s->count[r] <= (int)ceilf(q - 1e-5f));
+            total += s->count[r];
+        }
+        assert_int_equal(total, batch);
+        float *in = calloc((size_t)batch*l.inputs, sizeof(float));
+        network net = {0};
+        net.input = in;
+        net.train = 1;
+        int rep;
+        for(rep = 0; rep < 20; ++rep){
+            forward_serial_stamp_layer(l, net);
+            int seen[DSN_ROLE_COUNT] = {0};
+            for(b = 0; b < batch; ++b){
+                int role = s->role[b], d = s->stamped[b] ? dsn_serial_hamming(&s->rowser[b], &s->serial) : -1;
+                seen[role]++;
+                assert_int_equal(s->mask[b] > .5f, role == DSN_ROLE_VALID);
+                if(role == DSN_ROLE_VALID) assert_int_equal(d, 0);
+                if(role == DSN_ROLE_FORGED) assert_true(d > 0);
+                if(role == DSN_ROLE_NEAR) assert_true(d >= 1 && d <= 3);
+                if(role == DSN_ROLE_RAW) assert_int_equal(s->stamped[b], 0);
+                /* the pixels: a stamped row equals the shared stamp of its serial, a raw row is untouched */
+                float *want = calloc(l.inputs, sizeof(float));
+                if(s->stamped[b]) dsn_stamp_apply(want, l.c, &s->geo, &s->rowser[b]);
+                assert_memory_equal(want, l.output + b*l.outputs, l.inputs*sizeof(float));
+                free(want);
+            }
+            for(r = 0; r < DSN_ROLE_COUNT; ++r) assert_int_equal(seen[r], s->count[r]);
+            assert_int_equal(s->n_valid, s->count[DSN_ROLE_VALID]);
+        }
+        free(in);
+        free(l.output);
+        destroy_serial_stamp(l);
+    }
+}
+
+/* near_max=1 and near=1: every row is exactly one bit away; over many rows every bit is hit. */
+static void test_stamp_near_single_flips_cover_bits(void **state)
+{
+    (void)state;
+    layer l = stamp_layer(64, 9, 9, 1, 9);
+    dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
+    random_serial(&s->serial, 9, 5);
+    s->has_serial = 1;
+    dsn_rng_seed(&s->rng, 3);
+    assert_int_equal(serial_stamp_set_roles(&l, 0, 0, 1, 1), 0);
+    float *in = calloc((size_t)64*l.inputs, sizeof(float));
+    network net = {0};
+    net.input = in;
+    net.train = 1;
+    int hit[9] = {0}, b, i;
+    forward_serial_stamp_layer(l, net);
+    for(b = 0; b < 64; ++b){
+        assert_int_equal(dsn_serial_hamming(&s->rowser[b], &s->serial), 1);
+        assert_true(s->flip_bit[b] >= 0 && s->flip_bit[b] < 9);
+        hit[s->flip_bit[b]]++;
+    }
+    for(i = 0; i < 9; ++i) assert_true(hit[i] > 0);
+    free(in);
+    free(l.output);
+    destroy_serial_stamp(l);
+}
+
+/* Deploy: every row stamped with the serial; without one, the input passes untouched. */
+static void test_stamp_deploy(void **state)
+{
+    (void)state;
+    layer l = stamp_layer(3, 10, 8, 3, 16);
+    dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
+    float *in = calloc((size_t)3*l.inputs, sizeof(float));
+    unsigned r = 2;
+    int i, b;
+    for(i = 0; i < 3*l.inputs; ++i) in[i] = frand(&r) + .5f;
+    network net = {0};
+    net.input = in;
+    forward_serial_stamp_layer(l, net);
+    assert_memory_equal(l.output, in, 3*l.inputs*sizeof(float));
+    random_serial(&s->serial, 16, 77);
+    s->has_serial = 1;
+    forward_serial_stamp_layer(l, net);
+    for(b = 0; b < 3; ++b){
+        float *want = malloc(l.inputs*sizeof(float));
+        memcpy(want, in + b*l.inputs, l.inputs*sizeof(float));
+        dsn_stamp_apply(want, 3, &s->geo, &s->serial);
+        assert_memory_equal(want, l.output + b*l.outputs, l.inputs*sizeof(float));
+        assert_float_equal(s->mask[b], 1, 0);
+        free(want);
+    }
+    /* evaluation override: row b gets serials[b % 2]; has = 0 leaves it raw */
+    dsn_serial two[2];
+    uint8_t has[2] = {0, 1};
+    random_serial(&two[1], 16, 78);
+    network wrap = {0};
+    wrap.n = 1;
+    wrap.layers = &l;
+    (void)wrap;
+    s->override = malloc(sizeof two);
+    s->override_has = malloc(2);
+    memcpy(s->override, two, sizeof two);
+    memcpy(s->override_has, has, 2);
+    s->n_override = 2;
+    forward_serial_stamp_layer(l, net);
+    assert_memory_equal(l.output, in, l.inputs*sizeof(float));
+    float *want = malloc(l.inputs*sizeof(float));
+    memcpy(want, in + l.inputs, l.inputs*sizeof(float));
+    dsn_stamp_apply(want, 3, &s->geo, &two[1]);
+    assert_memory_equal(want, l.output + l.outputs, l.inputs*sizeof(float));
+    free(want);
+    free(in);
+    free(l.output);
+    destroy_serial_stamp(l);
+}
+
+/* ---- bad options: each a fatal error naming the option ------------------------------------ */
+static char *bad_cfg;
+static void parse_bad(void *arg)
+{
+    (void)arg;
+    parse_network_cfg(bad_cfg);
+}
+
+static const char *NET = "[net]\nbatch=10\nwidth=16\nheight=16\nchannels=1\n\n";
+
+static void expect_bad(const char *dir, const char *body, const char *needle)
+{
+    char text[4096], err[8192];
+    snprintf(text, sizeof text, "%s%s", NET, body);
+    bad_cfg = dsn_test_write(dir, "bad.cfg", text);
+    unsetenv("DSN_SERIAL");
+    int rc = dsn_test_in_child(parse_bad, 0, err, sizeof err);
+    if(rc == 0 || !strstr(err, needle) || !strstr(err, "bad.cfg"))
+        fail_msg("expected a failure naming '%s' for:\n%s\ngot rc=%d:\n%s", needle, body, rc, err);
+    free(bad_cfg);
+}
+
+static void test_bad_options(void **state)
+{
+    (void)state;
+    char dir[256];
+    dsn_test_tmpdir(dir, sizeof dir);
+    char *tcfg = dsn_test_write(dir, "t.cfg", "[net]\nbatch=4\nwidth=16\nheight=16\nchannels=1\n\n[connected]\noutput=3\nactivation=linear\n\n[softmax]\n");
+    char *tcfg8 = dsn_test_write(dir, "t8.cfg", "[net]\nbatch=4\nwidth=8\nheight=8\nchannels=1\n\n[connected]\noutput=4\nactivation=linear\n\n[softmax]\n");
+    char *tw = dsn_test_write(dir, "t.weights", "");
+    char body[2048];
+    expect_bad(dir, "[serial_stamp]\nbits=64\ncell=3\n", "cell");
+    expect_bad(dir, "[serial_stamp]\nbits=64\nmargin=12\n", "margin");
+    expect_bad(dir, "[serial_stamp]\nbits=300\n", "bits");
+    expect_bad(dir, "[serial_stamp]\nbits=16\ncorner=middle\n", "corner");
+    expect_bad(dir, "[serial_stamp]\nbits=16\nvalid=.6\nforged=.3\nnear=.2\nserial=0000-0\n", "sum to at most 1");
+    expect_bad(dir, "[serial_stamp]\nbits=16\nvalid=.5\n", "-serial");
+    expect_bad(dir, "[serial_stamp]\nbits=16\nnear_max=0\n", "near_max");
+    expect_bad(dir, "[serial_stamp]\nbits=16\nvalid=abc\n", "valid=abc");
+    expect_bad(dir, "[connected]\noutput=3\n\n[serial_stamp]\nbits=16\n", "must be the first layer");
+    expect_bad(dir, "[serial_stamp]\nbits=16\n\n[connected]\noutput=3\nactivation=linear\n\n[distill_kl]\nteacher_weights=x\n", "teacher_cfg");
+    snprintf(body, sizeof body, "[serial_stamp]\nbits=16\n\n[connected]\noutput=3\nactivation=linear\n\n[distill_kl]\nteacher_cfg=%s\nteacher_weights=%s/missing.weights\n", tcfg, dir);
+    expect_bad(dir, body, "teacher_weights");
+    snprintf(body, sizeof body, "[serial_stamp]\nbits=16\n\n[connected]\noutput=4\nactivation=linear\n\n[distill_kl]\nteacher_cfg=%s\nteacher_weights=%s\n", tcfg, tw);
+    expect_bad(dir, body, "3 outputs");
+    snprintf(body, sizeof body, "[serial_stamp]\nbits=16\n\n[connected]\noutput=4\nactivation=linear\n\n[distill_kl]\nteacher_cfg=%s\nteacher_weights=%s\n", tcfg8, tw);
+    expect_bad(dir, body, "8x8x1");
+    snprintf(body, sizeof body, "[serial_stamp]\nbits=16\n\n[connected]\noutput=3\nactivation=linear\n\n[distill_kl]\nteacher_cfg=%s\nteacher_weights=%s\ntemperature=0\n", tcfg, tw);
+    expect_bad(dir, body, "temperature");
+    expect_bad(dir, "[serial_stamp]\nbits=16\n\n[connected]\noutput=3\nactivation=linear\n\n[masked_softmax]\nselect=some\n", "select=some");
+    expect_bad(dir, "[serial_stamp]\nbits=16\n\n[gradient_reversal]\nlambda=-1\n", "lambda");
+    free(tcfg); free(tcfg8); free(tw);
+    dsn_test_rmtree(dir);
+}
+
+/* A serial with a typo on the command line is refused before anything runs. */
+static void test_bad_serial_refused(void **state)
+{
+    (void)state;
+    char dir[256], err[4096];
+    dsn_test_tmpdir(dir, sizeof dir);
+    char text[512];
+    snprintf(text, sizeof text, "%s[serial_stamp]\nbits=16\n", NET);
+    bad_cfg = dsn_test_write(dir, "s.cfg", text);
+    setenv("DSN_SERIAL", "ZZZZ-ZZZZ", 1);
+    int rc = dsn_test_in_child(parse_bad, 0, err, sizeof err);
+    unsetenv("DSN_SERIAL");
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(err, "serial"));
+    free(bad_cfg);
+    dsn_test_rmtree(dir);
+}
+
+int main(void)
+{
+    darknet_plugins_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_grl_sign_and_lambda),
+        cmocka_unit_test(test_kl_gradient_T1),
+        cmocka_unit_test(test_kl_gradient_T4),
+        cmocka_unit_test(test_kl_zero_at_match),
+        cmocka_unit_test(test_masked_gradient),
+        cmocka_unit_test(test_stamp_role_counts_and_distances),
+        cmocka_unit_test(test_stamp_near_single_flips_cover_bits),
+        cmocka_unit_test(test_stamp_deploy),
+        cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_bad_serial_refused),
+    };
+    return cmocka_run_group_tests_name("layers", tests, NULL, NULL);
+}
