@@ -169,6 +169,12 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/dsn_test.o $(BUILD)/
 	$(call say,LD,$@)$(CC) $^ -o $@ -lcmocka -lcrypto $(LDLIBS)
 $(BUILD)/obj/tests/dsn_test.o: tests/dsn_test.c
 
+$(BUILD)/layer_check: $(BUILD)/obj/tests/gpu/layer_check.o $(BUILD)/libdarknet.a
+	$(call say,LD,$@)$(CC) $^ -o $@ $(LDLIBS)
+$(BUILD)/obj/tests/gpu/%.o: tests/gpu/%.c | $(DKSTAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(OUR_CFLAGS) -c $< -o $@
+
 # ---- test, demo, bench -------------------------------------------------------------------
 test: all $(TESTS)
 	@tests/run.sh $(BUILD) $(TESTS)

@@ -1,5 +1,9 @@
 /* CUDA kernels of the DSN layers. Only the stamp touches image-sized data on the device; the
  * loss layers work on batch x classes tensors on the host (see their _gpu functions). */
+#include "cuda_runtime.h"
+#include "curand.h"
+#include "cublas_v2.h"
+
 extern "C" {
 #include "cuda.h"
 }

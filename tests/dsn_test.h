@@ -25,7 +25,7 @@ int dsn_test_in_child(void (*fn)(void *), void *arg, char *err, size_t len);
  * grey image with a bright square at a class-specific position plus noise, so a small net
  * learns it in a few hundred steps. Returns the malloc'ed path of set.data. */
 char *dsn_test_make_dataset(const char *dir, int classes, int n_per_class, int w, int h, unsigned seed);
-/* rm -rf dir */
+/* rm -rf dir (kept when DSN_KEEP_TMP is set: tests/gpu/check.sh reuses the files) */
 void dsn_test_rmtree(const char *dir);
 
 #endif

@@ -112,6 +112,7 @@ static void test_teacher_then_student(void **state)
     char serial[DSN_SERIAL_TEXT_MAX];
     assert_int_equal(dsn_serial_from_bytes(&sn, bytes, 2, 16), 0);
     assert_true(dsn_serial_encode(serial, sizeof serial, &sn) > 0);
+    free(dsn_test_write(dir, "serial.txt", serial));
     snprintf(text, sizeof text, STUDENT, 200, tcfg, tw);
     char *scfg = dsn_test_write(dir, "student.cfg", text);
     rc = dsn_test_run(out, sizeof out, "cd %s && %s/darknet classifier train %s %s -seed 2 -serial %s > train_student.log 2>&1",
