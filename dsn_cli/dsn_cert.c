@@ -370,6 +370,10 @@ static int parse_lines(dsn_cert *c, const char *text, size_t len, const char *na
         pos += n + (lf ? 1 : 0);
         ++lineno;
 
+        static const char magic[] = "dsn-certificate:";
+        if(lineno == 1 && (n < sizeof magic - 1 || memcmp(line, magic, sizeof magic - 1) != 0))
+            return fail(err, errlen, "%s:1: not a dsn certificate (the first line must be "
+                        "'dsn-certificate: %d')", name, DSN_CERT_VERSION);
         if(n > DSN_CERT_LINE_MAX)
             return fail(err, errlen, "%s:%d: line is longer than %d bytes", name, lineno, DSN_CERT_LINE_MAX);
         if(check_line_bytes(line, n, name, lineno, err, errlen) != 0) return -1;
@@ -380,16 +384,9 @@ static int parse_lines(dsn_cert *c, const char *text, size_t len, const char *na
             return fail(err, errlen, "%s:%d: expected 'field: value', found no ':'", name, lineno);
         size_t klen = (size_t)(colon - line);
         int f = field_index(line, klen);
-        if(f < 0) {
-            if(lineno == 1)
-                return fail(err, errlen, "%s:1: not a dsn certificate (the first line must be "
-                            "'dsn-certificate: %d')", name, DSN_CERT_VERSION);
+        if(f < 0)
             return fail(err, errlen, "%s:%d: unknown field '%.*s'", name, lineno,
                         (int)(klen > 64 ? 64 : klen), line);
-        }
-        if(lineno == 1 && f != F_VERSION)
-            return fail(err, errlen, "%s:1: not a dsn certificate (the first line must be "
-                        "'dsn-certificate: %d')", name, DSN_CERT_VERSION);
         if(line_of[f])
             return fail(err, errlen, "%s:%d: duplicated field '%s' (first on line %d)", name, lineno,
                         field_names[f], line_of[f]);

@@ -351,16 +351,17 @@ int dsn_sha256(uint8_t out[DSN_SHA256_BYTES], const uint8_t *in, size_t len)
     return 0;
 }
 
-static int print_one_error(const char *str, size_t len, void *u)
-{
-    fprintf((FILE *)u, "dsn: openssl: %.*s%s", (int)len, str,
-            (len && str[len - 1] == '\n') ? "" : "\n");
-    return 1;
-}
-
 void dsn_crypto_print_errors(FILE *f)
 {
-    ERR_print_errors_cb(print_one_error, f);
+    const char *data;
+    int flags;
+    unsigned long e;
+    while((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
+        const char *lib = ERR_lib_error_string(e), *reason = ERR_reason_error_string(e);
+        fprintf(f, "dsn: openssl: %s: %s%s%s\n", lib ? lib : "library", reason ? reason : "error",
+                (flags & ERR_TXT_STRING) && data && *data ? ": " : "",
+                (flags & ERR_TXT_STRING) && data ? data : "");
+    }
 }
 
 void dsn_crypto_clear_errors(void)

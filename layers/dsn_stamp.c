@@ -70,8 +70,8 @@ int dsn_geometry_place(dsn_geometry *g, int w, int h, char *err, size_t errlen)
     /* 64-bit sums: cell and margin come from user input and may be huge */
     long long gridw = (long long)g->gw * cell, gridh = (long long)g->gh * cell;
     if(gridw + g->margin > w || gridh + g->margin > h) {
-        snprintf(err, errlen, "a %dx%d grid of %d-pixel cells (%lldx%lld) plus margin %d does not fit "
-                 "a %dx%d image", g->gw, g->gh, cell, gridw, gridh, g->margin, w, h);
+        snprintf(err, errlen, "the stamp (%dx%d cells of %d px = %lldx%lld px) plus margin %d does not "
+                 "fit a %dx%d image", g->gw, g->gh, cell, gridw, gridh, g->margin, w, h);
         return -1;
     }
     int right = g->corner == DSN_CORNER_TR || g->corner == DSN_CORNER_BR;

@@ -1,0 +1,125 @@
+/* cmd_issue.c: `dsn issue`: sign a serial-number certificate for one customer and one model.
+ *
+ * Every input is checked before the key is read and before anything is written: names, time,
+ * geometry (and that the stamp fits a --size image), and that the output does not exist yet
+ * (unless --force). The certificate is a pure function of its inputs and the key, so issuing
+ * twice with the same --time gives the same file byte for byte. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "dsn_cert.h"
+#include "dsn_util.h"
+
+int dsn_cmd_issue(int argc, char **argv)
+{
+    const char *key = NULL, *owner = NULL, *customer = NULL, *model = NULL, *out = NULL;
+    const char *corner_name = "br", *when = NULL, *size = "28x28";
+    int bits = 64, cell = 0, margin = 0, force = 0;
+    const dsn_option opts[] = {
+        {"--key", NULL, DSN_ARG_STR, &key, "FILE", "owner's private key (PEM, Ed25519)"},
+        {"--owner", NULL, DSN_ARG_STR, &owner, "NAME", "who issues it (you)"},
+        {"--customer", NULL, DSN_ARG_STR, &customer, "NAME", "who receives the model"},
+        {"--model", NULL, DSN_ARG_STR, &model, "ID", "which model the serial unlocks"},
+        {"--bits", NULL, DSN_ARG_INT, &bits, "N", "serial length, 4..256 (default 64)"},
+        {"--corner", NULL, DSN_ARG_STR, &corner_name, "C", "stamp corner: tl, tr, bl or br (default br)"},
+        {"--cell", NULL, DSN_ARG_INT, &cell, "N", "cell size in pixels, 0 = scale with input (default 0)"},
+        {"--margin", NULL, DSN_ARG_INT, &margin, "N", "pixels between stamp and corner (default 0)"},
+        {"--size", NULL, DSN_ARG_STR, &size, "WxH", "network input size the stamp must fit (default 28x28)"},
+        {"--time", NULL, DSN_ARG_STR, &when, "T", "issue time, UTC, 2026-11-26T04:00:00Z (default now)"},
+        {"--output", "-o", DSN_ARG_STR, &out, "FILE", "certificate to write, e.g. customer.sn"},
+        {"--force", NULL, DSN_ARG_FLAG, &force, NULL, "replace an existing certificate"},
+    };
+    const dsn_usage u = {
+        "issue", "--key owner.pem --owner NAME --customer NAME --model ID [options] -o customer.sn",
+        "Signs a certificate naming the owner, customer, model, issue time and stamp geometry, and\n"
+        "derives the customer's serial from the signature. Prints the serial.",
+    };
+    int r = dsn_args_parse(argc, argv, opts, DSN_COUNT(opts), &u, NULL, 0, NULL);
+    if(r != DSN_ARGS_RUN) return r == DSN_ARGS_HELP ? DSN_EXIT_OK : DSN_EXIT_ERROR;
+
+    const struct { const char *value, *what; } required[] = {
+        {key, "--key FILE"}, {owner, "--owner NAME"}, {customer, "--customer NAME"},
+        {model, "--model ID"}, {out, "-o FILE"},
+    };
+    for(int i = 0; i < DSN_COUNT(required); ++i) {
+        if(!required[i].value) {
+            dsn_error("issue: missing %s (see dsn issue --help)", required[i].what);
+            return DSN_EXIT_ERROR;
+        }
+    }
+
+    char err[512];
+    const struct { const char *value, *option; } names[] = {
+        {owner, "--owner"}, {customer, "--customer"}, {model, "--model"},
+    };
+    for(int i = 0; i < DSN_COUNT(names); ++i) {
+        if(dsn_cert_check_name(names[i].option, names[i].value, err, sizeof err) != 0) {
+            dsn_error("issue: %s", err);
+            return DSN_EXIT_ERROR;
+        }
+    }
+    int corner = dsn_corner_from_name(corner_name);
+    if(corner < 0) {
+        dsn_error("issue: --corner '%s' is not one of tl, tr, bl, br", corner_name);
+        return DSN_EXIT_ERROR;
+    }
+    if(bits < DSN_MIN_BITS || bits > DSN_MAX_BITS) {
+        dsn_error("issue: --bits %d is out of range (%d..%d)", bits, DSN_MIN_BITS, DSN_MAX_BITS);
+        return DSN_EXIT_ERROR;
+    }
+    const struct { int value; const char *option; } sizes[] = {{cell, "--cell"}, {margin, "--margin"}};
+    for(int i = 0; i < DSN_COUNT(sizes); ++i) {
+        if(sizes[i].value < 0 || sizes[i].value > DSN_CERT_INT_MAX) {
+            dsn_error("issue: %s %d is out of range (0..%d pixels)", sizes[i].option, sizes[i].value,
+                      DSN_CERT_INT_MAX);
+            return DSN_EXIT_ERROR;
+        }
+    }
+    dsn_geometry g;
+    if(dsn_geometry_init(&g, bits, cell, (dsn_corner)corner, margin, err, sizeof err) != 0) {
+        dsn_error("issue: %s", err);
+        return DSN_EXIT_ERROR;
+    }
+    int w, h;
+    if(dsn_parse_size(size, &w, &h) != 0) {
+        dsn_error("issue: --size '%s' is not WxH (e.g. 28x28)", size);
+        return DSN_EXIT_ERROR;
+    }
+    dsn_geometry placed = g;
+    if(dsn_geometry_place(&placed, w, h, err, sizeof err) != 0) {
+        dsn_error("issue: the stamp does not fit the network input (--size %dx%d): %s", w, h, err);
+        return DSN_EXIT_ERROR;
+    }
+    int64_t issued = (int64_t)time(NULL);
+    if(when && dsn_time_parse(&issued, when) != 0) {
+        dsn_error("issue: --time '%s' is not a UTC time like 2026-11-26T04:00:00Z", when);
+        return DSN_EXIT_ERROR;
+    }
+    if(!force && dsn_check_new(out, "refusing to overwrite a certificate (--force replaces it)") != 0)
+        return DSN_EXIT_ERROR;
+
+    dsn_cert c;
+    if(dsn_cert_init(&c, owner, customer, model, issued, &g, err, sizeof err) != 0) {
+        dsn_error("issue: %s", err);
+        return DSN_EXIT_ERROR;
+    }
+    dsn_key *k = NULL;
+    if(dsn_key_load_private(&k, key, err, sizeof err) != 0) {
+        dsn_error("issue: --key: %s", err);
+        return DSN_EXIT_ERROR;
+    }
+    char text[DSN_CERT_TEXT_MAX], serial[DSN_SERIAL_TEXT_MAX];
+    int n = -1;
+    if(dsn_cert_sign(&c, k) == 0) n = dsn_cert_format(text, sizeof text, &c);
+    dsn_key_free(k);
+    if(n < 0) {
+        dsn_error("issue: cannot sign the certificate with %s", key);
+        return DSN_EXIT_ERROR;
+    }
+    if(dsn_write_file(out, text, (size_t)n, 0644, force ? DSN_WRITE_REPLACE : DSN_WRITE_NEW) != 0)
+        return DSN_EXIT_ERROR;
+    dsn_serial_encode(serial, sizeof serial, &c.serial);
+    printf("%s\n", serial);
+    return DSN_EXIT_OK;
+}
