@@ -1,0 +1,543 @@
+/* cmd_export.c: `dsn export`: the customer's model, cut from a trained student.
+ *
+ *     dsn export cfg/mnist_student.cfg backup/mnist_student.weights -o customer/ [--name NAME]
+ *
+ * A student cfg is [net], [serial_stamp] (layer 0), G_e and G_y, [distill_kl] (G_y's loss), then
+ * the training-only G_d branch. The customer gets DIR/NAME.cfg:
+ *   [net]           batch=1, subdivisions=1 and the input size (height, width, channels)
+ *   [serial_stamp]  its geometry only (bits, cell, corner, margin): the training roles and any
+ *                   serial= are dropped, the customer passes -serial KEY (or DSN_SERIAL)
+ *   every section after the stamp up to, not including, [distill_kl]
+ *   [softmax]       groups=1: what [distill_kl] outputs at deploy time
+ * and DIR/NAME.weights: the student's weights of the layers before [distill_kl]
+ * (save_weights_upto), so the two models compute the same function.
+ *
+ * That is checked before anything is written: both models are loaded with Darknet and run on
+ * random inputs stamped with a random serial; the customer's softmax must equal the student's
+ * [distill_kl] output within 1e-5. The customer's files are staged in memory files (memfd) for
+ * that check, then written atomically; an existing output is replaced only with --force. */
+#define _GNU_SOURCE /* memfd_create */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "darknet.h"
+#include "dsn_import.h"
+#include "dsn_layers.h"
+#include "dsn_util.h"
+
+#define CFG_MAX (4u << 20)
+#define CHECK_ROWS 8
+#define CHECK_TOL 1e-5f
+
+/* [net] options the customer keeps (after batch=1, subdivisions=1), and the stamp's geometry */
+static const char *const net_keep[] = {"height", "width", "channels"};
+static const char *const stamp_keep[] = {"bits", "cell", "corner", "margin"};
+
+/* ---- the cfg, as Darknet reads it ------------------------------------------------------------- */
+
+typedef struct cfg_opt {
+    char *key, *val;
+    int line;
+} cfg_opt;
+
+typedef struct cfg_sec {
+    char *name;        /* "[convolutional]"                 */
+    int line;
+    int first, n;      /* its options: opt[first..first+n)  */
+} cfg_sec;
+
+typedef struct cfg_text {
+    char *buf;
+    cfg_sec *sec;
+    cfg_opt *opt;
+    int nsec, nopt;
+} cfg_text;
+
+static void cfg_free(cfg_text *c)
+{
+    free(c->buf);
+    free(c->sec);
+    free(c->opt);
+    memset(c, 0, sizeof *c);
+}
+
+/* Darknet's read_cfg: white space removed everywhere in a line, lines starting with '#' or ';'
+ * are comments, '[' starts a section, anything else is key=value. Returns 0, or -1 after printing
+ * an error naming the file and line. */
+static int cfg_read(cfg_text *c, const char *path)
+{
+    size_t len;
+    memset(c, 0, sizeof *c);
+    c->buf = dsn_read_file(path, CFG_MAX, &len);
+    if(!c->buf) return -1;
+    if(strlen(c->buf) != len) {
+        dsn_error("export: %s contains a NUL byte: not a cfg file", path);
+        return -1;
+    }
+    size_t lines = 1;
+    for(size_t i = 0; i < len; ++i) lines += c->buf[i] == '\n';
+    c->sec = malloc(lines * sizeof *c->sec);
+    c->opt = malloc(lines * sizeof *c->opt);
+    if(!c->sec || !c->opt) {
+        dsn_error("export: %s: out of memory", path);
+        return -1;
+    }
+    int lineno = 0;
+    for(char *p = c->buf; p && *p;) {
+        char *nl = strchr(p, '\n'), *next = nl ? nl + 1 : NULL;
+        if(nl) *nl = '\0';
+        ++lineno;
+        char *w = p;
+        for(char *r = p; *r; ++r) {
+            if(*r != ' ' && *r != '\t' && *r != '\r') *w++ = *r;
+        }
+        *w = '\0';
+        if(*p == '\0' || *p == '#' || *p == ';') {
+            p = next;
+            continue;
+        }
+        if(*p == '[') {
+            if(w[-1] != ']') {
+                dsn_error("export: %s:%d: '%s' is not a section header", path, lineno, p);
+                return -1;
+            }
+            c->sec[c->nsec++] = (cfg_sec){p, lineno, c->nopt, 0};
+        } else {
+            char *eq = strchr(p, '=');
+            if(!c->nsec || !eq || eq == p) {
+                dsn_error("export: %s:%d: '%s' is not key=value inside a section", path, lineno, p);
+                return -1;
+            }
+            *eq = '\0';
+            c->opt[c->nopt++] = (cfg_opt){p, eq + 1, lineno};
+            ++c->sec[c->nsec - 1].n;
+        }
+        p = next;
+    }
+    return 0;
+}
+
+static const char *cfg_find(const cfg_text *c, int s, const char *key)
+{
+    for(int i = 0; i < c->sec[s].n; ++i) {
+        const cfg_opt *o = &c->opt[c->sec[s].first + i];
+        if(strcmp(o->key, key) == 0) return o->val;
+    }
+    return NULL;
+}
+
+static int in_list(const char *const *list, int n, const char *key)
+{
+    for(int i = 0; i < n; ++i) {
+        if(strcmp(list[i], key) == 0) return 1;
+    }
+    return 0;
+}
+
+/* ---- memory files --------------------------------------------------------------------------- */
+
+typedef struct memfile {
+    int fd;
+    char path[64];     /* /proc/self/fd/N: a name Darknet can fopen */
+} memfile;
+
+static int memfile_open(memfile *m, const char *name)
+{
+    m->fd = memfd_create(name, MFD_CLOEXEC);
+    if(m->fd < 0) {
+        dsn_error("export: cannot create a memory file: %s", strerror(errno));
+        return -1;
+    }
+    snprintf(m->path, sizeof m->path, "/proc/self/fd/%d", m->fd);
+    return 0;
+}
+
+static void memfile_close(memfile *m)
+{
+    if(m->fd >= 0) close(m->fd);
+    m->fd = -1;
+}
+
+static off_t memfile_size(const memfile *m)
+{
+    struct stat st;
+    return fstat(m->fd, &st) == 0 ? st.st_size : -1;
+}
+
+static char *memfile_read(const memfile *m, size_t *len)
+{
+    off_t n = memfile_size(m);
+    if(n < 0) return NULL;
+    char *buf = malloc((size_t)n + 1);
+    if(!buf) return NULL;
+    size_t got = 0;
+    while(got < (size_t)n) {
+        ssize_t r = pread(m->fd, buf + got, (size_t)n - got, (off_t)got);
+        if(r < 0 && errno == EINTR) continue;
+        if(r <= 0) {
+            free(buf);
+            return NULL;
+        }
+        got += (size_t)r;
+    }
+    *len = got;
+    return buf;
+}
+
+/* ---- the export ----------------------------------------------------------------------------- */
+
+/* Appends "[name]\nkey=val\n...\n" for section s, keeping only `keep` (NULL: all). */
+static void emit_section(FILE *f, const cfg_text *c, int s, const char *const *keep, int nkeep)
+{
+    fprintf(f, "\n%s\n", c->sec[s].name);
+    for(int i = 0; i < c->sec[s].n; ++i) {
+        const cfg_opt *o = &c->opt[c->sec[s].first + i];
+        if(!keep || in_list(keep, nkeep, o->key)) fprintf(f, "%s=%s\n", o->key, o->val);
+    }
+}
+
+/* Size of a weights file's header: Darknet writes `seen` as size_t from version 0.2 on. */
+static int weights_header(const char *path, off_t *size, int *header, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if(!f) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int v[3];
+    struct stat st;
+    int ok = fread(v, sizeof(int), 3, f) == 3 && fstat(fileno(f), &st) == 0;
+    fclose(f);
+    if(!ok) {
+        snprintf(err, errlen, "%s: too short for a Darknet weights file", path);
+        return -1;
+    }
+    *header = (int)(3 * sizeof(int)) +
+              ((v[0] * 10 + v[1]) >= 2 && v[0] < 1000 && v[1] < 1000 ? (int)sizeof(size_t) : (int)sizeof(int));
+    *size = st.st_size;
+    return 0;
+}
+
+static int readable(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if(!f) return 0;
+    fclose(f);
+    return 1;
+}
+
+/* NAME from the student's file name: x_student.cfg -> x_customer, x.cfg -> x_customer. */
+static void default_name(char *out, size_t len, const char *cfg)
+{
+    const char *base = strrchr(cfg, '/');
+    base = base ? base + 1 : cfg;
+    size_t n = strlen(base);
+    if(n > 4 && strcmp(base + n - 4, ".cfg") == 0) n -= 4;
+    if(n >= 7 && strncmp(base + n - 7, "student", 7) == 0) snprintf(out, len, "%.*scustomer", (int)(n - 7), base);
+    else snprintf(out, len, "%.*s_customer", (int)n, base);
+}
+
+static void random_bytes(uint8_t *out, size_t n)
+{
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(out, 1, n, f) : 0;
+    if(f) fclose(f);
+    if(got == n) return;
+    dsn_rng r;   /* no /dev/urandom: still a serial nobody chose */
+    dsn_rng_seed(&r, (uint64_t)getpid() * 0x9E3779B97F4A7C15ull ^ (uint64_t)time(NULL));
+    for(size_t i = 0; i < n; ++i) out[i] = (uint8_t)dsn_rng_next(&r);
+}
+
+typedef struct export_job {
+    const char *cfg, *weights, *dir, *name;
+    int force;
+} export_job;
+
+/* Loads both models and compares them; *maxdiff is the largest difference seen. */
+static int check_models(network *student, network *customer, int kl, const dsn_serial *s,
+                        float *maxdiff, int *rows_out, char *err, size_t errlen)
+{
+    const uint8_t has = 1;
+    const layer *out = &student->layers[kl];
+    if(customer->outputs != out->outputs || customer->inputs != student->inputs) {
+        snprintf(err, errlen, "the customer model has %d inputs and %d outputs, the student %d and %d",
+                 customer->inputs, customer->outputs, student->inputs, out->outputs);
+        return -1;
+    }
+    if(dsn_stamp_override(student, s, &has, 1) != 0 || dsn_stamp_override(customer, s, &has, 1) != 0) {
+        snprintf(err, errlen, "cannot stamp the check serial (%d bits) on both models", s->nbits);
+        return -1;
+    }
+    int rows = student->batch < CHECK_ROWS ? student->batch : CHECK_ROWS;
+    size_t n = (size_t)student->batch * (size_t)student->inputs;
+    float *x = malloc(n * sizeof *x);
+    if(!x) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    dsn_rng r;
+    uint8_t seed[8];
+    random_bytes(seed, sizeof seed);
+    uint64_t sv = 0;
+    for(int i = 0; i < 8; ++i) sv = sv << 8 | seed[i];
+    dsn_rng_seed(&r, sv);
+    for(size_t i = 0; i < n; ++i) x[i] = dsn_rng_uniform(&r);
+    network_predict(student, x);
+    float worst = 0;
+    int rc = 0;
+    for(int b = 0; b < rows && rc == 0; ++b) {
+        float *y = network_predict(customer, x + (size_t)b * student->inputs);
+        const float *want = out->output + (size_t)b * out->outputs;
+        for(int k = 0; k < out->outputs; ++k) {
+            float d = fabsf(y[k] - want[k]);
+            if(!(d <= worst)) worst = d;   /* NaN sticks */
+        }
+    }
+    free(x);
+    dsn_stamp_override(student, NULL, NULL, 0);
+    dsn_stamp_override(customer, NULL, NULL, 0);
+    *maxdiff = worst;
+    *rows_out = rows;
+    if(!(worst <= CHECK_TOL)) {
+        snprintf(err, errlen, "the exported model disagrees with the student's [distill_kl] output "
+                 "by %g (tolerance %g)", worst, CHECK_TOL);
+        return -1;
+    }
+    return 0;
+}
+
+static int export_model(const export_job *job)
+{
+    char err[1024], out_cfg[4096], out_weights[4096], serial_text[DSN_SERIAL_TEXT_MAX];
+    cfg_text c;
+    memfile mcfg = {-1, ""}, mweights = {-1, ""}, mcheck = {-1, ""};
+    network *student = NULL, *customer = NULL;
+    char *cfg_buf = NULL, *w_buf = NULL, *old_serial = NULL;
+    size_t cfg_len = 0, w_len = 0;
+    int rc = -1, wrote_weights = 0;
+
+    if(dsn_pathf(out_cfg, sizeof out_cfg, "%s/%s.cfg", job->dir, job->name) != 0 ||
+       dsn_pathf(out_weights, sizeof out_weights, "%s/%s.weights", job->dir, job->name) != 0) {
+        dsn_error("export: -o %s: path too long", job->dir);
+        return -1;
+    }
+    if(!job->force && (dsn_check_new(out_cfg, "pass --force to replace it") != 0 ||
+                       dsn_check_new(out_weights, "pass --force to replace it") != 0))
+        return -1;
+
+    /* the cfg: [net], [serial_stamp] first, a [distill_kl] after G_y */
+    if(cfg_read(&c, job->cfg) != 0) goto cleanup;
+    if(c.nsec < 1 || (strcmp(c.sec[0].name, "[net]") != 0 && strcmp(c.sec[0].name, "[network]") != 0)) {
+        dsn_error("export: %s: the first section must be [net]", job->cfg);
+        goto cleanup;
+    }
+    if(c.nsec < 2 || strcmp(c.sec[1].name, "[serial_stamp]") != 0) {
+        dsn_error("export: %s: no [serial_stamp] as the first layer: not a DSN student cfg", job->cfg);
+        goto cleanup;
+    }
+    int kls = -1;
+    for(int s = 2; s < c.nsec && kls < 0; ++s) {
+        if(strcmp(c.sec[s].name, "[distill_kl]") == 0) kls = s;
+    }
+    if(kls < 0) {
+        dsn_error("export: %s: no [distill_kl] section: not a DSN student cfg (the customer model "
+                  "ends where [distill_kl] is)", job->cfg);
+        goto cleanup;
+    }
+    if(kls < 3) {
+        dsn_error("export: %s:%d: [distill_kl] follows [serial_stamp] directly: no G_y layers to export",
+                  job->cfg, c.sec[kls].line);
+        goto cleanup;
+    }
+    const int kl = kls - 1;   /* its layer index: section 0 is [net] */
+    /* the student loads its teacher; say so here rather than from inside Darknet */
+    const char *const teacher[] = {"teacher_cfg", "teacher_weights"};
+    for(int i = 0; i < DSN_COUNT(teacher); ++i) {
+        const char *t = cfg_find(&c, kls, teacher[i]);
+        if(t && !readable(t)) {
+            dsn_error("export: %s:%d: [distill_kl] %s=%s cannot be read (loading the student loads "
+                      "its teacher; paths are relative to where dsn runs)", job->cfg, c.sec[kls].line,
+                      teacher[i], t);
+            goto cleanup;
+        }
+    }
+    off_t wsize;
+    int wheader;
+    if(weights_header(job->weights, &wsize, &wheader, err, sizeof err) != 0) {
+        dsn_error("export: %s", err);
+        goto cleanup;
+    }
+
+    /* the customer cfg, into a memory file */
+    if(memfile_open(&mcfg, "customer.cfg") != 0 || memfile_open(&mweights, "customer.weights") != 0 ||
+       memfile_open(&mcheck, "student.weights") != 0)
+        goto cleanup;
+    {
+        FILE *f = fopen(mcfg.path, "w");
+        if(!f) {
+            dsn_error("export: cannot write the memory file %s: %s", mcfg.path, strerror(errno));
+            goto cleanup;
+        }
+        const char *base = strrchr(job->cfg, '/');
+        base = base ? base + 1 : job->cfg;
+        fprintf(f, "# %s: customer model exported by `dsn export` from %.200s (G_e + G_y).\n"
+                   "# The serial comes from -serial KEY (or DSN_SERIAL) at run time.\n",
+                job->name, base);
+        fprintf(f, "[net]\nbatch=1\nsubdivisions=1\n");
+        for(int i = 0; i < c.sec[0].n; ++i) {
+            const cfg_opt *o = &c.opt[c.sec[0].first + i];
+            if(in_list(net_keep, DSN_COUNT(net_keep), o->key)) fprintf(f, "%s=%s\n", o->key, o->val);
+        }
+        emit_section(f, &c, 1, stamp_keep, DSN_COUNT(stamp_keep));
+        for(int s = 2; s < kls; ++s) emit_section(f, &c, s, NULL, 0);
+        fprintf(f, "\n[softmax]\ngroups=1\n");
+        if(fclose(f) != 0) {
+            dsn_error("export: cannot write the memory file %s", mcfg.path);
+            goto cleanup;
+        }
+    }
+
+    /* a random serial of the stamp's length stamps the check inputs; the student's training
+     * roles need one set at load time (valid > 0), so DSN_SERIAL holds it while loading */
+    const char *bits_text = cfg_find(&c, 1, "bits");
+    long bits = bits_text ? strtol(bits_text, NULL, 10) : 64;
+    if(bits < DSN_MIN_BITS || bits > DSN_MAX_BITS) {
+        dsn_error("export: %s: [serial_stamp] bits=%s is out of range (%d..%d)", job->cfg,
+                  bits_text ? bits_text : "", DSN_MIN_BITS, DSN_MAX_BITS);
+        goto cleanup;
+    }
+    dsn_serial serial;
+    uint8_t rnd[DSN_MAX_BITS / 8];
+    random_bytes(rnd, sizeof rnd);
+    if(dsn_serial_from_bytes(&serial, rnd, sizeof rnd, (int)bits) != 0 ||
+       dsn_serial_encode(serial_text, sizeof serial_text, &serial) < 0) {
+        dsn_error("export: cannot make a %ld-bit check serial", bits);
+        goto cleanup;
+    }
+    const char *prev = getenv("DSN_SERIAL");
+    if(prev) old_serial = strdup(prev);
+    setenv("DSN_SERIAL", serial_text, 1);
+
+    gpu_index = -1;
+    darknet_plugins_init();
+    printf("loading the student %s with %s\n", job->cfg, job->weights);
+    fflush(stdout);
+    student = parse_network_cfg((char *)job->cfg);
+    /* what the student's weights must weigh: Darknet itself would read a short file silently */
+    save_weights_upto(student, mcheck.path, student->n);
+    off_t want = memfile_size(&mcheck) - (off_t)(3 * sizeof(int) + sizeof(size_t)) + wheader;
+    if(wsize != want) {
+        dsn_error("export: %s holds %lld bytes, %s needs %lld: cfg and weights do not match",
+                  job->weights, (long long)wsize, job->cfg, (long long)want);
+        goto cleanup;
+    }
+    load_weights(student, (char *)job->weights);
+    save_weights_upto(student, mweights.path, kl);
+
+    printf("checking the customer model against the student\n");
+    fflush(stdout);
+    customer = load_network(mcfg.path, mweights.path, 0);
+    if(customer->n != kl + 1) {
+        dsn_error("export: the customer cfg has %d layers, expected %d", customer->n, kl + 1);
+        goto cleanup;
+    }
+    float maxdiff;
+    int rows;
+    if(check_models(student, customer, kl, &serial, &maxdiff, &rows, err, sizeof err) != 0) {
+        dsn_error("export: %s", err);
+        goto cleanup;
+    }
+
+    /* write: the weights first, so a cfg never names weights that are not there */
+    cfg_buf = memfile_read(&mcfg, &cfg_len);
+    w_buf = memfile_read(&mweights, &w_len);
+    if(!cfg_buf || !w_buf) {
+        dsn_error("export: cannot read back the staged customer files");
+        goto cleanup;
+    }
+    if(dsn_mkdirs(job->dir, err, sizeof err) != 0) {
+        dsn_error("export: -o %s: %s", job->dir, err);
+        goto cleanup;
+    }
+    int how = job->force ? DSN_WRITE_REPLACE : DSN_WRITE_NEW;
+    if(dsn_write_file(out_weights, w_buf, w_len, 0644, how) != 0) goto cleanup;
+    wrote_weights = 1;
+    if(dsn_write_file(out_cfg, cfg_buf, cfg_len, 0644, how) != 0) goto cleanup;
+    printf("wrote %s (%d layers: [serial_stamp] .. layer %d, [softmax]) and %s (%zu bytes)\n"
+           "checked: on %d random inputs with a random serial the customer's output equals the "
+           "student's [distill_kl] output (max |diff| %.2g)\n",
+           out_cfg, kl + 1, kl - 1, out_weights, w_len, rows, (double)maxdiff);
+    rc = 0;
+cleanup:
+    if(rc != 0 && wrote_weights) unlink(out_weights);
+    if(old_serial) setenv("DSN_SERIAL", old_serial, 1);
+    else unsetenv("DSN_SERIAL");
+    free(old_serial);
+    if(customer) free_network(customer);
+    if(student) free_network(student);
+    memfile_close(&mcfg);
+    memfile_close(&mweights);
+    memfile_close(&mcheck);
+    free(cfg_buf);
+    free(w_buf);
+    cfg_free(&c);
+    return rc;
+}
+
+int dsn_cmd_export(int argc, char **argv)
+{
+    export_job job = {NULL, NULL, NULL, NULL, 0};
+    char *pos[2];
+    int npos = 0;
+    const dsn_option opts[] = {
+        {"--output", "-o", DSN_ARG_STR, &job.dir, "DIR", "where to write NAME.cfg and NAME.weights"},
+        {"--name", NULL, DSN_ARG_STR, &job.name, "NAME", "file names (default: the cfg's, student -> customer)"},
+        {"--force", NULL, DSN_ARG_FLAG, &job.force, NULL, "replace existing outputs"},
+    };
+    const dsn_usage u = {
+        "export", "STUDENT.cfg STUDENT.weights -o DIR [--name NAME] [--force]",
+        "Writes the customer's model: DIR/NAME.cfg ([net] for inference, the serial stamp's geometry,\n"
+        "G_e and G_y, a [softmax]) and DIR/NAME.weights (the student's weights up to [distill_kl]).\n"
+        "Both models are loaded and compared on random stamped inputs before anything is written.\n"
+        "Run it where the student cfg's teacher paths resolve (loading a student loads its teacher).",
+    };
+    int r = dsn_args_parse(argc, argv, opts, DSN_COUNT(opts), &u, pos, 2, &npos);
+    if(r != DSN_ARGS_RUN) return r == DSN_ARGS_HELP ? DSN_EXIT_OK : DSN_EXIT_ERROR;
+    if(npos != 2) {
+        dsn_error("export: expected STUDENT.cfg and STUDENT.weights (see dsn export --help)");
+        return DSN_EXIT_ERROR;
+    }
+    if(!job.dir || !*job.dir) {
+        dsn_error("export: missing -o DIR (see dsn export --help)");
+        return DSN_EXIT_ERROR;
+    }
+    job.cfg = pos[0];
+    job.weights = pos[1];
+    char name[256];
+    if(job.name) {
+        if(!*job.name || strchr(job.name, '/') || job.name[0] == '.' || strlen(job.name) > 200) {
+            dsn_error("export: --name '%s': give a file name without '/' (not starting with '.')", job.name);
+            return DSN_EXIT_ERROR;
+        }
+    } else {
+        default_name(name, sizeof name, job.cfg);
+        job.name = name;
+    }
+    const struct { const char *path, *what; } inputs[] = {{job.cfg, "STUDENT.cfg"}, {job.weights, "STUDENT.weights"}};
+    for(int i = 0; i < DSN_COUNT(inputs); ++i) {
+        if(!readable(inputs[i].path)) {
+            dsn_error("export: cannot read %s (%s): %s", inputs[i].path, inputs[i].what, strerror(errno));
+            return DSN_EXIT_ERROR;
+        }
+    }
+    return export_model(&job) == 0 ? DSN_EXIT_OK : DSN_EXIT_ERROR;
+}
