@@ -179,6 +179,23 @@ $(BUILD)/obj/tests/gpu/%.o: tests/gpu/%.c | $(DKSTAMP)
 test: all $(TESTS)
 	@tests/run.sh $(BUILD) $(TESTS)
 
+# ---- the main job --------------------------------------------------------------------------
+# make demo [DATA=mnist|fashion] [SEEDS="0 1 2"] [CUSTOMERS="alice bob"] [TEACHER_BATCHES=N STUDENT_BATCHES=N]
+# Per seed: train the teacher, issue one serial per customer, train and export each student,
+# evaluate each customer model (with the other customers' serials as the cross matrix); then
+# aggregate everything into report/. Runs live in build/demo/DATA/seedS/ (logs, weights).
+DATA      ?= mnist
+SEEDS     ?= 0
+CUSTOMERS ?= alice bob
+DEMO_DIR  ?= build/demo/$(DATA)
+REPORT    ?= report
+EVAL_OPTS ?=
+demo: all
+	@$(call ensure_debs,gnuplot-nox $(if $(filter fashion,$(DATA)),dataset-fashion-mnist))
+	@DATA='$(DATA)' SEEDS='$(SEEDS)' CUSTOMERS='$(CUSTOMERS)' DEMO_DIR='$(DEMO_DIR)' REPORT='$(REPORT)' \
+	  TEACHER_BATCHES='$(TEACHER_BATCHES)' STUDENT_BATCHES='$(STUDENT_BATCHES)' EVAL_OPTS='$(EVAL_OPTS)' \
+	  BUILD='$(BUILD)' bash cfg/demo.sh
+
 include $(wildcard tests/fuzz/fuzz.mk)
 include $(wildcard mk/*.mk)
 
