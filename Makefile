@@ -3,7 +3,6 @@
 #   make                 build/darknet, build/libdarknet.{a,so} (DSN layers inside), build/dsn
 #   make test            CMocka suites (make test SANITIZE=1: the same under ASan + UBSan)
 #   make demo            the main job: MNIST end to end, report in report/ (DATA=fashion too)
-#   make bench           training/inference speed, bench.json
 #   make GPU=1 [CUDNN=1] CUDA build in build/gpu (compiles here; runs where a GPU is)
 #   make deps            install every build and test dependency (Debian packages)
 #   make clean | distclean
