@@ -1,0 +1,1126 @@
+/* dsn_eval.c: the test set in memory, the statistics, the serial sampling and the batched,
+ * threaded evaluation behind `dsn eval` (see dsn_eval.h).
+ *
+ * Every measurement is a list of rows, one (image, serial) pair each; the rows of all measures
+ * are laid out once, cut into batches, and each worker thread pulls the next batch, stamps each
+ * row with its own serial through dsn_stamp_override, runs Darknet's forward pass and records
+ * whether the argmax matched. The tallies per measure come afterwards, so the thread count and
+ * the batch size never change a number. Non-goals: top-k, per-class confusion, GPU batching
+ * beyond what Darknet's own forward does. */
+#include "dsn_eval.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "darknet.h"
+#include "dsn_layers.h"
+#include "dsn_util.h"
+
+/* OpenBLAS runs its own threads inside each gemm; with one network per core we want it single
+ * threaded. Weak, so a build without OpenBLAS still links. */
+extern void openblas_set_num_threads(int n) __attribute__((weak));
+extern int openblas_get_num_threads(void) __attribute__((weak));
+
+#define LIST_FILE_MAX (64u << 20)
+#define CFG_FILE_MAX (4u << 20)
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* ---- small text helpers ------------------------------------------------------------------ */
+
+/* Splits text in place into lines (LF; a CR before it is dropped). Returns the count; lines[i]
+ * points into text. */
+static int split_lines(char *text, char ***lines_out)
+{
+    int n = 0, cap = 0;
+    char **lines = NULL;
+    char *p = text;
+    while(*p) {
+        char *e = strchr(p, '\n');
+        if(e) *e = '\0';
+        size_t len = strlen(p);
+        if(len && p[len - 1] == '\r') p[len - 1] = '\0';
+        if(n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            char **bigger = realloc(lines, (size_t)cap * sizeof *lines);
+            if(!bigger) {
+                free(lines);
+                *lines_out = NULL;
+                return -1;
+            }
+            lines = bigger;
+        }
+        lines[n++] = p;
+        if(!e) break;
+        p = e + 1;
+    }
+    *lines_out = lines;
+    return n;
+}
+
+/* Darknet's strip(): removes every space, tab and newline, wherever it is. */
+static void dk_strip(char *s)
+{
+    char *o = s;
+    for(; *s; ++s) {
+        if(*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r') *o++ = *s;
+    }
+    *o = '\0';
+}
+
+static int parse_whole_int(const char *s, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if(errno || end == s || *end || v < -2147483647L || v > 2147483647L) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int readable(const char *path, const char *what, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if(!f) {
+        snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    return 0;
+}
+
+/* ---- the .data file, labels, list and images ---------------------------------------------- */
+
+typedef struct kv { char *key, *val; } kv;
+
+/* Reads `key=value` lines as Darknet's read_data_cfg does (whitespace removed, # and ; comments). */
+static char *read_kv_file(const char *path, kv **out, int *nout, char *err, size_t errlen)
+{
+    size_t len;
+    char *text = dsn_read_file_err(path, CFG_FILE_MAX, &len, err, errlen);
+    if(!text) return NULL;
+    char **lines;
+    int n = split_lines(text, &lines), m = 0;
+    kv *items = n > 0 ? calloc((size_t)n, sizeof *items) : NULL;
+    if(n < 0 || (n > 0 && !items)) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        free(lines);
+        free(items);
+        free(text);
+        return NULL;
+    }
+    for(int i = 0; i < n; ++i) {
+        char *l = lines[i];
+        dk_strip(l);
+        if(!*l || *l == '#' || *l == ';') continue;
+        char *eq = strchr(l, '=');
+        if(!eq) {
+            snprintf(err, errlen, "%s:%d: '%s' is not key=value", path, i + 1, l);
+            free(lines);
+            free(items);
+            free(text);
+            return NULL;
+        }
+        *eq = '\0';
+        items[m].key = l;
+        items[m].val = eq + 1;
+        ++m;
+    }
+    free(lines);
+    *out = items;
+    *nout = m;
+    return text;
+}
+
+static const char *kv_find(const kv *items, int n, const char *key)
+{
+    for(int i = 0; i < n; ++i) {
+        if(strcmp(items[i].key, key) == 0) return items[i].val;
+    }
+    return NULL;
+}
+
+void dsn_eval_data_free(dsn_eval_data *d)
+{
+    if(!d) return;
+    free(d->x);
+    free(d->label);
+    if(d->names) {
+        for(int i = 0; i < d->classes; ++i) free(d->names[i]);
+    }
+    free(d->names);
+    memset(d, 0, sizeof *d);
+}
+
+static int load_labels(dsn_eval_data *d, const char *path, int classes, const char *data_path,
+                       char *err, size_t errlen)
+{
+    size_t len;
+    char *text = dsn_read_file_err(path, LIST_FILE_MAX, &len, err, errlen);
+    if(!text) return -1;
+    char **lines;
+    int n = split_lines(text, &lines), rc = -1;
+    if(n < 0) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto done;
+    }
+    if(n == 0) {
+        snprintf(err, errlen, "labels file %s is empty", path);
+        goto done;
+    }
+    for(int i = 0; i < n; ++i) {
+        if(!lines[i][0]) {
+            snprintf(err, errlen, "%s:%d: empty label (Darknet would match it in every path)", path, i + 1);
+            goto done;
+        }
+    }
+    if(classes > 0 && classes != n) {
+        snprintf(err, errlen, "%s says classes=%d but %s has %d labels", data_path, classes, path, n);
+        goto done;
+    }
+    d->names = calloc((size_t)n, sizeof *d->names);
+    if(!d->names) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto done;
+    }
+    d->classes = n;
+    for(int i = 0; i < n; ++i) {
+        if(!(d->names[i] = strdup(lines[i]))) {
+            snprintf(err, errlen, "%s: out of memory", path);
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    free(lines);
+    free(text);
+    return rc;
+}
+
+int dsn_eval_data_load(dsn_eval_data *d, const char *data_path, const char *list_path, int w, int h,
+                       int c, char *err, size_t errlen)
+{
+    memset(d, 0, sizeof *d);
+    kv *items = NULL;
+    int nitems = 0, rc = -1, classes = 0;
+    char *list_text = NULL, **lines = NULL;
+    char *kv_text = read_kv_file(data_path, &items, &nitems, err, errlen);
+    if(!kv_text) return -1;
+
+    const char *cls = kv_find(items, nitems, "classes");
+    const char *labels = kv_find(items, nitems, "labels");
+    const char *list = list_path ? list_path : kv_find(items, nitems, "valid");
+    if(cls && (parse_whole_int(cls, &classes) != 0 || classes < 1)) {
+        snprintf(err, errlen, "%s: classes=%s is not a positive whole number", data_path, cls);
+        goto done;
+    }
+    if(!labels) {
+        snprintf(err, errlen, "%s has no labels= line (the file naming one class per line)", data_path);
+        goto done;
+    }
+    if(!list) {
+        snprintf(err, errlen, "%s has no valid= line: name the test images with --list FILE", data_path);
+        goto done;
+    }
+    if(load_labels(d, labels, classes, data_path, err, errlen) != 0) goto done;
+
+    size_t len;
+    if(!(list_text = dsn_read_file_err(list, LIST_FILE_MAX, &len, err, errlen))) goto done;
+    int n = split_lines(list_text, &lines);
+    if(n < 0) {
+        snprintf(err, errlen, "%s: out of memory", list);
+        goto done;
+    }
+    int inputs = w * h * c;
+    d->w = w;
+    d->h = h;
+    d->c = c;
+    d->x = malloc((size_t)(n ? n : 1) * (size_t)inputs * sizeof(float));
+    d->label = malloc((size_t)(n ? n : 1) * sizeof(int));
+    if(!d->x || !d->label) {
+        snprintf(err, errlen, "%s: out of memory for %d images", list, n);
+        goto done;
+    }
+    for(int i = 0; i < n; ++i) {
+        char *path = lines[i];
+        if(!path[0]) continue;
+        int found = -1, count = 0;
+        for(int k = 0; k < d->classes; ++k) {
+            if(strstr(path, d->names[k])) {
+                if(count == 0) found = k;
+                ++count;
+            }
+        }
+        if(count != 1) {
+            if(count == 0) snprintf(err, errlen, "%s:%d: %s contains no label name from %s", list, i + 1, path, labels);
+            else snprintf(err, errlen, "%s:%d: %s contains %d label names from %s (Darknet matches labels as substrings of the path: rename the files or the labels)",
+                          list, i + 1, path, count, labels);
+            goto done;
+        }
+        FILE *f = fopen(path, "rb");
+        if(!f) {
+            snprintf(err, errlen, "%s:%d: cannot open image %s: %s", list, i + 1, path, strerror(errno));
+            goto done;
+        }
+        fclose(f);
+        image im = load_image(path, w, h, c);
+        if(im.w != w || im.h != h || im.c != c || !im.data) {
+            free_image(im);
+            snprintf(err, errlen, "%s:%d: cannot decode image %s", list, i + 1, path);
+            goto done;
+        }
+        memcpy(d->x + (size_t)d->n * inputs, im.data, (size_t)inputs * sizeof(float));
+        free_image(im);
+        d->label[d->n++] = found;
+    }
+    if(d->n == 0) {
+        snprintf(err, errlen, "image list %s is empty", list);
+        goto done;
+    }
+    rc = 0;
+done:
+    free(lines);
+    free(list_text);
+    free(items);
+    free(kv_text);
+    if(rc != 0) dsn_eval_data_free(d);
+    return rc;
+}
+
+int dsn_eval_cfg_peek(const char *cfg_path, dsn_geometry *g, int *w, int *h, int *c, char *err,
+                      size_t errlen)
+{
+    size_t len;
+    char *text = dsn_read_file_err(cfg_path, CFG_FILE_MAX, &len, err, errlen);
+    if(!text) return -1;
+    char **lines;
+    int n = split_lines(text, &lines), section = 0, rc = -1, stamp_line = 0;
+    int bits = 64, cell = 0, margin = 0, corner = DSN_CORNER_BR;
+    int seen_bits = 0, seen_cell = 0, seen_margin = 0, seen_corner = 0, seen_size[3] = {0, 0, 0};
+    int *size[3] = {w, h, c};
+    *w = *h = *c = 0;
+    if(n < 0) {
+        snprintf(err, errlen, "%s: out of memory", cfg_path);
+        goto done;
+    }
+    for(int i = 0; i < n; ++i) {
+        char *l = lines[i];
+        dk_strip(l);
+        if(!*l || *l == '#' || *l == ';') continue;
+        if(*l == '[') {
+            ++section;
+            if(section == 1 && strcmp(l, "[net]") != 0 && strcmp(l, "[network]") != 0) {
+                snprintf(err, errlen, "%s:%d: the first section must be [net], not %s", cfg_path, i + 1, l);
+                goto done;
+            }
+            if(section == 2) {
+                if(strcmp(l, "[serial_stamp]") != 0) {
+                    snprintf(err, errlen, "%s:%d: the first layer is %s, not [serial_stamp]: not a DSN customer cfg", cfg_path, i + 1, l);
+                    goto done;
+                }
+                stamp_line = i + 1;
+            }
+            if(section > 2) break;
+            continue;
+        }
+        char *eq = strchr(l, '=');
+        if(!eq || section < 1) continue;   /* Darknet reports such a line itself */
+        *eq = '\0';
+        const char *v = eq + 1;
+        if(section == 1) {
+            static const char *const keys[3] = {"width", "height", "channels"};
+            for(int k = 0; k < 3; ++k) {
+                if(strcmp(l, keys[k]) != 0 || seen_size[k]) continue;
+                seen_size[k] = 1;
+                if(parse_whole_int(v, size[k]) != 0 || *size[k] < 1) {
+                    snprintf(err, errlen, "%s:%d: [net] %s=%s is not a positive whole number", cfg_path, i + 1, l, v);
+                    goto done;
+                }
+            }
+            continue;
+        }
+        struct { const char *key; int *dest, *seen; } ints[] = {
+            {"bits", &bits, &seen_bits}, {"cell", &cell, &seen_cell}, {"margin", &margin, &seen_margin},
+        };
+        for(int k = 0; k < DSN_COUNT(ints); ++k) {
+            if(strcmp(l, ints[k].key) != 0 || *ints[k].seen) continue;
+            *ints[k].seen = 1;
+            if(parse_whole_int(v, ints[k].dest) != 0) {
+                snprintf(err, errlen, "%s:%d: [serial_stamp] %s=%s is not a whole number", cfg_path, i + 1, l, v);
+                goto done;
+            }
+        }
+        if(strcmp(l, "corner") == 0 && !seen_corner) {
+            seen_corner = 1;
+            if((corner = dsn_corner_from_name(v)) < 0) {
+                snprintf(err, errlen, "%s:%d: [serial_stamp] corner=%s: use tl, tr, bl or br", cfg_path, i + 1, v);
+                goto done;
+            }
+        }
+    }
+    if(!*w || !*h || !*c) {
+        snprintf(err, errlen, "%s: [net] needs width, height and channels", cfg_path);
+        goto done;
+    }
+    if(!stamp_line) {
+        snprintf(err, errlen, "%s has no [serial_stamp] layer after [net]: not a DSN customer cfg", cfg_path);
+        goto done;
+    }
+    char gerr[200];
+    if(dsn_geometry_init(g, bits, cell, (dsn_corner)corner, margin, gerr, sizeof gerr) != 0) {
+        snprintf(err, errlen, "%s:%d: [serial_stamp]: %s", cfg_path, stamp_line, gerr);
+        goto done;
+    }
+    rc = 0;
+done:
+    free(lines);
+    free(text);
+    return rc;
+}
+
+/* ---- statistics -------------------------------------------------------------------------- */
+
+dsn_eval_acc dsn_eval_wilson(long correct, long total)
+{
+    dsn_eval_acc a = {correct, total, 0, 0, 0};
+    if(total <= 0) return a;
+    double n = (double)total, p = (double)correct / n, z = DSN_EVAL_Z95, z2 = z * z;
+    double denom = 1 + z2 / n;
+    double centre = (p + z2 / (2 * n)) / denom;
+    double half = z / denom * sqrt(p * (1 - p) / n + z2 / (4 * n * n));
+    a.acc = 100 * p;
+    /* lo <= p <= hi holds exactly; the clamps only undo rounding at p = 0 and p = 1 */
+    a.lo = 100 * fmin(p, fmax(0, centre - half));
+    a.hi = 100 * fmax(p, fmin(1, centre + half));
+    return a;
+}
+
+void dsn_eval_set_stats(dsn_eval_set *s)
+{
+    s->mean = s->sd = s->lo = s->hi = 0;
+    s->max_i = s->min_i = -1;
+    if(s->n <= 0) return;
+    double sum = 0;
+    for(int i = 0; i < s->n; ++i) {
+        double a = s->each[i].acc;
+        sum += a;
+        if(s->max_i < 0 || a > s->each[s->max_i].acc) s->max_i = i;
+        if(s->min_i < 0 || a < s->each[s->min_i].acc) s->min_i = i;
+    }
+    s->mean = sum / s->n;
+    if(s->n == 1) {
+        s->sd = 0;
+        s->lo = s->each[0].lo;
+        s->hi = s->each[0].hi;
+        return;
+    }
+    double ss = 0;
+    for(int i = 0; i < s->n; ++i) ss += (s->each[i].acc - s->mean) * (s->each[i].acc - s->mean);
+    s->sd = sqrt(ss / (s->n - 1));
+    double half = DSN_EVAL_Z95 * s->sd / sqrt((double)s->n);
+    s->lo = fmax(0, s->mean - half);
+    s->hi = fmin(100, s->mean + half);
+}
+
+/* ---- serials and subsets ----------------------------------------------------------------- */
+
+void dsn_eval_forged(dsn_serial *out, int n, const dsn_serial *valid, dsn_rng *rng)
+{
+    for(int k = 0; k < n; ++k) {
+        dsn_serial s = *valid;
+        do {
+            for(int i = 0; i < valid->nbits; ++i) s.bit[i] = (uint8_t)dsn_rng_below(rng, 2);
+        } while(dsn_serial_hamming(&s, valid) == 0);
+        out[k] = s;
+    }
+}
+
+void dsn_eval_near(dsn_serial *out, int n, const dsn_serial *valid, int dist, dsn_rng *rng)
+{
+    int idx[DSN_MAX_BITS], nb = valid->nbits;
+    for(int k = 0; k < n; ++k) {
+        dsn_serial s = *valid;
+        for(int i = 0; i < nb; ++i) idx[i] = i;
+        /* the first `dist` places of a partial Fisher-Yates shuffle: distinct bits */
+        for(int i = 0; i < dist && i < nb; ++i) {
+            int j = i + dsn_rng_below(rng, nb - i), t = idx[i];
+            idx[i] = idx[j];
+            idx[j] = t;
+            s.bit[idx[i]] ^= 1;
+        }
+        out[k] = s;
+    }
+}
+
+void dsn_eval_hamming1(dsn_serial *out, const dsn_serial *valid)
+{
+    for(int i = 0; i < valid->nbits; ++i) {
+        out[i] = *valid;
+        out[i].bit[i] ^= 1;
+    }
+}
+
+int dsn_eval_stratified(int *out, int m, const int *label, int n, int classes, dsn_rng *rng)
+{
+    if(m >= n) {
+        for(int i = 0; i < n; ++i) out[i] = i;
+        return n;
+    }
+    if(m <= 0) return 0;
+    int *count = calloc((size_t)classes, sizeof *count), *quota = calloc((size_t)classes, sizeof *quota);
+    int *start = calloc((size_t)classes + 1, sizeof *start), *members = malloc((size_t)n * sizeof *members);
+    double *rem = calloc((size_t)classes, sizeof *rem);
+    int picked = -1;
+    if(!count || !quota || !start || !members || !rem) goto done;
+    for(int i = 0; i < n; ++i) {
+        if(label[i] < 0 || label[i] >= classes) goto done;
+        ++count[label[i]];
+    }
+    int given = 0;
+    for(int k = 0; k < classes; ++k) {
+        double q = (double)m * count[k] / n;
+        quota[k] = (int)floor(q);
+        rem[k] = q - quota[k];
+        given += quota[k];
+    }
+    while(given < m) {   /* largest remainder; a class can take one extra at most */
+        int best = -1;
+        for(int k = 0; k < classes; ++k) {
+            if(quota[k] < count[k] && rem[k] >= 0 && (best < 0 || rem[k] > rem[best])) best = k;
+        }
+        if(best < 0) break;
+        ++quota[best];
+        rem[best] = -1;
+        ++given;
+    }
+    /* members grouped by class, in index order */
+    for(int k = 0; k < classes; ++k) start[k + 1] = start[k] + count[k];
+    for(int k = 0; k < classes; ++k) count[k] = 0;
+    for(int i = 0; i < n; ++i) members[start[label[i]] + count[label[i]]++] = i;
+    picked = 0;
+    for(int k = 0; k < classes; ++k) {
+        int *mk = members + start[k], nk = count[k];
+        for(int i = 0; i < quota[k]; ++i) {
+            int j = i + dsn_rng_below(rng, nk - i), t = mk[i];
+            mk[i] = mk[j];
+            mk[j] = t;
+            out[picked++] = mk[i];
+        }
+    }
+done:
+    free(count);
+    free(quota);
+    free(start);
+    free(members);
+    free(rem);
+    return picked;
+}
+
+/* ---- networks ---------------------------------------------------------------------------- */
+
+/* Floats load_weights reads for net, or -1 when a layer type's count is not known here. */
+static long weights_needed(const network *net)
+{
+    long total = 0;
+    for(int i = 0; i < net->n; ++i) {
+        const layer *l = &net->layers[i];
+        if(l->dontload) continue;
+        switch(l->type) {
+        case CONVOLUTIONAL: {
+            long nf = l->numload ? l->numload : l->n;
+            total += nf + (long)l->c / l->groups * nf * l->size * l->size;
+            if(l->batch_normalize && !l->dontloadscales) total += 3 * nf;
+            break;
+        }
+        case CONNECTED:
+            total += l->outputs + (long)l->outputs * l->inputs;
+            if(l->batch_normalize && !l->dontloadscales) total += 3L * l->outputs;
+            break;
+        case BATCHNORM:
+            total += 3L * l->c;
+            break;
+        case DECONVOLUTIONAL: case CRNN: case RNN: case LSTM: case GRU: case LOCAL:
+            return -1;
+        default:
+            break;
+        }
+    }
+    return total;
+}
+
+/* Checks that the weights file holds at least what the network reads: Darknet's load_weights
+ * would leave the rest at random values without a word. */
+static int check_weights_size(const network *net, const char *weights, const char *cfg, char *err,
+                              size_t errlen)
+{
+    long need = weights_needed(net);
+    if(need < 0) return 0;
+    FILE *f = fopen(weights, "rb");
+    if(!f) {
+        snprintf(err, errlen, "weights %s: %s", weights, strerror(errno));
+        return -1;
+    }
+    int head[3] = {0, 0, 0};
+    size_t got = fread(head, sizeof(int), 3, f);
+    long size = -1;
+    if(fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+    fclose(f);
+    long header = 3 * (long)sizeof(int) +
+                  ((((long)head[0] * 10 + head[1]) >= 2 && head[0] < 1000 && head[1] < 1000) ? (long)sizeof(size_t) : (long)sizeof(int));
+    if(got != 3 || size < header + need * (long)sizeof(float)) {
+        snprintf(err, errlen, "weights %s hold %ld bytes, but %s needs %ld (%ld floats after a %ld-byte header): "
+                 "weights of another cfg, or a truncated file", weights, size, cfg,
+                 header + need * (long)sizeof(float), need, header);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses cfg for `batch` rows and loads weights. quiet: Darknet's layer table goes to /dev/null
+ * (for the copies of a network already shown once). */
+static network *load_net(const char *cfg, const char *weights, int batch, int quiet, char *err,
+                         size_t errlen)
+{
+    if(readable(cfg, "cfg", err, errlen) != 0 || readable(weights, "weights", err, errlen) != 0) return NULL;
+    int saved = -1;
+    if(quiet) {
+        fflush(stderr);
+        saved = dup(2);
+        FILE *null = fopen("/dev/null", "w");
+        if(saved >= 0 && null) dup2(fileno(null), 2);
+        if(null) fclose(null);
+    }
+    network *net = parse_network_cfg_batch((char *)cfg, batch);
+    int ok = check_weights_size(net, weights, cfg, err, errlen) == 0;
+    if(ok) load_weights(net, (char *)weights);
+    if(saved >= 0) {
+        fflush(stderr);
+        dup2(saved, 2);
+        close(saved);
+    }
+    if(!ok) {
+        free_network(net);
+        return NULL;
+    }
+    return net;
+}
+
+/* ---- the row engine ---------------------------------------------------------------------- */
+
+typedef struct engine {
+    const dsn_eval_data *d;
+    const dsn_serial *table;   /* serials by index                              */
+    const int *img, *ser;      /* [rows]: image index; serial index, -1 = raw    */
+    long rows;
+    uint8_t *correct;          /* [rows]                                         */
+    int batch, stamped;        /* stamped: the networks have a [serial_stamp]     */
+    atomic_long next;          /* next batch to hand out                         */
+    atomic_long done;          /* rows finished                                   */
+    atomic_int failed;
+} engine;
+
+typedef struct worker {
+    engine *e;
+    network *net;
+    pthread_t th;
+} worker;
+
+static void *work(void *arg)
+{
+    worker *w = arg;
+    engine *e = w->e;
+    const dsn_eval_data *d = e->d;
+    int B = e->batch, inputs = d->w * d->h * d->c, classes = d->classes;
+    float *in = calloc((size_t)B * inputs, sizeof(float));
+    dsn_serial *ov = calloc((size_t)B, sizeof *ov);
+    uint8_t *has = calloc((size_t)B, 1);
+    if(!in || !ov || !has) {
+        atomic_store(&e->failed, 1);
+        goto done;
+    }
+    for(;;) {
+        long start = atomic_fetch_add(&e->next, 1) * (long)B;
+        if(start >= e->rows || atomic_load(&e->failed)) break;
+        long end = start + B < e->rows ? start + B : e->rows;
+        for(long r = start; r < end; ++r) {
+            int b = (int)(r - start), s = e->ser[r];
+            memcpy(in + (size_t)b * inputs, d->x + (size_t)e->img[r] * inputs, (size_t)inputs * sizeof(float));
+            has[b] = s >= 0;
+            if(s >= 0) ov[b] = e->table[s];
+        }
+        for(int b = (int)(end - start); b < B; ++b) has[b] = 0;
+        if(e->stamped && dsn_stamp_override(w->net, ov, has, B) != 0) {
+            atomic_store(&e->failed, 1);
+            break;
+        }
+        const float *out = network_predict(w->net, in);
+        for(long r = start; r < end; ++r) {
+            const float *o = out + (size_t)(r - start) * classes;
+            int best = 0;
+            for(int k = 1; k < classes; ++k) {
+                if(o[k] > o[best]) best = k;
+            }
+            e->correct[r] = best == d->label[e->img[r]];
+        }
+        atomic_fetch_add(&e->done, end - start);
+    }
+done:
+    free(in);
+    free(ov);
+    free(has);
+    return NULL;
+}
+
+static void format_duration(char *out, size_t len, double s)
+{
+    if(s < 0) snprintf(out, len, "?");
+    else if(s < 60) snprintf(out, len, "%.0fs", s);
+    else if(s < 3600) snprintf(out, len, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+    else snprintf(out, len, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+}
+
+/* Runs every row on the given networks (one thread each) and reports progress on stderr. */
+static int run_rows(engine *e, network **nets, int nnets, const char *what, int progress)
+{
+    worker *ws = calloc((size_t)nnets, sizeof *ws);
+    if(!ws) return -1;
+    atomic_store(&e->next, 0);
+    atomic_store(&e->done, 0);
+    atomic_store(&e->failed, 0);
+    int started = 0;
+    for(int i = 0; i < nnets; ++i) {
+        ws[i].e = e;
+        ws[i].net = nets[i];
+        if(pthread_create(&ws[i].th, NULL, work, &ws[i]) != 0) {
+            atomic_store(&e->failed, 1);
+            break;
+        }
+        ++started;
+    }
+    int tty = isatty(2);
+    double t0 = now_seconds(), last = t0;
+    while(started && atomic_load(&e->done) < e->rows && !atomic_load(&e->failed)) {
+        struct timespec nap = {0, 100 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+        double t = now_seconds();
+        if(!progress || t - last < (tty ? 1.0 : 15.0)) continue;
+        last = t;
+        long done = atomic_load(&e->done);
+        double rate = done / (t - t0);
+        char eta[32];
+        format_duration(eta, sizeof eta, rate > 0 ? (e->rows - done) / rate : -1);
+        fprintf(stderr, "%sdsn: eval: %s: %ld/%ld rows (%.0f%%), %.0f rows/s, ETA %s%s", tty ? "\r" : "",
+                what, done, e->rows, 100.0 * done / e->rows, rate, eta, tty ? "   " : "\n");
+        fflush(stderr);
+    }
+    for(int i = 0; i < started; ++i) pthread_join(ws[i].th, NULL);
+    if(progress && tty && t0 + 1.0 <= last) fputc('\n', stderr);
+    free(ws);
+    return atomic_load(&e->failed) || started < nnets ? -1 : 0;
+}
+
+/* ---- the measurement --------------------------------------------------------------------- */
+
+void dsn_eval_opts_init(dsn_eval_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->forged = 1000;
+    o->near2 = 200;
+    o->near4 = 200;
+    o->per_serial = 500;
+    o->batch = 128;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    o->threads = cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
+#ifdef GPU
+    o->threads = 1;   /* one GPU: the batches already fill it */
+#endif
+}
+
+void dsn_eval_result_free(dsn_eval_result *r)
+{
+    dsn_eval_set *sets[] = {&r->forged, &r->h1, &r->h2, &r->h4};
+    for(int i = 0; i < DSN_COUNT(sets); ++i) {
+        free(sets[i]->serial);
+        free(sets[i]->each);
+    }
+    free(r->cross);
+    memset(r, 0, sizeof *r);
+}
+
+/* A measure: serials [first, first + n) of the table, each on its own list of images. */
+typedef struct measure {
+    int first, n;
+    long *start;     /* [n + 1]: row range of serial i is [start[i], start[i+1]) */
+} measure;
+
+/* Independent, seeded streams, so that changing one count never moves another measure's draws. */
+static void stream(dsn_rng *r, uint64_t seed, uint64_t tag)
+{
+    dsn_rng_seed(r, seed * 0x9E3779B97F4A7C15ull ^ (tag * 0xD1B54A32D192ED03ull + 0x5851F42D4C957F2Dull));
+}
+
+static int set_alloc(dsn_eval_set *s, int n)
+{
+    s->n = n;
+    s->serial = calloc((size_t)(n ? n : 1), sizeof *s->serial);
+    s->each = calloc((size_t)(n ? n : 1), sizeof *s->each);
+    return s->serial && s->each ? 0 : -1;
+}
+
+int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data *d, char *err,
+                 size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    double t0 = now_seconds();
+    int rc = -1, nb = o->valid.nbits, nthreads = o->threads < 1 ? 1 : o->threads;
+    int batch = o->batch < 1 ? 1 : o->batch, m = o->per_serial < d->n ? o->per_serial : d->n;
+    network **nets = calloc((size_t)nthreads, sizeof *nets), *teacher = NULL;
+    dsn_serial *table = NULL;
+    int *img = NULL, *ser = NULL, *subset = NULL;
+    uint8_t *correct = NULL;
+    measure ms[6] = {{0}};   /* forged, h1, h2, h4, cross, and valid+raw */
+    int saved_blas = openblas_get_num_threads ? openblas_get_num_threads() : 0;
+    if(!nets) goto oom;
+    if(o->forged < 0 || o->near2 < 0 || o->near4 < 0 || o->per_serial < 1) {
+        snprintf(err, errlen, "--forged, --near2 and --near4 must be >= 0, --images-per-serial >= 1");
+        goto fail;
+    }
+    if(nb > 0 && nb < 4 && o->near4 > 0) {
+        snprintf(err, errlen, "a %d-bit serial has no serials 4 bits away: use --near4 0", nb);
+        goto fail;
+    }
+
+    /* the networks: the first shows its layer table, the copies are quiet */
+    for(int t = 0; t < nthreads; ++t) {
+        if(!(nets[t] = load_net(o->cfg, o->weights, batch, t > 0, err, errlen))) goto fail;
+    }
+    dsn_stamp_state *st = dsn_stamp_state_of(nets[0]);
+    if(!st) {
+        snprintf(err, errlen, "%s: layer 0 is not [serial_stamp]: not a DSN customer cfg", o->cfg);
+        goto fail;
+    }
+    if(st->geo.bits != nb) {
+        snprintf(err, errlen, "%s stamps %d-bit serials, the certificate's serial has %d bits", o->cfg, st->geo.bits, nb);
+        goto fail;
+    }
+    if(nets[0]->w != d->w || nets[0]->h != d->h || nets[0]->c != d->c) {
+        snprintf(err, errlen, "%s takes %dx%dx%d input, the images were loaded at %dx%dx%d", o->cfg,
+                 nets[0]->w, nets[0]->h, nets[0]->c, d->w, d->h, d->c);
+        goto fail;
+    }
+    if(nets[0]->outputs != d->classes) {
+        snprintf(err, errlen, "%s outputs %d scores, the data set has %d classes", o->cfg, nets[0]->outputs, d->classes);
+        goto fail;
+    }
+    if(o->teacher_cfg) {
+        if(!(teacher = load_net(o->teacher_cfg, o->teacher_weights, batch, 0, err, errlen))) goto fail;
+        if(teacher->w != d->w || teacher->h != d->h || teacher->c != d->c || teacher->outputs != d->classes) {
+            snprintf(err, errlen, "teacher %s takes %dx%dx%d input and outputs %d scores; the customer model %dx%dx%d and %d",
+                     o->teacher_cfg, teacher->w, teacher->h, teacher->c, teacher->outputs, d->w, d->h, d->c, d->classes);
+            goto fail;
+        }
+    }
+
+    /* the serial table: valid, forged, hamming 1, 2, 4, others */
+    int ntab = 1 + o->forged + nb + o->near2 + o->near4 + o->n_others;
+    if(!(table = calloc((size_t)ntab, sizeof *table))) goto oom;
+    table[0] = o->valid;
+    dsn_rng rs;
+    stream(&rs, o->seed, 1);
+    dsn_eval_forged(table + 1, o->forged, &o->valid, &rs);
+    dsn_eval_hamming1(table + 1 + o->forged, &o->valid);
+    stream(&rs, o->seed, 2);
+    dsn_eval_near(table + 1 + o->forged + nb, o->near2, &o->valid, 2, &rs);
+    stream(&rs, o->seed, 4);
+    dsn_eval_near(table + 1 + o->forged + nb + o->near2, o->near4, &o->valid, 4, &rs);
+    for(int i = 0; i < o->n_others; ++i) table[1 + o->forged + nb + o->near2 + o->near4 + i] = o->others[i];
+
+    /* rows: valid, raw, then each measure's serials on their images */
+    const int counts[5] = {o->forged, nb, o->near2, o->near4, o->n_others};
+    const int each[5] = {m, d->n, m, m, d->n};
+    long rows = 2L * d->n;
+    for(int k = 0; k < 5; ++k) rows += (long)counts[k] * each[k];
+    img = malloc((size_t)rows * sizeof *img);
+    ser = malloc((size_t)rows * sizeof *ser);
+    correct = calloc((size_t)rows, 1);
+    subset = malloc((size_t)d->n * sizeof *subset);
+    if(!img || !ser || !correct || !subset) goto oom;
+    long at = 0;
+    for(int i = 0; i < d->n; ++i, ++at) {
+        img[at] = i;
+        ser[at] = 0;
+    }
+    for(int i = 0; i < d->n; ++i, ++at) {
+        img[at] = i;
+        ser[at] = -1;
+    }
+    int first = 1;
+    for(int k = 0; k < 5; ++k) {
+        ms[k].first = first;
+        ms[k].n = counts[k];
+        if(!(ms[k].start = malloc(((size_t)counts[k] + 1) * sizeof(long)))) goto oom;
+        dsn_rng rsub;
+        stream(&rsub, o->seed, 100 + (uint64_t)k);
+        for(int i = 0; i < counts[k]; ++i) {
+            ms[k].start[i] = at;
+            int got = each[k] == d->n ? d->n : dsn_eval_stratified(subset, m, d->label, d->n, d->classes, &rsub);
+            if(got < 0) goto oom;
+            for(int j = 0; j < got; ++j, ++at) {
+                img[at] = each[k] == d->n ? j : subset[j];
+                ser[at] = first + i;
+            }
+        }
+        ms[k].start[counts[k]] = at;
+        first += counts[k];
+    }
+
+    /* go: the teacher on raw images first (one network, small), then everything else */
+    if(nthreads > 1 && openblas_set_num_threads) openblas_set_num_threads(1);
+    if(teacher) {
+        int *traw = malloc((size_t)d->n * sizeof *traw);
+        if(!traw) goto oom;
+        for(int i = 0; i < d->n; ++i) traw[i] = -1;
+        engine te = {.d = d, .table = table, .img = img, .ser = traw, .rows = d->n, .correct = correct,
+                     .batch = batch, .stamped = dsn_stamp_state_of(teacher) != NULL};
+        int trc = run_rows(&te, &teacher, 1, "teacher", o->progress);
+        long k = 0;
+        for(int i = 0; i < d->n; ++i) k += correct[i];
+        free(traw);
+        if(trc != 0) goto oom;
+        r->has_teacher = 1;
+        r->teacher = dsn_eval_wilson(k, d->n);
+        memset(correct, 0, (size_t)d->n);
+    }
+    engine e = {.d = d, .table = table, .img = img, .ser = ser, .rows = rows, .correct = correct,
+                .batch = batch, .stamped = 1};
+    if(run_rows(&e, nets, nthreads, "student", o->progress) != 0) goto oom;
+
+    /* tallies */
+    long k = 0;
+    for(int i = 0; i < d->n; ++i) k += correct[i];
+    r->valid = dsn_eval_wilson(k, d->n);
+    k = 0;
+    for(int i = d->n; i < 2 * d->n; ++i) k += correct[i];
+    r->raw = dsn_eval_wilson(k, d->n);
+    dsn_eval_set *sets[4] = {&r->forged, &r->h1, &r->h2, &r->h4};
+    if(!(r->cross = calloc((size_t)(o->n_others ? o->n_others : 1), sizeof *r->cross))) goto oom;
+    r->n_cross = o->n_others;
+    for(int s = 0; s < 5; ++s) {
+        dsn_eval_set *set = s < 4 ? sets[s] : NULL;
+        if(set && set_alloc(set, ms[s].n) != 0) goto oom;
+        if(set) set->images_each = each[s];
+        for(int i = 0; i < ms[s].n; ++i) {
+            long c = 0;
+            for(long j = ms[s].start[i]; j < ms[s].start[i + 1]; ++j) c += correct[j];
+            dsn_eval_acc a = dsn_eval_wilson(c, ms[s].start[i + 1] - ms[s].start[i]);
+            if(set) {
+                set->each[i] = a;
+                set->serial[i] = table[ms[s].first + i];
+            } else {
+                r->cross[i] = a;
+            }
+        }
+        if(set) dsn_eval_set_stats(set);
+    }
+    r->n_images = d->n;
+    r->classes = d->classes;
+    r->bits = nb;
+    r->rows = rows + (teacher ? d->n : 0);
+    rc = 0;
+    goto fail;
+oom:
+    if(!err[0] || rc == -1) snprintf(err, errlen, "out of memory (or a thread could not start) while evaluating %s", o->cfg);
+fail:
+    if(openblas_set_num_threads && saved_blas > 0) openblas_set_num_threads(saved_blas);
+    for(int t = 0; nets && t < nthreads; ++t) {
+        if(nets[t]) free_network(nets[t]);
+    }
+    if(teacher) free_network(teacher);
+    free(nets);
+    free(table);
+    free(img);
+    free(ser);
+    free(subset);
+    free(correct);
+    for(int k2 = 0; k2 < DSN_COUNT(ms); ++k2) free(ms[k2].start);
+    r->seconds = now_seconds() - t0;
+    return rc;
+}
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+static void json_acc(dsn_buf *b, const char *key, const dsn_eval_acc *a, int present)
+{
+    dsn_buf_printf(b, "  \"%s\": ", key);
+    if(present) dsn_buf_json_num(b, a->acc);
+    else dsn_buf_printf(b, "null");
+    dsn_buf_printf(b, ",\n  \"%s_ci95\": ", key);
+    if(present) {
+        dsn_buf_printf(b, "[");
+        dsn_buf_json_num(b, a->lo);
+        dsn_buf_printf(b, ", ");
+        dsn_buf_json_num(b, a->hi);
+        dsn_buf_printf(b, "]");
+    } else {
+        dsn_buf_printf(b, "null");
+    }
+    dsn_buf_printf(b, ",\n");
+}
+
+static void json_num_or_null(dsn_buf *b, int present, double v)
+{
+    if(present) dsn_buf_json_num(b, v);
+    else dsn_buf_printf(b, "null");
+}
+
+static void json_pair(dsn_buf *b, double lo, double hi)
+{
+    dsn_buf_printf(b, "[");
+    dsn_buf_json_num(b, lo);
+    dsn_buf_printf(b, ", ");
+    dsn_buf_json_num(b, hi);
+    dsn_buf_printf(b, "]");
+}
+
+/* A measure over serials: "<mean_key>" and "<mean_key>_ci95" for the mean, "<key>_sd",
+ * "<key>_max" (with its interval and serial), "<key>_min", "<key>_serials", "<key>_images_each". */
+static void json_set(dsn_buf *b, const char *key, const char *mean_key, const dsn_eval_set *s)
+{
+    char text[DSN_SERIAL_TEXT_MAX];
+    const dsn_eval_acc *mx = s->max_i >= 0 ? &s->each[s->max_i] : NULL;
+    dsn_buf_printf(b, "  \"%s\": ", mean_key);
+    json_num_or_null(b, mx != NULL, s->mean);
+    dsn_buf_printf(b, ",\n  \"%s_ci95\": ", mean_key);
+    if(mx) json_pair(b, s->lo, s->hi);
+    else dsn_buf_printf(b, "null");
+    dsn_buf_printf(b, ",\n  \"%s_sd\": ", key);
+    json_num_or_null(b, mx != NULL, s->sd);
+    dsn_buf_printf(b, ",\n  \"%s_max\": ", key);
+    json_num_or_null(b, mx != NULL, mx ? mx->acc : 0);
+    dsn_buf_printf(b, ",\n  \"%s_max_ci95\": ", key);
+    if(mx) json_pair(b, mx->lo, mx->hi);
+    else dsn_buf_printf(b, "null");
+    dsn_buf_printf(b, ",\n  \"%s_max_serial\": ", key);
+    if(mx && dsn_serial_encode(text, sizeof text, &s->serial[s->max_i]) > 0) dsn_buf_json_str(b, text);
+    else dsn_buf_printf(b, "null");
+    dsn_buf_printf(b, ",\n  \"%s_min\": ", key);
+    json_num_or_null(b, s->min_i >= 0, s->min_i >= 0 ? s->each[s->min_i].acc : 0);
+    dsn_buf_printf(b, ",\n  \"%s_serials\": %d,\n  \"%s_images_each\": %d,\n", key, s->n, key, s->images_each);
+}
+
+void dsn_eval_json(dsn_buf *b, const dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_meta *m)
+{
+    char serial[DSN_SERIAL_TEXT_MAX] = "";
+    dsn_serial_encode(serial, sizeof serial, &o->valid);
+    struct { const char *key, *value; } strs[] = {
+        {"customer", m->customer}, {"model", m->model}, {"serial", serial}, {"dataset", m->dataset},
+        {"cfg", o->cfg}, {"weights", o->weights}, {"cert", m->cert}, {"data", m->data},
+        {"list", m->list}, {"teacher_cfg", o->teacher_cfg}, {"teacher_weights", o->teacher_weights},
+    };
+    dsn_buf_printf(b, "{\n  \"dsn_eval\": 1,\n");
+    for(int i = 0; i < DSN_COUNT(strs); ++i) {
+        dsn_buf_printf(b, "  \"%s\": ", strs[i].key);
+        dsn_buf_json_str(b, strs[i].value);
+        dsn_buf_printf(b, ",\n");
+    }
+    dsn_buf_printf(b, "  \"bits\": %d,\n  \"n_images\": %d,\n  \"classes\": %d,\n", r->bits, r->n_images, r->classes);
+    dsn_buf_printf(b, "  \"counts\": {\"forged\": %d, \"near2\": %d, \"near4\": %d, \"images_per_serial\": %d},\n",
+                   o->forged, o->near2, o->near4, o->per_serial);
+    dsn_buf_printf(b, "  \"seeds\": {\"eval\": %llu},\n", (unsigned long long)o->seed);
+    json_acc(b, "teacher", &r->teacher, r->has_teacher);
+    json_acc(b, "valid", &r->valid, 1);
+    json_acc(b, "raw", &r->raw, 1);
+    json_set(b, "forged", "forged_mean", &r->forged);
+    json_set(b, "hamming_1", "hamming_1", &r->h1);
+    dsn_buf_printf(b, "  \"hamming_1_max_bit\": %d,\n  \"hamming_1_per_bit\": [", r->h1.max_i);
+    for(int i = 0; i < r->h1.n; ++i) {
+        if(i) dsn_buf_printf(b, ", ");
+        dsn_buf_json_num(b, r->h1.each[i].acc);
+    }
+    dsn_buf_printf(b, "],\n");
+    json_set(b, "hamming_2", "hamming_2", &r->h2);
+    json_set(b, "hamming_4", "hamming_4", &r->h4);
+    dsn_buf_printf(b, "  \"cross\": {");
+    for(int i = 0; i < r->n_cross; ++i) {
+        dsn_buf_printf(b, "%s", i ? ", " : "");
+        dsn_buf_json_str(b, o->other_names[i]);
+        dsn_buf_printf(b, ": ");
+        dsn_buf_json_num(b, r->cross[i].acc);
+    }
+    dsn_buf_printf(b, "},\n  \"cross_ci95\": {");
+    for(int i = 0; i < r->n_cross; ++i) {
+        dsn_buf_printf(b, "%s", i ? ", " : "");
+        dsn_buf_json_str(b, o->other_names[i]);
+        dsn_buf_printf(b, ": ");
+        json_pair(b, r->cross[i].lo, r->cross[i].hi);
+    }
+    dsn_buf_printf(b, "},\n  \"rows\": %ld,\n  \"threads\": %d,\n  \"batch\": %d,\n  \"rows_per_second\": ",
+                   r->rows, o->threads, o->batch);
+    json_num_or_null(b, r->seconds > 0, r->seconds > 0 ? floor(r->rows / r->seconds) : 0);
+    dsn_buf_printf(b, ",\n  \"wall_seconds\": ");
+    dsn_buf_json_num(b, floor(r->seconds * 100 + 0.5) / 100);
+    dsn_buf_printf(b, "\n}\n");
+}
+
+static void md_row(dsn_buf *b, const char *what, double acc, double lo, double hi, const char *n)
+{
+    if(dsn_finite(acc)) dsn_buf_printf(b, "| %s | %.2f | %.2f - %.2f | %s |\n", what, acc, lo, hi, n);
+    else dsn_buf_printf(b, "| %s | - | - | %s |\n", what, n);
+}
+
+static void md_set(dsn_buf *b, const char *what, const dsn_eval_set *s)
+{
+    char n[96], w[160];
+    if(s->n == 0) return;
+    snprintf(n, sizeof n, "%d serials x %d images", s->n, s->images_each);
+    snprintf(w, sizeof w, "%s, mean", what);
+    md_row(b, w, s->mean, s->lo, s->hi, n);
+    snprintf(w, sizeof w, "%s, worst case (max)", what);
+    snprintf(n, sizeof n, "%d images", s->images_each);
+    md_row(b, w, s->each[s->max_i].acc, s->each[s->max_i].lo, s->each[s->max_i].hi, n);
+}
+
+void dsn_eval_markdown(dsn_buf *b, const dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_meta *m)
+{
+    char serial[DSN_SERIAL_TEXT_MAX] = "", n[64], w[200];
+    dsn_serial_encode(serial, sizeof serial, &o->valid);
+    dsn_buf_printf(b, "## %s: %s (model %s)\n\n", m->dataset ? m->dataset : "eval",
+                   m->customer ? m->customer : "customer", m->model ? m->model : "?");
+    dsn_buf_printf(b, "`%s` with `%s`, serial `%s` (%d bits), %d test images, eval seed %llu, %.1f s.\n\n",
+                   o->cfg, o->weights, serial, r->bits, r->n_images, (unsigned long long)o->seed, r->seconds);
+    dsn_buf_printf(b, "| measure | accuracy %% | 95%% CI | evaluated on |\n|---|---:|---:|---|\n");
+    snprintf(n, sizeof n, "%d images", r->n_images);
+    if(r->has_teacher) md_row(b, "teacher (raw input)", r->teacher.acc, r->teacher.lo, r->teacher.hi, n);
+    md_row(b, "valid serial (A_X+K)", r->valid.acc, r->valid.lo, r->valid.hi, n);
+    md_row(b, "no serial (A_X)", r->raw.acc, r->raw.lo, r->raw.hi, n);
+    md_set(b, "forged serials", &r->forged);
+    md_set(b, "Hamming distance 1", &r->h1);
+    md_set(b, "Hamming distance 2", &r->h2);
+    md_set(b, "Hamming distance 4", &r->h4);
+    for(int i = 0; i < r->n_cross; ++i) {
+        snprintf(w, sizeof w, "serial of %s", o->other_names[i]);
+        md_row(b, w, r->cross[i].acc, r->cross[i].lo, r->cross[i].hi, n);
+    }
+    if(r->h1.n > 0) {
+        dsn_buf_printf(b, "\nAccuracy with bit i flipped (row-major over the stamp grid; worst bit %d):\n\n```\n",
+                       r->h1.max_i);
+        int gw = 1;
+        while(gw * gw < r->h1.n) ++gw;
+        for(int i = 0; i < r->h1.n; ++i) {
+            dsn_buf_printf(b, "%6.1f%s", r->h1.each[i].acc, (i + 1) % gw == 0 || i + 1 == r->h1.n ? "\n" : "");
+        }
+        dsn_buf_printf(b, "```\n");
+    }
+}
