@@ -1,0 +1,887 @@
+/* cmd_report.c: `dsn report --out report/ RUN.json...`: many eval results, one report.
+ *
+ * Runs (dsn_report.h: eval JSONs, or run manifests that add training times and logs) are grouped
+ * by data set and seed. Per seed: each customer model's measures, their mean over the seed's
+ * models, the cross-customer matrix (rows: model, columns: serial; the diagonal is the valid
+ * serial) and the wall times. Per data set: mean, sample sd, min and max of the per-seed values.
+ * Writes report.json, report.md and, through gnuplot, PNGs in plots/ (with the .gp scripts and .dat
+ * files beside them, so a plot can be restyled and redrawn by hand). Prints the summary. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dsn_json.h"
+#include "dsn_report.h"
+#include "dsn_util.h"
+
+#define MAX_RUNS 4096
+#define MAX_NAMES 256
+
+typedef struct report {
+    dsn_run *runs;
+    int n;
+    const char *out;
+    char plots[1024];
+    int gnuplot;          /* 1 found, 0 not yet tried, -1 missing */
+    int plot_failures;
+} report;
+
+/* ---- grouping ---------------------------------------------------------------------------- */
+
+/* Within a data set: by seed, then customer. */
+static int run_cmp(const void *a, const void *b)
+{
+    const dsn_run *x = a, *y = b;
+    if(x->seed != y->seed) return x->seed < y->seed ? -1 : 1;
+    return strcmp(x->customer, y->customer);
+}
+
+/* [*first, *end) is the group of runs sharing runs[*first]'s data set (and seed when by_seed). */
+static void group_end(const report *rp, int first, int by_seed, int *end)
+{
+    int e = first + 1;
+    while(e < rp->n && strcmp(rp->runs[e].dataset, rp->runs[first].dataset) == 0 &&
+          (!by_seed || rp->runs[e].seed == rp->runs[first].seed))
+        ++e;
+    *end = e;
+}
+
+/* Mean over the seed's models of one measure; 0 when none has it. */
+static int seed_mean(const report *rp, int a, int b, int m, double *out)
+{
+    double sum = 0;
+    int n = 0;
+    for(int i = a; i < b; ++i) {
+        if(!rp->runs[i].has[m]) continue;
+        sum += rp->runs[i].value[m];
+        ++n;
+    }
+    if(n) *out = sum / n;
+    return n > 0;
+}
+
+/* The teacher trains once per seed: its time is the largest any manifest of the seed gives. */
+static double seed_train_seconds(const report *rp, int a, int b, int *known)
+{
+    double teacher = -1, students = 0;
+    *known = 0;
+    for(int i = a; i < b; ++i) {
+        if(rp->runs[i].teacher_seconds > teacher) teacher = rp->runs[i].teacher_seconds;
+        if(rp->runs[i].train_seconds >= 0) {
+            students += rp->runs[i].train_seconds;
+            *known = 1;
+        }
+    }
+    if(teacher >= 0) *known = 1;
+    return (teacher > 0 ? teacher : 0) + students;
+}
+
+static double seed_eval_seconds(const report *rp, int a, int b, int *known)
+{
+    double s = 0;
+    *known = 0;
+    for(int i = a; i < b; ++i) {
+        if(rp->runs[i].eval_seconds >= 0) {
+            s += rp->runs[i].eval_seconds;
+            *known = 1;
+        }
+    }
+    return s;
+}
+
+/* Columns of the cross-customer matrix: the seed's customers, then other serials named. */
+static int cross_columns(const report *rp, int a, int b, const char **cols)
+{
+    int n = 0;
+    for(int i = a; i < b && n < MAX_NAMES; ++i) cols[n++] = rp->runs[i].customer;
+    for(int i = a; i < b; ++i) {
+        for(int k = 0; k < rp->runs[i].n_cross && n < MAX_NAMES; ++k) {
+            int seen = 0;
+            for(int j = 0; j < n && !seen; ++j) seen = strcmp(cols[j], rp->runs[i].cross_name[k]) == 0;
+            if(!seen) cols[n++] = rp->runs[i].cross_name[k];
+        }
+    }
+    return n;
+}
+
+/* Model `r` with the serial of customer `col`: the valid accuracy on the diagonal. */
+static int cross_entry(const dsn_run *r, const char *col, double *out)
+{
+    if(strcmp(r->customer, col) == 0) {
+        *out = r->value[DSN_M_VALID];
+        return 1;
+    }
+    for(int k = 0; k < r->n_cross; ++k) {
+        if(strcmp(r->cross_name[k], col) == 0) {
+            *out = r->cross[k];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- report.json ------------------------------------------------------------------------- */
+
+static void json_num_or_null(dsn_buf *b, int present, double v)
+{
+    if(present) dsn_buf_json_num(b, v);
+    else dsn_buf_printf(b, "null");
+}
+
+static void json_run(dsn_buf *b, const dsn_run *r, const char *ind)
+{
+    dsn_buf_printf(b, "%s{\"customer\": ", ind);
+    dsn_buf_json_str(b, r->customer);
+    dsn_buf_printf(b, ", \"model\": ");
+    dsn_buf_json_str(b, r->model);
+    dsn_buf_printf(b, ", \"source\": ");
+    dsn_buf_json_str(b, r->source);
+    dsn_buf_printf(b, ", \"eval\": ");
+    dsn_buf_json_str(b, r->eval_path);
+    dsn_buf_printf(b, ",\n%s ", ind);
+    for(int m = 0; m < DSN_M_COUNT; ++m) {
+        dsn_buf_printf(b, "\"%s\": ", dsn_metrics[m].key);
+        json_num_or_null(b, r->has[m], r->value[m]);
+        if(r->has_ci[m]) {
+            dsn_buf_printf(b, ", \"%s_ci95\": [", dsn_metrics[m].key);
+            dsn_buf_json_num(b, r->lo[m]);
+            dsn_buf_printf(b, ", ");
+            dsn_buf_json_num(b, r->hi[m]);
+            dsn_buf_printf(b, "]");
+        }
+        dsn_buf_printf(b, ",%s", m % 3 == 2 ? "\n " : " ");
+        if(m % 3 == 2) dsn_buf_printf(b, "%s", ind);
+    }
+    dsn_buf_printf(b, "\"cross\": {");
+    for(int k = 0; k < r->n_cross; ++k) {
+        dsn_buf_printf(b, "%s", k ? ", " : "");
+        dsn_buf_json_str(b, r->cross_name[k]);
+        dsn_buf_printf(b, ": ");
+        dsn_buf_json_num(b, r->cross[k]);
+    }
+    dsn_buf_printf(b, "}, \"hamming_1_per_bit\": [");
+    for(int i = 0; i < r->n_bits; ++i) {
+        dsn_buf_printf(b, "%s", i ? ", " : "");
+        dsn_buf_json_num(b, r->per_bit[i]);
+    }
+    dsn_buf_printf(b, "],\n%s \"n_images\": %d, \"train_wall_seconds\": ", ind, r->n_images);
+    json_num_or_null(b, r->train_seconds >= 0, r->train_seconds);
+    dsn_buf_printf(b, ", \"teacher_wall_seconds\": ");
+    json_num_or_null(b, r->teacher_seconds >= 0, r->teacher_seconds);
+    dsn_buf_printf(b, ", \"eval_wall_seconds\": ");
+    json_num_or_null(b, r->eval_seconds >= 0, r->eval_seconds);
+    dsn_buf_printf(b, ", \"train_log\": ");
+    dsn_buf_json_str(b, r->train_log);
+    dsn_buf_printf(b, ", \"teacher_log\": ");
+    dsn_buf_json_str(b, r->teacher_log);
+    dsn_buf_printf(b, "}");
+}
+
+static void json_spread(dsn_buf *b, dsn_spread s)
+{
+    dsn_buf_printf(b, "{\"mean\": ");
+    json_num_or_null(b, s.n > 0, s.mean);
+    dsn_buf_printf(b, ", \"sd\": ");
+    json_num_or_null(b, s.n > 1, s.sd);
+    dsn_buf_printf(b, ", \"min\": ");
+    json_num_or_null(b, s.n > 0, s.min);
+    dsn_buf_printf(b, ", \"max\": ");
+    json_num_or_null(b, s.n > 0, s.max);
+    dsn_buf_printf(b, ", \"n\": %d}", s.n);
+}
+
+/* The per-seed values of measure m (m == DSN_M_COUNT: training seconds, +1: eval seconds) over
+ * the data set's seeds [a, b). */
+static dsn_spread over_seeds(const report *rp, int a, int b, int m)
+{
+    double v[MAX_RUNS];
+    int n = 0;
+    for(int s = a, e; s < b; s = e) {
+        group_end(rp, s, 1, &e);
+        double x;
+        int ok;
+        if(m < DSN_M_COUNT) ok = seed_mean(rp, s, e, m, &x);
+        else if(m == DSN_M_COUNT) x = seed_train_seconds(rp, s, e, &ok);
+        else x = seed_eval_seconds(rp, s, e, &ok);
+        if(ok) v[n++] = x;
+    }
+    return dsn_spread_of(v, n);
+}
+
+static void write_json(dsn_buf *b, const report *rp)
+{
+    dsn_buf_printf(b, "{\n  \"dsn_report\": 1,\n  \"anchors\": {\"mnist\": {");
+    for(int m = 0, k = 0; m < DSN_M_COUNT; ++m) {
+        if(dsn_metrics[m].mnist_anchor < 0) continue;
+        dsn_buf_printf(b, "%s\"%s\": ", k++ ? ", " : "", dsn_metrics[m].key);
+        dsn_buf_json_num(b, dsn_metrics[m].mnist_anchor);
+    }
+    dsn_buf_printf(b, "}},\n  \"datasets\": {");
+    for(int d = 0, de; d < rp->n; d = de) {
+        group_end(rp, d, 0, &de);
+        dsn_buf_printf(b, "%s\n    ", d ? "," : "");
+        dsn_buf_json_str(b, rp->runs[d].dataset);
+        dsn_buf_printf(b, ": {\n      \"seeds\": {");
+        for(int s = d, se; s < de; s = se) {
+            group_end(rp, s, 1, &se);
+            dsn_buf_printf(b, "%s\n        \"%ld\": {\n          \"runs\": [\n", s > d ? "," : "", rp->runs[s].seed);
+            for(int i = s; i < se; ++i) {
+                json_run(b, &rp->runs[i], "            ");
+                dsn_buf_printf(b, "%s\n", i + 1 < se ? "," : "");
+            }
+            dsn_buf_printf(b, "          ],\n          ");
+            for(int m = 0; m < DSN_M_COUNT; ++m) {
+                double x = 0;
+                int ok = seed_mean(rp, s, se, m, &x);
+                dsn_buf_printf(b, "\"%s\": ", dsn_metrics[m].key);
+                json_num_or_null(b, ok, x);
+                dsn_buf_printf(b, ", ");
+            }
+            const char *cols[MAX_NAMES];
+            int nc = cross_columns(rp, s, se, cols);
+            dsn_buf_printf(b, "\n          \"cross_customer_matrix\": {\"rows\": [");
+            for(int i = s; i < se; ++i) {
+                dsn_buf_printf(b, "%s", i > s ? ", " : "");
+                dsn_buf_json_str(b, rp->runs[i].customer);
+            }
+            dsn_buf_printf(b, "], \"columns\": [");
+            for(int j = 0; j < nc; ++j) {
+                dsn_buf_printf(b, "%s", j ? ", " : "");
+                dsn_buf_json_str(b, cols[j]);
+            }
+            dsn_buf_printf(b, "], \"matrix\": [");
+            for(int i = s; i < se; ++i) {
+                dsn_buf_printf(b, "%s[", i > s ? ", " : "");
+                for(int j = 0; j < nc; ++j) {
+                    double x = 0;
+                    int ok = cross_entry(&rp->runs[i], cols[j], &x);
+                    dsn_buf_printf(b, "%s", j ? ", " : "");
+                    json_num_or_null(b, ok, x);
+                }
+                dsn_buf_printf(b, "]");
+            }
+            int tk, ek;
+            double ts = seed_train_seconds(rp, s, se, &tk), es = seed_eval_seconds(rp, s, se, &ek);
+            dsn_buf_printf(b, "]},\n          \"wall_seconds\": {\"train\": ");
+            json_num_or_null(b, tk, ts);
+            dsn_buf_printf(b, ", \"eval\": ");
+            json_num_or_null(b, ek, es);
+            dsn_buf_printf(b, "}\n        }");
+        }
+        dsn_buf_printf(b, "\n      },\n      \"summary\": {\n");
+        for(int m = 0; m <= DSN_M_COUNT + 1; ++m) {
+            const char *key = m < DSN_M_COUNT ? dsn_metrics[m].key : m == DSN_M_COUNT ? "train_wall_seconds" : "eval_wall_seconds";
+            dsn_buf_printf(b, "        \"%s\": ", key);
+            json_spread(b, over_seeds(rp, d, de, m));
+            dsn_buf_printf(b, "%s\n", m <= DSN_M_COUNT ? "," : "");
+        }
+        dsn_buf_printf(b, "      }\n    }");
+    }
+    dsn_buf_printf(b, "\n  }\n}\n");
+}
+
+/* ---- report.md and the summary on stdout -------------------------------------------------- */
+
+static void md_num(dsn_buf *b, int ok, double v, const char *fmt)
+{
+    if(ok) dsn_buf_printf(b, fmt, v);
+    else dsn_buf_printf(b, " - |");
+}
+
+static void summary_table(dsn_buf *b, const report *rp, int d, int de, int md)
+{
+    int nseeds = 0;
+    for(int s = d, se; s < de; s = se, ++nseeds) group_end(rp, s, 1, &se);
+    int mnist = strcmp(rp->runs[d].dataset, "mnist") == 0;
+    if(md) {
+        dsn_buf_printf(b, "| measure (%%) | paper | mean | sd | min | max | seeds |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    } else {
+        dsn_buf_printf(b, "%s: %d run%s, %d seed%s\n  %-32s %6s %7s %6s %7s %7s %5s\n", rp->runs[d].dataset, de - d,
+                       de - d == 1 ? "" : "s", nseeds, nseeds == 1 ? "" : "s", "measure (%)", "paper", "mean", "sd",
+                       "min", "max", "seeds");
+    }
+    for(int m = 0; m <= DSN_M_COUNT + 1; ++m) {
+        const char *label = m < DSN_M_COUNT ? dsn_metrics[m].label : m == DSN_M_COUNT ? "training wall time (s)" : "eval wall time (s)";
+        double anchor = m < DSN_M_COUNT && mnist ? dsn_metrics[m].mnist_anchor : -1;
+        dsn_spread s = over_seeds(rp, d, de, m);
+        if(s.n == 0 && m >= DSN_M_COUNT) continue;
+        if(md) {
+            dsn_buf_printf(b, "| %s |", label);
+            md_num(b, anchor >= 0, anchor, " %.1f |");
+            md_num(b, s.n > 0, s.mean, " %.2f |");
+            md_num(b, s.n > 1, s.sd, " %.2f |");
+            md_num(b, s.n > 0, s.min, " %.2f |");
+            md_num(b, s.n > 0, s.max, " %.2f |");
+            dsn_buf_printf(b, " %d |\n", s.n);
+        } else {
+            char a[16] = "-", mean[16] = "-", sd[16] = "-", mn[16] = "-", mx[16] = "-";
+            if(anchor >= 0) snprintf(a, sizeof a, "%.1f", anchor);
+            if(s.n > 0) {
+                snprintf(mean, sizeof mean, "%.2f", s.mean);
+                snprintf(mn, sizeof mn, "%.2f", s.min);
+                snprintf(mx, sizeof mx, "%.2f", s.max);
+            }
+            if(s.n > 1) snprintf(sd, sizeof sd, "%.2f", s.sd);
+            dsn_buf_printf(b, "  %-32s %6s %7s %6s %7s %7s %5d\n", label, a, mean, sd, mn, mx, s.n);
+        }
+    }
+}
+
+static void write_md(dsn_buf *b, const report *rp, char **pngs, int npng)
+{
+    dsn_buf_printf(b, "# DSN report\n\n%d run%s. Accuracies in percent on each data set's test images; "
+                   "\"paper\" is the DSN paper's MNIST figure. Spread is over seeds (each seed's value is the mean "
+                   "over its customer models); every run's 95%% intervals are in report.json and its eval JSON.\n",
+                   rp->n, rp->n == 1 ? "" : "s");
+    for(int d = 0, de; d < rp->n; d = de) {
+        group_end(rp, d, 0, &de);
+        dsn_buf_printf(b, "\n## %s\n\n### Summary over seeds\n\n", rp->runs[d].dataset);
+        summary_table(b, rp, d, de, 1);
+        dsn_buf_printf(b, "\n### Runs\n\n| seed | customer | teacher | valid | raw | forged mean | forged max | H1 mean | "
+                       "H1 max | H2 mean | H4 mean | others | train s | eval s |\n"
+                       "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        static const int cols[] = {DSN_M_TEACHER, DSN_M_VALID, DSN_M_RAW, DSN_M_FORGED_MEAN, DSN_M_FORGED_MAX,
+                                   DSN_M_H1, DSN_M_H1_MAX, DSN_M_H2, DSN_M_H4, DSN_M_CROSS};
+        for(int i = d; i < de; ++i) {
+            const dsn_run *r = &rp->runs[i];
+            dsn_buf_printf(b, "| %ld | %s |", r->seed, r->customer);
+            for(int k = 0; k < DSN_COUNT(cols); ++k) md_num(b, r->has[cols[k]], r->value[cols[k]], " %.2f |");
+            md_num(b, r->train_seconds >= 0, r->train_seconds, " %.0f |");
+            md_num(b, r->eval_seconds >= 0, r->eval_seconds, " %.1f |");
+            dsn_buf_printf(b, "\n");
+        }
+        for(int s = d, se; s < de; s = se) {
+            group_end(rp, s, 1, &se);
+            const char *cn[MAX_NAMES];
+            int nc = cross_columns(rp, s, se, cn);
+            if(nc < 2) continue;
+            dsn_buf_printf(b, "\n### Cross-customer accuracy, seed %ld (rows: model, columns: serial)\n\n| model \\ serial |",
+                           rp->runs[s].seed);
+            for(int j = 0; j < nc; ++j) dsn_buf_printf(b, " %s |", cn[j]);
+            dsn_buf_printf(b, "\n|---|");
+            for(int j = 0; j < nc; ++j) dsn_buf_printf(b, "---:|");
+            dsn_buf_printf(b, "\n");
+            for(int i = s; i < se; ++i) {
+                dsn_buf_printf(b, "| %s |", rp->runs[i].customer);
+                for(int j = 0; j < nc; ++j) {
+                    double x = 0;
+                    int ok = cross_entry(&rp->runs[i], cn[j], &x);
+                    md_num(b, ok, x, strcmp(cn[j], rp->runs[i].customer) == 0 ? " **%.2f** |" : " %.2f |");
+                }
+                dsn_buf_printf(b, "\n");
+            }
+        }
+    }
+    if(npng) {
+        dsn_buf_printf(b, "\n## Plots\n\n");
+        for(int i = 0; i < npng; ++i) dsn_buf_printf(b, "![%s](plots/%s)\n\n", pngs[i], pngs[i]);
+    }
+}
+
+/* ---- plots ------------------------------------------------------------------------------- */
+
+/* A file-name-safe copy: letters, digits, '.', '-', '_'; anything else becomes '_'. */
+static void safe_name(char *out, size_t len, const char *s)
+{
+    size_t n = 0;
+    for(; *s && n + 1 < len; ++s) {
+        char c = *s;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                 (c == '.' && n > 0);
+        out[n++] = ok ? c : '_';
+    }
+    out[n] = '\0';
+}
+
+/* s inside a single-quoted gnuplot string ('' is a quote there). */
+static void gp_str(dsn_buf *b, const char *s)
+{
+    dsn_buf_printf(b, "'");
+    for(; *s; ++s) {
+        if(*s == '\'') dsn_buf_printf(b, "''");
+        else if((unsigned char)*s >= 0x20) dsn_buf_printf(b, "%c", *s);
+    }
+    dsn_buf_printf(b, "'");
+}
+
+static int write_plot_file(const report *rp, const char *name, const dsn_buf *b)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", rp->plots, name);
+    if(b->oom) {
+        dsn_error("report: out of memory writing %s", path);
+        return -1;
+    }
+    return dsn_write_file(path, b->s ? b->s : "", b->n, 0644, DSN_WRITE_REPLACE);
+}
+
+/* Runs `gnuplot NAME.gp` in the plots folder; records NAME.png on success. */
+static void run_gnuplot(report *rp, const char *base, char **pngs, int *npng)
+{
+    if(rp->gnuplot < 0) return;
+    pid_t pid = fork();
+    if(pid < 0) {
+        dsn_error("report: warning: cannot start gnuplot: %s", strerror(errno));
+        return;
+    }
+    if(pid == 0) {
+        char gp[512];
+        snprintf(gp, sizeof gp, "%s.gp", base);
+        if(chdir(rp->plots) != 0) _exit(126);
+        execlp("gnuplot", "gnuplot", gp, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    while(waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if(code == 127) {
+        rp->gnuplot = -1;
+        dsn_error("report: warning: gnuplot not found: no PNG plots (install it: apt-get install gnuplot-nox; "
+                  "then run each %s/*.gp with gnuplot in that folder)", rp->plots);
+        return;
+    }
+    if(code != 0) {
+        dsn_error("report: warning: gnuplot failed on %s/%s.gp (exit %d): that plot is missing", rp->plots, base, code);
+        ++rp->plot_failures;
+        return;
+    }
+    rp->gnuplot = 1;
+    if(*npng < MAX_RUNS && (pngs[*npng] = malloc(strlen(base) + 5))) {
+        snprintf(pngs[*npng], strlen(base) + 5, "%s.png", base);
+        ++*npng;
+    }
+}
+
+static void gp_head(dsn_buf *g, const char *base, int w, int h)
+{
+    dsn_buf_printf(g, "# written by dsn report; redraw with: gnuplot %s.gp\n"
+                      "set terminal pngcairo size %d,%d noenhanced font ',10'\nset output '%s.png'\n", base, w, h, base);
+}
+
+/* Accuracy against distance from the valid serial: 0, 1, 2, 4, random (forged). */
+static void plot_hamming(report *rp, int d, int de, char **pngs, int *npng)
+{
+    char ds[128], base[256];
+    safe_name(ds, sizeof ds, rp->runs[d].dataset);
+    snprintf(base, sizeof base, "hamming_%s", ds);
+    static const int mean[5] = {DSN_M_VALID, DSN_M_H1, DSN_M_H2, DSN_M_H4, DSN_M_FORGED_MEAN};
+    static const int worst[5] = {DSN_M_VALID, DSN_M_H1_MAX, DSN_M_H2_MAX, DSN_M_H4_MAX, DSN_M_FORGED_MAX};
+    dsn_buf dat = {0}, g = {0};
+    int classes = 0;
+    dsn_buf_printf(&dat, "# per run: x (0 valid, 1, 2, 4 bits, random), mean, ci lo, ci hi, max\n");
+    for(int i = d; i < de; ++i) {
+        const dsn_run *r = &rp->runs[i];
+        if(r->classes > classes) classes = r->classes;
+        dsn_buf_printf(&dat, "# %s seed %ld\n", r->customer, r->seed);
+        for(int k = 0; k < 5; ++k) {
+            if(!r->has[mean[k]]) continue;
+            double lo = r->has_ci[mean[k]] ? r->lo[mean[k]] : r->value[mean[k]];
+            double hi = r->has_ci[mean[k]] ? r->hi[mean[k]] : r->value[mean[k]];
+            dsn_buf_printf(&dat, "%d %.4f %.4f %.4f %.4f\n", k, r->value[mean[k]], lo, hi,
+                           r->has[worst[k]] ? r->value[worst[k]] : r->value[mean[k]]);
+        }
+        dsn_buf_printf(&dat, "\n\n");
+    }
+    gp_head(&g, base, 900, 560);
+    dsn_buf_printf(&g, "set title ");
+    char title[512];
+    snprintf(title, sizeof title, "%s: accuracy against distance from the valid serial (lines: mean with 95%% CI; "
+             "circles: worst serial)", rp->runs[d].dataset);
+    gp_str(&g, title);
+    dsn_buf_printf(&g, "\nset xtics ('0 (valid)' 0, '1 bit' 1, '2 bits' 2, '4 bits' 3, 'random' 4)\n"
+                       "set xrange [-0.3:4.3]\nset yrange [0:105]\nset ylabel 'accuracy %%'\n"
+                       "set xlabel 'Hamming distance from the valid serial'\nset grid ytics\nset key outside right\n");
+    if(classes > 0) dsn_buf_printf(&g, "set arrow from -0.3,%g to 4.3,%g nohead dt 3 lc rgb 'gray40'\n"
+                                       "set label 'chance' at 4.25,%g right offset 0,0.7 tc rgb 'gray40'\n",
+                                   100.0 / classes, 100.0 / classes, 100.0 / classes);
+    dsn_buf_printf(&g, "plot \\\n");
+    for(int i = d; i < de; ++i) {
+        char t[256];
+        snprintf(t, sizeof t, "%s, seed %ld", rp->runs[i].customer, rp->runs[i].seed);
+        dsn_buf_printf(&g, "  '%s.dat' index %d using 1:2:3:4 with yerrorlines lw 2 pt 7 lc %d title ", base, i - d, i - d + 1);
+        gp_str(&g, t);
+        dsn_buf_printf(&g, ", \\\n  '%s.dat' index %d using 1:5 with points pt 6 ps 1.6 lc %d notitle%s\n", base, i - d,
+                       i - d + 1, i + 1 < de ? ", \\" : "");
+    }
+    char name[300];
+    snprintf(name, sizeof name, "%s.dat", base);
+    int ok = write_plot_file(rp, name, &dat) == 0;
+    snprintf(name, sizeof name, "%s.gp", base);
+    ok = ok && write_plot_file(rp, name, &g) == 0;
+    if(ok) run_gnuplot(rp, base, pngs, npng);
+    dsn_buf_free(&dat);
+    dsn_buf_free(&g);
+}
+
+/* A heat map of a matrix with the value in each cell; NaN cells stay blank. */
+static void plot_matrix(report *rp, const char *base, const char *title, const char *xlabel, const char *ylabel,
+                        const dsn_buf *dat, int w, int h, const char *xtics, const char *ytics, int ncol, int nrow,
+                        char **pngs, int *npng)
+{
+    dsn_buf g = {0};
+    gp_head(&g, base, w, h);
+    dsn_buf_printf(&g, "set title ");
+    gp_str(&g, title);
+    dsn_buf_printf(&g, "\nset xlabel ");
+    gp_str(&g, xlabel);
+    dsn_buf_printf(&g, "\nset ylabel ");
+    gp_str(&g, ylabel);
+    dsn_buf_printf(&g, "\nset cbrange [0:100]\nset cblabel 'accuracy %%'\n"
+                       "set palette defined (0 '#ffffff', 50 '#fdae6b', 100 '#d7301f')\n"
+                       "set xrange [-0.5:%g]\nset yrange [%g:-0.5]\nset tics scale 0\nunset key\nset size ratio -1\n",
+                   ncol - 0.5, nrow - 0.5);
+    dsn_buf_printf(&g, "%s\n%s\n", xtics, ytics);
+    dsn_buf_printf(&g, "plot '%s.dat' matrix using 1:2:3 with image, \\\n"
+                       "  '' matrix using 1:2:(($3 == $3) ? sprintf('%%.1f', $3) : '') with labels font ',9'\n", base);
+    char name[300];
+    snprintf(name, sizeof name, "%s.dat", base);
+    int ok = write_plot_file(rp, name, dat) == 0;
+    snprintf(name, sizeof name, "%s.gp", base);
+    ok = ok && write_plot_file(rp, name, &g) == 0;
+    if(ok) run_gnuplot(rp, base, pngs, npng);
+    dsn_buf_free(&g);
+}
+
+static void tics(dsn_buf *b, const char *axis, const char **names, int n)
+{
+    dsn_buf_printf(b, "set %stics (", axis);
+    for(int i = 0; i < n; ++i) {
+        dsn_buf_printf(b, "%s", i ? ", " : "");
+        gp_str(b, names[i]);
+        dsn_buf_printf(b, " %d", i);
+    }
+    dsn_buf_printf(b, ")");
+}
+
+static void plot_cross(report *rp, int s, int se, char **pngs, int *npng)
+{
+    const char *cols[MAX_NAMES], *rows[MAX_NAMES];
+    int nc = cross_columns(rp, s, se, cols), nr = 0;
+    if(nc < 2) return;
+    char ds[128], base[256], title[512];
+    safe_name(ds, sizeof ds, rp->runs[s].dataset);
+    snprintf(base, sizeof base, "cross_%s_s%ld", ds, rp->runs[s].seed);
+    snprintf(title, sizeof title, "%s, seed %ld: cross-customer accuracy", rp->runs[s].dataset, rp->runs[s].seed);
+    dsn_buf dat = {0}, xt = {0}, yt = {0};
+    for(int i = s; i < se && nr < MAX_NAMES; ++i) {
+        rows[nr++] = rp->runs[i].customer;
+        for(int j = 0; j < nc; ++j) {
+            double x = 0;
+            int ok = cross_entry(&rp->runs[i], cols[j], &x);
+            if(ok) dsn_buf_printf(&dat, "%s%.3f", j ? " " : "", x);
+            else dsn_buf_printf(&dat, "%sNaN", j ? " " : "");
+        }
+        dsn_buf_printf(&dat, "\n");
+    }
+    tics(&xt, "x", cols, nc);
+    tics(&yt, "y", rows, nr);
+    if(!xt.oom && !yt.oom)
+        plot_matrix(rp, base, title, "serial of customer", "model of customer", &dat, 200 + 90 * nc, 160 + 80 * nr,
+                    xt.s, yt.s, nc, nr, pngs, npng);
+    dsn_buf_free(&dat);
+    dsn_buf_free(&xt);
+    dsn_buf_free(&yt);
+}
+
+static void plot_bits(report *rp, const dsn_run *r, char **pngs, int *npng)
+{
+    if(r->n_bits < 1) return;
+    int gw = 1;
+    while(gw * gw < r->n_bits) ++gw;
+    int gh = (r->n_bits + gw - 1) / gw;
+    char ds[128], cu[128], base[300], title[512];
+    safe_name(ds, sizeof ds, r->dataset);
+    safe_name(cu, sizeof cu, r->customer);
+    snprintf(base, sizeof base, "h1bits_%s_s%ld_%s", ds, r->seed, cu);
+    snprintf(title, sizeof title, "%s, seed %ld, %s: accuracy with one bit flipped (stamp grid)", r->dataset, r->seed,
+             r->customer);
+    dsn_buf dat = {0};
+    for(int y = 0; y < gh; ++y) {
+        for(int x = 0; x < gw; ++x) {
+            int i = y * gw + x;
+            if(i < r->n_bits) dsn_buf_printf(&dat, "%s%.3f", x ? " " : "", r->per_bit[i]);
+            else dsn_buf_printf(&dat, "%sNaN", x ? " " : "");
+        }
+        dsn_buf_printf(&dat, "\n");
+    }
+    plot_matrix(rp, base, title, "grid column", "grid row (bit = row * columns + column)", &dat, 720, 640,
+                "set xtics 1", "set ytics 1", gw, gh, pngs, npng);
+    dsn_buf_free(&dat);
+}
+
+/* Learning curves of one seed: Darknet's average loss for the teacher and every student, and
+ * each student's DSN losses (G_y kd and push, G_d ce), averaged in up to 200 bins. */
+static void plot_learning(report *rp, int s, int se, char **pngs, int *npng)
+{
+    typedef struct { const char *path, *who; int student; dsn_curve c; } logf;
+    logf logs[MAX_NAMES];
+    int nl = 0;
+    char err[512];
+    for(int i = s; i < se; ++i) {
+        const char *paths[2] = {rp->runs[i].teacher_log, rp->runs[i].train_log};
+        for(int k = 0; k < 2; ++k) {
+            if(!paths[k] || nl == MAX_NAMES) continue;
+            int dup = 0;
+            for(int j = 0; j < nl && !dup; ++j) dup = strcmp(logs[j].path, paths[k]) == 0;
+            if(dup) continue;
+            if(dsn_curve_load(&logs[nl].c, paths[k], err, sizeof err) != 0) {
+                dsn_error("report: warning: %s (named by %s): no learning curve from it", err, rp->runs[i].source);
+                continue;
+            }
+            if(logs[nl].c.n == 0 && logs[nl].c.n_dsn == 0) {
+                dsn_error("report: warning: %s has no Darknet iteration lines: no learning curve from it", paths[k]);
+                dsn_curve_free(&logs[nl].c);
+                continue;
+            }
+            logs[nl].path = paths[k];
+            logs[nl].who = k == 0 ? "teacher" : rp->runs[i].customer;
+            logs[nl].student = k == 1;
+            ++nl;
+        }
+    }
+    if(nl == 0) return;
+    char ds[128], base[256], title[512];
+    safe_name(ds, sizeof ds, rp->runs[s].dataset);
+    snprintf(base, sizeof base, "learning_%s_s%ld", ds, rp->runs[s].seed);
+    dsn_buf dat = {0}, g = {0};
+    /* blocks: per log, the loss block then (students) the dsn block */
+    int block = 0, loss_block[MAX_NAMES], dsn_block[MAX_NAMES];
+    for(int l = 0; l < nl; ++l) {
+        const dsn_curve *c = &logs[l].c;
+        int step = c->n > 400 ? c->n / 400 : 1;
+        loss_block[l] = -1;
+        if(c->n > 0) {
+            dsn_buf_printf(&dat, "# %s: iteration, Darknet avg loss\n", logs[l].who);
+            for(int i = 0; i < c->n; i += step) dsn_buf_printf(&dat, "%ld %.6g\n", c->iter[i], c->avg_loss[i]);
+            dsn_buf_printf(&dat, "\n\n");
+            loss_block[l] = block++;
+        }
+        dsn_block[l] = -1;
+        if(logs[l].student && c->n_dsn > 0) {
+            /* dsn lines go to stderr, Darknet's to stdout: the order in a log is not reliable, the
+             * counts are (one dsn line per forward pass), so spread them over the iterations */
+            double last = c->n > 0 ? (double)c->iter[c->n - 1] : (double)c->n_dsn;
+            int bins = c->n_dsn < 200 ? c->n_dsn : 200;
+            dsn_buf_printf(&dat, "# %s: iteration, G_y kd, G_y push, G_d ce (bin means)\n", logs[l].who);
+            for(int k = 0; k < bins; ++k) {
+                int a = (int)((long)c->n_dsn * k / bins), e = (int)((long)c->n_dsn * (k + 1) / bins), n = 0, ng = 0;
+                double kd = 0, push = 0, gd = 0;
+                for(int i = a; i < e; ++i) {
+                    if(c->dsn[i].has_kd) {
+                        kd += c->dsn[i].kd;
+                        push += c->dsn[i].push;
+                        ++n;
+                    }
+                    if(c->dsn[i].has_gd) {
+                        gd += c->dsn[i].gd;
+                        ++ng;
+                    }
+                }
+                double x = last * (a + e) / 2.0 / c->n_dsn;
+                dsn_buf_printf(&dat, "%.1f ", x);
+                if(n) dsn_buf_printf(&dat, "%.6g %.6g ", kd / n, push / n);
+                else dsn_buf_printf(&dat, "NaN NaN ");
+                if(ng) dsn_buf_printf(&dat, "%.6g\n", gd / ng);
+                else dsn_buf_printf(&dat, "NaN\n");
+            }
+            dsn_buf_printf(&dat, "\n\n");
+            dsn_block[l] = block++;
+        }
+    }
+    int any_dsn = 0;
+    for(int l = 0; l < nl; ++l) any_dsn |= dsn_block[l] >= 0;
+    gp_head(&g, base, 900, any_dsn ? 900 : 500);
+    dsn_buf_printf(&g, "set datafile missing 'NaN'\nset key outside right\nset grid\nset xlabel 'iteration'\n");
+    if(any_dsn) dsn_buf_printf(&g, "set multiplot layout 2,1\n");
+    snprintf(title, sizeof title, "%s, seed %ld: Darknet's average training loss", rp->runs[s].dataset, rp->runs[s].seed);
+    dsn_buf_printf(&g, "set title ");
+    gp_str(&g, title);
+    dsn_buf_printf(&g, "\nset ylabel 'avg loss'\nplot ");
+    int first = 1;
+    for(int l = 0; l < nl; ++l) {
+        if(loss_block[l] < 0) continue;
+        dsn_buf_printf(&g, "%s'%s.dat' index %d using 1:2 with lines lw 2 title ", first ? "" : ", \\\n  ", base, loss_block[l]);
+        gp_str(&g, logs[l].who);
+        first = 0;
+    }
+    if(first) dsn_buf_printf(&g, "NaN notitle");
+    dsn_buf_printf(&g, "\n");
+    if(any_dsn) {
+        snprintf(title, sizeof title, "%s, seed %ld: student losses (G_y: kd on valid rows, push on the others; "
+                 "G_d: cross-entropy)", rp->runs[s].dataset, rp->runs[s].seed);
+        dsn_buf_printf(&g, "set title ");
+        gp_str(&g, title);
+        dsn_buf_printf(&g, "\nset ylabel 'loss'\nplot ");
+        first = 1;
+        for(int l = 0; l < nl; ++l) {
+            if(dsn_block[l] < 0) continue;
+            static const char *what[3] = {"kd", "push", "G_d ce"};
+            for(int k = 0; k < 3; ++k) {
+                char t[256];
+                snprintf(t, sizeof t, "%s %s", logs[l].who, what[k]);
+                dsn_buf_printf(&g, "%s'%s.dat' index %d using 1:%d with lines lw 2 dt %d lc %d title ",
+                               first ? "" : ", \\\n  ", base, dsn_block[l], k + 2, k + 1, l + 1);
+                gp_str(&g, t);
+                first = 0;
+            }
+        }
+        dsn_buf_printf(&g, "\nunset multiplot\n");
+    }
+    char name[300];
+    snprintf(name, sizeof name, "%s.dat", base);
+    int ok = write_plot_file(rp, name, &dat) == 0;
+    snprintf(name, sizeof name, "%s.gp", base);
+    ok = ok && write_plot_file(rp, name, &g) == 0;
+    if(ok) run_gnuplot(rp, base, pngs, npng);
+    dsn_buf_free(&dat);
+    dsn_buf_free(&g);
+    for(int l = 0; l < nl; ++l) dsn_curve_free(&logs[l].c);
+}
+
+/* ---- the verb ---------------------------------------------------------------------------- */
+
+static int mkdirs(const char *path)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for(char *p = tmp + 1; ; ++p) {
+        if(*p != '/' && *p) continue;
+        char c = *p;
+        *p = '\0';
+        if(mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+            dsn_error("report: cannot create %s: %s", tmp, strerror(errno));
+            return -1;
+        }
+        *p = c;
+        if(!c) break;
+    }
+    struct stat st;
+    if(stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        dsn_error("report: %s is not a folder", path);
+        return -1;
+    }
+    return 0;
+}
+
+int dsn_cmd_report(int argc, char **argv)
+{
+    const char *out = "report";
+    int no_plots = 0;
+    char *pos[MAX_RUNS];
+    int npos = 0;
+    const dsn_option opts[] = {
+        {"--out", "-o", DSN_ARG_STR, &out, "DIR", "folder to write (default report/; created if missing)"},
+        {"--no-plots", NULL, DSN_ARG_FLAG, &no_plots, NULL, "skip gnuplot (report.json and report.md only)"},
+    };
+    const dsn_usage u = {
+        "report", "--out report/ RUN.json...",
+        "Aggregates dsn eval results into DIR/report.json, DIR/report.md and DIR/plots/*.png (gnuplot):\n"
+        "per data set and seed, each model's measures, their mean over the seed's models, the\n"
+        "cross-customer matrix and the wall times; per data set, mean, sample sd, min and max over\n"
+        "seeds, beside the paper's MNIST figures. Plots: learning curves (from the training logs),\n"
+        "accuracy against Hamming distance, the cross-customer matrix, the per-bit Hamming-1 map.\n"
+        "Each RUN.json is a dsn eval --json file, or a run manifest that names one and adds what\n"
+        "eval cannot know (all but \"eval\" optional; paths relative to the current directory):\n"
+        "  {\"dsn_run\": 1, \"eval\": \"seed0/eval_alice.json\", \"dataset\": \"mnist\", \"seed\": 0,\n"
+        "   \"customer\": \"alice\", \"train_wall_seconds\": 812, \"train_log\": \"seed0/student_alice.log\",\n"
+        "   \"teacher_wall_seconds\": 301, \"teacher_log\": \"seed0/teacher.log\"}\n"
+        "Without a manifest, data set, seed and customer come from the eval JSON (--dataset, --seed).",
+    };
+    int r = dsn_args_parse(argc, argv, opts, DSN_COUNT(opts), &u, pos, MAX_RUNS, &npos);
+    if(r != DSN_ARGS_RUN) return r == DSN_ARGS_HELP ? DSN_EXIT_OK : DSN_EXIT_ERROR;
+    if(npos == 0) {
+        dsn_error("report: which runs? (dsn report --out report/ eval_alice.json eval_bob.json ...)");
+        return DSN_EXIT_ERROR;
+    }
+    if(strlen(out) > 900) {
+        dsn_error("report: --out: a folder name of at most 900 bytes, please");
+        return DSN_EXIT_ERROR;
+    }
+    report rp = {0};
+    rp.out = out;
+    rp.runs = calloc((size_t)npos, sizeof *rp.runs);
+    char **pngs = calloc(MAX_RUNS, sizeof *pngs);
+    int npng = 0, rc = DSN_EXIT_ERROR;
+    if(!rp.runs || !pngs) dsn_die("out of memory");
+    char err[1024];
+    for(int i = 0; i < npos; ++i) {
+        if(dsn_run_load(&rp.runs[rp.n], pos[i], err, sizeof err) != 0) {
+            dsn_error("report: %s", err);
+            goto done;
+        }
+        ++rp.n;
+    }
+    /* data sets in the order they first appear on the command line; in each, by seed and customer */
+    {
+        dsn_run *sorted = calloc((size_t)rp.n, sizeof *sorted);
+        char *done_flags = calloc((size_t)rp.n, 1);
+        if(!sorted || !done_flags) dsn_die("out of memory");
+        int k = 0;
+        for(int i = 0; i < rp.n; ++i) {
+            if(done_flags[i]) continue;
+            int start = k;
+            for(int j = i; j < rp.n; ++j) {
+                if(!done_flags[j] && strcmp(rp.runs[j].dataset, rp.runs[i].dataset) == 0) {
+                    sorted[k++] = rp.runs[j];
+                    done_flags[j] = 1;
+                }
+            }
+            qsort(sorted + start, (size_t)(k - start), sizeof *sorted, run_cmp);
+        }
+        memcpy(rp.runs, sorted, (size_t)rp.n * sizeof *sorted);
+        free(sorted);
+        free(done_flags);
+    }
+    for(int i = 1; i < rp.n; ++i) {
+        const dsn_run *a = &rp.runs[i - 1], *b = &rp.runs[i];
+        if(strcmp(a->dataset, b->dataset) == 0 && a->seed == b->seed && strcmp(a->customer, b->customer) == 0) {
+            dsn_error("report: %s and %s are both %s, seed %ld, customer %s: give each run once", a->source, b->source,
+                      a->dataset, a->seed, a->customer);
+            goto done;
+        }
+    }
+
+    snprintf(rp.plots, sizeof rp.plots, "%s/plots", out);
+    if(mkdirs(out) != 0 || (!no_plots && mkdirs(rp.plots) != 0)) goto done;
+    if(!no_plots) {
+        for(int d = 0, de; d < rp.n; d = de) {
+            group_end(&rp, d, 0, &de);
+            plot_hamming(&rp, d, de, pngs, &npng);
+            for(int s = d, se; s < de; s = se) {
+                group_end(&rp, s, 1, &se);
+                plot_learning(&rp, s, se, pngs, &npng);
+                plot_cross(&rp, s, se, pngs, &npng);
+                for(int i = s; i < se; ++i) plot_bits(&rp, &rp.runs[i], pngs, &npng);
+            }
+        }
+    }
+
+    dsn_buf js = {0}, md = {0}, sum = {0};
+    write_json(&js, &rp);
+    write_md(&md, &rp, pngs, npng);
+    for(int d = 0, de; d < rp.n; d = de) {
+        group_end(&rp, d, 0, &de);
+        summary_table(&sum, &rp, d, de, 0);
+    }
+    if(js.oom || md.oom || sum.oom) dsn_die("out of memory");
+    char path[2048];
+    snprintf(path, sizeof path, "%s/report.json", out);
+    rc = dsn_write_file(path, js.s, js.n, 0644, DSN_WRITE_REPLACE) == 0 ? DSN_EXIT_OK : DSN_EXIT_ERROR;
+    snprintf(path, sizeof path, "%s/report.md", out);
+    if(dsn_write_file(path, md.s, md.n, 0644, DSN_WRITE_REPLACE) != 0) rc = DSN_EXIT_ERROR;
+    fputs(sum.s, stdout);
+    printf("wrote %s/report.json, %s/report.md and %d plot%s in %s/\n", out, out, npng, npng == 1 ? "" : "s", rp.plots);
+    dsn_buf_free(&js);
+    dsn_buf_free(&md);
+    dsn_buf_free(&sum);
+done:
+    for(int i = 0; i < rp.n; ++i) dsn_run_free(&rp.runs[i]);
+    free(rp.runs);
+    for(int i = 0; i < npng; ++i) free(pngs[i]);
+    free(pngs);
+    return rc;
+}

@@ -1,0 +1,342 @@
+/* dsn_report.c: reading runs and training logs for `dsn report` (see dsn_report.h). */
+#include "dsn_report.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dsn_json.h"
+#include "dsn_util.h"
+
+#define RUN_FILE_MAX (16u << 20)
+#define LOG_FILE_MAX (1u << 30)
+
+const dsn_metric_info dsn_metrics[DSN_M_COUNT] = {
+    [DSN_M_TEACHER] = {"teacher", "teacher", 99.9},
+    [DSN_M_VALID] = {"valid", "valid serial (A_X+K)", 99.8},
+    [DSN_M_RAW] = {"raw", "no serial (A_X)", 9.2},
+    [DSN_M_FORGED_MEAN] = {"forged_mean", "forged serials, mean", -1},
+    [DSN_M_FORGED_MAX] = {"forged_max", "forged serials, max", -1},
+    [DSN_M_H1] = {"hamming_1", "Hamming 1, mean", -1},
+    [DSN_M_H1_MAX] = {"hamming_1_max", "Hamming 1, max", -1},
+    [DSN_M_H2] = {"hamming_2", "Hamming 2, mean", -1},
+    [DSN_M_H2_MAX] = {"hamming_2_max", "Hamming 2, max", -1},
+    [DSN_M_H4] = {"hamming_4", "Hamming 4, mean", -1},
+    [DSN_M_H4_MAX] = {"hamming_4_max", "Hamming 4, max", -1},
+    [DSN_M_CROSS] = {"cross_customer", "other customers' serials, mean", -1},
+};
+
+/* ---- runs -------------------------------------------------------------------------------- */
+
+void dsn_run_free(dsn_run *r)
+{
+    if(!r) return;
+    free(r->source);
+    free(r->eval_path);
+    free(r->dataset);
+    free(r->customer);
+    free(r->model);
+    free(r->per_bit);
+    for(int i = 0; i < r->n_cross; ++i) free(r->cross_name[i]);
+    free(r->cross_name);
+    free(r->cross);
+    free(r->train_log);
+    free(r->teacher_log);
+    memset(r, 0, sizeof *r);
+}
+
+static int is_number(const dsn_json *j)
+{
+    return j && j->type == DSN_JSON_NUMBER;
+}
+
+/* A copy of an optional string field; -1 (err set) when present but not a string. */
+static int opt_str(char **out, const dsn_json *obj, const char *key, const char *file, char *err, size_t errlen)
+{
+    const dsn_json *v = dsn_json_get(obj, key);
+    *out = NULL;
+    if(!v || v->type == DSN_JSON_NULL) return 0;
+    if(v->type != DSN_JSON_STRING) {
+        snprintf(err, errlen, "%s: \"%s\" must be a string", file, key);
+        return -1;
+    }
+    if(!(*out = strdup(v->string))) {
+        snprintf(err, errlen, "%s: out of memory", file);
+        return -1;
+    }
+    return 0;
+}
+
+static int opt_num(double *out, const dsn_json *obj, const char *key, double def, const char *file, char *err,
+                   size_t errlen)
+{
+    const dsn_json *v = dsn_json_get(obj, key);
+    *out = def;
+    if(!v || v->type == DSN_JSON_NULL) return 0;
+    if(v->type != DSN_JSON_NUMBER) {
+        snprintf(err, errlen, "%s: \"%s\" must be a number", file, key);
+        return -1;
+    }
+    *out = v->number;
+    return 0;
+}
+
+static int percent_ok(double v)
+{
+    return v >= 0 && v <= 100;
+}
+
+/* The measures of an eval JSON. */
+static int read_eval(dsn_run *r, const dsn_json *e, const char *file, char *err, size_t errlen)
+{
+    for(int m = 0; m < DSN_M_COUNT; ++m) {
+        if(m == DSN_M_CROSS) continue;
+        const dsn_json *v = dsn_json_get(e, dsn_metrics[m].key);
+        if(!v || v->type == DSN_JSON_NULL) {
+            if(m == DSN_M_VALID || m == DSN_M_RAW) {
+                snprintf(err, errlen, "%s: no \"%s\": not a dsn eval result", file, dsn_metrics[m].key);
+                return -1;
+            }
+            continue;
+        }
+        if(!is_number(v) || !percent_ok(v->number)) {
+            snprintf(err, errlen, "%s: \"%s\" must be a percentage (0..100)", file, dsn_metrics[m].key);
+            return -1;
+        }
+        r->value[m] = v->number;
+        r->has[m] = 1;
+        char key[64];
+        snprintf(key, sizeof key, "%s_ci95", dsn_metrics[m].key);
+        const dsn_json *ci = dsn_json_get(e, key);
+        if(ci && ci->type == DSN_JSON_ARRAY && ci->n == 2 && is_number(&ci->items[0]) && is_number(&ci->items[1])) {
+            r->lo[m] = ci->items[0].number;
+            r->hi[m] = ci->items[1].number;
+            r->has_ci[m] = 1;
+        }
+    }
+    const dsn_json *pb = dsn_json_get(e, "hamming_1_per_bit");
+    if(pb && pb->type == DSN_JSON_ARRAY && pb->n > 0) {
+        if(!(r->per_bit = malloc((size_t)pb->n * sizeof *r->per_bit))) goto oom;
+        r->n_bits = pb->n;
+        for(int i = 0; i < pb->n; ++i) {
+            if(!is_number(&pb->items[i]) || !percent_ok(pb->items[i].number)) {
+                snprintf(err, errlen, "%s: \"hamming_1_per_bit\"[%d] must be a percentage", file, i);
+                return -1;
+            }
+            r->per_bit[i] = pb->items[i].number;
+        }
+    }
+    const dsn_json *cross = dsn_json_get(e, "cross");
+    if(cross && cross->type == DSN_JSON_OBJECT && cross->n > 0) {
+        r->cross_name = calloc((size_t)cross->n, sizeof *r->cross_name);
+        r->cross = calloc((size_t)cross->n, sizeof *r->cross);
+        if(!r->cross_name || !r->cross) goto oom;
+        double sum = 0;
+        for(int i = 0; i < cross->n; ++i) {
+            if(!is_number(&cross->items[i]) || !percent_ok(cross->items[i].number)) {
+                snprintf(err, errlen, "%s: \"cross\".\"%s\" must be a percentage", file, cross->keys[i]);
+                return -1;
+            }
+            if(!(r->cross_name[i] = strdup(cross->keys[i]))) goto oom;
+            r->cross[i] = cross->items[i].number;
+            ++r->n_cross;
+            sum += r->cross[i];
+        }
+        r->value[DSN_M_CROSS] = sum / r->n_cross;
+        r->has[DSN_M_CROSS] = 1;
+    }
+    r->n_images = (int)dsn_json_num(dsn_json_get(e, "n_images"), 0);
+    r->classes = (int)dsn_json_num(dsn_json_get(e, "classes"), 0);
+    return opt_num(&r->eval_seconds, e, "wall_seconds", -1, file, err, errlen);
+oom:
+    snprintf(err, errlen, "%s: out of memory", file);
+    return -1;
+}
+
+int dsn_run_load(dsn_run *r, const char *path, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    r->eval_seconds = r->train_seconds = r->teacher_seconds = -1;
+    dsn_json *top = dsn_json_load(path, RUN_FILE_MAX, err, errlen), *ev = NULL;
+    if(!top) return -1;
+    int rc = -1;
+    const dsn_json *man = NULL, *e = top;
+    if(!(r->source = strdup(path))) goto oom;
+    if(dsn_json_get(top, "dsn_run")) {
+        man = top;
+        const char *ep = dsn_json_str(dsn_json_get(man, "eval"));
+        if(!ep) {
+            snprintf(err, errlen, "%s: a run manifest needs \"eval\": the path of a dsn eval JSON", path);
+            goto done;
+        }
+        if(!(r->eval_path = strdup(ep))) goto oom;
+        if(!(ev = dsn_json_load(ep, RUN_FILE_MAX, err, errlen))) {
+            size_t n = strlen(err);
+            snprintf(err + n, errlen > n ? errlen - n : 0, " (named by %s)", path);
+            goto done;
+        }
+        e = ev;
+    } else if(!(r->eval_path = strdup(path))) {
+        goto oom;
+    }
+    if(!dsn_json_get(e, "dsn_eval")) {
+        snprintf(err, errlen, "%s: neither a run manifest (\"dsn_run\") nor a dsn eval result (\"dsn_eval\")", r->eval_path);
+        goto done;
+    }
+    if(read_eval(r, e, r->eval_path, err, errlen) != 0) goto done;
+
+    /* names: the manifest's, else the eval's */
+    struct { char **dest; const char *key; } names[] = {
+        {&r->dataset, "dataset"}, {&r->customer, "customer"}, {&r->model, "model"},
+    };
+    for(int i = 0; i < DSN_COUNT(names); ++i) {
+        if(man && opt_str(names[i].dest, man, names[i].key, path, err, errlen) != 0) goto done;
+        if(!*names[i].dest && opt_str(names[i].dest, e, names[i].key, r->eval_path, err, errlen) != 0) goto done;
+    }
+    if(!r->dataset && !(r->dataset = strdup("data"))) goto oom;
+    if(!r->customer && !(r->customer = strdup("customer"))) goto oom;
+    double seed = 0;
+    if(man && dsn_json_get(man, "seed")) {
+        if(opt_num(&seed, man, "seed", 0, path, err, errlen) != 0) goto done;
+    } else {
+        seed = dsn_json_num(dsn_json_get(dsn_json_get(e, "seeds"), "eval"), 0);
+    }
+    if(seed != floor(seed) || seed < 0 || seed > 1e15) {
+        snprintf(err, errlen, "%s: \"seed\" must be a whole number >= 0", path);
+        goto done;
+    }
+    r->seed = (long)seed;
+    if(man) {
+        if(opt_num(&r->train_seconds, man, "train_wall_seconds", -1, path, err, errlen) != 0 ||
+           opt_num(&r->teacher_seconds, man, "teacher_wall_seconds", -1, path, err, errlen) != 0 ||
+           opt_str(&r->train_log, man, "train_log", path, err, errlen) != 0 ||
+           opt_str(&r->teacher_log, man, "teacher_log", path, err, errlen) != 0)
+            goto done;
+    }
+    rc = 0;
+    goto done;
+oom:
+    snprintf(err, errlen, "%s: out of memory", path);
+done:
+    dsn_json_free(top);
+    dsn_json_free(ev);
+    if(rc != 0) dsn_run_free(r);
+    return rc;
+}
+
+/* ---- training logs ----------------------------------------------------------------------- */
+
+void dsn_curve_free(dsn_curve *c)
+{
+    if(!c) return;
+    free(c->iter);
+    free(c->loss);
+    free(c->avg_loss);
+    free(c->dsn);
+    memset(c, 0, sizeof *c);
+}
+
+/* The number after `key` (" kd ") in s, searching from `from`; 0 when absent. */
+static int field(const char *from, const char *key, double *out)
+{
+    const char *p = from ? strstr(from, key) : NULL;
+    if(!p) return 0;
+    char *end;
+    double v = strtod(p + strlen(key), &end);
+    if(end == p + strlen(key) || !dsn_finite(v)) return 0;
+    *out = v;
+    return 1;
+}
+
+static int grow(void **p, size_t each, int n)
+{
+    /* capacities are powers of two: grow when n is one */
+    if(n & (n - 1)) return 0;
+    void *q = realloc(*p, (size_t)(n ? 2 * n : 1) * each);
+    if(!q) return -1;
+    *p = q;
+    return 0;
+}
+
+int dsn_curve_add_line(dsn_curve *c, const char *line)
+{
+    long iter, images;
+    double epoch, loss, avg, rate, secs;
+    if(strncmp(line, "dsn: rows", 9) == 0) {
+        dsn_log_dsn d = {0};
+        const char *gy = strstr(line, "| G_y "), *gdp = strstr(line, "| G_d ");
+        d.has_kd = field(gy, " kd ", &d.kd);
+        field(gy, " hard ", &d.hard);
+        field(gy, " push ", &d.push);
+        d.has_gd = field(gdp, " ce ", &d.gd);
+        field(gdp, " acc ", &d.gd_acc);
+        d.has_lambda = field(line, " lambda ", &d.lambda);
+        if(!d.has_kd && !d.has_gd) return 0;
+        if(grow((void **)&c->dsn, sizeof *c->dsn, c->n_dsn) != 0) return -1;
+        c->dsn[c->n_dsn++] = d;
+        return 2;
+    }
+    if(sscanf(line, "%ld, %lf: %lf, %lf avg, %lf rate, %lf seconds, %ld images", &iter, &epoch, &loss, &avg,
+              &rate, &secs, &images) != 7)
+        return 0;
+    if(!dsn_finite(loss) || !dsn_finite(avg)) return 0;
+    if(grow((void **)&c->iter, sizeof *c->iter, c->n) != 0 || grow((void **)&c->loss, sizeof *c->loss, c->n) != 0 ||
+       grow((void **)&c->avg_loss, sizeof *c->avg_loss, c->n) != 0)
+        return -1;
+    c->iter[c->n] = iter;
+    c->loss[c->n] = loss;
+    c->avg_loss[c->n] = avg;
+    ++c->n;
+    return 1;
+}
+
+int dsn_curve_load(dsn_curve *c, const char *path, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    FILE *f = fopen(path, "r");
+    if(!f) {
+        snprintf(err, errlen, "cannot open training log %s", path);
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    while(getline(&line, &cap, f) >= 0) {
+        /* Darknet's \r progress and our \r progress lines: take each piece */
+        for(char *save = NULL, *p = strtok_r(line, "\r\n", &save); p; p = strtok_r(NULL, "\r\n", &save)) {
+            if(dsn_curve_add_line(c, p) < 0) {
+                snprintf(err, errlen, "%s: out of memory", path);
+                rc = -1;
+                break;
+            }
+        }
+        if(rc) break;
+    }
+    free(line);
+    fclose(f);
+    if(rc) dsn_curve_free(c);
+    return rc;
+}
+
+/* ---- statistics -------------------------------------------------------------------------- */
+
+dsn_spread dsn_spread_of(const double *v, int n)
+{
+    dsn_spread s = {n, 0, 0, 0, 0};
+    if(n <= 0) return s;
+    double sum = 0;
+    s.min = s.max = v[0];
+    for(int i = 0; i < n; ++i) {
+        sum += v[i];
+        if(v[i] < s.min) s.min = v[i];
+        if(v[i] > s.max) s.max = v[i];
+    }
+    s.mean = sum / n;
+    if(n > 1) {
+        double ss = 0;
+        for(int i = 0; i < n; ++i) ss += (v[i] - s.mean) * (v[i] - s.mean);
+        s.sd = sqrt(ss / (n - 1));
+    }
+    return s;
+}

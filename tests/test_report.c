@@ -1,0 +1,431 @@
+/* `dsn report` (dsn_cli/dsn_json.c, dsn_report.c, cmd_report.c): the JSON reader and writer, the
+ * training-log parser, the spread over seeds, reading runs, and a whole report from hand-made eval
+ * results whose means, spreads and cross-customer matrix are checked against hand values. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "darknet.h"
+#include "dsn_json.h"
+#include "dsn_report.h"
+#include "dsn_test.h"
+#include "dsn_util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define assert_near(a, b, eps) do { double a_ = (a), b_ = (b); \
+    if(!(fabs(a_ - b_) <= (eps))) fail_msg("%s = %.9g, expected %.9g", #a, a_, b_); } while(0)
+
+/* ---- JSON -------------------------------------------------------------------------------- */
+
+static dsn_json *parse(const char *text, char *err, size_t errlen)
+{
+    return dsn_json_parse(text, strlen(text), "t.json", err, errlen);
+}
+
+static void test_json_values(void **state)
+{
+    (void)state;
+    char err[256];
+    dsn_json *j = parse(" {\"a\": [1, -2.5e2, 0, 0.125, true, false, null],\n \"s\": \"x\\\"y\\\\z\\n\\u00e9\\ud83d\\ude00\","
+                        " \"o\": {}, \"e\": [], \"a\": 7} ", err, sizeof err);
+    if(!j) fail_msg("%s", err);
+    assert_int_equal(j->type, DSN_JSON_OBJECT);
+    assert_int_equal(j->n, 5);
+    const dsn_json *a = dsn_json_get(j, "a");   /* the first of duplicate keys */
+    assert_int_equal(a->type, DSN_JSON_ARRAY);
+    assert_int_equal(a->n, 7);
+    assert_near(a->items[1].number, -250, 0);
+    assert_near(a->items[3].number, 0.125, 0);
+    assert_int_equal(a->items[4].type, DSN_JSON_BOOL);
+    assert_true(a->items[4].boolean);
+    assert_false(a->items[5].boolean);
+    assert_int_equal(a->items[6].type, DSN_JSON_NULL);
+    assert_string_equal(dsn_json_str(dsn_json_get(j, "s")), "x\"y\\z\n\xc3\xa9\xf0\x9f\x98\x80");
+    assert_int_equal(dsn_json_get(j, "o")->n, 0);
+    assert_null(dsn_json_get(j, "missing"));
+    assert_null(dsn_json_get(a, "x"));            /* not an object */
+    assert_near(dsn_json_num(dsn_json_get(j, "s"), -1), -1, 0);
+    assert_null(dsn_json_str(a));
+    dsn_json_free(j);
+
+    /* the writer's output reads back */
+    dsn_buf b = {0};
+    const char *nasty = "q\"b\\s\x01t\tn\ne\x7f";
+    dsn_buf_printf(&b, "{\"k\": ");
+    dsn_buf_json_str(&b, nasty);
+    dsn_buf_printf(&b, ", \"n\": [");
+    dsn_buf_json_num(&b, 99.123456789);
+    dsn_buf_printf(&b, ", ");
+    dsn_buf_json_num(&b, 1e300 * 1e300);   /* infinity: null */
+    dsn_buf_printf(&b, ", ");
+    dsn_buf_json_num(&b, 42);
+    dsn_buf_printf(&b, "], \"z\": ");
+    dsn_buf_json_str(&b, NULL);
+    dsn_buf_printf(&b, "}");
+    assert_false(b.oom);
+    j = dsn_json_parse(b.s, b.n, "w.json", err, sizeof err);
+    if(!j) fail_msg("%s in %s", err, b.s);
+    assert_string_equal(dsn_json_str(dsn_json_get(j, "k")), nasty);
+    const dsn_json *n = dsn_json_get(j, "n");
+    assert_near(n->items[0].number, 99.123456789, 1e-7);   /* 10 significant digits */
+    assert_int_equal(n->items[1].type, DSN_JSON_NULL);
+    assert_non_null(strstr(b.s, "42]"));
+    assert_int_equal(dsn_json_get(j, "z")->type, DSN_JSON_NULL);
+    dsn_json_free(j);
+    dsn_buf_free(&b);
+    assert_false(dsn_finite(NAN));
+    assert_false(dsn_finite(-1e300 * 1e300));
+    assert_true(dsn_finite(-0.0));
+}
+
+static void test_json_errors(void **state)
+{
+    (void)state;
+    char err[256], deep[200];
+    const struct { const char *text, *needle; } bad[] = {
+        {"", "t.json:1:1: unexpected end"},
+        {"{\"a\": 1,}", "t.json:1:9: expected a quoted key"},
+        {"[1, 2", "t.json:1:6: expected ',' or ']'"},
+        {"{\"a\" 1}", "expected ':'"},
+        {"\"abc", "unterminated string"},
+        {"\"a\\qb\"", "unknown escape"},
+        {"\"a\\u12\"", "four hex digits"},
+        {"\"\\ud800x\"", "surrogate"},
+        {"\"\\udc00\"", "surrogate"},
+        {"\"\\u0000\"", "\\u0000"},
+        {"\"tab\there\"", "control character"},
+        {"[01]", "expected ',' or ']'"},
+        {"[1.]", "digit after '.'"},
+        {"[1e]", "exponent"},
+        {"[-]", "expected a value"},
+        {"nul", "expected a value"},
+        {"NaN", "expected a value"},
+        {"{}\n  x", "t.json:2:3: text after the end"},
+        {"[1] // comment", "text after"},
+    };
+    for(size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+        err[0] = 0;
+        dsn_json *j = parse(bad[i].text, err, sizeof err);
+        if(j || !strstr(err, bad[i].needle)) fail_msg("case %zu '%s': '%s'", i, bad[i].text, err);
+    }
+    /* NUL inside the text */
+    assert_null(dsn_json_parse("[1]\0", 4, "t.json", err, sizeof err));
+    assert_non_null(strstr(err, "NUL"));
+    /* depth: DSN_JSON_DEPTH levels parse, one more does not */
+    memset(deep, '[', DSN_JSON_DEPTH);
+    memset(deep + DSN_JSON_DEPTH, ']', DSN_JSON_DEPTH);
+    deep[2 * DSN_JSON_DEPTH] = 0;
+    dsn_json *j = parse(deep, err, sizeof err);
+    assert_non_null(j);
+    dsn_json_free(j);
+    memset(deep, '[', DSN_JSON_DEPTH + 1);
+    memset(deep + DSN_JSON_DEPTH + 1, ']', DSN_JSON_DEPTH + 1);
+    deep[2 * DSN_JSON_DEPTH + 2] = 0;
+    assert_null(parse(deep, err, sizeof err));
+    assert_non_null(strstr(err, "deeply"));
+    /* a half-built tree is freed (ASan checks) */
+    assert_null(parse("{\"a\": [1, {\"b\": \"c\", \"d\": [tru", err, sizeof err));
+}
+
+/* ---- logs and spreads -------------------------------------------------------------------- */
+
+static void test_log_lines(void **state)
+{
+    (void)state;
+    dsn_curve c = {0};
+    assert_int_equal(dsn_curve_add_line(&c, "123, 1.230: 0.456789, 0.500000 avg, 0.001000 rate, 0.1 seconds, 12300 images"), 1);
+    assert_int_equal(dsn_curve_add_line(&c, "dsn: rows valid 40 forged 15 near 30 raw 15 | G_y kd 0.2500 hard 0.1000 "
+                                            "push 0.0300 | G_d ce 2.2000 acc 0.125 lambda 0.500"), 2);
+    assert_int_equal(dsn_curve_add_line(&c, "dsn: rows valid 40 forged 15 near 30 raw 15 | G_y kd 0.5000 hard 0.2000 push 0.0100"), 2);
+    assert_int_equal(dsn_curve_add_line(&c, "dsn: rows valid 0 forged 0 near 0 raw 100"), 0);      /* no losses */
+    assert_int_equal(dsn_curve_add_line(&c, "124, 1.240: nan, -nan avg, 0.001000 rate, 0.1 seconds, 12400 images"), 0);
+    assert_int_equal(dsn_curve_add_line(&c, "Loaded: 0.000031 seconds"), 0);
+    assert_int_equal(dsn_curve_add_line(&c, "125, 1.250: 0.4, 0.49 avg, 0.001 rate, 0.1 seconds, 12500 images"), 1);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.iter[0], 123);
+    assert_near(c.loss[0], 0.456789, 1e-12);
+    assert_near(c.avg_loss[0], 0.5, 1e-12);
+    assert_int_equal(c.iter[1], 125);
+    assert_int_equal(c.n_dsn, 2);
+    assert_true(c.dsn[0].has_kd && c.dsn[0].has_gd && c.dsn[0].has_lambda);
+    assert_near(c.dsn[0].kd, 0.25, 1e-12);
+    assert_near(c.dsn[0].hard, 0.1, 1e-12);
+    assert_near(c.dsn[0].push, 0.03, 1e-12);
+    assert_near(c.dsn[0].gd, 2.2, 1e-12);
+    assert_near(c.dsn[0].gd_acc, 0.125, 1e-12);
+    assert_near(c.dsn[0].lambda, 0.5, 1e-12);
+    assert_true(c.dsn[1].has_kd && !c.dsn[1].has_gd && !c.dsn[1].has_lambda);
+    dsn_curve_free(&c);
+
+    /* a file, with \r-separated pieces and many lines (growth) */
+    char dir[256], err[256];
+    dsn_test_tmpdir(dir, sizeof dir);
+    dsn_buf b = {0};
+    for(int i = 1; i <= 1000; ++i)
+        dsn_buf_printf(&b, "%d, 0.1: 1.0, %g avg, 0.001 rate, 0.1 seconds, %d images\r\n", i, 1.0 / i, i * 10);
+    dsn_buf_printf(&b, "progress\r500, 0.1: 1.0, 0.5 avg, 0.001 rate, 0.1 seconds, 1 images\n");
+    char *log = dsn_test_write(dir, "train.log", b.s);
+    assert_int_equal(dsn_curve_load(&c, log, err, sizeof err), 0);
+    assert_int_equal(c.n, 1001);
+    assert_near(c.avg_loss[999], 0.001, 1e-12);
+    assert_int_equal(c.iter[1000], 500);
+    dsn_curve_free(&c);
+    assert_int_equal(dsn_curve_load(&c, "/nonexistent/train.log", err, sizeof err), -1);
+    assert_non_null(strstr(err, "/nonexistent/train.log"));
+    free(log);
+    dsn_buf_free(&b);
+    dsn_test_rmtree(dir);
+}
+
+static void test_spread(void **state)
+{
+    (void)state;
+    const double v[4] = {97.5, 98.5, 99.0, 98.0};
+    dsn_spread s = dsn_spread_of(v, 4);
+    assert_int_equal(s.n, 4);
+    assert_near(s.mean, 98.25, 1e-12);
+    assert_near(s.sd, sqrt((0.5625 + 0.0625 + 0.5625 + 0.0625) / 3), 1e-12);   /* 0.645497 */
+    assert_near(s.min, 97.5, 0);
+    assert_near(s.max, 99.0, 0);
+    s = dsn_spread_of(v, 1);
+    assert_near(s.mean, 97.5, 0);
+    assert_near(s.sd, 0, 0);
+    s = dsn_spread_of(v, 0);
+    assert_int_equal(s.n, 0);
+}
+
+/* ---- runs and the report ----------------------------------------------------------------- */
+
+/* A hand-made eval result: valid v, raw r, every other measure derived from them. */
+static char *write_eval(const char *dir, const char *name, const char *customer, int seed, double teacher,
+                        double v, double r, const char *other, double cross)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"dsn_eval\": 1, \"customer\": \"%s\", \"model\": \"m\", \"dataset\": \"mnist\", \"classes\": 10,\n"
+             " \"n_images\": 2000, \"seeds\": {\"eval\": %d},\n"
+             " \"teacher\": %g, \"teacher_ci95\": [%g, %g], \"valid\": %g, \"valid_ci95\": [%g, %g], \"raw\": %g,\n"
+             " \"forged_mean\": %g, \"forged_max\": %g, \"hamming_1\": %g, \"hamming_1_max\": %g,\n"
+             " \"hamming_1_per_bit\": [%g, %g, %g, %g, 10, 10, 10, 10, 10],\n"
+             " \"hamming_2\": %g, \"hamming_2_max\": %g, \"hamming_4\": %g, \"hamming_4_max\": %g,\n"
+             " \"cross\": {\"%s\": %g}, \"wall_seconds\": 60.5}\n",
+             customer, seed, teacher, teacher - 0.5, teacher + 0.3, v, v - 1, v + 1, r, r + 1, r + 2, r + 30, r + 60,
+             r + 60, r + 1, r + 2, r + 3, r + 20, r + 25, r + 5, r + 8, other, cross);
+    return dsn_test_write(dir, name, text);
+}
+
+static void test_run_load(void **state)
+{
+    (void)state;
+    char dir[256], err[512], text[1024];
+    dsn_test_tmpdir(dir, sizeof dir);
+    char *ev = write_eval(dir, "e.json", "alice", 3, 99, 98, 10, "bob", 11);
+    dsn_run r;
+    assert_int_equal(dsn_run_load(&r, ev, err, sizeof err), 0);
+    assert_string_equal(r.customer, "alice");
+    assert_string_equal(r.dataset, "mnist");
+    assert_int_equal(r.seed, 3);
+    assert_true(r.has[DSN_M_TEACHER] && r.has_ci[DSN_M_TEACHER]);
+    assert_near(r.lo[DSN_M_VALID], 97, 0);
+    assert_near(r.value[DSN_M_H4_MAX], 18, 0);
+    assert_near(r.value[DSN_M_CROSS], 11, 0);
+    assert_int_equal(r.n_bits, 9);
+    assert_int_equal(r.classes, 10);
+    assert_near(r.eval_seconds, 60.5, 0);
+    assert_near(r.train_seconds, -1, 0);
+    assert_null(r.train_log);
+    dsn_run_free(&r);
+
+    snprintf(text, sizeof text, "{\"dsn_run\": 1, \"eval\": \"%s\", \"seed\": 7, \"dataset\": \"fashion\", "
+             "\"train_wall_seconds\": 12.5, \"train_log\": \"s.log\", \"teacher_log\": \"t.log\"}", ev);
+    char *man = dsn_test_write(dir, "run.json", text);
+    assert_int_equal(dsn_run_load(&r, man, err, sizeof err), 0);
+    assert_int_equal(r.seed, 7);
+    assert_string_equal(r.dataset, "fashion");
+    assert_string_equal(r.customer, "alice");
+    assert_near(r.train_seconds, 12.5, 0);
+    assert_string_equal(r.train_log, "s.log");
+    assert_string_equal(r.teacher_log, "t.log");
+    assert_string_equal(r.eval_path, ev);
+    dsn_run_free(&r);
+    free(man);
+
+    const struct { const char *text, *needle; } bad[] = {
+        {"{\"dsn_run\": 1}", "needs \"eval\""},
+        {"{\"dsn_run\": 1, \"eval\": \"/nonexistent/e.json\"}", "/nonexistent/e.json"},
+        {"{\"hello\": 1}", "neither a run manifest"},
+        {"{\"dsn_eval\": 1, \"raw\": 10}", "no \"valid\""},
+        {"{\"dsn_eval\": 1, \"valid\": 120, \"raw\": 10}", "\"valid\" must be a percentage"},
+        {"{\"dsn_eval\": 1, \"valid\": 99, \"raw\": 10, \"cross\": {\"b\": \"x\"}}", "\"cross\".\"b\""},
+        {"{\"dsn_eval\": 1, \"valid\": 99, \"raw\": 10, \"customer\": 5}", "\"customer\" must be a string"},
+        {"[1, 2", "expected"},
+    };
+    for(size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+        man = dsn_test_write(dir, "bad.json", bad[i].text);
+        err[0] = 0;
+        assert_int_equal(dsn_run_load(&r, man, err, sizeof err), -1);
+        if(!strstr(err, bad[i].needle)) fail_msg("case %zu: '%s'", i, err);
+        free(man);
+    }
+    snprintf(text, sizeof text, "{\"dsn_run\": 1, \"eval\": \"%s\", \"seed\": 1.5}", ev);
+    man = dsn_test_write(dir, "bad.json", text);
+    assert_int_equal(dsn_run_load(&r, man, err, sizeof err), -1);
+    assert_non_null(strstr(err, "whole number"));
+    free(man);
+    free(ev);
+    dsn_test_rmtree(dir);
+}
+
+static const dsn_json *at(const dsn_json *j, const char *path)
+{
+    /* "a.b.c" */
+    char key[128];
+    while(j && *path) {
+        const char *dot = strchr(path, '.');
+        size_t n = dot ? (size_t)(dot - path) : strlen(path);
+        snprintf(key, sizeof key, "%.*s", (int)n, path);
+        j = dsn_json_get(j, key);
+        path += n + (dot ? 1 : 0);
+    }
+    return j;
+}
+
+static void test_report_cli(void **state)
+{
+    (void)state;
+    char dir[256], out[8192], err[512], real[4096], bin[4200], text[1024];
+    dsn_test_tmpdir(dir, sizeof dir);
+    if(!realpath(dsn_test_build_dir(), real) || strlen(real) > 1000) fail_msg("no build dir");
+    snprintf(bin, sizeof bin, "%s/dsn", real);
+
+    /* two seeds x two customers; valid 98/99 (seed 0) and 97/99 (seed 1): per-seed means 98.5, 98 */
+    char *e[4];
+    e[0] = write_eval(dir, "e_a0.json", "alice", 0, 99.5, 98, 10, "bob", 11);
+    e[1] = write_eval(dir, "e_b0.json", "bob", 0, 99.5, 99, 12, "alice", 9);
+    e[2] = write_eval(dir, "e_a1.json", "alice", 1, 99.0, 97, 8, "bob", 10);
+    e[3] = write_eval(dir, "e_b1.json", "bob", 1, 99.0, 99, 9, "alice", 13);
+    dsn_buf lb = {0}, tb = {0};
+    for(int i = 1; i <= 50; ++i) {
+        dsn_buf_printf(&lb, "dsn: rows valid 4 forged 2 near 2 raw 2 | G_y kd %g hard 0.1 push 0.05 | G_d ce 2.3 acc 0.1 lambda 0.5\n", 1.0 / i);
+        dsn_buf_printf(&lb, "%d, 0.1: 1.0, %g avg, 0.001 rate, 0.1 seconds, %d images\n", i, 2.0 / i, i * 10);
+        dsn_buf_printf(&tb, "%d, 0.1: 1.0, %g avg, 0.001 rate, 0.1 seconds, %d images\n", i, 1.0 / i, i * 10);
+    }
+    char *slog = dsn_test_write(dir, "student.log", lb.s), *tlog = dsn_test_write(dir, "teacher.log", tb.s);
+    dsn_buf_free(&lb);
+    dsn_buf_free(&tb);
+    /* seed 0 through manifests (training times and logs), seed 1 as bare eval JSONs */
+    char *m[2];
+    for(int i = 0; i < 2; ++i) {
+        snprintf(text, sizeof text, "{\"dsn_run\": 1, \"eval\": \"%s\", \"train_wall_seconds\": %d, "
+                 "\"teacher_wall_seconds\": 40, \"train_log\": \"%s\", \"teacher_log\": \"%s\"}", e[i], 100 + i, slog, tlog);
+        m[i] = dsn_test_write(dir, i ? "m_b0.json" : "m_a0.json", text);
+    }
+    int rc = dsn_test_run(out, sizeof out, "%s report --out %s/rep %s %s %s %s", bin, dir, e[3], m[1], e[2], m[0]);
+    if(rc != 0) fail_msg("report: %s", out);
+    assert_non_null(strstr(out, "valid serial (A_X+K)"));
+    assert_non_null(strstr(out, "98.25"));                   /* mean valid over seeds */
+
+    char path[4400];
+    snprintf(path, sizeof path, "%s/rep/report.json", dir);
+    dsn_json *j = dsn_json_load(path, 1 << 22, err, sizeof err);
+    if(!j) fail_msg("%s", err);
+    const dsn_json *mn = at(j, "datasets.mnist");
+    assert_non_null(mn);
+    assert_near(dsn_json_num(at(mn, "seeds.0.valid"), -1), 98.5, 1e-9);
+    assert_near(dsn_json_num(at(mn, "seeds.1.valid"), -1), 98.0, 1e-9);
+    assert_near(dsn_json_num(at(mn, "seeds.0.raw"), -1), 11, 1e-9);
+    assert_near(dsn_json_num(at(mn, "seeds.0.hamming_4"), -1), 16, 1e-9);       /* r + 5 */
+    assert_near(dsn_json_num(at(mn, "seeds.0.cross_customer"), -1), 10, 1e-9);  /* (11 + 9) / 2 */
+    assert_near(dsn_json_num(at(mn, "summary.valid.mean"), -1), 98.25, 1e-9);
+    assert_near(dsn_json_num(at(mn, "summary.valid.sd"), -1), sqrt(0.125), 1e-9);
+    assert_near(dsn_json_num(at(mn, "summary.valid.min"), -1), 98, 1e-9);
+    assert_near(dsn_json_num(at(mn, "summary.valid.max"), -1), 98.5, 1e-9);
+    assert_near(dsn_json_num(at(mn, "summary.valid.n"), -1), 2, 0);
+    assert_near(dsn_json_num(at(mn, "summary.teacher.mean"), -1), 99.25, 1e-9);
+    /* training time: seed 0 only (40 for the teacher, once, + 100 + 101) */
+    assert_near(dsn_json_num(at(mn, "seeds.0.wall_seconds.train"), -1), 241, 1e-9);
+    assert_int_equal(at(mn, "seeds.1.wall_seconds.train")->type, DSN_JSON_NULL);
+    assert_near(dsn_json_num(at(mn, "seeds.1.wall_seconds.eval"), -1), 121, 1e-9);
+    assert_near(dsn_json_num(at(mn, "summary.train_wall_seconds.n"), -1), 1, 0);
+    /* the matrix: rows models, columns serials, valid on the diagonal */
+    const dsn_json *cm = at(mn, "seeds.1.cross_customer_matrix");
+    assert_non_null(cm);
+    assert_string_equal(dsn_json_str(&dsn_json_get(cm, "rows")->items[0]), "alice");
+    assert_string_equal(dsn_json_str(&dsn_json_get(cm, "columns")->items[1]), "bob");
+    const dsn_json *mx = dsn_json_get(cm, "matrix");
+    assert_near(mx->items[0].items[0].number, 97, 0);
+    assert_near(mx->items[0].items[1].number, 10, 0);
+    assert_near(mx->items[1].items[0].number, 13, 0);
+    assert_near(mx->items[1].items[1].number, 99, 0);
+    const dsn_json *runs = at(mn, "seeds.0.runs");
+    assert_int_equal(runs->n, 2);
+    assert_string_equal(dsn_json_str(dsn_json_get(&runs->items[0], "customer")), "alice");
+    assert_string_equal(dsn_json_str(dsn_json_get(&runs->items[0], "train_log")), slog);
+    assert_near(dsn_json_num(at(j, "anchors.mnist.raw"), -1), 9.2, 1e-12);
+    dsn_json_free(j);
+
+    snprintf(path, sizeof path, "%s/rep/report.md", dir);
+    size_t len;
+    char *md = dsn_read_file_err(path, 1 << 22, &len, err, sizeof err);
+    if(!md) fail_msg("%s", err);
+    assert_non_null(strstr(md, "| valid serial (A_X+K) | 99.8 | 98.25 |"));
+    assert_non_null(strstr(md, "| no serial (A_X) | 9.2 |"));
+    assert_non_null(strstr(md, "| alice | **97.00** | 10.00 |"));
+    free(md);
+
+    /* plots: the scripts and data always, PNGs where gnuplot is installed */
+    const char *plots[] = {"hamming_mnist", "learning_mnist_s0", "cross_mnist_s0", "cross_mnist_s1",
+                           "h1bits_mnist_s0_alice", "h1bits_mnist_s1_bob"};
+    int have_gnuplot = dsn_test_run(NULL, 0, "command -v gnuplot") == 0;
+    for(size_t i = 0; i < sizeof plots / sizeof plots[0]; ++i) {
+        const char *ext[] = {"gp", "dat", "png"};
+        for(int k = 0; k < (have_gnuplot ? 3 : 2); ++k) {
+            snprintf(path, sizeof path, "%s/rep/plots/%s.%s", dir, plots[i], ext[k]);
+            if(access(path, R_OK) != 0) fail_msg("%s is missing:\n%s", path, out);
+        }
+    }
+    snprintf(path, sizeof path, "%s/rep/plots/learning_mnist_s1.gp", dir);   /* seed 1 has no logs */
+    assert_int_not_equal(access(path, R_OK), 0);
+
+    /* refusals: a run twice, no runs, an unreadable one */
+    rc = dsn_test_run(out, sizeof out, "%s report --out %s/rep2 %s %s", bin, dir, e[0], m[0]);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "give each run once"));
+    rc = dsn_test_run(out, sizeof out, "%s report --out %s/rep2", bin, dir);
+    assert_int_equal(rc, 2);
+    rc = dsn_test_run(out, sizeof out, "%s report --out %s/rep2 %s/none.json", bin, dir, dir);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "none.json"));
+    rc = dsn_test_run(out, sizeof out, "%s report --no-plots --out %s/rep3 %s", bin, dir, e[0]);
+    assert_int_equal(rc, 0);
+    snprintf(path, sizeof path, "%s/rep3/plots", dir);
+    assert_int_not_equal(access(path, F_OK), 0);
+
+    for(int i = 0; i < 4; ++i) free(e[i]);
+    free(m[0]);
+    free(m[1]);
+    free(slog);
+    free(tlog);
+    dsn_test_rmtree(dir);
+}
+
+int main(void)
+{
+    darknet_plugins_init();     /* as every suite does, though nothing here builds a network */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_values),
+        cmocka_unit_test(test_json_errors),
+        cmocka_unit_test(test_log_lines),
+        cmocka_unit_test(test_spread),
+        cmocka_unit_test(test_run_load),
+        cmocka_unit_test(test_report_cli),
+    };
+    return cmocka_run_group_tests_name("report", tests, NULL, NULL);
+}
