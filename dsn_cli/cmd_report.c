@@ -243,7 +243,7 @@ static void write_json(dsn_buf *b, const report *rp)
             }
             const char *cols[MAX_NAMES];
             int nc = cross_columns(rp, s, se, cols);
-            dsn_buf_printf(b, "\n          \"cross_customer_matrix\": {\"rows\": [");
+            dsn_buf_printf(b, "\n          \"cross_customer\": {\"rows\": [");
             for(int i = s; i < se; ++i) {
                 dsn_buf_printf(b, "%s", i > s ? ", " : "");
                 dsn_buf_json_str(b, rp->runs[i].customer);

@@ -342,7 +342,7 @@ static void test_report_cli(void **state)
     assert_near(dsn_json_num(at(mn, "seeds.1.valid"), -1), 98.0, 1e-9);
     assert_near(dsn_json_num(at(mn, "seeds.0.raw"), -1), 11, 1e-9);
     assert_near(dsn_json_num(at(mn, "seeds.0.hamming_4"), -1), 16, 1e-9);       /* r + 5 */
-    assert_near(dsn_json_num(at(mn, "seeds.0.cross_customer"), -1), 10, 1e-9);  /* (11 + 9) / 2 */
+    assert_near(dsn_json_num(at(mn, "seeds.0.cross_customer_mean"), -1), 10, 1e-9);  /* (11 + 9) / 2 */
     assert_near(dsn_json_num(at(mn, "summary.valid.mean"), -1), 98.25, 1e-9);
     assert_near(dsn_json_num(at(mn, "summary.valid.sd"), -1), sqrt(0.125), 1e-9);
     assert_near(dsn_json_num(at(mn, "summary.valid.min"), -1), 98, 1e-9);
@@ -355,7 +355,7 @@ static void test_report_cli(void **state)
     assert_near(dsn_json_num(at(mn, "seeds.1.wall_seconds.eval"), -1), 121, 1e-9);
     assert_near(dsn_json_num(at(mn, "summary.train_wall_seconds.n"), -1), 1, 0);
     /* the matrix: rows models, columns serials, valid on the diagonal */
-    const dsn_json *cm = at(mn, "seeds.1.cross_customer_matrix");
+    const dsn_json *cm = at(mn, "seeds.1.cross_customer");
     assert_non_null(cm);
     assert_string_equal(dsn_json_str(&dsn_json_get(cm, "rows")->items[0]), "alice");
     assert_string_equal(dsn_json_str(&dsn_json_get(cm, "columns")->items[1]), "bob");
