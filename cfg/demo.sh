@@ -47,7 +47,8 @@ for seed in "${seeds[@]}"; do
     s0=$(date +%s)
     "$bin/darknet" classifier train "$dir/$data.data" "$dir/${data}_teacher.cfg" -seed "$seed" > "$dir/teacher.log" 2>&1 ||
         { tail -5 "$dir/teacher.log"; die "teacher training failed (seed $seed)"; }
-    echo "teacher trained in $(( $(date +%s) - s0 ))s"
+    teacher_s=$(( $(date +%s) - s0 ))
+    echo "teacher trained in ${teacher_s}s"
 
     say "seed $seed: issue serials for ${customers[*]}"
     for c in "${customers[@]}"; do
@@ -64,7 +65,10 @@ for seed in "${seeds[@]}"; do
             -serial "$("$bin/dsn" serial --cert "$dir/$c.sn")" > "$dir/student_$c.log" 2>&1 ||
             { tail -5 "$dir/student_$c.log"; die "student training failed ($c, seed $seed)"; }
         mv "$dir/backup/${data}_student.weights" "$dir/backup/student_$c.weights"
-        echo "$c: trained in $(( $(date +%s) - s0 ))s"
+        train_s=$(( $(date +%s) - s0 ))
+        echo "$c: trained in ${train_s}s"
+        printf '{"dsn_run": 1, "eval": "%s", "dataset": "%s", "seed": %d, "customer": "%s", "train_wall_seconds": %d, "train_log": "%s", "teacher_wall_seconds": %d, "teacher_log": "%s"}\n' \
+            "$dir/eval_$c.json" "$data" "$seed" "$c" "$train_s" "$dir/student_$c.log" "$teacher_s" "$dir/teacher.log" > "$dir/run_$c.json"
 
         say "seed $seed: export $c's customer model"
         "$bin/dsn" export "$dir/${data}_student.cfg" "$dir/backup/student_$c.weights" -o "$dir/customer_$c" --name "${data}_customer" --force
@@ -79,7 +83,7 @@ for seed in "${seeds[@]}"; do
             --teacher-cfg "$dir/${data}_teacher.cfg" --teacher-weights "$dir/backup/${data}_teacher.weights" \
             ${others:+--others "$others"} --seed "$seed" --dataset "$data" $EVAL_OPTS \
             --json "$dir/eval_$c.json" --md "$dir/eval_$c.md"
-        manifest+=("$dir/eval_$c.json")
+        manifest+=("$dir/run_$c.json")
     done
 done
 
