@@ -125,16 +125,17 @@ $(DKSTAMP): darknet_patch/fetch.sh darknet_patch/SHA256SUMS $(wildcard darknet_p
 $(DKSRC)/src/% $(DKSRC)/examples/% $(DKSRC)/include/%: | $(DKSTAMP) ;
 
 # ---- compile -----------------------------------------------------------------------------
-$(BUILD)/obj/dk/%.o: $(DKSRC)/src/%.c | $(DKSTAMP)
+# static pattern rules: which folder a source comes from is fixed per object, never guessed
+$(addprefix $(BUILD)/obj/dk/,$(addsuffix .o,$(DK_OBJ))): $(BUILD)/obj/dk/%.o: $(DKSRC)/src/%.c | $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(DK_CFLAGS) -c $< -o $@
-$(BUILD)/obj/dk/%.o: $(DKSRC)/examples/%.c | $(DKSTAMP)
+$(EXE_OBJS): $(BUILD)/obj/dk/%.o: $(DKSRC)/examples/%.c | $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(DK_CFLAGS) -c $< -o $@
 $(BUILD)/obj/dk/image_opencv.o: $(DKSRC)/src/image_opencv.cpp | $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,CXX,$<)$(CXX) -std=c++11 $(DK_CFLAGS) $(OPENCV_CFLAGS) -c $< -o $@
-$(BUILD)/obj/dk/%.o: $(DKSRC)/src/%.cu | $(DKSTAMP)
+$(addprefix $(BUILD)/obj/dk/,$(addsuffix .o,$(DK_CU))): $(BUILD)/obj/dk/%.o: $(DKSRC)/src/%.cu | $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,NVCC,$<)$(NVCC) $(ARCH) -I$(DKSRC)/include -I$(DKSRC)/src $(DEFS) -O3 \
 	    --compiler-options "-fPIC -w" -c $< -o $@
