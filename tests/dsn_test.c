@@ -3,6 +3,7 @@
 
 #include "darknet.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,32 @@ const char *dsn_test_build_dir(void)
 {
     const char *b = getenv("DSN_BUILD");
     return b && *b ? b : "build";
+}
+
+const char *dsn_test_dsn_bin(void)
+{
+    static char path[PATH_MAX];
+    char rel[PATH_MAX];
+    const char *b = getenv("DSN_BIN");
+    if(b && *b) snprintf(rel, sizeof rel, "%s", b);
+    else snprintf(rel, sizeof rel, "%s/dsn", dsn_test_build_dir());
+    if(!realpath(rel, path)){
+        fprintf(stderr, "%s not found: build it first (make)\n", rel);
+        return NULL;
+    }
+    return path;
+}
+
+void dsn_test_pathf(char *out, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, len, fmt, ap);
+    va_end(ap);
+    if(n < 0 || (size_t)n >= len){
+        fprintf(stderr, "dsn_test_pathf: %zu bytes are too few for \"%s\"\n", len, fmt);
+        abort();
+    }
 }
 
 void dsn_test_tmpdir(char *out, size_t len)

@@ -5,13 +5,20 @@
  *   int rc = dsn_test_run(out, sizeof out, "%s/darknet ...", ...); // exit status + combined output
  *   dsn_test_expect_exit_fail(fn, arg, "bits");                   // fn(arg) in a child must exit != 0
  *                                                                 // and print a line containing "bits"
- * Paths of the built programs come from DSN_BUILD (default "build"). */
+ * Paths of the built programs come from DSN_BUILD (default "build").
+ * Under the sanitizers, tests/run.sh points LSAN_OPTIONS at tests/lsan.supp (Darknet's own leaks)
+ * for each suite and every program it runs. */
 #ifndef DSN_TEST_H
 #define DSN_TEST_H
 
 #include <stddef.h>
 
 const char *dsn_test_build_dir(void);
+/* Absolute path of the dsn binary: $DSN_BIN, else $DSN_BUILD/dsn. NULL (with a message on
+ * stderr) when it does not exist. */
+const char *dsn_test_dsn_bin(void);
+/* snprintf into a fixed buffer that aborts the test program instead of truncating. */
+void dsn_test_pathf(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void dsn_test_tmpdir(char *out, size_t len);
 /* Writes text to dir/name; returns a malloc'ed full path (caller frees). */
 char *dsn_test_write(const char *dir, const char *name, const char *text);

@@ -25,14 +25,6 @@ typedef struct fixture {
     char out[16384];
 } fixture;
 
-static const char *dsn_bin(void)
-{
-    static char path[512];
-    const char *b = getenv("DSN_BIN");
-    if(b && *b) return b;
-    snprintf(path, sizeof path, "%s/dsn", dsn_test_build_dir());
-    return path;
-}
 
 static int setup(void **state)
 {
@@ -51,40 +43,42 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Copies fmt's expansion into out with "@" replaced by the fixture directory. */
+static void expand_at(const fixture *f, char *out, size_t len, const char *fmt, va_list ap)
+{
+    char text[4096];
+    vsnprintf(text, sizeof text, fmt, ap);
+    size_t n = 0;
+    for(const char *p = text; *p && n + 300 < len; ++p) {
+        if(*p == '@') n += (size_t)snprintf(out + n, len - n, "%s", f->dir);
+        else out[n++] = *p;
+    }
+    out[n] = '\0';
+}
+
 /* Runs `dsn <args>` (args: printf format; "@" stands for the fixture directory) and returns the
  * exit status; stdout and stderr are in f->out. */
 static int dsn(fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int dsn(fixture *f, const char *fmt, ...)
 {
-    char args[4096], expanded[8192];
+    char args[8192];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    expand_at(f, args, sizeof args, fmt, ap);
     va_end(ap);
-    size_t n = 0;
-    for(const char *p = args; *p && n + 300 < sizeof expanded; ++p) {
-        if(*p == '@') n += (size_t)snprintf(expanded + n, sizeof expanded - n, "%s", f->dir);
-        else expanded[n++] = *p;
-    }
-    expanded[n] = '\0';
-    return dsn_test_run(f->out, sizeof f->out, "%s %s", dsn_bin(), expanded);
+    return dsn_test_run(f->out, sizeof f->out, "%s %s", dsn_test_dsn_bin(), args);
 }
 
+/* Runs a shell command ("@" as above). */
 static int sh(fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int sh(fixture *f, const char *fmt, ...)
 {
-    char cmd[4096], expanded[8192];
+    char cmd[8192];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    expand_at(f, cmd, sizeof cmd, fmt, ap);
     va_end(ap);
-    size_t n = 0;
-    for(const char *p = cmd; *p && n + 300 < sizeof expanded; ++p) {
-        if(*p == '@') n += (size_t)snprintf(expanded + n, sizeof expanded - n, "%s", f->dir);
-        else expanded[n++] = *p;
-    }
-    expanded[n] = '\0';
-    return dsn_test_run(f->out, sizeof f->out, "%s", expanded);
+    return dsn_test_run(f->out, sizeof f->out, "%s", cmd);
 }
 
 static void expect_output(fixture *f, const char *want)

@@ -19,15 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Darknet frees a network only in part (free_network leaves `seen`, costs, the workspace...):
- * under LeakSanitizer (make test SANITIZE=1) leaks from building a network are suppressed, here
- * and in the dsn processes test_cli runs (LSAN_OPTIONS); any other leak still fails. */
-#define LSAN_SUPPRESSIONS "leak:parse_network_cfg\n"
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-    return LSAN_SUPPRESSIONS;
-}
 
 #define assert_near(a, b, eps) do { double a_ = (a), b_ = (b); \
     if(!(fabs(a_ - b_) <= (eps))) fail_msg("%s = %.9g, expected %.9g", #a, a_, b_); } while(0)
@@ -597,10 +588,6 @@ static void test_cli(void **state)
                           "%s/dsn issue --key other.pem --owner X --customer eve --model m --bits 16 --corner tl --margin 1 -o eve.sn",
                           d, b, b, b, b, b, b);
     if(rc != 0) fail_msg("setup: %s", out);
-    char *supp = dsn_test_write(d, "lsan.supp", LSAN_SUPPRESSIONS), opt[600];
-    snprintf(opt, sizeof opt, "suppressions=%s:print_suppressions=0", supp);
-    setenv("LSAN_OPTIONS", opt, 1);
-    free(supp);
     char base[4096];
     snprintf(base, sizeof base, "cd %s && %s/dsn eval --cfg tiny.cfg --weights tiny.weights --data set.data "
              "--forged 4 --near2 2 --near4 2 --images-per-serial 8 -q", d, b);

@@ -24,29 +24,10 @@
 #define SERIAL16 "0000-0"
 #define SERIAL64 "0000-0000-0000-00"
 
-static char dsn_bin[PATH_MAX];
-static char lsan_dir[256];
+static const char *dsn_bin;   /* set by setup() */
 
-/* Darknet frees a network only in part (free_network leaves `seen`, costs, some layer buffers):
- * under LeakSanitizer (make test SANITIZE=1) leaks from building a network are suppressed, in
- * this process and in the dsn it runs (LSAN_OPTIONS, set up below); any other leak still fails. */
-#define LSAN_SUPPRESSIONS "leak:parse_network_cfg\n"
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-    return LSAN_SUPPRESSIONS;
-}
 
-/* snprintf that fails the test instead of truncating */
-static void pathf(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void pathf(char *out, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out, len, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0 && (size_t)n < len);
-}
+#define pathf dsn_test_pathf
 
 
 static const char teacher_cfg[] =
@@ -312,27 +293,9 @@ static void test_export_mnist_matches_customer_cfg(void **state)
 static int setup(void **state)
 {
     (void)state;
-    char rel[PATH_MAX];
-    pathf(rel, sizeof rel, "%s/dsn", dsn_test_build_dir());
-    if(!realpath(rel, dsn_bin)) {
-        fprintf(stderr, "test_export: %s not found: build it first (make)\n", rel);
-        return -1;
-    }
     gpu_index = -1;
-    dsn_test_tmpdir(lsan_dir, sizeof lsan_dir);
-    char *supp = dsn_test_write(lsan_dir, "lsan.supp", LSAN_SUPPRESSIONS);
-    char opt[PATH_MAX + 64];
-    pathf(opt, sizeof opt, "suppressions=%s:print_suppressions=0", supp);
-    setenv("LSAN_OPTIONS", opt, 1);
-    free(supp);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    dsn_test_rmtree(lsan_dir);
-    return 0;
+    dsn_bin = dsn_test_dsn_bin();
+    return dsn_bin ? 0 : -1;
 }
 
 int main(void)
@@ -343,5 +306,5 @@ int main(void)
         cmocka_unit_test(test_export_refusals),
         cmocka_unit_test(test_export_mnist_matches_customer_cfg),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -27,18 +27,9 @@ static const char *const mnist_names[] = {"zero", "one", "two", "three", "four",
 static const char *const fashion_names[] = {"top", "trouser", "pullover", "dress", "coat",
                                             "sandal", "shirt", "sneaker", "bag", "boot"};
 
-static char dsn_bin[PATH_MAX];
+static const char *dsn_bin;   /* set by setup() */
 
-/* snprintf that fails the test instead of truncating */
-static void pathf(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void pathf(char *out, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out, len, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0 && (size_t)n < len);
-}
+#define pathf dsn_test_pathf
 
 
 /* ---- helpers ------------------------------------------------------------------------------- */
@@ -505,13 +496,8 @@ static void test_import_fashion(void **state)
 static int setup(void **state)
 {
     (void)state;
-    char rel[PATH_MAX];
-    pathf(rel, sizeof rel, "%s/dsn", dsn_test_build_dir());
-    if(!realpath(rel, dsn_bin)) {
-        fprintf(stderr, "test_import: %s not found: build it first (make)\n", rel);
-        return -1;
-    }
-    return 0;
+    dsn_bin = dsn_test_dsn_bin();
+    return dsn_bin ? 0 : -1;
 }
 
 int main(void)
