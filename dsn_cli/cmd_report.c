@@ -456,6 +456,17 @@ static void run_gnuplot(report *rp, const char *base, char **pngs, int *npng)
     }
 }
 
+/* Writes BASE.dat and BASE.gp into the plots folder, then renders BASE.png with gnuplot. */
+static void render_plot(report *rp, const char *base, const dsn_buf *dat, const dsn_buf *gp, char **pngs, int *npng)
+{
+    char name[300];
+    snprintf(name, sizeof name, "%s.dat", base);
+    if(write_plot_file(rp, name, dat) != 0) return;
+    snprintf(name, sizeof name, "%s.gp", base);
+    if(write_plot_file(rp, name, gp) != 0) return;
+    run_gnuplot(rp, base, pngs, npng);
+}
+
 static void gp_head(dsn_buf *g, const char *base, int w, int h)
 {
     dsn_buf_printf(g, "# written by dsn report; redraw with: gnuplot %s.gp\n"
@@ -507,12 +518,7 @@ static void plot_hamming(report *rp, int d, int de, char **pngs, int *npng)
         dsn_buf_printf(&g, ", \\\n  '%s.dat' index %d using 1:5 with points pt 6 ps 1.6 lc %d notitle%s\n", base, i - d,
                        i - d + 1, i + 1 < de ? ", \\" : "");
     }
-    char name[300];
-    snprintf(name, sizeof name, "%s.dat", base);
-    int ok = write_plot_file(rp, name, &dat) == 0;
-    snprintf(name, sizeof name, "%s.gp", base);
-    ok = ok && write_plot_file(rp, name, &g) == 0;
-    if(ok) run_gnuplot(rp, base, pngs, npng);
+    render_plot(rp, base, &dat, &g, pngs, npng);
     dsn_buf_free(&dat);
     dsn_buf_free(&g);
 }
@@ -537,12 +543,7 @@ static void plot_matrix(report *rp, const char *base, const char *title, const c
     dsn_buf_printf(&g, "%s\n%s\n", xtics, ytics);
     dsn_buf_printf(&g, "plot '%s.dat' matrix using 1:2:3 with image, \\\n"
                        "  '' matrix using 1:2:(($3 == $3) ? sprintf('%%.1f', $3) : '') with labels font ',9'\n", base);
-    char name[300];
-    snprintf(name, sizeof name, "%s.dat", base);
-    int ok = write_plot_file(rp, name, dat) == 0;
-    snprintf(name, sizeof name, "%s.gp", base);
-    ok = ok && write_plot_file(rp, name, &g) == 0;
-    if(ok) run_gnuplot(rp, base, pngs, npng);
+    render_plot(rp, base, dat, &g, pngs, npng);
     dsn_buf_free(&g);
 }
 
@@ -731,12 +732,7 @@ static void plot_learning(report *rp, int s, int se, char **pngs, int *npng)
         }
         dsn_buf_printf(&g, "\nunset multiplot\n");
     }
-    char name[300];
-    snprintf(name, sizeof name, "%s.dat", base);
-    int ok = write_plot_file(rp, name, &dat) == 0;
-    snprintf(name, sizeof name, "%s.gp", base);
-    ok = ok && write_plot_file(rp, name, &g) == 0;
-    if(ok) run_gnuplot(rp, base, pngs, npng);
+    render_plot(rp, base, &dat, &g, pngs, npng);
     dsn_buf_free(&dat);
     dsn_buf_free(&g);
     for(int l = 0; l < nl; ++l) dsn_curve_free(&logs[l].c);
