@@ -157,32 +157,25 @@ static int check_ed25519(EVP_PKEY *pkey, const char *path, char *err, size_t err
     return -1;
 }
 
-int dsn_key_load_private(dsn_key **out, const char *path, char *err, size_t errlen)
+/* Decodes the PEM text of a key file (private or public half) into *out; checks it is Ed25519. */
+static int parse_pem_key(dsn_key **out, const char *text, size_t len, int private_key, const char *path,
+                         char *err, size_t errlen)
 {
     int rc = -1;
-    size_t len = 0;
-    char *text = NULL;
-    BIO *bio = NULL;
     EVP_PKEY *pkey = NULL;
-    *out = NULL;
-    text = read_key_file(path, &len, err, errlen);
-    if(!text) goto cleanup;
-    if(strstr(text, "-----BEGIN PUBLIC KEY-----") && !strstr(text, "PRIVATE KEY-----")) {
-        snprintf(err, errlen, "%s is a public key: signing needs the private key file", path);
-        goto cleanup;
-    }
-    bio = BIO_new_mem_buf(text, (int)len);
+    BIO *bio = BIO_new_mem_buf(text, (int)len);
     if(!bio) {
         snprintf(err, errlen, "%s: out of memory", path);
         goto cleanup;
     }
-    pkey = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL);
+    pkey = private_key ? PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL)
+                       : PEM_read_bio_PUBKEY(bio, NULL, no_password, NULL);
     if(!pkey) {
-        explain_pem_failure(text, path, "PRIVATE KEY", err, errlen);
+        explain_pem_failure(text, path, private_key ? "PRIVATE KEY" : "PUBLIC KEY", err, errlen);
         goto cleanup;
     }
     if(check_ed25519(pkey, path, err, errlen) != 0) goto cleanup;
-    if(key_wrap(out, pkey, 1) != 0) {
+    if(key_wrap(out, pkey, private_key) != 0) {
         snprintf(err, errlen, "%s: out of memory", path);
         goto cleanup;
     }
@@ -191,6 +184,23 @@ int dsn_key_load_private(dsn_key **out, const char *path, char *err, size_t errl
 cleanup:
     EVP_PKEY_free(pkey);
     BIO_free(bio);
+    return rc;
+}
+
+int dsn_key_load_private(dsn_key **out, const char *path, char *err, size_t errlen)
+{
+    int rc = -1;
+    size_t len = 0;
+    char *text = NULL;
+    *out = NULL;
+    text = read_key_file(path, &len, err, errlen);
+    if(!text) goto cleanup;
+    if(strstr(text, "-----BEGIN PUBLIC KEY-----") && !strstr(text, "PRIVATE KEY-----")) {
+        snprintf(err, errlen, "%s is a public key: signing needs the private key file", path);
+        goto cleanup;
+    }
+    rc = parse_pem_key(out, text, len, 1, path, err, errlen);
+cleanup:
     free_key_file(text, len);
     return rc;
 }
@@ -200,8 +210,6 @@ int dsn_key_load_public(dsn_key **out, const char *path, char *err, size_t errle
     int rc = -1;
     size_t len = 0;
     char *text = NULL;
-    BIO *bio = NULL;
-    EVP_PKEY *pkey = NULL;
     uint8_t pk[DSN_PUBKEY_BYTES];
     *out = NULL;
     text = read_key_file(path, &len, err, errlen);
@@ -221,26 +229,8 @@ int dsn_key_load_public(dsn_key **out, const char *path, char *err, size_t errle
         rc = 0;
         goto cleanup;
     }
-    bio = BIO_new_mem_buf(text, (int)len);
-    if(!bio) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        goto cleanup;
-    }
-    pkey = PEM_read_bio_PUBKEY(bio, NULL, no_password, NULL);
-    if(!pkey) {
-        explain_pem_failure(text, path, "PUBLIC KEY", err, errlen);
-        goto cleanup;
-    }
-    if(check_ed25519(pkey, path, err, errlen) != 0) goto cleanup;
-    if(key_wrap(out, pkey, 0) != 0) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        goto cleanup;
-    }
-    pkey = NULL;
-    rc = 0;
+    rc = parse_pem_key(out, text, len, 0, path, err, errlen);
 cleanup:
-    EVP_PKEY_free(pkey);
-    BIO_free(bio);
     free_key_file(text, len);
     return rc;
 }
