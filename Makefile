@@ -87,7 +87,7 @@ EXE_OBJS := $(addprefix $(BUILD)/obj/dk/,$(addsuffix .o,$(DK_EXE)))
 CLI_OBJS := $(patsubst dsn_cli/%.c,$(BUILD)/obj/cli/%.o,$(CLI_SRC))
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all test demo bench deps check-deps clean distclean fetch fuzz
+.PHONY: all test demo deps check-deps clean distclean fetch fuzz
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -175,7 +175,7 @@ $(BUILD)/obj/tests/gpu/%.o: tests/gpu/%.c | $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(OUR_CFLAGS) -c $< -o $@
 
-# ---- test, demo, bench -------------------------------------------------------------------
+# ---- test and demo ------------------------------------------------------------------------
 test: all $(TESTS)
 	@tests/run.sh $(BUILD) $(TESTS)
 
@@ -202,6 +202,6 @@ include $(wildcard mk/*.mk)
 clean:
 	rm -rf build/obj build/san build/gpu build/tests build/*.a build/*.so build/darknet build/dsn
 distclean:
-	rm -rf build data report backup bench.json
+	rm -rf build data report backup
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -298,10 +298,6 @@ static void test_stamp_deploy(void **state)
     dsn_serial two[2];
     uint8_t has[2] = {0, 1};
     random_serial(&two[1], 16, 78);
-    network wrap = {0};
-    wrap.n = 1;
-    wrap.layers = &l;
-    (void)wrap;
     s->override = malloc(sizeof two);
     s->override_has = malloc(2);
     memcpy(s->override, two, sizeof two);
