@@ -167,7 +167,6 @@ $(BUILD)/dsn: $(BUILD)/obj/cli/main.o $(BUILD)/libdsncli.a $(BUILD)/libdarknet.a
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/dsn_test.o $(BUILD)/libdsncli.a $(BUILD)/libdarknet.a
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $^ -o $@ -lcmocka -lcrypto $(LDLIBS)
-$(BUILD)/obj/tests/dsn_test.o: tests/dsn_test.c
 
 $(BUILD)/layer_check: $(BUILD)/obj/tests/gpu/layer_check.o $(BUILD)/libdarknet.a
 	$(call say,LD,$@)$(CC) $^ -o $@ $(LDLIBS)
