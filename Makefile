@@ -4,6 +4,7 @@
 #   make test            CMocka suites (make test SANITIZE=1: the same under ASan + UBSan)
 #   make demo            the main job: MNIST end to end, report in report/ (DATA=fashion too)
 #   make GPU=1 [CUDNN=1] CUDA build in build/gpu (compiles here; runs where a GPU is)
+#   make stock           stock Darknet, only the build fixes applied, in build/stock (or STOCK=1)
 #   make deps            install every build and test dependency (Debian packages)
 #   make clean | distclean
 #   OPENMP=0 builds without OpenMP; CPU_ARCH= (empty) for binaries that must run on another CPU.
@@ -19,6 +20,7 @@ OPENCV   ?= 1
 OPENBLAS ?= 1
 OPENMP   ?= 1
 SANITIZE ?= 0
+STOCK    ?= 0
 # Darknet's sources only (our code keeps the default target): AVX-512 here, 1.6x over SSE2 in the
 # CPU performance study. ARCH is the CUDA list below.
 CPU_ARCH ?= -march=native
@@ -93,8 +95,8 @@ EXE_OBJS := $(addprefix $(BUILD)/obj/dk/,$(addsuffix .o,$(DK_EXE)))
 CLI_OBJS := $(patsubst dsn_cli/%.c,$(BUILD)/obj/cli/%.o,$(CLI_SRC))
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all test demo deps check-deps clean distclean fetch fuzz
-.DEFAULT_GOAL := all
+.PHONY: all test demo deps check-deps clean distclean fetch fuzz stock
+.DEFAULT_GOAL := $(if $(filter 1,$(STOCK)),stock,all)
 .SECONDARY:
 
 all: $(BUILD)/darknet $(BUILD)/libdarknet.a $(BUILD)/libdarknet.so $(BUILD)/dsn | check-deps
@@ -126,8 +128,9 @@ check-deps:
 
 # ---- Darknet source ----------------------------------------------------------------------
 fetch: $(DKSTAMP)
+# flock: the stock tree unpacks from the same download and logs into the same build/apt/
 $(DKSTAMP): darknet_patch/fetch.sh darknet_patch/SHA256SUMS $(wildcard darknet_patch/*.patch) | check-deps
-	$(Q)darknet_patch/fetch.sh $(DKSRC)
+	$(Q)flock build/.fetch.lock darknet_patch/fetch.sh $(DKSRC)
 $(DKSRC)/src/% $(DKSRC)/examples/% $(DKSRC)/include/%: | $(DKSTAMP) ;
 
 # ---- compile -----------------------------------------------------------------------------
@@ -180,6 +183,32 @@ $(BUILD)/obj/tests/gpu/%.o: tests/gpu/%.c | $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(OUR_CFLAGS) -c $< -o $@
 
+# ---- stock Darknet: the baseline for speed and numerics ------------------------------------
+# As shipped: only 0001 (build fixes) applied, its -Ofast, the naive gemm (no OpenBLAS), no
+# OpenMP, no OpenCV, no -march, and no layers/ (the stock tree has no plugin registry).
+STOCK_PATCHES := 0001-build-fixes.patch
+STOCK_SRC     := build/darknet-stock
+STOCK_STAMP   := $(STOCK_SRC)/.dsn-patched
+STOCK_DIR     := build/stock
+STOCK_DKFLAGS := -Ofast -fPIC -w -I$(STOCK_SRC)/include -I$(STOCK_SRC)/src -MMD -MP
+STOCK_OBJS    := $(addprefix $(STOCK_DIR)/obj/dk/,$(addsuffix .o,$(DK_OBJ)))
+STOCK_EXE_OBJS := $(addprefix $(STOCK_DIR)/obj/dk/,$(addsuffix .o,$(DK_EXE)))
+
+stock: $(STOCK_DIR)/darknet $(STOCK_DIR)/libdarknet.a
+$(STOCK_STAMP): darknet_patch/fetch.sh darknet_patch/SHA256SUMS darknet_patch/$(STOCK_PATCHES) | check-deps
+	$(Q)flock build/.fetch.lock env DSN_PATCHES='$(STOCK_PATCHES)' darknet_patch/fetch.sh $(STOCK_SRC)
+$(STOCK_SRC)/src/% $(STOCK_SRC)/examples/% $(STOCK_SRC)/include/%: | $(STOCK_STAMP) ;
+$(STOCK_OBJS): $(STOCK_DIR)/obj/dk/%.o: $(STOCK_SRC)/src/%.c | $(STOCK_STAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(STOCK_DKFLAGS) -c $< -o $@
+$(STOCK_EXE_OBJS): $(STOCK_DIR)/obj/dk/%.o: $(STOCK_SRC)/examples/%.c | $(STOCK_STAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(STOCK_DKFLAGS) -c $< -o $@
+$(STOCK_DIR)/libdarknet.a: $(STOCK_OBJS)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+$(STOCK_DIR)/darknet: $(STOCK_EXE_OBJS) $(STOCK_DIR)/libdarknet.a
+	$(call say,LD,$@)$(CC) $^ -o $@ -lm -pthread
+
 # ---- test and demo ------------------------------------------------------------------------
 test: all $(TESTS)
 	@tests/run.sh $(BUILD) $(TESTS)
@@ -205,8 +234,9 @@ include $(wildcard tests/fuzz/fuzz.mk)
 include $(wildcard mk/*.mk)
 
 clean:
-	rm -rf build/obj build/san build/gpu build/tests build/*.a build/*.so build/darknet build/dsn
+	rm -rf build/obj build/san build/gpu build/stock build/tests build/*.a build/*.so build/darknet \
+	    build/dsn
 distclean:
 	rm -rf build data report backup
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(STOCK_DIR)/obj -name '*.d' 2>/dev/null)

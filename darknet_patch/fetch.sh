@@ -4,6 +4,8 @@
 # own patches (OpenCV 4 port) and applies darknet_patch/*.patch in order.
 #
 #   darknet_patch/fetch.sh OUTDIR        (the Makefile calls it as build/darknet-src)
+#   DSN_PATCHES="0001-build-fixes.patch" darknet_patch/fetch.sh build/darknet-stock
+#                                        only the patches named (make stock: the baseline of make bench)
 #
 # apt-get runs against a deb-src list written into OUTDIR's parent (build/apt/), built from the
 # mirrors the system's own apt sources already use; the system's apt configuration is never touched.
@@ -66,8 +68,9 @@ rm -rf "$out" "$out.tmp"
 dpkg-source --no-check -x "$dl/${PKG}_$VERSION.dsc" "$out.tmp" >"$apt/unpack.log" 2>&1 ||
     die "dpkg-source -x failed (see $apt/unpack.log)."
 rm -f "$top/${PKG}_"*.orig.tar.*   # dpkg-source links the tarball beside its output
-for p in "$here"/[0-9]*.patch; do
-    [ -f "$p" ] || continue
+for n in ${DSN_PATCHES:-$(cd "$here" && echo [0-9]*.patch)}; do
+    p=$here/$n
+    [ -f "$p" ] || { [ -n "${DSN_PATCHES:-}" ] && die "DSN_PATCHES: there is no $n in darknet_patch/."; continue; }
     patch -d "$out.tmp" -p1 --quiet --forward --no-backup-if-mismatch < "$p" ||
         die "patch $(basename "$p") does not apply to $PKG $VERSION."
 done
