@@ -4,6 +4,8 @@
 #   make test            CMocka suites (make test SANITIZE=1: the same under ASan + UBSan)
 #   make demo            the main job: MNIST end to end, report in report/ (DATA=fashion too)
 #   make GPU=1 [CUDNN=1] CUDA build in build/gpu (compiles here; runs where a GPU is)
+#   make bench           images/s of training, inference and stamping against stock Darknet
+#                        (bench/run.sh; ROUNDS=3 SECS=2 QUICK=1); results in bench/results/
 #   make stock           stock Darknet, only the build fixes applied, in build/stock (or STOCK=1)
 #   make deps            install every build and test dependency (Debian packages)
 #   make clean | distclean
@@ -79,7 +81,7 @@ endif
 DK_CFLAGS  := $(OPT) $(CPU_ARCH) $(OMP) $(SAN) -fPIC -w -I$(DKSRC)/include -I$(DKSRC)/src $(DEFS) -MMD -MP
 # Ours: C11, every warning, no warning left. Darknet's headers are system headers for us.
 OUR_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(OPT) $(OMP) $(SAN) -fPIC -Wall -Wextra -Werror \
-              -isystem $(DKSRC)/include -isystem $(DKSRC)/src -Ilayers -Idsn_cli $(DEFS) -MMD -MP
+              -isystem $(DKSRC)/include -isystem $(DKSRC)/src -Ilayers -Idsn_cli -Ibench $(DEFS) -MMD -MP
 OPENCV_CFLAGS := $(shell pkg-config --cflags opencv4 2>/dev/null)
 OPENCV_LIBS   := -lopencv_videoio -lopencv_highgui -lopencv_imgcodecs -lopencv_imgproc -lopencv_core
 LDLIBS := $(SAN) $(OMP) $(if $(filter 1,$(OPENBLAS)),-lopenblas) $(if $(filter 1,$(OPENCV)),$(OPENCV_LIBS)) \
@@ -95,7 +97,7 @@ EXE_OBJS := $(addprefix $(BUILD)/obj/dk/,$(addsuffix .o,$(DK_EXE)))
 CLI_OBJS := $(patsubst dsn_cli/%.c,$(BUILD)/obj/cli/%.o,$(CLI_SRC))
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all test demo deps check-deps clean distclean fetch fuzz stock
+.PHONY: all test demo deps check-deps clean distclean fetch fuzz stock bench
 .DEFAULT_GOAL := $(if $(filter 1,$(STOCK)),stock,all)
 .SECONDARY:
 
@@ -183,7 +185,7 @@ $(BUILD)/obj/tests/gpu/%.o: tests/gpu/%.c | $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(OUR_CFLAGS) -c $< -o $@
 
-# ---- stock Darknet: the baseline for speed and numerics ------------------------------------
+# ---- stock Darknet: the baseline of make bench ---------------------------------------------
 # As shipped: only 0001 (build fixes) applied, its -Ofast, the naive gemm (no OpenBLAS), no
 # OpenMP, no OpenCV, no -march, and no layers/ (the stock tree has no plugin registry).
 STOCK_PATCHES := 0001-build-fixes.patch
@@ -191,6 +193,8 @@ STOCK_SRC     := build/darknet-stock
 STOCK_STAMP   := $(STOCK_SRC)/.dsn-patched
 STOCK_DIR     := build/stock
 STOCK_DKFLAGS := -Ofast -fPIC -w -I$(STOCK_SRC)/include -I$(STOCK_SRC)/src -MMD -MP
+STOCK_CFLAGS  := -std=c11 -D_DEFAULT_SOURCE -Ofast -Wall -Wextra -Werror -DDSN_STOCK \
+                 -isystem $(STOCK_SRC)/include -isystem $(STOCK_SRC)/src -Ibench -MMD -MP
 STOCK_OBJS    := $(addprefix $(STOCK_DIR)/obj/dk/,$(addsuffix .o,$(DK_OBJ)))
 STOCK_EXE_OBJS := $(addprefix $(STOCK_DIR)/obj/dk/,$(addsuffix .o,$(DK_EXE)))
 
@@ -204,10 +208,28 @@ $(STOCK_OBJS): $(STOCK_DIR)/obj/dk/%.o: $(STOCK_SRC)/src/%.c | $(STOCK_STAMP)
 $(STOCK_EXE_OBJS): $(STOCK_DIR)/obj/dk/%.o: $(STOCK_SRC)/examples/%.c | $(STOCK_STAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(STOCK_DKFLAGS) -c $< -o $@
+$(STOCK_DIR)/obj/bench/%.o: bench/%.c | $(STOCK_STAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(STOCK_CFLAGS) -c $< -o $@
 $(STOCK_DIR)/libdarknet.a: $(STOCK_OBJS)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 $(STOCK_DIR)/darknet: $(STOCK_EXE_OBJS) $(STOCK_DIR)/libdarknet.a
 	$(call say,LD,$@)$(CC) $^ -o $@ -lm -pthread
+
+# ---- make bench (bench/run.sh): the same driver against this build and against stock ------
+# OpenBLAS is linked into both for the sgemm ceiling only; stock Darknet's gemm never calls it.
+$(BUILD)/obj/bench/%.o: bench/%.c | $(DKSTAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(OUR_CFLAGS) -c $< -o $@
+$(BUILD)/bench: $(BUILD)/obj/bench/bench.o $(BUILD)/obj/bench/bench_util.o $(BUILD)/libdarknet.a
+	$(call say,LD,$@)$(CC) $^ -o $@ $(filter-out -lopenblas,$(LDLIBS)) -lopenblas
+$(STOCK_DIR)/bench: $(STOCK_DIR)/obj/bench/bench.o $(STOCK_DIR)/obj/bench/bench_util.o $(STOCK_DIR)/libdarknet.a
+	$(call say,LD,$@)$(CC) $^ -o $@ -lopenblas -lm -pthread
+ROUNDS ?=
+SECS   ?=
+QUICK  ?=
+bench: $(BUILD)/bench $(STOCK_DIR)/bench
+	@BUILD='$(BUILD)' STOCK_DIR='$(STOCK_DIR)' ROUNDS='$(ROUNDS)' SECS='$(SECS)' QUICK='$(QUICK)' bench/run.sh
 
 # ---- test and demo ------------------------------------------------------------------------
 test: all $(TESTS)
@@ -235,8 +257,8 @@ include $(wildcard mk/*.mk)
 
 clean:
 	rm -rf build/obj build/san build/gpu build/stock build/tests build/*.a build/*.so build/darknet \
-	    build/dsn
+	    build/dsn build/bench
 distclean:
-	rm -rf build data report backup
+	rm -rf build data report backup bench/results
 
 -include $(shell find $(BUILD)/obj $(STOCK_DIR)/obj -name '*.d' 2>/dev/null)
