@@ -185,7 +185,7 @@ $(BUILD)/obj/tests/gpu/%.o: tests/gpu/%.c | $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(OUR_CFLAGS) -c $< -o $@
 
-# ---- stock Darknet: the baseline of make bench ---------------------------------------------
+# ---- stock Darknet: the baseline of make bench and of the numerics test -------------------
 # As shipped: only 0001 (build fixes) applied, its -Ofast, the naive gemm (no OpenBLAS), no
 # OpenMP, no OpenCV, no -march, and no layers/ (the stock tree has no plugin registry).
 STOCK_PATCHES := 0001-build-fixes.patch
@@ -211,6 +211,9 @@ $(STOCK_EXE_OBJS): $(STOCK_DIR)/obj/dk/%.o: $(STOCK_SRC)/examples/%.c | $(STOCK_
 $(STOCK_DIR)/obj/bench/%.o: bench/%.c | $(STOCK_STAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(STOCK_CFLAGS) -c $< -o $@
+$(STOCK_DIR)/obj/tests/%.o: tests/%.c | $(STOCK_STAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(STOCK_CFLAGS) -c $< -o $@
 $(STOCK_DIR)/libdarknet.a: $(STOCK_OBJS)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 $(STOCK_DIR)/darknet: $(STOCK_EXE_OBJS) $(STOCK_DIR)/libdarknet.a
@@ -231,8 +234,17 @@ QUICK  ?=
 bench: $(BUILD)/bench $(STOCK_DIR)/bench
 	@BUILD='$(BUILD)' STOCK_DIR='$(STOCK_DIR)' ROUNDS='$(ROUNDS)' SECS='$(SECS)' QUICK='$(QUICK)' bench/run.sh
 
+# ---- numerics: this build against stock, 10 training steps (tests/test_numerics.c) ---------
+$(BUILD)/tests/numerics_probe: $(BUILD)/obj/tests/numerics_probe.o $(BUILD)/obj/bench/bench_util.o $(BUILD)/libdarknet.a
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $^ -o $@ $(LDLIBS)
+$(STOCK_DIR)/tests/numerics_probe: $(STOCK_DIR)/obj/tests/numerics_probe.o $(STOCK_DIR)/obj/bench/bench_util.o $(STOCK_DIR)/libdarknet.a
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $^ -o $@ -lm -pthread
+PROBES := $(BUILD)/tests/numerics_probe $(STOCK_DIR)/tests/numerics_probe
+
 # ---- test and demo ------------------------------------------------------------------------
-test: all $(TESTS)
+test: all $(TESTS) $(PROBES)
 	@tests/run.sh $(BUILD) $(TESTS)
 
 # ---- the main job --------------------------------------------------------------------------
