@@ -137,30 +137,30 @@ $(DKSRC)/src/% $(DKSRC)/examples/% $(DKSRC)/include/%: | $(DKSTAMP) ;
 
 # ---- compile -----------------------------------------------------------------------------
 # static pattern rules: which folder a source comes from is fixed per object, never guessed
-$(addprefix $(BUILD)/obj/dk/,$(addsuffix .o,$(DK_OBJ))): $(BUILD)/obj/dk/%.o: $(DKSRC)/src/%.c | $(DKSTAMP)
+$(addprefix $(BUILD)/obj/dk/,$(addsuffix .o,$(DK_OBJ))): $(BUILD)/obj/dk/%.o: $(DKSRC)/src/%.c $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(DK_CFLAGS) -c $< -o $@
-$(EXE_OBJS): $(BUILD)/obj/dk/%.o: $(DKSRC)/examples/%.c | $(DKSTAMP)
+$(EXE_OBJS): $(BUILD)/obj/dk/%.o: $(DKSRC)/examples/%.c $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(DK_CFLAGS) -c $< -o $@
-$(BUILD)/obj/dk/image_opencv.o: $(DKSRC)/src/image_opencv.cpp | $(DKSTAMP)
+$(BUILD)/obj/dk/image_opencv.o: $(DKSRC)/src/image_opencv.cpp $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,CXX,$<)$(CXX) -std=c++11 $(DK_CFLAGS) $(OPENCV_CFLAGS) -c $< -o $@
-$(addprefix $(BUILD)/obj/dk/,$(addsuffix .o,$(DK_CU))): $(BUILD)/obj/dk/%.o: $(DKSRC)/src/%.cu | $(DKSTAMP)
+$(addprefix $(BUILD)/obj/dk/,$(addsuffix .o,$(DK_CU))): $(BUILD)/obj/dk/%.o: $(DKSRC)/src/%.cu $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,NVCC,$<)$(NVCC) $(ARCH) -I$(DKSRC)/include -I$(DKSRC)/src $(DEFS) -O3 \
 	    --compiler-options "-fPIC -w" -c $< -o $@
-$(BUILD)/obj/layers/%.o: layers/%.c | $(DKSTAMP)
+$(BUILD)/obj/layers/%.o: layers/%.c $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(OUR_CFLAGS) -c $< -o $@
-$(BUILD)/obj/layers/%.cu.o: layers/%.cu | $(DKSTAMP)
+$(BUILD)/obj/layers/%.cu.o: layers/%.cu $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,NVCC,$<)$(NVCC) $(ARCH) -I$(DKSRC)/include -I$(DKSRC)/src -Ilayers $(DEFS) -O3 \
 	    --compiler-options "-fPIC -Wall -Wextra" -c $< -o $@
-$(BUILD)/obj/cli/%.o: dsn_cli/%.c | $(DKSTAMP)
+$(BUILD)/obj/cli/%.o: dsn_cli/%.c $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(OUR_CFLAGS) -c $< -o $@
-$(BUILD)/obj/tests/%.o: tests/%.c | $(DKSTAMP)
+$(BUILD)/obj/tests/%.o: tests/%.c $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(OUR_CFLAGS) -Itests -c $< -o $@
 
@@ -181,7 +181,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/dsn_test.o $(BUILD)/
 
 $(BUILD)/layer_check: $(BUILD)/obj/tests/gpu/layer_check.o $(BUILD)/libdarknet.a
 	$(call say,LD,$@)$(CC) $^ -o $@ $(LDLIBS)
-$(BUILD)/obj/tests/gpu/%.o: tests/gpu/%.c | $(DKSTAMP)
+$(BUILD)/obj/tests/gpu/%.o: tests/gpu/%.c $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(OUR_CFLAGS) -c $< -o $@
 
@@ -202,16 +202,16 @@ stock: $(STOCK_DIR)/darknet $(STOCK_DIR)/libdarknet.a
 $(STOCK_STAMP): darknet_patch/fetch.sh darknet_patch/SHA256SUMS darknet_patch/$(STOCK_PATCHES) | check-deps
 	$(Q)flock build/.fetch.lock env DSN_PATCHES='$(STOCK_PATCHES)' darknet_patch/fetch.sh $(STOCK_SRC)
 $(STOCK_SRC)/src/% $(STOCK_SRC)/examples/% $(STOCK_SRC)/include/%: | $(STOCK_STAMP) ;
-$(STOCK_OBJS): $(STOCK_DIR)/obj/dk/%.o: $(STOCK_SRC)/src/%.c | $(STOCK_STAMP)
+$(STOCK_OBJS): $(STOCK_DIR)/obj/dk/%.o: $(STOCK_SRC)/src/%.c $(STOCK_STAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(STOCK_DKFLAGS) -c $< -o $@
-$(STOCK_EXE_OBJS): $(STOCK_DIR)/obj/dk/%.o: $(STOCK_SRC)/examples/%.c | $(STOCK_STAMP)
+$(STOCK_EXE_OBJS): $(STOCK_DIR)/obj/dk/%.o: $(STOCK_SRC)/examples/%.c $(STOCK_STAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(STOCK_DKFLAGS) -c $< -o $@
-$(STOCK_DIR)/obj/bench/%.o: bench/%.c | $(STOCK_STAMP)
+$(STOCK_DIR)/obj/bench/%.o: bench/%.c $(STOCK_STAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(STOCK_CFLAGS) -c $< -o $@
-$(STOCK_DIR)/obj/tests/%.o: tests/%.c | $(STOCK_STAMP)
+$(STOCK_DIR)/obj/tests/%.o: tests/%.c $(STOCK_STAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(STOCK_CFLAGS) -c $< -o $@
 $(STOCK_DIR)/libdarknet.a: $(STOCK_OBJS)
@@ -221,7 +221,7 @@ $(STOCK_DIR)/darknet: $(STOCK_EXE_OBJS) $(STOCK_DIR)/libdarknet.a
 
 # ---- make bench (bench/run.sh): the same driver against this build and against stock ------
 # OpenBLAS is linked into both for the sgemm ceiling only; stock Darknet's gemm never calls it.
-$(BUILD)/obj/bench/%.o: bench/%.c | $(DKSTAMP)
+$(BUILD)/obj/bench/%.o: bench/%.c $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(OUR_CFLAGS) -c $< -o $@
 $(BUILD)/bench: $(BUILD)/obj/bench/bench.o $(BUILD)/obj/bench/bench_util.o $(BUILD)/libdarknet.a
