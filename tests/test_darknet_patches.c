@@ -179,7 +179,9 @@ static void test_cpu_adam_matches_hand_computation(void **state)
 static void test_gemm_matches_reference(void **state)
 {
     (void)state;
-    static const int shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {32, 196, 288}, {17, 1, 64}, {64, 33, 1}, {120, 10, 1568}};
+    /* {1, N, K}: one row runs as gemv (0020); {500, 120, 1568}: rows split over the team (0012) */
+    static const int shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {32, 196, 288}, {17, 1, 64}, {64, 33, 1}, {120, 10, 1568},
+                                    {1, 120, 1568}, {1, 33, 7}, {500, 120, 1568}};
     unsigned s = 99;
     size_t si;
     int ta, tb;
