@@ -357,6 +357,10 @@ static void test_import_mnist(void **state)
     for(int k = 0; k < 10; ++k) assert_int_equal(counts[k], n[k] - quota[k]);
     char *labels = slurp(dir, "data/mnist/labels.txt");
     assert_string_equal(labels, "zero\none\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\n");
+    char *shipped = slurp(".", "cfg/mnist.labels");    /* cfg/mnist.data's labels= */
+    assert_non_null(shipped);
+    assert_string_equal(labels, shipped);
+    free(shipped);
     free(labels);
     assert_int_equal(count_entries(dir), 2);   /* src, data: no partial directory left */
     char ddir[PATH_MAX];
@@ -479,6 +483,10 @@ static void test_import_fashion(void **state)
     free(list);
     char *labels = slurp(dir, "data/fashion/labels.txt");
     assert_string_equal(labels, "top\ntrouser\npullover\ndress\ncoat\nsandal\nshirt\nsneaker\nbag\nboot\n");
+    char *shipped = slurp(".", "cfg/fashion.labels");  /* cfg/fashion.data's labels= */
+    assert_non_null(shipped);
+    assert_string_equal(labels, shipped);
+    free(shipped);
     free(labels);
     assert_int_equal(run_in(dir, out, sizeof out, args), 0);
     assert_non_null(strstr(out, "already holds this import"));
