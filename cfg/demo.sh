@@ -1,16 +1,23 @@
 #!/bin/bash
 # The main job (`make demo`): MNIST (or Fashion-MNIST) end to end with the cfgs of this folder.
 # Called by the Makefile with DATA, SEEDS, CUSTOMERS, DEMO_DIR, REPORT, BUILD (and optionally
-# TEACHER_BATCHES / STUDENT_BATCHES to shorten training, EVAL_OPTS for dsn eval).
+# TEACHER_BATCHES / STUDENT_BATCHES to shorten training, EVAL_OPTS for dsn eval, VARIANTS for
+# extra students of the first customer on the first seed: VARIANTS="bits9 bits9_grl" trains
+# cfg/<data>_student_bits9.cfg and cfg/<data>_student_bits9_grl.cfg, each reported as its own
+# data set row "<data>-<variant>").
+# A run resumes: a teacher or student whose weights exist and whose cfg (and serial) are
+# unchanged since it was trained is reused, not retrained; an evaluation of unchanged weights
+# with the same options is kept.
 set -euo pipefail
 bin=${BUILD:-build}
 data=${DATA:-mnist}
 read -r -a seeds <<< "${SEEDS:-0}"
 read -r -a customers <<< "${CUSTOMERS:-alice bob}"
+read -r -a variants <<< "${VARIANTS:-}"
 run=${DEMO_DIR:-build/demo/$data}
 report=${REPORT:-report}
 t0=$(date +%s)
-steps=$(( 2 + ${#seeds[@]} * (2 + 3 * ${#customers[@]}) + 1 ))
+steps=$(( 2 + ${#seeds[@]} * (2 + 3 * ${#customers[@]}) + 3 * ${#variants[@]} + 1 ))
 step=0
 say() {
     step=$((step + 1))
@@ -19,10 +26,15 @@ say() {
     printf '\n[demo %d/%d] %s   (elapsed %ds, eta %ss)\n' "$step" "$steps" "$*" "$now" "$eta"
 }
 die() { echo "demo: $*" >&2; exit 1; }
-for f in cfg/$data.data cfg/${data}_teacher.cfg cfg/${data}_student.cfg; do
+for f in cfg/$data.data cfg/${data}_teacher.cfg cfg/${data}_student.cfg \
+         $(for v in "${variants[@]}"; do echo "cfg/${data}_student_$v.cfg"; done); do
     [ -f "$f" ] || die "$f is missing: DATA=$data has no cfgs"
 done
 mkdir -p "$run" "$report"
+
+# trained(WEIGHTS, STAMP_TEXT): true when WEIGHTS exist and were trained from exactly STAMP_TEXT
+# (the cfg copy plus the serial), recorded in WEIGHTS.trained-from
+trained() { [ -f "$1" ] && [ -f "$1.trained-from" ] && [ "$(cat "$1.trained-from")" = "$2" ]; }
 
 say "import $data"
 "$bin/dsn" import "$data"
@@ -44,11 +56,20 @@ for seed in "${seeds[@]}"; do
         "cfg/${data}_student.cfg" > "$dir/${data}_student.cfg"
 
     say "seed $seed: train the teacher (log: $dir/teacher.log)"
-    s0=$(date +%s)
-    "$bin/darknet" classifier train "$dir/$data.data" "$dir/${data}_teacher.cfg" -seed "$seed" > "$dir/teacher.log" 2>&1 ||
-        { tail -5 "$dir/teacher.log"; die "teacher training failed (seed $seed)"; }
-    teacher_s=$(( $(date +%s) - s0 ))
-    echo "teacher trained in ${teacher_s}s"
+    tw=$dir/backup/${data}_teacher.weights
+    from="$(cat "$dir/${data}_teacher.cfg") seed $seed"
+    if trained "$tw" "$from"; then
+        teacher_s=$(cat "$tw.seconds")
+        echo "teacher: reusing $tw (same cfg and seed; trained in ${teacher_s}s)"
+    else
+        s0=$(date +%s)
+        "$bin/darknet" classifier train "$dir/$data.data" "$dir/${data}_teacher.cfg" -seed "$seed" > "$dir/teacher.log" 2>&1 ||
+            { tail -5 "$dir/teacher.log"; die "teacher training failed (seed $seed)"; }
+        teacher_s=$(( $(date +%s) - s0 ))
+        echo "$teacher_s" > "$tw.seconds"
+        printf '%s' "$from" > "$tw.trained-from"
+        echo "teacher trained in ${teacher_s}s"
+    fi
 
     say "seed $seed: issue serials for ${customers[*]}"
     for c in "${customers[@]}"; do
@@ -56,34 +77,93 @@ for seed in "${seeds[@]}"; do
             --model "$data-seed$seed" -o "$dir/$c.sn"
     done
 
+    # train_student NAME CFG CERT SEED: trains (or reuses) the student, exports it to
+    # $dir/customer_NAME and writes its run manifest $dir/run_NAME.json
+    train_student() {
+        local name=$1 cfg=$2 cert=$3 sseed=$4 dataset=$5
+        local sw=$dir/backup/student_$name.weights base
+        base=$(basename "$cfg" .cfg)
+        say "seed $seed: train $name's student (log: $dir/student_$name.log)"
+        local serial from train_s
+        serial=$("$bin/dsn" serial --cert "$cert")
+        from="$(cat "$cfg") seed $sseed serial $serial"
+        if trained "$sw" "$from"; then
+            train_s=$(cat "$sw.seconds")
+            echo "$name: reusing $sw (same cfg, seed and serial; trained in ${train_s}s)"
+        else
+            local s0
+            s0=$(date +%s)
+            "$bin/darknet" classifier train "$dir/$data.data" "$cfg" -seed "$sseed" -serial "$serial" \
+                > "$dir/student_$name.log" 2>&1 ||
+                { tail -5 "$dir/student_$name.log"; die "student training failed ($name, seed $seed)"; }
+            mv "$dir/backup/$base.weights" "$sw"
+            train_s=$(( $(date +%s) - s0 ))
+            echo "$train_s" > "$sw.seconds"
+            printf '%s' "$from" > "$sw.trained-from"
+            echo "$name: trained in ${train_s}s"
+        fi
+        printf '{"dsn_run": 1, "eval": "%s", "dataset": "%s", "seed": %d, "customer": "%s", "train_wall_seconds": %d, "train_log": "%s", "teacher_wall_seconds": %d, "teacher_log": "%s"}\n' \
+            "$dir/eval_$name.json" "$dataset" "$seed" "$name" "$train_s" "$dir/student_$name.log" "$teacher_s" "$dir/teacher.log" > "$dir/run_$name.json"
+
+        say "seed $seed: export $name's customer model"
+        "$bin/dsn" export "$cfg" "$sw" -o "$dir/customer_$name" --name "${data}_customer" --force
+    }
+
     k=0
     for c in "${customers[@]}"; do
         k=$((k + 1))
-        say "seed $seed: train $c's student (log: $dir/student_$c.log)"
-        s0=$(date +%s)
-        "$bin/darknet" classifier train "$dir/$data.data" "$dir/${data}_student.cfg" -seed "$((seed * 100 + k))" \
-            -serial "$("$bin/dsn" serial --cert "$dir/$c.sn")" > "$dir/student_$c.log" 2>&1 ||
-            { tail -5 "$dir/student_$c.log"; die "student training failed ($c, seed $seed)"; }
-        mv "$dir/backup/${data}_student.weights" "$dir/backup/student_$c.weights"
-        train_s=$(( $(date +%s) - s0 ))
-        echo "$c: trained in ${train_s}s"
-        printf '{"dsn_run": 1, "eval": "%s", "dataset": "%s", "seed": %d, "customer": "%s", "train_wall_seconds": %d, "train_log": "%s", "teacher_wall_seconds": %d, "teacher_log": "%s"}\n' \
-            "$dir/eval_$c.json" "$data" "$seed" "$c" "$train_s" "$dir/student_$c.log" "$teacher_s" "$dir/teacher.log" > "$dir/run_$c.json"
-
-        say "seed $seed: export $c's customer model"
-        "$bin/dsn" export "$dir/${data}_student.cfg" "$dir/backup/student_$c.weights" -o "$dir/customer_$c" --name "${data}_customer" --force
+        train_student "$c" "$dir/${data}_student.cfg" "$dir/$c.sn" "$((seed * 100 + k))" "$data"
     done
 
     for c in "${customers[@]}"; do
         say "seed $seed: evaluate $c's model"
         others=$(for o in "${customers[@]}"; do if [ "$o" != "$c" ]; then printf '%s,' "$dir/$o.sn"; fi; done | sed 's/,$//')
+        from="$(cat "$dir/backup/student_$c.weights.trained-from") eval $EVAL_OPTS others $others"
+        if trained "$dir/eval_$c.json" "$from"; then
+            echo "$c: keeping $dir/eval_$c.json (same weights and options)"
+            manifest+=("$dir/run_$c.json")
+            continue
+        fi
         # shellcheck disable=SC2086
         "$bin/dsn" eval --cfg "$dir/customer_$c/${data}_customer.cfg" --weights "$dir/customer_$c/${data}_customer.weights" \
             --cert "$dir/$c.sn" --pub "$run/owner.pub.pem" --data "$dir/$data.data" \
             --teacher-cfg "$dir/${data}_teacher.cfg" --teacher-weights "$dir/backup/${data}_teacher.weights" \
             ${others:+--others "$others"} --seed "$seed" --dataset "$data" $EVAL_OPTS \
             --json "$dir/eval_$c.json" --md "$dir/eval_$c.md"
+        printf '%s' "$from" > "$dir/eval_$c.json.trained-from"
         manifest+=("$dir/run_$c.json")
+    done
+
+    # variants: the first customer's student with another cfg (e.g. the paper's 3x3 serial),
+    # each under its own serial of the cfg's length
+    c=${customers[0]}
+    [ "$seed" = "${seeds[0]}" ] || continue
+    for v in "${variants[@]}"; do
+        vcfg=$dir/${data}_student_$v.cfg
+        sed ${STUDENT_BATCHES:+-e "s/^max_batches=.*/max_batches=$STUDENT_BATCHES/"} \
+            -e "s|^teacher_cfg=.*|teacher_cfg=$dir/${data}_teacher.cfg|" \
+            -e "s|^teacher_weights=.*|teacher_weights=$dir/backup/${data}_teacher.weights|" \
+            "cfg/${data}_student_$v.cfg" > "$vcfg"
+        bits=$(sed -n 's/^bits=//p' "$vcfg" | head -n 1)
+        [ -f "$dir/${c}_$v.sn" ] || "$bin/dsn" issue --key "$run/owner.pem" --owner "DSN demo" --customer "$c" \
+            --model "$data-$v-seed$seed" --bits "${bits:-64}" -o "$dir/${c}_$v.sn"
+        train_student "${c}_$v" "$vcfg" "$dir/${c}_$v.sn" "$((seed * 100 + 51))" "$data-$v"
+        say "seed $seed: evaluate ${c}_$v's model"
+        from="$(cat "$dir/backup/student_${c}_$v.weights.trained-from") eval $EVAL_OPTS"
+        if trained "$dir/eval_${c}_$v.json" "$from"; then
+            echo "${c}_$v: keeping $dir/eval_${c}_$v.json (same weights and options)"
+            manifest+=("$dir/run_${c}_$v.json")
+            continue
+        fi
+        # shellcheck disable=SC2086
+        "$bin/dsn" eval --cfg "$dir/customer_${c}_$v/${data}_customer.cfg" \
+            --weights "$dir/customer_${c}_$v/${data}_customer.weights" \
+            --cert "$dir/${c}_$v.sn" --pub "$run/owner.pub.pem" --data "$dir/$data.data" \
+            --teacher-cfg "$dir/${data}_teacher.cfg" --teacher-weights "$dir/backup/${data}_teacher.weights" \
+            --seed "$seed" --dataset "$data-$v" $EVAL_OPTS \
+            --json "$dir/eval_${c}_$v.json" --md "$dir/eval_${c}_$v.md"
+        printf '%s' "$from" > "$dir/eval_${c}_$v.json.trained-from"
+        manifest+=("$dir/run_${c}_$v.json")
     done
 done
 
