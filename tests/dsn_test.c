@@ -53,6 +53,21 @@ void dsn_test_tmpdir(char *out, size_t len)
     }
 }
 
+char *dsn_test_read(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if(!f) return NULL;
+    char *s = NULL;
+    long n;
+    if(fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+       (s = calloc((size_t)n + 1, 1)) && fread(s, 1, (size_t)n, f) != (size_t)n){
+        free(s);
+        s = NULL;
+    }
+    fclose(f);
+    return s;
+}
+
 char *dsn_test_write(const char *dir, const char *name, const char *text)
 {
     size_t n = strlen(dir) + strlen(name) + 2;

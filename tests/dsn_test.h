@@ -20,6 +20,8 @@ const char *dsn_test_dsn_bin(void);
 /* snprintf into a fixed buffer that aborts the test program instead of truncating. */
 void dsn_test_pathf(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void dsn_test_tmpdir(char *out, size_t len);
+/* The whole file as a malloc'ed NUL-terminated string (caller frees); NULL if unreadable. */
+char *dsn_test_read(const char *path);
 /* Writes text to dir/name; returns a malloc'ed full path (caller frees). */
 char *dsn_test_write(const char *dir, const char *name, const char *text);
 /* Runs a shell command (printf format); returns its exit status, output (stdout+stderr) in out. */

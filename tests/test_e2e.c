@@ -33,19 +33,6 @@ static double json_number(const char *json, const char *key)
     return *p == 'n' ? -1 : atof(p);          /* null: not measured */
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if(!f) return 0;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = calloc(n + 1, 1);
-    if(s && fread(s, 1, n, f) != (size_t)n){ free(s); s = 0; }
-    fclose(f);
-    return s;
-}
-
 static void run_ok(const char *what, const char *fmt, const char *dir, const char *bin)
 {
     char out[8192], cmd[4096];
@@ -98,7 +85,7 @@ static void test_mnist_end_to_end(void **state)
            "--forged 20 --near2 10 --near4 10 --images-per-serial 100 --json eval.json -q > eval.log 2>&1", dir, bin);
 
     dsn_test_pathf(path, sizeof path, "%s/eval.json", dir);
-    char *json = slurp(path);
+    char *json = dsn_test_read(path);
     assert_non_null(json);
     double teacher = json_number(json, "teacher"), valid = json_number(json, "valid"), raw = json_number(json, "raw");
     double forged = json_number(json, "forged_mean"), h1 = json_number(json, "hamming_1");

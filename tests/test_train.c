@@ -63,19 +63,6 @@ static void head_tail_mean(const char *text, const char *tag, const char *key, i
     }
 }
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if(!f) return 0;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = calloc(n + 1, 1);
-    if(fread(s, 1, n, f) != (size_t)n){ fclose(f); free(s); return 0; }
-    fclose(f);
-    return s;
-}
-
 static void test_teacher_then_student(void **state)
 {
     (void)state;
@@ -93,7 +80,7 @@ static void test_teacher_then_student(void **state)
     assert_int_equal(rc, 0);
     char logpath[512];
     snprintf(logpath, sizeof logpath, "%s/train_teacher.log", dir);
-    char *log = read_all(logpath);
+    char *log = dsn_test_read(logpath);
     assert_non_null(log);
     double head, tail;
     int n;
@@ -120,7 +107,7 @@ static void test_teacher_then_student(void **state)
     rc = dsn_test_run(out, sizeof out, "cd %s && ASAN_OPTIONS=detect_leaks=0 %s/darknet classifier train %s %s -seed 2 -serial %s > train_student.log 2>&1",
                       dir, bin, data, scfg, serial);
     snprintf(logpath, sizeof logpath, "%s/train_student.log", dir);
-    log = read_all(logpath);
+    log = dsn_test_read(logpath);
     assert_non_null(log);
     if(rc != 0) fail_msg("student training failed (%d):\n%s", rc, log + (strlen(log) > 3000 ? strlen(log) - 3000 : 0));
     double kd0, kd1, gd0, gd1, push0, push1, push_peak;
