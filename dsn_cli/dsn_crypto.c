@@ -57,32 +57,26 @@ cleanup:
     return rc;
 }
 
+/* Wraps a freshly made raw key (NULL when OpenSSL refused it), freeing it on failure. */
+static int key_wrap_new(dsn_key **out, EVP_PKEY *pkey, int has_private)
+{
+    *out = NULL;
+    if(!pkey) return -1;
+    if(key_wrap(out, pkey, has_private) != 0) {
+        EVP_PKEY_free(pkey);
+        return -1;
+    }
+    return 0;
+}
+
 int dsn_key_from_seed(dsn_key **out, const uint8_t seed[DSN_SEED_BYTES])
 {
-    int rc = -1;
-    EVP_PKEY *pkey = NULL;
-    *out = NULL;
-    pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, DSN_SEED_BYTES);
-    if(!pkey || key_wrap(out, pkey, 1) != 0) goto cleanup;
-    pkey = NULL;
-    rc = 0;
-cleanup:
-    EVP_PKEY_free(pkey);
-    return rc;
+    return key_wrap_new(out, EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, DSN_SEED_BYTES), 1);
 }
 
 int dsn_key_from_public(dsn_key **out, const uint8_t pk[DSN_PUBKEY_BYTES])
 {
-    int rc = -1;
-    EVP_PKEY *pkey = NULL;
-    *out = NULL;
-    pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pk, DSN_PUBKEY_BYTES);
-    if(!pkey || key_wrap(out, pkey, 0) != 0) goto cleanup;
-    pkey = NULL;
-    rc = 0;
-cleanup:
-    EVP_PKEY_free(pkey);
-    return rc;
+    return key_wrap_new(out, EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pk, DSN_PUBKEY_BYTES), 0);
 }
 
 /* Reads at most DSN_KEYFILE_MAX bytes of path into a NUL-terminated malloc'd buffer. */
