@@ -50,10 +50,13 @@ for seed in "${seeds[@]}"; do
     sed "s|^backup=.*|backup=$dir/backup/|" "cfg/$data.data" > "$dir/$data.data"
     sed ${TEACHER_BATCHES:+-e "s/^max_batches=.*/max_batches=$TEACHER_BATCHES/"} -e '' \
         "cfg/${data}_teacher.cfg" > "$dir/${data}_teacher.cfg"
-    sed ${STUDENT_BATCHES:+-e "s/^max_batches=.*/max_batches=$STUDENT_BATCHES/"} \
-        -e "s|^teacher_cfg=.*|teacher_cfg=$dir/${data}_teacher.cfg|" \
-        -e "s|^teacher_weights=.*|teacher_weights=$dir/backup/${data}_teacher.weights|" \
-        "cfg/${data}_student.cfg" > "$dir/${data}_student.cfg"
+    # student_copy SRC DST: a student cfg pointed at this seed's teacher (shorter if asked)
+    student_copy() {
+        sed ${STUDENT_BATCHES:+-e "s/^max_batches=.*/max_batches=$STUDENT_BATCHES/"} \
+            -e "s|^teacher_cfg=.*|teacher_cfg=$dir/${data}_teacher.cfg|" \
+            -e "s|^teacher_weights=.*|teacher_weights=$dir/backup/${data}_teacher.weights|" "$1" > "$2"
+    }
+    student_copy "cfg/${data}_student.cfg" "$dir/${data}_student.cfg"
 
     say "seed $seed: train the teacher (log: $dir/teacher.log)"
     tw=$dir/backup/${data}_teacher.weights
@@ -109,6 +112,25 @@ for seed in "${seeds[@]}"; do
         "$bin/dsn" export "$cfg" "$sw" -o "$dir/customer_$name" --name "${data}_customer" --force
     }
 
+    # evaluate NAME CERT DATASET OTHERS: dsn eval of $dir/customer_NAME into $dir/eval_NAME.json,
+    # kept when the weights and the options are unchanged
+    evaluate() {
+        local name=$1 cert=$2 dataset=$3 others=$4 from
+        from="$(cat "$dir/backup/student_$name.weights.trained-from") eval $EVAL_OPTS others $others"
+        if trained "$dir/eval_$name.json" "$from"; then
+            echo "$name: keeping $dir/eval_$name.json (same weights and options)"
+            return
+        fi
+        # shellcheck disable=SC2086
+        "$bin/dsn" eval --cfg "$dir/customer_$name/${data}_customer.cfg" \
+            --weights "$dir/customer_$name/${data}_customer.weights" \
+            --cert "$cert" --pub "$run/owner.pub.pem" --data "$dir/$data.data" \
+            --teacher-cfg "$dir/${data}_teacher.cfg" --teacher-weights "$dir/backup/${data}_teacher.weights" \
+            ${others:+--others "$others"} --seed "$seed" --dataset "$dataset" $EVAL_OPTS \
+            --json "$dir/eval_$name.json" --md "$dir/eval_$name.md"
+        printf '%s' "$from" > "$dir/eval_$name.json.trained-from"
+    }
+
     k=0
     for c in "${customers[@]}"; do
         k=$((k + 1))
@@ -118,19 +140,7 @@ for seed in "${seeds[@]}"; do
     for c in "${customers[@]}"; do
         say "seed $seed: evaluate $c's model"
         others=$(for o in "${customers[@]}"; do if [ "$o" != "$c" ]; then printf '%s,' "$dir/$o.sn"; fi; done | sed 's/,$//')
-        from="$(cat "$dir/backup/student_$c.weights.trained-from") eval $EVAL_OPTS others $others"
-        if trained "$dir/eval_$c.json" "$from"; then
-            echo "$c: keeping $dir/eval_$c.json (same weights and options)"
-            manifest+=("$dir/run_$c.json")
-            continue
-        fi
-        # shellcheck disable=SC2086
-        "$bin/dsn" eval --cfg "$dir/customer_$c/${data}_customer.cfg" --weights "$dir/customer_$c/${data}_customer.weights" \
-            --cert "$dir/$c.sn" --pub "$run/owner.pub.pem" --data "$dir/$data.data" \
-            --teacher-cfg "$dir/${data}_teacher.cfg" --teacher-weights "$dir/backup/${data}_teacher.weights" \
-            ${others:+--others "$others"} --seed "$seed" --dataset "$data" $EVAL_OPTS \
-            --json "$dir/eval_$c.json" --md "$dir/eval_$c.md"
-        printf '%s' "$from" > "$dir/eval_$c.json.trained-from"
+        evaluate "$c" "$dir/$c.sn" "$data" "$others"
         manifest+=("$dir/run_$c.json")
     done
 
@@ -140,29 +150,13 @@ for seed in "${seeds[@]}"; do
     [ "$seed" = "${seeds[0]}" ] || continue
     for v in "${variants[@]}"; do
         vcfg=$dir/${data}_student_$v.cfg
-        sed ${STUDENT_BATCHES:+-e "s/^max_batches=.*/max_batches=$STUDENT_BATCHES/"} \
-            -e "s|^teacher_cfg=.*|teacher_cfg=$dir/${data}_teacher.cfg|" \
-            -e "s|^teacher_weights=.*|teacher_weights=$dir/backup/${data}_teacher.weights|" \
-            "cfg/${data}_student_$v.cfg" > "$vcfg"
+        student_copy "cfg/${data}_student_$v.cfg" "$vcfg"
         bits=$(sed -n 's/^bits=//p' "$vcfg" | head -n 1)
         [ -f "$dir/${c}_$v.sn" ] || "$bin/dsn" issue --key "$run/owner.pem" --owner "DSN demo" --customer "$c" \
             --model "$data-$v-seed$seed" --bits "${bits:-64}" -o "$dir/${c}_$v.sn"
         train_student "${c}_$v" "$vcfg" "$dir/${c}_$v.sn" "$((seed * 100 + 51))" "$data-$v"
         say "seed $seed: evaluate ${c}_$v's model"
-        from="$(cat "$dir/backup/student_${c}_$v.weights.trained-from") eval $EVAL_OPTS"
-        if trained "$dir/eval_${c}_$v.json" "$from"; then
-            echo "${c}_$v: keeping $dir/eval_${c}_$v.json (same weights and options)"
-            manifest+=("$dir/run_${c}_$v.json")
-            continue
-        fi
-        # shellcheck disable=SC2086
-        "$bin/dsn" eval --cfg "$dir/customer_${c}_$v/${data}_customer.cfg" \
-            --weights "$dir/customer_${c}_$v/${data}_customer.weights" \
-            --cert "$dir/${c}_$v.sn" --pub "$run/owner.pub.pem" --data "$dir/$data.data" \
-            --teacher-cfg "$dir/${data}_teacher.cfg" --teacher-weights "$dir/backup/${data}_teacher.weights" \
-            --seed "$seed" --dataset "$data-$v" $EVAL_OPTS \
-            --json "$dir/eval_${c}_$v.json" --md "$dir/eval_${c}_$v.md"
-        printf '%s' "$from" > "$dir/eval_${c}_$v.json.trained-from"
+        evaluate "${c}_$v" "$dir/${c}_$v.sn" "$data-$v" ""
         manifest+=("$dir/run_${c}_$v.json")
     done
 done
