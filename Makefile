@@ -82,7 +82,9 @@ DK_CFLAGS  := $(OPT) $(CPU_ARCH) $(OMP) $(SAN) -fPIC -w -I$(DKSRC)/include -I$(D
 # Ours: C11, every warning, no warning left. Darknet's headers are system headers for us.
 OUR_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(OPT) $(OMP) $(SAN) -fPIC -Wall -Wextra -Werror \
               -isystem $(DKSRC)/include -isystem $(DKSRC)/src -Ilayers -Idsn_cli -Ibench $(DEFS) -MMD -MP
-OPENCV_CFLAGS := $(shell pkg-config --cflags opencv4 2>/dev/null)
+# Read when the recipe runs, not when make reads this file: the first `make` on a bare machine
+# installs libopencv-dev (check-deps) after parsing, so a parse-time pkg-config finds nothing.
+OPENCV_CFLAGS = $$(pkg-config --cflags opencv4)
 OPENCV_LIBS   := -lopencv_videoio -lopencv_highgui -lopencv_imgcodecs -lopencv_imgproc -lopencv_core
 LDLIBS := $(SAN) $(OMP) $(if $(filter 1,$(OPENBLAS)),-lopenblas) $(if $(filter 1,$(OPENCV)),$(OPENCV_LIBS)) \
           $(if $(filter 1,$(GPU)),-L/usr/local/cuda/lib64 -lcudart -lcublas -lcurand) \
