@@ -88,7 +88,7 @@ OPENCV_CFLAGS = $$(pkg-config --cflags opencv4)
 OPENCV_LIBS   := -lopencv_videoio -lopencv_highgui -lopencv_imgcodecs -lopencv_imgproc -lopencv_core
 LDLIBS := $(SAN) $(OMP) $(if $(filter 1,$(OPENBLAS)),-lopenblas) $(if $(filter 1,$(OPENCV)),$(OPENCV_LIBS)) \
           $(if $(filter 1,$(GPU)),-L/usr/local/cuda/lib64 -lcudart -lcublas -lcurand) \
-          $(if $(filter 1,$(CUDNN)),-lcudnn) -lstdc++ -lm -pthread
+          $(if $(filter 1,$(CUDNN)),-lcudnn) -lcrypto -lstdc++ -lm -pthread
 
 DK_OBJS := $(addprefix $(BUILD)/obj/dk/,$(addsuffix .o,$(DK_OBJ))) \
            $(if $(filter 1,$(OPENCV)),$(BUILD)/obj/dk/image_opencv.o) \

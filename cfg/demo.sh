@@ -109,7 +109,7 @@ for seed in "${seeds[@]}"; do
             "$dir/eval_$name.json" "$dataset" "$seed" "$name" "$train_s" "$dir/student_$name.log" "$teacher_s" "$dir/teacher.log" > "$dir/run_$name.json"
 
         say "seed $seed: export $name's customer model"
-        "$bin/dsn" export "$cfg" "$sw" -o "$dir/customer_$name" --name "${data}_customer" --force
+        "$bin/dsn" export "$cfg" "$sw" -o "$dir/customer_$name" --name "${data}_customer" --cert "$cert" --force
     }
 
     # evaluate NAME CERT DATASET OTHERS: dsn eval of $dir/customer_NAME into $dir/eval_NAME.json,

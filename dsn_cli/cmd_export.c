@@ -12,9 +12,14 @@
  * and DIR/NAME.weights: the student's weights of the layers before [distill_kl]
  * (save_weights_upto), so the two models compute the same function.
  *
- * That is checked before anything is written: both models are loaded with Darknet and run on
- * random inputs stamped with a random serial; the customer's softmax must equal the student's
- * [distill_kl] output within 1e-5. The customer's files are staged in memory files (memfd) for
+ * Sealed by default: with the customer's serial (--cert C.sn or --serial KEY) the weights are
+ * written sealed to it (layers/dsn_seal.h: a keyed permutation and sign flips per tensor) and the
+ * cfg's [serial_stamp] says sealed=1, so the file is worth nothing without the serial; --no-seal
+ * writes them in the clear (the learned lock alone).
+ *
+ * That is checked before anything is written: both models are loaded with Darknet (the customer's
+ * unsealed by its serial, as darknet will) and run on random inputs stamped with a random serial;
+ * the customer's softmax must equal the student's [distill_kl] output within 1e-5. The customer's files are staged in memory files (memfd) for
  * that check, then written atomically; an existing output is replaced only with --force. */
 #define _GNU_SOURCE /* memfd_create */
 #include <errno.h>
@@ -30,8 +35,10 @@
 #include <unistd.h>
 
 #include "darknet.h"
+#include "dsn_cert.h"
 #include "dsn_import.h"
 #include "dsn_layers.h"
+#include "dsn_seal.h"
 #include "dsn_util.h"
 
 #define CFG_MAX (4u << 20)
@@ -260,6 +267,9 @@ static void random_bytes(uint8_t *out, size_t n)
 typedef struct export_job {
     const char *cfg, *weights, *dir, *name;
     int force;
+    int seal;                  /* seal the weights to `serial`                    */
+    const char *serial_text;   /* --serial, decoded once the cfg's bits are known */
+    dsn_serial serial;         /* the customer's serial (when sealing)            */
 } export_job;
 
 /* Loads both models and compares them; *maxdiff is the largest difference seen. */
@@ -315,7 +325,23 @@ static int check_models(network *student, network *customer, int kl, const dsn_s
     return 0;
 }
 
-static int export_model(const export_job *job)
+/* Writes the student's layers [0, kl) to path, sealed to the customer's serial when asked; the
+ * student in memory is left as it was. */
+static int seal_and_save(network *student, int kl, const export_job *job, const char *path)
+{
+    if(job->seal && dsn_seal_network(student, 0, kl, &job->serial, DSN_SEAL) != 0) {
+        dsn_error("export: cannot seal the weights (out of memory, OpenSSL, or a layer type sealing does not know)");
+        return -1;
+    }
+    save_weights_upto(student, (char *)path, kl);
+    if(job->seal && dsn_seal_network(student, 0, kl, &job->serial, DSN_UNSEAL) != 0) {
+        dsn_error("export: cannot unseal the weights in memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int export_model(export_job *job)
 {
     char err[1024], out_cfg[4096], out_weights[4096], serial_text[DSN_SERIAL_TEXT_MAX];
     cfg_text c;
@@ -390,14 +416,15 @@ static int export_model(const export_job *job)
         const char *base = strrchr(job->cfg, '/');
         base = base ? base + 1 : job->cfg;
         fprintf(f, "# %s: customer model exported by `dsn export` from %.200s (G_e + G_y).\n"
-                   "# The serial comes from -serial KEY (or DSN_SERIAL) at run time.\n",
-                job->name, base);
+                   "# The serial comes from -serial KEY (or DSN_SERIAL) at run time.%s\n",
+                job->name, base, job->seal ? "\n# The weights are sealed to it: without it they are scrambled." : "");
         fprintf(f, "[net]\nbatch=1\nsubdivisions=1\n");
         for(int i = 0; i < c.sec[0].n; ++i) {
             const cfg_opt *o = &c.opt[c.sec[0].first + i];
             if(in_list(net_keep, DSN_COUNT(net_keep), o->key)) fprintf(f, "%s=%s\n", o->key, o->val);
         }
         emit_section(f, &c, 1, stamp_keep, DSN_COUNT(stamp_keep));
+        if(job->seal) fprintf(f, "sealed=1\n");
         for(int s = 2; s < kls; ++s) emit_section(f, &c, s, NULL, 0);
         fprintf(f, "\n[softmax]\ngroups=1\n");
         if(fclose(f) != 0) {
@@ -413,6 +440,15 @@ static int export_model(const export_job *job)
     if(bits < DSN_MIN_BITS || bits > DSN_MAX_BITS) {
         dsn_error("export: %s: [serial_stamp] bits=%s is out of range (%d..%d)", job->cfg,
                   bits_text ? bits_text : "", DSN_MIN_BITS, DSN_MAX_BITS);
+        goto cleanup;
+    }
+    if(job->serial_text && dsn_serial_decode(&job->serial, job->serial_text, (int)bits, err, sizeof err) != 0) {
+        dsn_error("export: --serial '%s' (%ld bits, as %s's [serial_stamp]): %s", job->serial_text, bits, job->cfg, err);
+        goto cleanup;
+    }
+    if(job->seal && job->serial.nbits != bits) {
+        dsn_error("export: the customer's serial has %d bits, %s's [serial_stamp] bits=%ld",
+                  job->serial.nbits, job->cfg, bits);
         goto cleanup;
     }
     dsn_serial serial;
@@ -441,10 +477,15 @@ static int export_model(const export_job *job)
         goto cleanup;
     }
     load_weights(student, (char *)job->weights);
-    save_weights_upto(student, mweights.path, kl);
+    if(seal_and_save(student, kl, job, mweights.path) != 0) goto cleanup;
 
     printf("checking the customer model against the student\n");
     fflush(stdout);
+    if(job->seal) {   /* the customer model unseals itself at load time, with its serial */
+        char cust_text[DSN_SERIAL_TEXT_MAX];
+        dsn_serial_encode(cust_text, sizeof cust_text, &job->serial);
+        setenv("DSN_SERIAL", cust_text, 1);
+    }
     customer = load_network(mcfg.path, mweights.path, 0);
     if(customer->n != kl + 1) {
         dsn_error("export: the customer cfg has %d layers, expected %d", customer->n, kl + 1);
@@ -493,20 +534,49 @@ cleanup:
     return rc;
 }
 
+/* The serial to seal to: exactly one of --cert, --serial and --no-seal. */
+static int export_serial(export_job *job, const char *cert, const char *serial, int no_seal)
+{
+    char err[512];
+    if((cert != NULL) + (serial != NULL) + (no_seal != 0) != 1) {
+        dsn_error("export: give exactly one of --cert FILE, --serial KEY (the weights are sealed to the "
+                  "customer's serial) and --no-seal");
+        return -1;
+    }
+    job->seal = !no_seal;
+    if(cert) {
+        dsn_cert c;
+        if(dsn_cert_load(&c, cert, err, sizeof err) != 0) {
+            dsn_error("export: --cert: %s", err);
+            return -1;
+        }
+        job->serial = c.serial;
+    }
+    job->serial_text = serial;
+    return 0;
+}
+
 int dsn_cmd_export(int argc, char **argv)
 {
-    export_job job = {NULL, NULL, NULL, NULL, 0};
+    export_job job = {NULL, NULL, NULL, NULL, 0, 0, NULL, {0, {0}}};
+    const char *cert = NULL, *serial = NULL;
+    int no_seal = 0;
     char *pos[2];
     int npos = 0;
     const dsn_option opts[] = {
         {"--output", "-o", DSN_ARG_STR, &job.dir, "DIR", "where to write NAME.cfg and NAME.weights"},
         {"--name", NULL, DSN_ARG_STR, &job.name, "NAME", "file names (default: the cfg's, student -> customer)"},
         {"--force", NULL, DSN_ARG_FLAG, &job.force, NULL, "replace existing outputs"},
+        {"--cert", NULL, DSN_ARG_STR, &cert, "FILE", "the customer's certificate: seal the weights to its serial"},
+        {"--serial", NULL, DSN_ARG_STR, &serial, "KEY", "the customer's serial, typed (instead of --cert)"},
+        {"--no-seal", NULL, DSN_ARG_FLAG, &no_seal, NULL, "write the weights in the clear (the learned lock only)"},
     };
     const dsn_usage u = {
-        "export", "STUDENT.cfg STUDENT.weights -o DIR [--name NAME] [--force]",
+        "export", "STUDENT.cfg STUDENT.weights -o DIR (--cert C.sn | --serial KEY | --no-seal) [--name NAME] [--force]",
         "Writes the customer's model: DIR/NAME.cfg ([net] for inference, the serial stamp's geometry,\n"
-        "G_e and G_y, a [softmax]) and DIR/NAME.weights (the student's weights up to [distill_kl]).\n"
+        "G_e and G_y, a [softmax]) and DIR/NAME.weights (the student's weights up to [distill_kl]),\n"
+        "sealed to the customer's serial: without it the weights are a keyed shuffle (sealed=1 in the\n"
+        "cfg; darknet ... -serial KEY unseals them at load time). --no-seal writes them in the clear.\n"
         "Both models are loaded and compared on random stamped inputs before anything is written.\n"
         "Run it where the student cfg's teacher paths resolve (loading a student loads its teacher).",
     };
@@ -522,6 +592,7 @@ int dsn_cmd_export(int argc, char **argv)
     }
     job.cfg = pos[0];
     job.weights = pos[1];
+    if(export_serial(&job, cert, serial, no_seal) != 0) return DSN_EXIT_ERROR;
     char name[256];
     if(job.name) {
         if(!*job.name || strchr(job.name, '/') || job.name[0] == '.' || strlen(job.name) > 200) {

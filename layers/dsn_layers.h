@@ -63,6 +63,9 @@ typedef struct dsn_stamp_state {
     dsn_serial *override;
     uint8_t *override_has;
     int n_override;
+    /* sealed customer model (sealed=1): its weights file is keyed to the serial (dsn_seal.h) */
+    int sealed;                    /* the cfg says the weights are sealed                   */
+    int weights_sealed;            /* the loaded weights are still sealed (no serial yet)   */
     /* reporting */
     dsn_stats stats;
     int last_loss;                 /* index of the last DSN loss layer: it prints the line   */
@@ -78,6 +81,14 @@ dsn_stamp_state *dsn_stamp_state_of(const network *net);
  * == 0: leave that row raw). n == 0 restores normal behaviour. Copies the arrays. Returns 0, or
  * -1 when net has no [serial_stamp] layer or a serial has the wrong length. */
 int dsn_stamp_override(network *net, const dsn_serial *serials, const uint8_t *has, int n);
+
+/* A sealed model (sealed=1 in [serial_stamp]) is unsealed right after its weights load when a
+ * serial was given (-serial / DSN_SERIAL). dsn_stamp_is_sealed: 1 while net's loaded weights are
+ * still sealed. dsn_stamp_unseal: unseals them with sn (e.g. a certificate's serial); returns 0, or
+ * -1 when net has no sealed weights loaded, sn has the wrong length, or unsealing failed. */
+int dsn_stamp_is_sealed(const network *net);
+int dsn_stamp_unseal(network *net, const dsn_serial *sn) __attribute__((warn_unused_result));
+void loaded_serial_stamp(layer *l, network *net, int start, int cutoff);
 
 /* Mining feedback from the push loss: row b (a single-flip near row) had push loss `loss`. */
 void dsn_stamp_feedback(dsn_stamp_state *s, int b, float loss);

@@ -19,10 +19,11 @@ const char *const dsn_role_names[DSN_ROLE_COUNT] = {"valid", "forged", "near", "
 
 /* ---- registry table --------------------------------------------------------------------- */
 static const layer_plugin dsn_plugins[] = {
-    {LAYER_PLUGIN_ABI, "[serial_stamp]", parse_serial_stamp, resize_serial_stamp_layer, destroy_serial_stamp},
-    {LAYER_PLUGIN_ABI, "[gradient_reversal]", parse_gradient_reversal, resize_gradient_reversal_layer, 0},
-    {LAYER_PLUGIN_ABI, "[distill_kl]", parse_distill_kl, 0, destroy_distill_kl},
-    {LAYER_PLUGIN_ABI, "[masked_softmax]", parse_masked_softmax, 0, 0},
+    {LAYER_PLUGIN_ABI, "[serial_stamp]", parse_serial_stamp, resize_serial_stamp_layer, destroy_serial_stamp,
+     loaded_serial_stamp},
+    {LAYER_PLUGIN_ABI, "[gradient_reversal]", parse_gradient_reversal, resize_gradient_reversal_layer, 0, 0},
+    {LAYER_PLUGIN_ABI, "[distill_kl]", parse_distill_kl, 0, destroy_distill_kl, 0},
+    {LAYER_PLUGIN_ABI, "[masked_softmax]", parse_masked_softmax, 0, 0, 0},
 };
 static int stamp_type = -1;
 

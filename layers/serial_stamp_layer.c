@@ -13,11 +13,16 @@
  * Deploy (!net.train): every row gets the serial from -serial / DSN_SERIAL / serial=; without one
  * the rows stay raw and the model answers at chance (one warning at load time).
  *
+ * Sealed customer models (sealed=1, written by dsn export): the weights file is keyed to the
+ * serial (dsn_seal.h); right after Darknet loads it, this layer unseals it with the serial. Without
+ * one the network runs on scrambled weights.
+ *
  * Options: bits=64 cell=0 corner=br margin=0 valid= forged= near= near_max=4 near_one=0 mine=0
- *          seed= serial=
+ *          seed= serial= sealed=0
  * Gradient: none flows into the input (l.delta is NULL), so backward does nothing. */
 #include "serial_stamp_layer.h"
 #include "dsn_layers.h"
+#include "dsn_seal.h"
 
 #include "blas.h"
 #include "cuda.h"
@@ -200,6 +205,35 @@ void backward_serial_stamp_layer_gpu(layer l, network net)
 }
 #endif
 
+/* Darknet has just filled layers [start, cutoff) from a weights file (darknet_patch/0022). */
+void loaded_serial_stamp(layer *l, network *net, int start, int cutoff)
+{
+    dsn_stamp_state *s = (dsn_stamp_state *)l->plugin_data;
+    if(!s->sealed) return;
+    s->weights_sealed = 1;
+    if(!s->has_serial) return;
+    if(dsn_seal_network(net, start, cutoff, &s->serial, DSN_UNSEAL) != 0){
+        fprintf(stderr, "[serial_stamp]: cannot unseal the weights (out of memory, OpenSSL failed, or a layer type sealing does not know)\n");
+        exit(EXIT_FAILURE);
+    }
+    s->weights_sealed = 0;
+}
+
+int dsn_stamp_is_sealed(const network *net)
+{
+    dsn_stamp_state *s = dsn_stamp_state_of(net);
+    return s && s->sealed && s->weights_sealed;
+}
+
+int dsn_stamp_unseal(network *net, const dsn_serial *sn)
+{
+    dsn_stamp_state *s = dsn_stamp_state_of(net);
+    if(!dsn_stamp_is_sealed(net) || sn->nbits != s->geo.bits) return -1;
+    if(dsn_seal_network(net, 0, net->n, sn, DSN_UNSEAL) != 0) return -1;
+    s->weights_sealed = 0;
+    return 0;
+}
+
 void resize_serial_stamp_layer(layer *l, int w, int h)
 {
     (void)l; (void)w; (void)h;
@@ -320,6 +354,8 @@ layer parse_serial_stamp(list *options, size_params params)
     if(s->mine != 0 && s->mine != 1) dsn_layer_fail(params, SECTION, "mine=%d must be 0 or 1", s->mine);
     if(serial_stamp_set_roles(&l, valid, forged, near, near_max) != 0)
         dsn_layer_fail(params, SECTION, "role fractions out of range");
+    s->sealed = dsn_opt_int(options, params, SECTION, "sealed", 0);
+    if(s->sealed != 0 && s->sealed != 1) dsn_layer_fail(params, SECTION, "sealed=%d must be 0 or 1", s->sealed);
     int i;
     for(i = 0; i < bits; ++i) s->bit_w[i] = 1;
 
@@ -347,7 +383,7 @@ layer parse_serial_stamp(list *options, size_params params)
             s->count[DSN_ROLE_VALID] ? "train roles" : s->has_serial ? "serial set" : "NO SERIAL");
     if(s->count[DSN_ROLE_VALID] == 0 && !s->has_serial){
         fprintf(stderr, "serial_stamp: warning: no serial given (-serial KEY or DSN_SERIAL): this model is protected "
-                        "and answers at chance without its serial\n");
+                        "and answers at chance without its serial%s\n", s->sealed ? " (its weights stay sealed)" : "");
     }
     return l;
 }

@@ -77,7 +77,7 @@ static void test_mnist_end_to_end(void **state)
     run_ok("student training",
            "$BIN/darknet classifier train mnist.data student.cfg -seed 2 -serial \"$(cat serial.txt)\" > student.log 2>&1",
            dir, bin);
-    run_ok("export", "$BIN/dsn export student.cfg backup/student.weights -o customer --name mnist_customer > export.log 2>&1",
+    run_ok("export", "$BIN/dsn export student.cfg backup/student.weights -o customer --name mnist_customer --cert alice.sn > export.log 2>&1",
            dir, bin);
     run_ok("eval",
            "$BIN/dsn eval --cfg customer/mnist_customer.cfg --weights customer/mnist_customer.weights --cert alice.sn "
@@ -108,7 +108,8 @@ static void test_mnist_end_to_end(void **state)
 }
 
 /* The model shipped in weights/ (README): `darknet classifier predict` with alice's serial names
- * each sample digit confidently; without a serial its answer is near uniform. */
+ * each sample digit confidently; without a serial its weights stay sealed and its answers are
+ * wrong as often as chance would have them (at most 2 of 10 right). */
 static void test_shipped_weights(void **state)
 {
     (void)state;
@@ -122,7 +123,7 @@ static void test_shipped_weights(void **state)
     /* the certificate is the owner's: it verifies against the shipped public key */
     rc = dsn_test_run(out, sizeof out, "%s/dsn verify-cert weights/alice.sn --pub weights/owner.pub.pem 2>&1", bin);
     if(rc != 0) fail_msg("weights/alice.sn does not verify against weights/owner.pub.pem:\n%s", out);
-    int right = 0, confident_raw = 0;
+    int right = 0, right_raw = 0;
     size_t d;
     for(d = 0; d < 10; ++d){
         int with;
@@ -140,12 +141,12 @@ static void test_shipped_weights(void **state)
             char label[32] = "";
             sscanf(line + 3, "%31s", label);
             if(with && p > 50 && strcmp(label, digits[d]) == 0) ++right;
-            if(!with && p > 30) ++confident_raw;
+            if(!with && strcmp(label, digits[d]) == 0) ++right_raw;
         }
     }
-    print_message("  weights/: %d of 10 samples right with the serial; %d confident without it\n", right, confident_raw);
+    print_message("  weights/: %d of 10 samples right with the serial; %d without it\n", right, right_raw);
     assert_true(right >= 9);
-    assert_int_equal(confident_raw, 0);
+    assert_true(right_raw <= 2);
     free(bin);
 }
 

@@ -121,7 +121,7 @@ static void test_export_tiny(void **state)
     (void)state;
     char dir[256], out[16384], path[PATH_MAX], w[PATH_MAX], cfg[PATH_MAX];
     make_tiny(dir, sizeof dir);
-    int rc = dsn_test_run(out, sizeof out, "cd '%s' && '%s' export student.cfg student.weights -o cust --name shop",
+    int rc = dsn_test_run(out, sizeof out, "cd '%s' && '%s' export student.cfg student.weights -o cust --name shop --no-seal",
                           dir, dsn_bin);
     if(rc != 0) fail_msg("dsn export failed (%d):\n%s", rc, out);
     assert_non_null(strstr(out, "max |diff|"));
@@ -168,12 +168,12 @@ static void test_export_tiny(void **state)
     free_network(student);
 
     /* an existing output: refused and untouched without --force, replaced with it */
-    rc = dsn_test_run(out, sizeof out, "cd '%s' && '%s' export student.cfg student.weights -o cust --name shop",
+    rc = dsn_test_run(out, sizeof out, "cd '%s' && '%s' export student.cfg student.weights -o cust --name shop --no-seal",
                       dir, dsn_bin);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "cust/shop.cfg"));
     assert_non_null(strstr(out, "--force"));
-    rc = dsn_test_run(out, sizeof out, "cd '%s' && '%s' export student.cfg student.weights -o cust --name shop --force",
+    rc = dsn_test_run(out, sizeof out, "cd '%s' && '%s' export student.cfg student.weights -o cust --name shop --force --no-seal",
                       dir, dsn_bin);
     if(rc != 0) fail_msg("dsn export --force failed (%d):\n%s", rc, out);
     pathf(path, sizeof path, "%s/cust", dir);
@@ -187,14 +187,20 @@ static void test_export_refusals(void **state)
     char dir[256], out[16384], path[PATH_MAX];
     make_tiny(dir, sizeof dir);
     const struct { const char *args, *names; } cases[] = {
-        {"export missing.cfg student.weights -o o1", "missing.cfg"},
-        {"export teacher.cfg teacher.weights -o o1", "teacher.cfg: no [serial_stamp]"},
-        {"export nokl.cfg student.weights -o o1", "nokl.cfg: no [distill_kl]"},
-        {"export student.cfg teacher.weights -o o1", "teacher.weights holds"},
-        {"export student.cfg student.weights", "-o DIR"},
-        {"export student.cfg student.weights -o o1 --name ../x", "--name"},
-        {"export bad.cfg student.weights -o o1", "bad.cfg:3"},
-        {"export far.cfg student.weights -o o1", "teacher_weights=nowhere/t.weights"},
+        {"export missing.cfg student.weights -o o1 --no-seal", "missing.cfg"},
+        {"export teacher.cfg teacher.weights -o o1 --no-seal", "teacher.cfg: no [serial_stamp]"},
+        {"export nokl.cfg student.weights -o o1 --no-seal", "nokl.cfg: no [distill_kl]"},
+        {"export student.cfg teacher.weights -o o1 --no-seal", "teacher.weights holds"},
+        {"export student.cfg student.weights --no-seal", "-o DIR"},
+        {"export student.cfg student.weights -o o1 --name ../x --no-seal", "--name"},
+        {"export bad.cfg student.weights -o o1 --no-seal", "bad.cfg:3"},
+        {"export far.cfg student.weights -o o1 --no-seal", "teacher_weights=nowhere/t.weights"},
+        /* sealing: exactly one of --cert, --serial, --no-seal; a serial of the stamp's length */
+        {"export student.cfg student.weights -o o1", "--no-seal"},
+        {"export student.cfg student.weights -o o1 --serial 0000-0 --no-seal", "exactly one"},
+        {"export student.cfg student.weights -o o1 --serial 0000-1", "--serial '0000-1'"},
+        {"export student.cfg student.weights -o o1 --serial " SERIAL64, "16 bits"},
+        {"export student.cfg student.weights -o o1 --cert missing.sn", "missing.sn"},
     };
     free(dsn_test_write(dir, "nokl.cfg", "[net]\nheight=8\nwidth=8\nchannels=1\n[serial_stamp]\nbits=16\n"
                                          "[connected]\noutput=4\n"));
@@ -215,11 +221,68 @@ static void test_export_refusals(void **state)
     pathf(path, sizeof path, "%s/o2", dir);
     assert_int_equal(mkdir(path, 0777), 0);
     free(dsn_test_write(path, "customer.cfg", "old\n"));
-    int rc = dsn_test_run(out, sizeof out, "cd '%s' && '%s' export student.cfg student.weights -o o2", dir, dsn_bin);
+    int rc = dsn_test_run(out, sizeof out, "cd '%s' && '%s' export student.cfg student.weights -o o2 --no-seal", dir, dsn_bin);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "o2/customer.cfg already exists"));
     assert_int_equal(entries(path), 1);
     assert_false(exists(path, "customer.weights"));
+    dsn_test_rmtree(dir);
+}
+
+/* Sealed export: the same model as --no-seal once loaded with its serial (darknet unseals it at load
+ * time), a different file of the same size, scrambled without the serial or with a neighbour. */
+static void test_export_sealed(void **state)
+{
+    (void)state;
+    char dir[256], out[16384], path[PATH_MAX], w[PATH_MAX], ser[DSN_SERIAL_TEXT_MAX], off[DSN_SERIAL_TEXT_MAX];
+    make_tiny(dir, sizeof dir);
+    dsn_serial s, t;
+    const uint8_t bytes[2] = {0x6B, 0x91};
+    assert_int_equal(dsn_serial_from_bytes(&s, bytes, 2, 16), 0);
+    t = s;
+    t.bit[3] ^= 1;
+    assert_true(dsn_serial_encode(ser, sizeof ser, &s) > 0);
+    assert_true(dsn_serial_encode(off, sizeof off, &t) > 0);
+    int rc = dsn_test_run(out, sizeof out, "cd '%s' && '%s' export student.cfg student.weights -o plain --name m --no-seal && "
+                          "'%s' export student.cfg student.weights -o sealed --name m --serial %s", dir, dsn_bin, dsn_bin, ser);
+    if(rc != 0) fail_msg("dsn export failed (%d):\n%s", rc, out);
+    pathf(path, sizeof path, "%s/sealed/m.cfg", dir);
+    char *text = dsn_test_read(path);
+    assert_non_null(strstr(text, "[serial_stamp]\nbits=16\ncell=1\ncorner=tl\nmargin=1\nsealed=1\n"));
+    free(text);
+    pathf(path, sizeof path, "%s/plain/m.weights", dir);
+    pathf(w, sizeof w, "%s/sealed/m.weights", dir);
+    char *a = dsn_test_read(path), *b = dsn_test_read(w);
+    struct stat sa, sb;
+    assert_int_equal(stat(path, &sa), 0);
+    assert_int_equal(stat(w, &sb), 0);
+    assert_int_equal(sa.st_size, sb.st_size);
+    assert_memory_equal(a, b, 20);                         /* Darknet's header is kept */
+    assert_memory_not_equal(a + 20, b + 20, (size_t)sa.st_size - 20);
+    free(a);
+    free(b);
+
+    gpu_index = -1;
+    pathf(path, sizeof path, "%s/plain/m.cfg", dir);
+    pathf(w, sizeof w, "%s/plain/m.weights", dir);
+    network *plain = load_network(path, w, 0);
+    pathf(path, sizeof path, "%s/sealed/m.cfg", dir);
+    pathf(w, sizeof w, "%s/sealed/m.weights", dir);
+    const char *keys[] = {ser, off, NULL};
+    for(int k = 0; k < 3; ++k) {
+        if(keys[k]) setenv("DSN_SERIAL", keys[k], 1);
+        else unsetenv("DSN_SERIAL");
+        network *sealed = load_network(path, w, 0);
+        const layer *p = &plain->layers[1], *q = &sealed->layers[1];   /* the convolution */
+        int same = memcmp(p->weights, q->weights, (size_t)p->nweights * sizeof(float)) == 0 &&
+                   memcmp(p->biases, q->biases, (size_t)p->n * sizeof(float)) == 0 &&
+                   memcmp(plain->layers[2].weights, sealed->layers[2].weights,
+                          (size_t)plain->layers[2].inputs * plain->layers[2].outputs * sizeof(float)) == 0;
+        assert_int_equal(same, k == 0);                    /* only the customer's serial unseals */
+        free_network(sealed);
+    }
+    unsetenv("DSN_SERIAL");
+    free_network(plain);
     dsn_test_rmtree(dir);
 }
 
@@ -261,7 +324,7 @@ static void test_export_mnist_matches_customer_cfg(void **state)
     pathf(w, sizeof w, "%s/mnist_student.weights", dir);
     save_random_weights(path, w, 4, SERIAL64);
 
-    int rc = dsn_test_run(out, sizeof out, "'%s' export '%s' '%s' -o '%s/customer'", dsn_bin, path, w, dir);
+    int rc = dsn_test_run(out, sizeof out, "'%s' export '%s' '%s' -o '%s/customer' --serial " SERIAL64, dsn_bin, path, w, dir);
     if(rc != 0) fail_msg("dsn export failed (%d):\n%s", rc, out);
     pathf(path, sizeof path, "%s/customer/mnist_customer.cfg", dir);
     char *got = canonical(path), *want = canonical("cfg/mnist_customer.cfg");
@@ -304,6 +367,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_export_tiny),
         cmocka_unit_test(test_export_refusals),
+        cmocka_unit_test(test_export_sealed),
         cmocka_unit_test(test_export_mnist_matches_customer_cfg),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

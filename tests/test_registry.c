@@ -28,7 +28,7 @@ static layer parse_dummy(list *options, size_params params)
 static void test_register_and_find(void **state)
 {
     (void)state;
-    layer_plugin p = {LAYER_PLUGIN_ABI, "[test_dummy]", parse_dummy, 0, 0};
+    layer_plugin p = {LAYER_PLUGIN_ABI, "[test_dummy]", parse_dummy, 0, 0, 0};
     int t = register_layer_plugin(&p);
     assert_true(t >= PLUGIN_LAYER_BASE);
     const layer_plugin *f = find_layer_plugin(t);
@@ -48,15 +48,15 @@ static void test_register_and_find(void **state)
 static void test_refusals(void **state)
 {
     (void)state;
-    layer_plugin dup = {LAYER_PLUGIN_ABI, "[serial_stamp]", parse_dummy, 0, 0};
+    layer_plugin dup = {LAYER_PLUGIN_ABI, "[serial_stamp]", parse_dummy, 0, 0, 0};
     assert_int_equal(register_layer_plugin(&dup), -1);
-    layer_plugin builtin = {LAYER_PLUGIN_ABI, "[convolutional]", parse_dummy, 0, 0};
+    layer_plugin builtin = {LAYER_PLUGIN_ABI, "[convolutional]", parse_dummy, 0, 0, 0};
     assert_int_equal(register_layer_plugin(&builtin), -1);
-    layer_plugin alias = {LAYER_PLUGIN_ABI, "[conv]", parse_dummy, 0, 0};
+    layer_plugin alias = {LAYER_PLUGIN_ABI, "[conv]", parse_dummy, 0, 0, 0};
     assert_int_equal(register_layer_plugin(&alias), -1);
-    layer_plugin abi = {LAYER_PLUGIN_ABI + 1, "[future_layer]", parse_dummy, 0, 0};
+    layer_plugin abi = {LAYER_PLUGIN_ABI + 1, "[future_layer]", parse_dummy, 0, 0, 0};
     assert_int_equal(register_layer_plugin(&abi), -1);
-    layer_plugin noparse = {LAYER_PLUGIN_ABI, "[no_parse]", 0, 0, 0};
+    layer_plugin noparse = {LAYER_PLUGIN_ABI, "[no_parse]", 0, 0, 0, 0};
     assert_int_equal(register_layer_plugin(&noparse), -1);
     assert_int_equal(register_layer_plugin(NULL), -1);
     assert_null(find_layer_plugin_by_name("[future_layer]"));
@@ -67,7 +67,7 @@ static void test_plugin_in_cfg(void **state)
     (void)state;
     char dir[256];
     dsn_test_tmpdir(dir, sizeof dir);
-    layer_plugin p = {LAYER_PLUGIN_ABI, "[test_cfg_dummy]", parse_dummy, 0, 0};
+    layer_plugin p = {LAYER_PLUGIN_ABI, "[test_cfg_dummy]", parse_dummy, 0, 0, 0};
     int t = register_layer_plugin(&p);
     assert_true(t >= PLUGIN_LAYER_BASE);
     char *cfg = dsn_test_write(dir, "p.cfg", "[net]\nbatch=2\nwidth=4\nheight=4\nchannels=1\n\n[test_cfg_dummy]\n\n[connected]\noutput=3\nactivation=linear\n");
