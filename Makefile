@@ -64,6 +64,7 @@ DK_EXE := captcha lsd super art tag cifar go rnn segmenter regressor classifier 
 LAYER_SRC := $(wildcard layers/*.c)
 LAYER_CU  := $(wildcard layers/*.cu)
 CLI_SRC   := $(filter-out dsn_cli/main.c,$(wildcard dsn_cli/*.c))
+CLI_CXX   := $(wildcard dsn_cli/*.cpp)
 TEST_SRC  := $(wildcard tests/test_*.c)
 
 # ---- flags -------------------------------------------------------------------------------
@@ -82,9 +83,12 @@ DK_CFLAGS  := $(OPT) $(CPU_ARCH) $(OMP) $(SAN) -fPIC -w -I$(DKSRC)/include -I$(D
 # Ours: C11, every warning, no warning left. Darknet's headers are system headers for us.
 OUR_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(OPT) $(OMP) $(SAN) -fPIC -Wall -Wextra -Werror \
               -isystem $(DKSRC)/include -isystem $(DKSRC)/src -Ilayers -Idsn_cli -Ibench $(DEFS) -MMD -MP
+# dsn_cli/*.cpp (the OpenCV side of dsn demo): the same strictness in C++; OpenCV's headers as system headers
+OUR_CXXFLAGS := -std=c++11 $(OPT) $(SAN) -fPIC -Wall -Wextra -Werror -Idsn_cli $(DEFS) -MMD -MP
 # Read when the recipe runs, not when make reads this file: the first `make` on a bare machine
 # installs libopencv-dev (check-deps) after parsing, so a parse-time pkg-config finds nothing.
 OPENCV_CFLAGS = $$(pkg-config --cflags opencv4)
+OPENCV_SYSINC = $$(pkg-config --cflags-only-I opencv4 | sed 's/-I/-isystem /g')
 OPENCV_LIBS   := -lopencv_videoio -lopencv_highgui -lopencv_imgcodecs -lopencv_imgproc -lopencv_core
 LDLIBS := $(SAN) $(OMP) $(if $(filter 1,$(OPENBLAS)),-lopenblas) $(if $(filter 1,$(OPENCV)),$(OPENCV_LIBS)) \
           $(if $(filter 1,$(GPU)),-L/usr/local/cuda/lib64 -lcudart -lcublas -lcurand) \
@@ -96,20 +100,23 @@ DK_OBJS := $(addprefix $(BUILD)/obj/dk/,$(addsuffix .o,$(DK_OBJ))) \
 LAYER_OBJS := $(patsubst layers/%.c,$(BUILD)/obj/layers/%.o,$(LAYER_SRC)) \
               $(if $(filter 1,$(GPU)),$(patsubst layers/%.cu,$(BUILD)/obj/layers/%.cu.o,$(LAYER_CU)))
 EXE_OBJS := $(addprefix $(BUILD)/obj/dk/,$(addsuffix .o,$(DK_EXE)))
-CLI_OBJS := $(patsubst dsn_cli/%.c,$(BUILD)/obj/cli/%.o,$(CLI_SRC))
+CLI_OBJS := $(patsubst dsn_cli/%.c,$(BUILD)/obj/cli/%.o,$(CLI_SRC)) $(patsubst dsn_cli/%.cpp,$(BUILD)/obj/cli/%.o,$(CLI_CXX))
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+GLYPHS   := $(BUILD)/data/labels/.installed
 
 .PHONY: all test demo deps check-deps clean distclean fetch fuzz stock bench
 .DEFAULT_GOAL := $(if $(filter 1,$(STOCK)),stock,all)
 .SECONDARY:
 
-all: $(BUILD)/darknet $(BUILD)/libdarknet.a $(BUILD)/libdarknet.so $(BUILD)/dsn | check-deps
+all: $(BUILD)/darknet $(BUILD)/libdarknet.a $(BUILD)/libdarknet.so $(BUILD)/dsn $(GLYPHS) | check-deps
 
 # ---- dependencies ------------------------------------------------------------------------
 DEB_BUILD := gcc g++ make dpkg-dev patch pkg-config libopencv-dev libssl-dev libcmocka-dev \
-             libopenblas-dev clang libclang-rt-14-dev xz-utils ca-certificates openssl gzip tar
+             libopenblas-dev clang libclang-rt-14-dev xz-utils ca-certificates openssl gzip tar libjansson-dev
 DEB_DATA  := dataset-fashion-mnist
-DEB_ALL   := $(DEB_BUILD) $(DEB_DATA)
+# what only the tests need: Xvfb, the display of the demo tests (tests/test_demo.c)
+DEB_TEST  := xvfb
+DEB_ALL   := $(DEB_BUILD) $(DEB_DATA) $(DEB_TEST)
 # Installs what is missing when run as root; otherwise names the exact command to run.
 define ensure_debs
 missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done; \
@@ -162,9 +169,17 @@ $(BUILD)/obj/layers/%.cu.o: layers/%.cu $(DKSTAMP)
 $(BUILD)/obj/cli/%.o: dsn_cli/%.c $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(OUR_CFLAGS) -c $< -o $@
+$(BUILD)/obj/cli/%.o: dsn_cli/%.cpp $(DKSTAMP)
+	@mkdir -p $(@D)
+	$(call say,CXX,$<)$(CXX) $(OUR_CXXFLAGS) $(if $(filter 1,$(OPENCV)),$(OPENCV_SYSINC)) -c $< -o $@
 $(BUILD)/obj/tests/%.o: tests/%.c $(DKSTAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(OUR_CFLAGS) -Itests -c $< -o $@
+
+# Darknet's label glyphs beside the binary, where load_alphabet looks first (darknet_patch/0031)
+$(GLYPHS): $(DKSTAMP)
+	@mkdir -p $(@D)
+	$(call say,GLYPHS,$(@D))cp $(DKSRC)/data/labels/*.png $(@D)/ && touch $@
 
 # ---- link --------------------------------------------------------------------------------
 $(BUILD)/libdarknet.a: $(DK_OBJS) $(LAYER_OBJS)
@@ -176,10 +191,10 @@ $(BUILD)/darknet: $(EXE_OBJS) $(BUILD)/libdarknet.a
 $(BUILD)/libdsncli.a: $(CLI_OBJS)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 $(BUILD)/dsn: $(BUILD)/obj/cli/main.o $(BUILD)/libdsncli.a $(BUILD)/libdarknet.a
-	$(call say,LD,$@)$(CC) $^ -o $@ -lcrypto $(LDLIBS)
+	$(call say,LD,$@)$(CC) $^ -o $@ -lcrypto -ljansson $(LDLIBS)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/dsn_test.o $(BUILD)/libdsncli.a $(BUILD)/libdarknet.a
 	@mkdir -p $(@D)
-	$(call say,LD,$@)$(CC) $^ -o $@ -lcmocka -lcrypto $(LDLIBS)
+	$(call say,LD,$@)$(CC) $^ -o $@ -lcmocka -lcrypto -ljansson $(LDLIBS)
 
 $(BUILD)/layer_check: $(BUILD)/obj/tests/gpu/layer_check.o $(BUILD)/libdarknet.a
 	$(call say,LD,$@)$(CC) $^ -o $@ $(LDLIBS)
@@ -247,6 +262,7 @@ PROBES := $(BUILD)/tests/numerics_probe $(STOCK_DIR)/tests/numerics_probe
 
 # ---- test and demo ------------------------------------------------------------------------
 test: all $(TESTS) $(PROBES)
+	@$(call ensure_debs,$(DEB_TEST))
 	@tests/run.sh $(BUILD) $(TESTS)
 
 # ---- the main job --------------------------------------------------------------------------

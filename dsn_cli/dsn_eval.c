@@ -617,6 +617,11 @@ static network *load_net(const char *cfg, const char *weights, int batch, int qu
     return net;
 }
 
+struct network *dsn_eval_load_net(const char *cfg, const char *weights, int batch, char *err, size_t errlen)
+{
+    return load_net(cfg, weights, batch, 0, err, errlen);
+}
+
 /* ---- the row engine ---------------------------------------------------------------------- */
 
 typedef struct engine {

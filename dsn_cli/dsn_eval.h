@@ -140,6 +140,12 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
                  size_t errlen);
 void dsn_eval_result_free(dsn_eval_result *r);
 
+/* Parses cfg for `batch` rows (Darknet's layer table on stderr) and loads weights, after checking
+ * that both files open and that the weights hold every value the network reads (Darknet would
+ * leave the rest random). Returns the network (free_network), or NULL with err naming the file. */
+struct network;
+struct network *dsn_eval_load_net(const char *cfg, const char *weights, int batch, char *err, size_t errlen);
+
 /* ---- output ------------------------------------------------------------------------------ */
 
 /* Names and provenance written beside the numbers. */
