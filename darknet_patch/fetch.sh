@@ -65,6 +65,7 @@ if [ ! -f "$dl/.verified" ]; then
 fi
 
 rm -rf "$out" "$out.tmp"
+mkdir -p "$apt"     # its logs: a verified download may have been copied in without build/apt/
 dpkg-source --no-check -x "$dl/${PKG}_$VERSION.dsc" "$out.tmp" >"$apt/unpack.log" 2>&1 ||
     die "dpkg-source -x failed (see $apt/unpack.log)."
 rm -f "$top/${PKG}_"*.orig.tar.*   # dpkg-source links the tarball beside its output
