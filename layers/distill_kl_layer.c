@@ -17,11 +17,16 @@
  * The teacher (teacher_cfg, teacher_weights) is loaded here with exactly as many rows as the
  * batch has I=1 rows, and runs only on those rows.
  *
- * Options: teacher_cfg= teacher_weights= temperature=4 hard=0.5 push=0.5 normalize=1 */
+ * warm=1 starts G_e and G_y (the student's layers between the stamp and this one) from the
+ * teacher's weights: the same architecture, distilled from where the teacher already is.
+ *
+ * Options: teacher_cfg= teacher_weights= temperature=4 hard=0.5 push=0.5 normalize=1 warm=0 */
 #include "distill_kl_layer.h"
 #include "dsn_layers.h"
 
 #include "blas.h"
+#include "connected_layer.h"
+#include "convolutional_layer.h"
 #include "cuda.h"
 #include "parser.h"
 
@@ -161,6 +166,47 @@ void backward_distill_kl_layer_gpu(layer l, network net)
 }
 #endif
 
+/* Copies src's parameters into dst when both are the same kind and shape; -1 otherwise. */
+static int copy_params(layer *dst, const layer *src)
+{
+    if(dst->type != src->type || dst->inputs != src->inputs || dst->outputs != src->outputs ||
+       dst->nweights != src->nweights || dst->batch_normalize != src->batch_normalize) return -1;
+    size_t n = dst->type == CONVOLUTIONAL ? (size_t)dst->n : (size_t)dst->outputs;
+    if(dst->type == CONVOLUTIONAL || dst->type == CONNECTED){
+        size_t nw = dst->type == CONVOLUTIONAL ? (size_t)dst->nweights : (size_t)dst->inputs*dst->outputs;
+        memcpy(dst->weights, src->weights, nw*sizeof(float));
+        memcpy(dst->biases, src->biases, n*sizeof(float));
+        if(dst->batch_normalize){
+            memcpy(dst->scales, src->scales, n*sizeof(float));
+            memcpy(dst->rolling_mean, src->rolling_mean, n*sizeof(float));
+            memcpy(dst->rolling_variance, src->rolling_variance, n*sizeof(float));
+        }
+#ifdef GPU
+        if(gpu_index >= 0){
+            if(dst->type == CONVOLUTIONAL) push_convolutional_layer(*dst);
+            else push_connected_layer(*dst);
+        }
+#endif
+    }else if(dst->weights || dst->biases){
+        return -1;                   /* a layer type with parameters warm= does not copy */
+    }
+    return 0;
+}
+
+/* warm=1: G_e and G_y (layers 1 .. index-1) start as the teacher's layers before its softmax. */
+static void warm_start(size_params params, network *t, const char *cfg)
+{
+    int i, n = t->n - 1;
+    if(n != params.index - 1)
+        dsn_layer_fail(params, SECTION, "warm=1: teacher_cfg=%s has %d layers before its [softmax], the student %d "
+                       "between [serial_stamp] and [distill_kl]: they must be the same layers", cfg, n, params.index - 1);
+    for(i = 0; i < n; ++i){
+        if(copy_params(&params.net->layers[i + 1], &t->layers[i]) != 0)
+            dsn_layer_fail(params, SECTION, "warm=1: student layer %d and teacher layer %d of %s differ in type or shape",
+                           i + 1, i, cfg);
+    }
+}
+
 static int readable(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -181,6 +227,8 @@ layer parse_distill_kl(list *options, size_params params)
     k->p.hard = dsn_opt_float(options, params, SECTION, "hard", 0.5f);
     k->p.push = dsn_opt_float(options, params, SECTION, "push", 0.5f);
     k->p.normalize = dsn_opt_int(options, params, SECTION, "normalize", 1);
+    int warm = dsn_opt_int(options, params, SECTION, "warm", 0);
+    if(warm != 0 && warm != 1) dsn_layer_fail(params, SECTION, "warm=%d must be 0 or 1", warm);
     if(!(k->p.T > 0)) dsn_layer_fail(params, SECTION, "temperature=%g must be > 0", k->p.T);
     if(!(k->p.hard >= 0)) dsn_layer_fail(params, SECTION, "hard=%g must be >= 0", k->p.hard);
     if(!(k->p.push >= 0)) dsn_layer_fail(params, SECTION, "push=%g must be >= 0", k->p.push);
@@ -205,6 +253,7 @@ layer parse_distill_kl(list *options, size_params params)
     if(tl.type != SOFTMAX)
         dsn_layer_fail(params, SECTION, "teacher_cfg=%s must end with [softmax] (its probabilities are the targets)", cfg_copy);
     load_weights(t, weights_copy);
+    if(warm) warm_start(params, t, cfg_copy);
     set_temp_network(t, k->p.T);
     free(cfg_copy);
     free(weights_copy);

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 /* Roles of a training row, in the order the batch is filled. */
-typedef enum { DSN_ROLE_VALID = 0, DSN_ROLE_FORGED, DSN_ROLE_NEAR, DSN_ROLE_RAW, DSN_ROLE_COUNT } dsn_role;
+typedef enum { DSN_ROLE_VALID = 0, DSN_ROLE_FORGED, DSN_ROLE_NEAR, DSN_ROLE_SOFT, DSN_ROLE_RAW, DSN_ROLE_COUNT } dsn_role;
 extern const char *const dsn_role_names[DSN_ROLE_COUNT];
 
 /* Per-iteration statistics: the loss layers fill them, the last one prints them. */
@@ -41,7 +41,7 @@ typedef struct dsn_stamp_state {
     dsn_geometry geo;
     dsn_serial serial;             /* the customer's serial (valid rows; every row at deploy) */
     int has_serial;
-    float frac[DSN_ROLE_COUNT];    /* valid, forged, near, raw (raw = the rest)              */
+    float frac[DSN_ROLE_COUNT];    /* valid, forged, near, soft, raw (raw = the rest)        */
     int count[DSN_ROLE_COUNT];     /* exact rows per batch for each role                     */
     int near_max;                  /* near rows flip 1..near_max bits                        */
     float near_one;                /* P(exactly one flip) for a near row; 0: uniform k       */
@@ -53,8 +53,9 @@ typedef struct dsn_stamp_state {
     float *raw;                    /* host pointer to the unstamped input (net.input)        */
     float *mask;                   /* [batch] I: 1 = valid serial, 0 = anything else         */
     uint8_t *role;                 /* [batch] dsn_role                                       */
-    uint8_t *stamped;              /* [batch] 1 when the row carries a stamp                 */
+    uint8_t *stamped;              /* [batch] 1: a serial's bits (rowser), 2: continuous     */
     dsn_serial *rowser;            /* [batch] the serial stamped on each stamped row         */
+    float *rowval;                 /* [batch * bits] cell values of continuous (soft) rows   */
     int *flip_bit;                 /* [batch] the flipped bit of a single-flip near row, -1  */
     int n_valid;                   /* rows with I = 1 in this batch                          */
     int *perm, *bitperm;           /* scratch permutations [batch], [bits]                   */
@@ -70,7 +71,7 @@ typedef struct dsn_stamp_state {
     dsn_stats stats;
     int last_loss;                 /* index of the last DSN loss layer: it prints the line   */
 #ifdef GPU
-    uint8_t *rows_host, *rows_gpu; /* [batch * bits] bit values, 2 = row not stamped         */
+    float *rows_host, *rows_gpu;   /* [batch * bits] cell values, -1 = row not stamped       */
 #endif
 } dsn_stamp_state;
 
@@ -107,9 +108,6 @@ float dsn_opt_float(list *options, size_params p, const char *section, const cha
 const char *dsn_opt_str(list *options, const char *key);
 
 #ifdef GPU
-unsigned char *cuda_make_bytes(size_t n);
-void cuda_push_bytes(unsigned char *dst, const unsigned char *src, size_t n);
-void cuda_free_bytes(unsigned char *p);
 #endif
 
 /* ---- the layer types ---------------------------------------------------------------------- */

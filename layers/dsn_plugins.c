@@ -15,7 +15,7 @@
 
 #include "option_list.h"
 
-const char *const dsn_role_names[DSN_ROLE_COUNT] = {"valid", "forged", "near", "raw"};
+const char *const dsn_role_names[DSN_ROLE_COUNT] = {"valid", "forged", "near", "soft", "raw"};
 
 /* ---- registry table --------------------------------------------------------------------- */
 static const layer_plugin dsn_plugins[] = {
@@ -86,7 +86,9 @@ void dsn_stamp_report(dsn_stamp_state *s, int index, network net)
     int n = 0, r;
     if(index != s->last_loss || !net.train) return;
     n += snprintf(line + n, sizeof line - n, "dsn: rows");
-    for(r = 0; r < DSN_ROLE_COUNT; ++r) n += snprintf(line + n, sizeof line - n, " %s %d", dsn_role_names[r], s->count[r]);
+    for(r = 0; r < DSN_ROLE_COUNT; ++r){   /* soft rows only when the cfg asks for them */
+        if(r != DSN_ROLE_SOFT || s->count[r]) n += snprintf(line + n, sizeof line - n, " %s %d", dsn_role_names[r], s->count[r]);
+    }
     if(t->have_kd) n += snprintf(line + n, sizeof line - n, " | G_y kd %.4f hard %.4f push %.4f", t->kd, t->hard, t->push);
     if(t->have_gd) n += snprintf(line + n, sizeof line - n, " | G_d ce %.4f acc %.3f", t->gd, t->gd_acc);
     if(t->have_lambda) n += snprintf(line + n, sizeof line - n, " lambda %.3f", t->lambda);

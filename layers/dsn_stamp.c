@@ -86,9 +86,16 @@ int dsn_geometry_place(dsn_geometry *g, int w, int h, char *err, size_t errlen)
 
 void dsn_stamp_apply(float *im, int c, const dsn_geometry *g, const dsn_serial *s)
 {
+    float v[DSN_MAX_BITS];
+    for(int i = 0; i < g->bits; ++i) v[i] = s->bit[i] ? 1.0f : 0.0f;
+    dsn_stamp_apply_values(im, c, g, v);
+}
+
+void dsn_stamp_apply_values(float *im, int c, const dsn_geometry *g, const float *vals)
+{
     size_t plane = (size_t)g->w * (size_t)g->h;
     for(int i = 0; i < g->bits; ++i) {
-        float v = s->bit[i] ? 1.0f : 0.0f;
+        float v = vals[i];
         int x0 = g->x0 + (i % g->gw) * g->cell_px;
         int y0 = g->y0 + (i / g->gw) * g->cell_px;
         for(int k = 0; k < c; ++k) {

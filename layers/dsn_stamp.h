@@ -52,6 +52,9 @@ int dsn_geometry_place(dsn_geometry *g, int w, int h, char *err, size_t errlen);
 
 /* Stamps `s` (s->nbits must equal g->bits) on one CHW image of the placed size. */
 void dsn_stamp_apply(float *im, int c, const dsn_geometry *g, const dsn_serial *s);
+/* The same with a value per cell (v[bits], anything in [0,1]): the continuous stamps the lock is
+ * trained to refuse. */
+void dsn_stamp_apply_values(float *im, int c, const dsn_geometry *g, const float *v);
 
 /* 1 when pixel (x, y) lies inside a stamped cell, else 0. */
 int dsn_stamp_covers(const dsn_geometry *g, int x, int y);

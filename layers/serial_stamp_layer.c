@@ -9,6 +9,9 @@
  *   forged  a uniformly random serial != the valid one I = 0
  *   near    the valid serial with 1..near_max bits flipped (near_one: share of single flips;
  *           mine=1 samples single flips towards bits whose flips are still accepted)   I = 0
+ *   soft    a continuous stamp: cells anywhere in [0,1] (uniform noise; the valid serial with
+ *           every cell moved part of the way to its opposite; a blend of the valid serial and a
+ *           forged one), so a stamp optimised as real numbers finds no way in        I = 0
  *   raw     no stamp (the rest)                         I = 0
  * Deploy (!net.train): every row gets the serial from -serial / DSN_SERIAL / serial=; without one
  * the rows stay raw and the model answers at chance (one warning at load time).
@@ -17,8 +20,8 @@
  * serial (dsn_seal.h); right after Darknet loads it, this layer unseals it with the serial. Without
  * one the network runs on scrambled weights.
  *
- * Options: bits=64 cell=0 corner=br margin=0 valid= forged= near= near_max=4 near_one=0 mine=0
- *          seed= serial= sealed=0
+ * Options: bits=64 cell=0 corner=br margin=0 valid= forged= near= soft= near_max=4 near_one=0
+ *          mine=0 seed= serial= sealed=0
  * Gradient: none flows into the input (l.delta is NULL), so backward does nothing. */
 #include "serial_stamp_layer.h"
 #include "dsn_layers.h"
@@ -42,6 +45,24 @@ static void set_row(dsn_stamp_state *s, int b, dsn_role role, const dsn_serial *
     s->mask[b] = role == DSN_ROLE_VALID;
     s->stamped[b] = sn != NULL;
     if(sn) s->rowser[b] = *sn;
+}
+
+/* A continuous stamp for row b (I = 0), one of three kinds with equal odds: every cell uniform
+ * noise; the valid serial with each cell moved towards its opposite by up to d, d in [0.2, 0.6];
+ * a blend a*valid + (1-a)*forged, a in [0, 0.9]. */
+static void set_soft_row(dsn_stamp_state *s, int b)
+{
+    int i, n = s->geo.bits, kind = dsn_rng_below(&s->rng, 3);
+    float *v = s->rowval + (size_t)b*n;
+    float d = .2f + .4f*dsn_rng_uniform(&s->rng), a = .9f*dsn_rng_uniform(&s->rng);
+    for(i = 0; i < n; ++i){
+        float bit = s->serial.bit[i], u = dsn_rng_uniform(&s->rng);
+        if(kind == 0) v[i] = u;
+        else if(kind == 1) v[i] = bit ? 1 - d*u : d*u;
+        else v[i] = a*bit + (1 - a)*(float)(u < .5f);
+    }
+    set_row(s, b, DSN_ROLE_SOFT, NULL);
+    s->stamped[b] = 2;
 }
 
 /* Single flips under mining: 0.5 * uniform + 0.5 * the per-bit EMA of the push loss. */
@@ -103,6 +124,8 @@ static void assign_training_roles(dsn_stamp_state *s, int batch)
                     for(i = 0; i < n; ++i) sn.bit[i] = (uint8_t)dsn_rng_below(&s->rng, 2);
                 }while(dsn_serial_hamming(&sn, &s->serial) == 0);
                 set_row(s, b, r, &sn);
+            }else if(r == DSN_ROLE_SOFT){
+                set_soft_row(s, b);
             }else if(r == DSN_ROLE_NEAR){
                 int flips;
                 if(s->near_one > 0){
@@ -168,7 +191,8 @@ void forward_serial_stamp_layer(layer l, network net)
     copy_cpu(l.outputs*l.batch, net.input, 1, l.output, 1);
     assign_rows(s, l, net);
     for(b = 0; b < l.batch; ++b){
-        if(s->stamped[b]) dsn_stamp_apply(l.output + b*l.outputs, l.c, &s->geo, &s->rowser[b]);
+        if(s->stamped[b] == 1) dsn_stamp_apply(l.output + b*l.outputs, l.c, &s->geo, &s->rowser[b]);
+        if(s->stamped[b] == 2) dsn_stamp_apply_values(l.output + b*l.outputs, l.c, &s->geo, s->rowval + (size_t)b*s->geo.bits);
     }
 }
 
@@ -180,7 +204,7 @@ void backward_serial_stamp_layer(layer l, network net)
 
 #ifdef GPU
 void dsn_stamp_rows_gpu(float *x, int batch, int c, int w, int h, int gw, int cell, int x0, int y0,
-                        int bits, const unsigned char *rows_gpu);
+                        int bits, const float *rows_gpu);
 
 void forward_serial_stamp_layer_gpu(layer l, network net)
 {
@@ -189,11 +213,14 @@ void forward_serial_stamp_layer_gpu(layer l, network net)
     s->raw = net.input;            /* forward_network_gpu keeps the host batch in net.input */
     copy_gpu(l.outputs*l.batch, net.input_gpu, 1, l.output_gpu, 1);
     assign_rows(s, l, net);
-    /* one byte per bit, 2 for "row not stamped" */
+    /* one value per cell, -1 for "row not stamped" */
     for(b = 0; b < l.batch; ++b){
-        for(i = 0; i < n; ++i) s->rows_host[b*n + i] = s->stamped[b] ? s->rowser[b].bit[i] : 2;
+        for(i = 0; i < n; ++i){
+            s->rows_host[b*n + i] = s->stamped[b] == 1 ? (float)s->rowser[b].bit[i]
+                                  : s->stamped[b] == 2 ? s->rowval[(size_t)b*n + i] : -1.f;
+        }
     }
-    cuda_push_bytes(s->rows_gpu, s->rows_host, (size_t)l.batch*n);
+    cuda_push_array(s->rows_gpu, s->rows_host, (size_t)l.batch*n);
     dsn_stamp_rows_gpu(l.output_gpu, l.batch, l.c, l.w, l.h, s->geo.gw, s->geo.cell_px,
                        s->geo.x0, s->geo.y0, n, s->rows_gpu);
 }
@@ -282,6 +309,7 @@ layer make_serial_stamp_layer(int batch, int w, int h, int c, const dsn_geometry
     s->flip_bit = calloc(batch, sizeof(int));
     s->perm = calloc(batch, sizeof(int));
     s->rowser = calloc(batch, sizeof(dsn_serial));
+    s->rowval = calloc((size_t)batch*geo->bits, sizeof(float));
     s->bitperm = calloc(geo->bits, sizeof(int));
     s->bit_w = calloc(geo->bits, sizeof(float));
     s->bit_tot = calloc(geo->bits, sizeof(float));
@@ -295,22 +323,23 @@ layer make_serial_stamp_layer(int batch, int w, int h, int c, const dsn_geometry
     l.backward_gpu = backward_serial_stamp_layer_gpu;
     if(gpu_index >= 0){
         l.output_gpu = cuda_make_array(l.output, (size_t)batch*l.outputs);
-        s->rows_host = calloc((size_t)batch*geo->bits, 1);
-        s->rows_gpu = cuda_make_bytes((size_t)batch*geo->bits);
+        s->rows_host = calloc((size_t)batch*geo->bits, sizeof(float));
+        s->rows_gpu = cuda_make_array(s->rows_host, (size_t)batch*geo->bits);
     }
 #endif
     return l;
 }
 
-int serial_stamp_set_roles(layer *l, float valid, float forged, float near, int near_max)
+int serial_stamp_set_roles(layer *l, float valid, float forged, float near, float soft, int near_max)
 {
     dsn_stamp_state *s = (dsn_stamp_state *)l->plugin_data;
-    if(valid < 0 || forged < 0 || near < 0 || valid + forged + near > 1 + 1e-6f) return -1;
+    if(valid < 0 || forged < 0 || near < 0 || soft < 0 || valid + forged + near + soft > 1 + 1e-6f) return -1;
     if(near_max < 1 || near_max > s->geo.bits) return -1;
     s->frac[DSN_ROLE_VALID] = valid;
     s->frac[DSN_ROLE_FORGED] = forged;
     s->frac[DSN_ROLE_NEAR] = near;
-    s->frac[DSN_ROLE_RAW] = fmaxf(0, 1 - valid - forged - near);
+    s->frac[DSN_ROLE_SOFT] = soft;
+    s->frac[DSN_ROLE_RAW] = fmaxf(0, 1 - valid - forged - near - soft);
     s->near_max = near_max;
     counts_from_fractions(s, l->batch);
     return 0;
@@ -341,18 +370,22 @@ layer parse_serial_stamp(list *options, size_params params)
     float valid = dsn_opt_float(options, params, SECTION, "valid", 0);
     float forged = dsn_opt_float(options, params, SECTION, "forged", 0);
     float near = dsn_opt_float(options, params, SECTION, "near", 0);
+    float soft = dsn_opt_float(options, params, SECTION, "soft", 0);
     int near_max = dsn_opt_int(options, params, SECTION, "near_max", bits < 4 ? bits : 4);
     s->near_one = dsn_opt_float(options, params, SECTION, "near_one", 0);
     s->mine = dsn_opt_int(options, params, SECTION, "mine", 0);
     if(valid < 0 || valid > 1) dsn_layer_fail(params, SECTION, "valid=%g must be in [0,1]", valid);
     if(forged < 0 || forged > 1) dsn_layer_fail(params, SECTION, "forged=%g must be in [0,1]", forged);
     if(near < 0 || near > 1) dsn_layer_fail(params, SECTION, "near=%g must be in [0,1]", near);
-    if(valid + forged + near > 1 + 1e-6f)
-        dsn_layer_fail(params, SECTION, "valid + forged + near = %g: the role fractions must sum to at most 1", valid + forged + near);
+    if(soft < 0 || soft > 1) dsn_layer_fail(params, SECTION, "soft=%g must be in [0,1]", soft);
+    if(valid + forged + near + soft > 1 + 1e-6f)
+        dsn_layer_fail(params, SECTION, "valid + forged + near + soft = %g: the role fractions must sum to at most 1",
+                       valid + forged + near + soft);
+    if(soft > 0 && !s->has_serial && valid > 0) dsn_layer_fail(params, SECTION, "soft=%g needs the serial", soft);
     if(near_max < 1 || near_max > bits) dsn_layer_fail(params, SECTION, "near_max=%d must be in [1,bits=%d]", near_max, bits);
     if(s->near_one < 0 || s->near_one > 1) dsn_layer_fail(params, SECTION, "near_one=%g must be in [0,1]", s->near_one);
     if(s->mine != 0 && s->mine != 1) dsn_layer_fail(params, SECTION, "mine=%d must be 0 or 1", s->mine);
-    if(serial_stamp_set_roles(&l, valid, forged, near, near_max) != 0)
+    if(serial_stamp_set_roles(&l, valid, forged, near, soft, near_max) != 0)
         dsn_layer_fail(params, SECTION, "role fractions out of range");
     s->sealed = dsn_opt_int(options, params, SECTION, "sealed", 0);
     if(s->sealed != 0 && s->sealed != 1) dsn_layer_fail(params, SECTION, "sealed=%d must be 0 or 1", s->sealed);
@@ -393,11 +426,11 @@ void destroy_serial_stamp(layer l)
     dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
     if(!s) return;
     free(s->mask); free(s->role); free(s->stamped); free(s->flip_bit); free(s->perm);
-    free(s->rowser); free(s->bitperm); free(s->bit_w); free(s->bit_tot); free(s->bit_cnt);
+    free(s->rowser); free(s->rowval); free(s->bitperm); free(s->bit_w); free(s->bit_tot); free(s->bit_cnt);
     free(s->override); free(s->override_has);
 #ifdef GPU
     free(s->rows_host);
-    if(s->rows_gpu) cuda_free_bytes(s->rows_gpu);
+    if(s->rows_gpu) cuda_free(s->rows_gpu);
 #endif
     free(s);
 }

@@ -10,7 +10,7 @@
  * serial_stamp_set_roles() or a serial is set. Owns its state (free with destroy_serial_stamp). */
 layer make_serial_stamp_layer(int batch, int w, int h, int c, const dsn_geometry *geo);
 /* Role fractions per batch (raw = the rest). Returns 0, or -1 when out of range. */
-int serial_stamp_set_roles(layer *l, float valid, float forged, float near, int near_max);
+int serial_stamp_set_roles(layer *l, float valid, float forged, float near, float soft, int near_max);
 void forward_serial_stamp_layer(layer l, network net);
 void backward_serial_stamp_layer(layer l, network net);
 void resize_serial_stamp_layer(layer *l, int w, int h);

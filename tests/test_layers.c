@@ -188,6 +188,19 @@ static void random_serial(dsn_serial *sn, int bits, unsigned seed)
     assert_int_equal(dsn_serial_from_bytes(sn, bytes, sizeof bytes, bits), 0);
 }
 
+/* A soft row: every cell in [0,1], some not 0 or 1; its pixels are exactly those cell values. */
+static void soft_cells_check(float *want, const layer *l, const dsn_stamp_state *s, int b)
+{
+    const float *v = s->rowval + (size_t)b*s->geo.bits;
+    int i, fractional = 0;
+    for(i = 0; i < s->geo.bits; ++i){
+        assert_true(v[i] >= 0 && v[i] <= 1);
+        fractional += v[i] != 0 && v[i] != 1;
+    }
+    assert_true(fractional > 0);
+    dsn_stamp_apply_values(want, l->c, &s->geo, v);
+}
+
 static void test_stamp_role_counts_and_distances(void **state)
 {
     (void)state;
@@ -201,9 +214,9 @@ static void test_stamp_role_counts_and_distances(void **state)
         s->has_serial = 1;
         s->near_one = .5f;
         dsn_rng_seed(&s->rng, 9);
-        assert_int_equal(serial_stamp_set_roles(&l, .4f, .15f, .3f, 3), 0);
+        assert_int_equal(serial_stamp_set_roles(&l, .3f, .15f, .3f, .1f, 3), 0);
         /* largest-remainder counts: each within floor/ceil of its quota, summing to the batch */
-        const float frac[4] = {.4f, .15f, .3f, .15f};
+        const float frac[DSN_ROLE_COUNT] = {.3f, .15f, .3f, .1f, .15f};
         int total = 0;
         for(r = 0; r < DSN_ROLE_COUNT; ++r){
             float q = frac[r]*batch;
@@ -227,9 +240,12 @@ static void test_stamp_role_counts_and_distances(void **state)
                 if(role == DSN_ROLE_FORGED) assert_true(d > 0);
                 if(role == DSN_ROLE_NEAR) assert_true(d >= 1 && d <= 3);
                 if(role == DSN_ROLE_RAW) assert_int_equal(s->stamped[b], 0);
-                /* the pixels: a stamped row equals the shared stamp of its serial, a raw row is untouched */
+                if(role == DSN_ROLE_SOFT) assert_int_equal(s->stamped[b], 2);
+                /* the pixels: a stamped row equals the shared stamp of its serial (or its cell values),
+                   a raw row is untouched */
                 float *want = calloc(l.inputs, sizeof(float));
-                if(s->stamped[b]) dsn_stamp_apply(want, l.c, &s->geo, &s->rowser[b]);
+                if(s->stamped[b] == 1) dsn_stamp_apply(want, l.c, &s->geo, &s->rowser[b]);
+                if(s->stamped[b] == 2) soft_cells_check(want, &l, s, b);
                 assert_memory_equal(want, l.output + b*l.outputs, l.inputs*sizeof(float));
                 free(want);
             }
@@ -251,7 +267,7 @@ static void test_stamp_near_single_flips_cover_bits(void **state)
     random_serial(&s->serial, 9, 5);
     s->has_serial = 1;
     dsn_rng_seed(&s->rng, 3);
-    assert_int_equal(serial_stamp_set_roles(&l, 0, 0, 1, 1), 0);
+    assert_int_equal(serial_stamp_set_roles(&l, 0, 0, 1, 0, 1), 0);
     float *in = calloc((size_t)64*l.inputs, sizeof(float));
     network net = {0};
     net.input = in;
