@@ -169,7 +169,8 @@ static int layer_inputs(const cfg_text *c, int i, int *in, int max, const char *
     for(const char *p = v; !bad && *p;) {
         char *end;
         long k = strtol(p, &end, 10);
-        bad = end == p || (*end && *end != ',') || (*end == ',' && !end[1]) || n == max || k < -i || k > i;
+        bad = end == p || (*end && *end != ',') || (*end == ',' && !end[1]) || n == max ||
+              k < -(1L << 30) || k > 1L << 30;
         if(!bad) in[n++] = (int)(k < 0 ? i + k : k);
         p = *end ? end + 1 : end;
     }

@@ -90,11 +90,12 @@ static char *canonical(const char *path)
     return out;
 }
 
-/* Random weights for cfg (biases too, so no output is flat), saved to `weights`. */
-static void save_random_weights(const char *cfg, const char *weights, unsigned seed)
+/* Random weights for cfg (biases too, so no output is flat), saved to `weights`; `serial` (or
+ * NULL) in DSN_SERIAL while it loads. */
+static void save_random_weights(const char *cfg, const char *weights, unsigned seed, const char *serial)
 {
     srand(seed);
-    setenv("DSN_SERIAL", SERIAL64, 1);
+    if(serial) setenv("DSN_SERIAL", serial, 1);
     network *net = parse_network_cfg((char *)cfg);
     for(int i = 0; i < net->n; ++i) {
         layer *l = &net->layers[i];
@@ -154,10 +155,10 @@ static char *export_and_compare(const char *dir, const char *teacher, const char
        "'%s/%s' > want.cfg", e, root_dir, teacher, e, dir, dir, root_dir, student, e, root_dir, want);
     pathf(path, sizeof path, "%s/teacher.cfg", dir);
     pathf(w, sizeof w, "%s/teacher.weights", dir);
-    save_random_weights(path, w, 5);
+    save_random_weights(path, w, 5, SERIAL64);
     pathf(path, sizeof path, "%s/student.cfg", dir);
     pathf(w, sizeof w, "%s/student.weights", dir);
-    save_random_weights(path, w, 6);
+    save_random_weights(path, w, 6, SERIAL64);
     int rc = dsn_test_run(out, sizeof out, "cd '%s' && '%s/dsn' export student.cfg student.weights -o cust --force "
                           "--name customer", dir, bin_dir);
     if(rc != 0) fail_msg("dsn export %s failed (%d):\n%s", student, rc, out);
@@ -184,6 +185,66 @@ static void test_export_gtsrb_and_face(void **state)
                             "s/^height=224/height=32/; s/^width=224/width=32/; s/^cell=8/cell=1/; "
                             "s/^output=4096/output=64/; s/^batch=64/batch=2/; s/^subdivisions=2/subdivisions=1/",
                             "G_e layers 1-20, G_y 21-21, [distill_kl] 22, G_d 23-29"));
+    dsn_test_rmtree(dir);
+}
+
+/* A tiny student: stamp (0), conv (1, line 10, after any [route] of the case), G_y (2),
+ * [distill_kl] (3), then the case's G_d from line 19 on. */
+static const char tiny_fmt[] =
+    "[net]\nbatch=4\nheight=8\nwidth=8\nchannels=1\n"                                 /* lines 1-5 */
+    "[serial_stamp]\nbits=16\ncell=1\n%s"                                            /* 6-8, 9    */
+    "%s"                                                                             /* 10-       */
+    "[connected]\noutput=4\n[distill_kl]\nteacher_cfg=%s/teacher.cfg\nteacher_weights=%s/teacher.weights\n"
+    "%s";
+
+static void test_export_structure(void **state)
+{
+    (void)state;
+    static const struct { const char *ge, *gd, *says; } cases[] = {
+        /* the shapes export accepts: relative, absolute, no G_d at all */
+        {"", "[route]\nlayers=-3\n[gradient_reversal]\n[connected]\noutput=4\n[masked_softmax]\n",
+         "G_e layers 1-1, G_y 2-2, [distill_kl] 3, G_d 4-7"},
+        {"", "[route]\nlayers=1\n[gradient_reversal]\n[connected]\noutput=4\n[masked_softmax]\n",
+         "G_e layers 1-1, G_y 2-2, [distill_kl] 3, G_d 4-7"},
+        {"", "", "G_e + G_y layers 1-2, [distill_kl] layer 3, no G_d branch"},
+        /* and what it refuses, by the line */
+        {"", "[route]\nlayers=-1\n[connected]\noutput=4\n", "student.cfg:19: G_d's [route] layers=-1 reads layer 3"},
+        {"", "[route]\nlayers=-2\n[connected]\noutput=4\n", "student.cfg:19: G_d's [route] layers=-2 reads layer 2"},
+        {"", "[route]\nlayers=-3,-1\n[connected]\noutput=4\n", "student.cfg:19: G_d's [route] layers=-3,-1"},
+        {"", "[route]\nlayers=x\n[connected]\noutput=4\n", "student.cfg:19: [route] layers=x: expected layer indexes"},
+        {"", "[connected]\noutput=4\n", "student.cfg:19: [connected] right after [distill_kl]"},
+        {"[route]\nlayers=4\n", "", "student.cfg:10: [route] layers=4 names layer 4, which is not before it"},
+    };
+    char dir[256], out[16384], text[4096], path[PATH_MAX], w[PATH_MAX];
+    dsn_test_tmpdir(dir, sizeof dir);
+    free(dsn_test_write(dir, "teacher.cfg", "[net]\nbatch=1\nheight=8\nwidth=8\nchannels=1\n\n"
+                                            "[connected]\noutput=4\nactivation=linear\n\n[softmax]\n"));
+    pathf(path, sizeof path, "%s/teacher.cfg", dir);
+    pathf(w, sizeof w, "%s/teacher.weights", dir);
+    save_random_weights(path, w, 1, NULL);
+    free(dsn_test_write(dir, "good.cfg", ""));
+    for(size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+        /* G_e: one convolution, after any [route] the case puts in front of it */
+        pathf(text, sizeof text, tiny_fmt, "margin=0\n", cases[i].ge,
+              dir, dir, cases[i].gd);
+        char *conv = strstr(text, "[connected]\noutput=4\n[distill_kl]");
+        char body[4096];
+        pathf(body, sizeof body, "%.*s[convolutional]\nfilters=2\nsize=3\npad=1\n%s", (int)(conv - text), text, conv);
+        free(dsn_test_write(dir, "student.cfg", body));
+        int ok = i < 3;
+        if(ok) {
+            pathf(path, sizeof path, "%s/student.cfg", dir);
+            pathf(w, sizeof w, "%s/student.weights", dir);
+            save_random_weights(path, w, 2, NULL);
+        }
+        int rc = dsn_test_run(out, sizeof out, "cd '%s' && rm -rf o && '%s/dsn' export student.cfg %s -o o",
+                              dir, bin_dir, ok ? "student.weights" : "teacher.weights");
+        if(rc != (ok ? 0 : 2) || !strstr(out, cases[i].says))
+            fail_msg("case %zu: exit %d, expected %d and '%s':\n%s\n%s", i, rc, ok ? 0 : 2, cases[i].says, body, out);
+        pathf(path, sizeof path, "%s/o", dir);
+        struct stat st;
+        assert_int_equal(stat(path, &st) == 0, ok);   /* nothing written when refused */
+    }
     dsn_test_rmtree(dir);
 }
 
@@ -505,6 +566,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped_students_route_relative),
         cmocka_unit_test(test_export_gtsrb_and_face),
+        cmocka_unit_test(test_export_structure),
         cmocka_unit_test(test_colour_augmentation_before_stamp),
         cmocka_unit_test(test_edited_student),
         cmocka_unit_test(test_gtsrb_end_to_end),
