@@ -855,14 +855,11 @@ static int write_split(const dsn_layout *lay, const dsn_dataset *d, const char *
     return 0;
 }
 
-int dsn_layout_write(const dsn_layout *lay, const dsn_dataset *d, char *err, size_t errlen)
+/* What dsn_layout_write checks before it writes anything: the data set, the labels (Darknet's
+ * rule), OUT's name. Fills counts. Returns 0, or -1 with err set. */
+static int layout_check_input(const dsn_layout *lay, const dsn_dataset *d,
+                              int counts[DSN_SPLIT_COUNT][DSN_IMPORT_MAX_CLASSES], char *err, size_t errlen)
 {
-    int counts[DSN_SPLIT_COUNT][DSN_IMPORT_MAX_CLASSES];
-    char tmp[PATH_MAX_LEN], parent[PATH_MAX_LEN];
-    strbuf list[DSN_SPLIT_COUNT] = {{0}}, labels = {0}, stamp = {0}, map = {0};
-    uint8_t *buf = NULL;
-    int rc = -1, made = 0;
-
     if(d->c != 1 && d->c != 3) {
         snprintf(err, errlen, "%d channels: images are grey (1) or RGB (3)", d->c);
         return -1;
@@ -897,6 +894,20 @@ int dsn_layout_write(const dsn_layout *lay, const dsn_dataset *d, char *err, siz
             if(dsn_label_check_path(lay->labels, lay->classes, p, c, err, errlen) != 0) return -1;
         }
     }
+    return 0;
+}
+
+int dsn_layout_write(const dsn_layout *lay, const dsn_dataset *d, char *err, size_t errlen)
+{
+    int counts[DSN_SPLIT_COUNT][DSN_IMPORT_MAX_CLASSES];
+    char tmp[PATH_MAX_LEN], parent[PATH_MAX_LEN];
+    strbuf list[DSN_SPLIT_COUNT] = {{0}}, labels = {0}, stamp = {0}, map = {0};
+    uint8_t *buf = NULL;
+    int rc = -1, made = 0;
+
+    if(layout_check_input(lay, d, counts, err, errlen) != 0) return -1;
+    const char *base = strrchr(lay->out, '/');
+    base = base ? base + 1 : lay->out;
     struct stat st;
     if(lstat(lay->out, &st) == 0) {
         char why[512];

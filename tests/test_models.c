@@ -256,6 +256,30 @@ static const char colour_cfg[] =
     "[serial_stamp]\nbits=16\ncell=2\ncorner=tl\nmargin=1\nvalid=1\nseed=3\n\n"
     "[connected]\noutput=2\nactivation=linear\n\n[softmax]\n";
 
+/* Darknet's classifier loader, set up as train_classifier does (m = 0: the paths in order). */
+static load_args classifier_args(const network *net, char **paths, char **labels, int classes)
+{
+    load_args args = {0};
+    args.w = args.h = args.size = net->w;
+    args.paths = paths;
+    args.n = net->batch;
+    args.m = 0;
+    args.threads = 1;
+    args.classes = classes;
+    args.labels = labels;
+    args.min = net->min_ratio * net->w;
+    args.max = net->max_ratio * net->w;
+    args.angle = net->angle;
+    args.aspect = net->aspect;
+    args.exposure = net->exposure;
+    args.saturation = net->saturation;
+    args.hue = net->hue;
+    args.c = net->c;
+    args.flip = net->flip;
+    args.type = CLASSIFICATION_DATA;
+    return args;
+}
+
 static void test_colour_augmentation_before_stamp(void **state)
 {
     (void)state;
@@ -285,25 +309,7 @@ static void test_colour_augmentation_before_stamp(void **state)
     unsetenv("DSN_SERIAL");
     assert_true(net->hue > 0 && net->saturation > 1 && net->exposure > 1);
 
-    /* Darknet's classifier loader, as train_classifier sets it up (m = 0: the paths in order) */
-    load_args args = {0};
-    args.w = args.h = args.size = net->w;
-    args.paths = paths;
-    args.n = net->batch;
-    args.m = 0;
-    args.threads = 1;
-    args.classes = 2;
-    args.labels = labels;
-    args.min = net->min_ratio * net->w;
-    args.max = net->max_ratio * net->w;
-    args.angle = net->angle;
-    args.aspect = net->aspect;
-    args.exposure = net->exposure;
-    args.saturation = net->saturation;
-    args.hue = net->hue;
-    args.c = net->c;
-    args.flip = net->flip;
-    args.type = CLASSIFICATION_DATA;
+    load_args args = classifier_args(net, paths, labels, 2);
     data train;
     args.d = &train;
     srand(42);
