@@ -150,6 +150,101 @@ static int in_list(const char *const *list, int n, const char *key)
     return 0;
 }
 
+/* ---- the student's parts, found by structure ---------------------------------------------------- */
+
+/* Layer i of the network is section i + 1 (section 0 is [net]). G_y is the path that ends at
+ * [distill_kl]; G_d starts at the [route] right after it, which reads back into the features:
+ * the layer it names is G_e's last, and G_e is what both heads share. Indexes in [route] layers=
+ * and [shortcut] from= may be negative (relative), so a layer added to G_e moves nothing. */
+typedef struct student_parts {
+    int kl;       /* [distill_kl]: the customer model is the layers before it */
+    int feat;     /* G_e's last layer (what G_d reads); -1 when the student has no G_d */
+    int route;    /* G_d's [route]; -1 when none */
+    int n;        /* layers in the student */
+} student_parts;
+
+/* The layers a [route] (layers=) or [shortcut] (from=) of layer i reads, as absolute indexes. */
+static int layer_inputs(const cfg_text *c, int i, int *in, int max, const char *path)
+{
+    const int s = i + 1;
+    const char *key = strcmp(c->sec[s].name, "[route]") == 0      ? "layers"
+                    : strcmp(c->sec[s].name, "[shortcut]") == 0   ? "from"
+                    : NULL;
+    if(!key) return 0;
+    const char *v = cfg_find(c, s, key);
+    int n = 0, bad = !v || !*v;
+    for(const char *p = v; !bad && *p;) {
+        char *end;
+        long k = strtol(p, &end, 10);
+        bad = end == p || (*end && *end != ',') || (*end == ',' && !end[1]) || n == max ||
+              k < -(1L << 30) || k > 1L << 30;
+        if(!bad) in[n++] = (int)(k < 0 ? i + k : k);
+        p = *end ? end + 1 : end;
+    }
+    if(bad) {
+        dsn_error("export: %s:%d: %s %s=%s: expected layer indexes (negative: counted back from "
+                  "this layer)", path, c->sec[s].line, c->sec[s].name, key, v ? v : "(missing)");
+        return -1;
+    }
+    for(int k = 0; k < n; ++k) {
+        if(in[k] < 0 || in[k] >= i) {
+            dsn_error("export: %s:%d: %s %s=%s names layer %d, which is not before it (layer %d)", path,
+                      c->sec[s].line, c->sec[s].name, key, v, in[k], i);
+            return -1;
+        }
+    }
+    return n;
+}
+
+/* Finds [distill_kl], G_d's [route] and G_e's last layer; prints an error naming the line. */
+static int student_parts_find(const cfg_text *c, const char *path, student_parts *p)
+{
+    int in[64];
+    *p = (student_parts){-1, -1, -1, c->nsec - 1};
+    for(int i = 1; i < p->n && p->kl < 0; ++i) {
+        if(strcmp(c->sec[i + 1].name, "[distill_kl]") == 0) p->kl = i;
+        else if(layer_inputs(c, i, in, DSN_COUNT(in), path) < 0) return -1;
+    }
+    if(p->kl < 0) {
+        dsn_error("export: %s: no [distill_kl] section: not a DSN student cfg (the customer model "
+                  "ends where [distill_kl] is)", path);
+        return -1;
+    }
+    if(p->kl < 2) {
+        dsn_error("export: %s:%d: [distill_kl] follows [serial_stamp] directly: no G_y layers to export",
+                  path, c->sec[p->kl + 1].line);
+        return -1;
+    }
+    if(p->kl + 1 == p->n) return 0;   /* no G_d: a student trained by G_y's loss alone */
+    const cfg_sec *r = &c->sec[p->kl + 2];
+    if(strcmp(r->name, "[route]") != 0) {
+        dsn_error("export: %s:%d: %s right after [distill_kl]: G_d must start with a [route] back to "
+                  "G_e's last layer (e.g. layers=-3 behind a one-layer G_y)", path, r->line, r->name);
+        return -1;
+    }
+    int n = layer_inputs(c, p->kl + 1, in, DSN_COUNT(in), path);
+    if(n < 0) return -1;
+    if(n != 1 || in[0] < 1 || in[0] >= p->kl - 1) {
+        dsn_error("export: %s:%d: G_d's [route] layers=%s reads layer %d: it must name one layer of G_e, "
+                  "between the stamp (0) and G_y's first layer (G_y ends at [distill_kl], layer %d)", path,
+                  r->line, cfg_find(c, p->kl + 2, "layers"), in[0], p->kl);
+        return -1;
+    }
+    p->route = p->kl + 1;
+    p->feat = in[0];
+    return 0;
+}
+
+static void student_parts_print(const student_parts *p, const char *path)
+{
+    if(p->feat < 0) {
+        printf("%s: G_e + G_y layers 1-%d, [distill_kl] layer %d, no G_d branch\n", path, p->kl - 1, p->kl);
+        return;
+    }
+    printf("%s: G_e layers 1-%d, G_y %d-%d, [distill_kl] %d, G_d %d-%d (not exported)\n", path, p->feat,
+           p->feat + 1, p->kl - 1, p->kl, p->route, p->n - 1);
+}
+
 /* ---- memory files --------------------------------------------------------------------------- */
 
 typedef struct memfile {
@@ -370,21 +465,10 @@ static int export_model(export_job *job)
         dsn_error("export: %s: no [serial_stamp] as the first layer: not a DSN student cfg", job->cfg);
         goto cleanup;
     }
-    int kls = -1;
-    for(int s = 2; s < c.nsec && kls < 0; ++s) {
-        if(strcmp(c.sec[s].name, "[distill_kl]") == 0) kls = s;
-    }
-    if(kls < 0) {
-        dsn_error("export: %s: no [distill_kl] section: not a DSN student cfg (the customer model "
-                  "ends where [distill_kl] is)", job->cfg);
-        goto cleanup;
-    }
-    if(kls < 3) {
-        dsn_error("export: %s:%d: [distill_kl] follows [serial_stamp] directly: no G_y layers to export",
-                  job->cfg, c.sec[kls].line);
-        goto cleanup;
-    }
-    const int kl = kls - 1;   /* its layer index: section 0 is [net] */
+    student_parts parts;
+    if(student_parts_find(&c, job->cfg, &parts) != 0) goto cleanup;
+    student_parts_print(&parts, job->cfg);
+    const int kl = parts.kl, kls = kl + 1;   /* its layer and section: section 0 is [net] */
     /* the student loads its teacher; say so here rather than from inside Darknet */
     const char *const teacher[] = {"teacher_cfg", "teacher_weights"};
     for(int i = 0; i < DSN_COUNT(teacher); ++i) {

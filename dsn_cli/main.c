@@ -18,7 +18,7 @@
     X("verify-cert", verify_cert, "check a certificate's signature and serial against a key")     \
     X("serial",      serial,      "print a certificate's serial, or check a typed one")           \
     X("stamp",       stamp,       "stamp a serial on image files, as the [serial_stamp] layer does") \
-    X("import",      import,      "import MNIST or Fashion-MNIST into Darknet's classifier layout") \
+    X("import",      import,      "import MNIST, Fashion-MNIST, GTSRB or a folder tree into Darknet's classifier layout") \
     X("export",      export,      "cut the customer's model (cfg + weights) from a trained student") \
     X("eval",        eval,        "measure a customer model: valid, raw, forged, near and cross-customer serials") \
     X("report",      report,      "aggregate eval results into report/ (JSON, markdown, plots)") \
