@@ -47,6 +47,9 @@ static char *root_dir;                 /* the repository (the tests run from it)
 
 /* Darknet's src/image.h, not in darknet.h */
 image random_augment_image(image im, float angle, float aspect, int low, int high, int w, int h);
+/* darknet_patch 0021 (src/utils.h): the loader threads' generators */
+void dk_rand_seed(unsigned int seed);
+unsigned int dk_loader_seed(unsigned int load_seed, int thread);
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 
@@ -160,7 +163,7 @@ static char *export_and_compare(const char *dir, const char *teacher, const char
     pathf(w, sizeof w, "%s/student.weights", dir);
     save_random_weights(path, w, 6, SERIAL64);
     int rc = dsn_test_run(out, sizeof out, "cd '%s' && '%s/dsn' export student.cfg student.weights -o cust --force "
-                          "--name customer", dir, bin_dir);
+                          "--name customer --serial " SERIAL64, dir, bin_dir);
     if(rc != 0) fail_msg("dsn export %s failed (%d):\n%s", student, rc, out);
     if(!strstr(out, structure)) fail_msg("dsn export %s: no '%s' in:\n%s", student, structure, out);
     pathf(path, sizeof path, "%s/cust/customer.cfg", dir);
@@ -237,7 +240,7 @@ static void test_export_structure(void **state)
             pathf(w, sizeof w, "%s/student.weights", dir);
             save_random_weights(path, w, 2, NULL);
         }
-        int rc = dsn_test_run(out, sizeof out, "cd '%s' && rm -rf o && '%s/dsn' export student.cfg %s -o o",
+        int rc = dsn_test_run(out, sizeof out, "cd '%s' && rm -rf o && '%s/dsn' export student.cfg %s -o o --no-seal",
                               dir, bin_dir, ok ? "student.weights" : "teacher.weights");
         if(rc != (ok ? 0 : 2) || !strstr(out, cases[i].says))
             fail_msg("case %zu: exit %d, expected %d and '%s':\n%s\n%s", i, rc, ok ? 0 : 2, cases[i].says, body, out);
@@ -317,10 +320,12 @@ static void test_colour_augmentation_before_stamp(void **state)
     assert_int_equal(train.X.rows, 2);
     assert_int_equal(train.X.cols, 16 * 16 * 3);
 
-    /* the same augmentation replayed here, and the image without its colour jitter */
+    /* the same augmentation replayed here, and the image without its colour jitter: load_data()
+       seeds its loader thread from the caller's rand() (darknet_patch 0021); one thread here */
     const int plane = 16 * 16;
     int jittered = 0;
     srand(42);
+    dk_rand_seed(dk_loader_seed((unsigned)rand(), 0));
     for(int i = 0; i < 2; ++i) {
         image im = load_image(paths[i], 0, 0, 3);
         image crop = random_augment_image(im, args.angle, args.aspect, args.min, args.max, 16, 16);
@@ -435,7 +440,7 @@ static void test_edited_student(void **state)
     char *log = read_in(dir, "student.log");
     assert_non_null(strstr(log, "dsn: rows valid 7 forged 3 near 6 raw 4"));
     free(log);
-    sh(dir, "dsn export", "$BIN/dsn export student.cfg backup/student.weights -o cust > export.log 2>&1");
+    sh(dir, "dsn export", "$BIN/dsn export student.cfg backup/student.weights -o cust --serial " SERIAL64 " > export.log 2>&1");
     char *exp = read_in(dir, "export.log");
     if(!strstr(exp, "student.cfg: G_e layers 1-6, G_y 7-7, [distill_kl] 8, G_d 9-15"))
         fail_msg("the export did not find the grown G_e:\n%s", exp);
@@ -526,7 +531,7 @@ static void test_gtsrb_end_to_end(void **state)
     if(!strstr(log, "dsn: rows valid 6 forged 2 near 5 raw 3")) fail_msg("no role counts in:\n%.3000s", log);
     free(log);
     sh(dir, "dsn export", "$BIN/dsn export cfg/gtsrb_student.cfg backup/gtsrb_student.weights -o customer "
-                          "> export.log 2>&1");
+                          "--serial " SERIAL64 " > export.log 2>&1");
     char *exp = read_in(dir, "export.log");
     assert_non_null(strstr(exp, "G_e layers 1-10, G_y 11-11, [distill_kl] 12, G_d 13-19"));
     free(exp);
