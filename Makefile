@@ -107,9 +107,13 @@ all: $(BUILD)/darknet $(BUILD)/libdarknet.a $(BUILD)/libdarknet.so $(BUILD)/dsn 
 
 # ---- dependencies ------------------------------------------------------------------------
 DEB_BUILD := gcc g++ make dpkg-dev patch pkg-config libopencv-dev libssl-dev libcmocka-dev \
-             libopenblas-dev clang libclang-rt-14-dev xz-utils ca-certificates openssl gzip tar
+             libopenblas-dev clang libclang-rt-14-dev xz-utils ca-certificates openssl gzip tar \
+             libjansson-dev
 DEB_DATA  := dataset-fashion-mnist
-DEB_ALL   := $(DEB_BUILD) $(DEB_DATA)
+# make test: the single-node Slurm cluster tests/test_fleet.c starts (installed when root; the test
+# is skipped without them)
+DEB_TEST  := slurm-wlm munge
+DEB_ALL   := $(DEB_BUILD) $(DEB_DATA) $(DEB_TEST)
 # Installs what is missing when run as root; otherwise names the exact command to run.
 define ensure_debs
 missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done; \
@@ -176,10 +180,10 @@ $(BUILD)/darknet: $(EXE_OBJS) $(BUILD)/libdarknet.a
 $(BUILD)/libdsncli.a: $(CLI_OBJS)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 $(BUILD)/dsn: $(BUILD)/obj/cli/main.o $(BUILD)/libdsncli.a $(BUILD)/libdarknet.a
-	$(call say,LD,$@)$(CC) $^ -o $@ -lcrypto $(LDLIBS)
+	$(call say,LD,$@)$(CC) $^ -o $@ -lcrypto -ljansson $(LDLIBS)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/dsn_test.o $(BUILD)/libdsncli.a $(BUILD)/libdarknet.a
 	@mkdir -p $(@D)
-	$(call say,LD,$@)$(CC) $^ -o $@ -lcmocka -lcrypto $(LDLIBS)
+	$(call say,LD,$@)$(CC) $^ -o $@ -lcmocka -lcrypto -ljansson $(LDLIBS)
 
 $(BUILD)/layer_check: $(BUILD)/obj/tests/gpu/layer_check.o $(BUILD)/libdarknet.a
 	$(call say,LD,$@)$(CC) $^ -o $@ $(LDLIBS)
@@ -247,6 +251,7 @@ PROBES := $(BUILD)/tests/numerics_probe $(STOCK_DIR)/tests/numerics_probe
 
 # ---- test and demo ------------------------------------------------------------------------
 test: all $(TESTS) $(PROBES)
+	@if [ "$$(id -u)" = 0 ]; then $(call ensure_debs,$(DEB_TEST)); fi
 	@tests/run.sh $(BUILD) $(TESTS)
 
 # ---- the main job --------------------------------------------------------------------------
