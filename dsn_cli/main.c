@@ -21,7 +21,8 @@
     X("import",      import,      "import MNIST or Fashion-MNIST into Darknet's classifier layout") \
     X("export",      export,      "cut the customer's model (cfg + weights) from a trained student") \
     X("eval",        eval,        "measure a customer model: valid, raw, forged, near and cross-customer serials") \
-    X("report",      report,      "aggregate eval results into report/ (JSON, markdown, plots)")
+    X("report",      report,      "aggregate eval results into report/ (JSON, markdown, plots)")   \
+    X("fleet",       fleet,       "a student per customer: plan, run locally or on Slurm, report")
 
 #define X(name, fn, help) int dsn_cmd_##fn(int argc, char **argv);
 DSN_VERBS(X)
