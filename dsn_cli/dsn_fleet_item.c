@@ -11,6 +11,7 @@
 #define _GNU_SOURCE /* prctl's PR_SET_PDEATHSIG, strsignal */
 #include "dsn_fleet.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -79,8 +81,9 @@ static _Noreturn void exec_step(const json_t *item, const json_t *step, const ch
     _exit(127);
 }
 
-/* Runs one step; returns its wait status (or -1 when it could not start). */
-static int run_step(const json_t *item, const json_t *step, const char *log)
+/* Runs one step; returns its wait status (or -1 when it could not start), and in *cpu the CPU
+ * seconds (user + system) it and its children used: the cost model's core-seconds. */
+static int run_step(const json_t *item, const json_t *step, const char *log, double *cpu)
 {
     json_t *a = json_object_get(step, "argv");
     size_t n = json_array_size(a);
@@ -98,7 +101,10 @@ static int run_step(const json_t *item, const json_t *step, const char *log)
     running_child = pid;
     if(stop_signal) kill(pid, SIGTERM); /* a signal between the check and the fork */
     int status = -1;
-    while(waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    while(wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {}
+    *cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
     running_child = 0;
     free(argv);
     return status;
@@ -165,8 +171,8 @@ typedef struct attempt {
     int status;                 /* wait status of the step that failed; 0 when all passed */
     const char *step;           /* the step that failed                                   */
     char log[DSN_FLEET_PATH];   /* its log                                                */
-    json_t *times;              /* [{name, seconds, exit}]                                */
-    double seconds;
+    json_t *times;              /* [{name, seconds, cpu_seconds, exit}]                   */
+    double seconds, cpu;        /* wall and CPU (user + system) seconds of the attempt     */
 } attempt;
 
 /* One attempt: a fresh work/NAME, every step in order. 0 when all passed. */
@@ -189,10 +195,11 @@ static int run_attempt(const dsn_fleet *f, const char *name, const json_t *item,
     json_array_foreach(json_object_get(item, "steps"), i, s) {
         const char *step = json_string_value(json_object_get(s, "name"));
         dsn_fleet_pathf(a->log, sizeof a->log, "%s/%s", work, json_string_value(json_object_get(s, "log")));
-        double s0 = now_s();
-        int status = run_step(item, s, a->log);
-        json_array_append_new(a->times, json_pack("{s:s, s:f, s:i}", "name", step, "seconds", now_s() - s0, "exit",
-                                                  WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+        double s0 = now_s(), cpu = 0;
+        int status = run_step(item, s, a->log, &cpu);
+        json_array_append_new(a->times, json_pack("{s:s, s:f, s:f, s:i}", "name", step, "seconds", now_s() - s0,
+                                                  "cpu_seconds", cpu, "exit", WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+        a->cpu += cpu;
         if(status != 0 || stop_signal) {
             a->status = status ? status : -1;
             a->step = step;
@@ -211,6 +218,21 @@ static json_t *when_json(void)
     return json_pack("{s:s, s:s}", "finished", when, "host", host);
 }
 
+/* Darknet's classifier training also saves a snapshot per epoch and a .backup every 1000
+ * batches into backup/ (50 of 1.2 MB for one MNIST student): keep only the final weights. */
+static void prune_backup(const char *work)
+{
+    char dir[DSN_FLEET_PATH + 8], path[DSN_FLEET_PATH + 300];
+    dsn_fleet_pathf(dir, sizeof dir, "%s/backup", work);
+    DIR *d = opendir(dir);
+    for(struct dirent *e; d && (e = readdir(d));) {
+        if(e->d_name[0] == '.' || strcmp(e->d_name, "student.weights") == 0) continue;
+        dsn_fleet_pathf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    if(d) closedir(d);
+}
+
 /* work/NAME/result.json, then work/NAME -> out/NAME; failed/NAME.json removed. */
 static int finish(const dsn_fleet *f, const char *name, const json_t *item, attempt *a, int number)
 {
@@ -218,10 +240,12 @@ static int finish(const dsn_fleet *f, const char *name, const json_t *item, atte
     dsn_fleet_path(work, sizeof work, f, "work/%s", name);
     dsn_fleet_path(out, sizeof out, f, "out/%s", name);
     json_t *r = when_json();
-    json_object_update_new(r, json_pack("{s:i, s:s, s:O, s:O, s:O, s:i, s:f, s:O}", "dsn_fleet_result", DSN_FLEET_VERSION,
-                                    "name", name, "customer", json_object_get(item, "customer"), "serial",
-                                    json_object_get(item, "serial"), "seed", json_object_get(item, "seed"), "attempt",
-                                    number, "seconds", a->seconds, "steps", a->times));
+    json_object_update_new(r, json_pack("{s:i, s:s, s:O, s:O, s:O, s:i, s:f, s:f, s:O}", "dsn_fleet_result",
+                                        DSN_FLEET_VERSION, "name", name, "customer", json_object_get(item, "customer"),
+                                        "serial", json_object_get(item, "serial"), "seed", json_object_get(item, "seed"),
+                                        "attempt", number, "seconds", a->seconds, "cpu_seconds", a->cpu, "steps",
+                                        a->times));
+    prune_backup(work);
     dsn_fleet_pathf(path, sizeof path, "%s/result.json", work);
     int rc = dsn_fleet_write_json(path, r);
     json_decref(r);

@@ -36,7 +36,7 @@ typedef struct row {
     dsn_fleet_state state;
     double v[M_COUNT];
     int has[M_COUNT];
-    double train_s, total_s;
+    double train_s, total_s, cpu_s;   /* wall seconds of training and of the item; CPU seconds */
 } row;
 
 typedef struct report {
@@ -75,6 +75,7 @@ static void fill_row(report *r, row *w)
         w->result = read_if(path);
         w->train_s = step_seconds(w->result, "train");
         w->total_s = json_number_value(json_object_get(w->result, "seconds"));
+        w->cpu_s = json_number_value(json_object_get(w->result, "cpu_seconds"));
     } else if(w->state == DSN_FLEET_FAILED) {
         dsn_fleet_path(path, sizeof path, r->f, "failed/%s.json", w->name);
         w->failure = read_if(path);
@@ -134,6 +135,20 @@ static int stats_of(const report *r, int m, double *mean, double *sd, double *lo
     return n;
 }
 
+/* CPU and wall seconds summed over the finished items (each item's train, export and eval). */
+static int cost_of(const report *r, double *cpu, double *wall)
+{
+    int n = 0;
+    *cpu = *wall = 0;
+    for(int i = 0; i < r->n; ++i) {
+        if(!r->rows[i].result) continue;
+        *cpu += r->rows[i].cpu_s;
+        *wall += r->rows[i].total_s;
+        ++n;
+    }
+    return n;
+}
+
 static json_t *num_or_null(int has, double v) { return has ? json_real(v) : json_null(); }
 
 static json_t *row_json(const row *w)
@@ -148,6 +163,7 @@ static json_t *row_json(const row *w)
     json_object_set_new(j, "cross", cross ? json_incref(cross) : json_object());
     json_object_set_new(j, "train_seconds", num_or_null(w->result != NULL, w->train_s));
     json_object_set_new(j, "seconds", num_or_null(w->result != NULL, w->total_s));
+    json_object_set_new(j, "cpu_seconds", num_or_null(w->result != NULL, w->cpu_s));
     json_object_set_new(j, "host", json_string(json_string_value(json_object_get(w->result, "host")) ?
                                                json_string_value(json_object_get(w->result, "host")) : ""));
     return j;
@@ -203,6 +219,11 @@ static json_t *report_json(const report *r, json_t *pairs)
                                                               r->rows[w].v[m]));
     }
     if(json_array_size(pairs) > 0) json_object_set(worst, "cross_pair", json_array_get(pairs, 0));
+    double cpu = 0, wall = 0;
+    int n_cost = cost_of(r, &cpu, &wall);
+    json_object_set_new(summary, "cost", json_pack("{s:i, s:f, s:f, s:f}", "customers", n_cost, "cpu_seconds", cpu,
+                                                   "wall_seconds", wall, "students_per_core_hour",
+                                                   cpu > 0 ? 3600.0 * n_cost / cpu : 0.0));
     for(int i = 0; i < r->n; ++i) {
         const row *w = &r->rows[i];
         json_array_append_new(rows, row_json(w));
@@ -235,6 +256,12 @@ static void md_summary(FILE *m, const report *r, const json_t *pairs)
         fprintf(m, "| %s | %.2f | %.2f | %.2f | %.2f | %s: %.2f (%s) |\n", measures[k].title, mean, sd, lo, hi,
                 str_of(&r->rows[w], "customer"), r->rows[w].v[k], measures[k].low ? "lowest" : "highest");
     }
+    double cpu, wall;
+    int n = cost_of(r, &cpu, &wall);
+    if(n > 0 && cpu > 0)
+        fprintf(m, "\nCost, measured: %.3f core-hours of CPU for %d customers (train, export, eval: %.1f core-minutes each, "
+                   "%.1f min of wall time each), %.2f students per core-hour.\n", cpu / 3600, n, cpu / 60 / n, wall / 60 / n,
+                3600.0 * n / cpu);
     fprintf(m, "\n## Worst cases\n\n");
     static const struct { int m; const char *what; } worst[] = {
         {M_VALID, "lowest accuracy with the valid serial"}, {M_RAW, "highest accuracy without a serial"},
@@ -256,15 +283,15 @@ static void md_customers(FILE *m, const report *r)
 {
     static const char *const states[] = {"pending", "done", "FAILED"};
     fprintf(m, "## Customers\n\n| # | customer | model | serial | seed | teacher | valid | raw | forged mean | forged max | "
-               "H1 mean | H1 max | H2 | H4 | others max | train s | status |\n"
-               "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+               "H1 mean | H1 max | H2 | H4 | others max | train s | CPU s | status |\n"
+               "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for(int i = 0; i < r->n; ++i) {
         const row *w = &r->rows[i];
         fprintf(m, "| %d | %s | %s | `%s` | %lld |", i, str_of(w, "customer"), str_of(w, "model"), str_of(w, "serial"),
                 (long long)json_integer_value(json_object_get(w->item, "seed")));
         for(int k = 0; k < M_COUNT; ++k) md_num(m, w, k);
-        if(w->result) fprintf(m, " %.0f |", w->train_s);
-        else fprintf(m, " - |");
+        if(w->result) fprintf(m, " %.0f | %.0f |", w->train_s, w->cpu_s);
+        else fprintf(m, " - | - |");
         fprintf(m, " %s |\n", states[w->state]);
     }
     fprintf(m, "\n");

@@ -356,6 +356,8 @@ static void check_complete(const char *fleet)
         if(e->d_name[0] == '.') continue;
         for(size_t k = 0; k < sizeof files / sizeof files[0]; ++k)
             if(!exists_at("%s/%s/%s", out, e->d_name, files[k])) fail_msg("%s/%s lacks %s", out, e->d_name, files[k]);
+        /* Darknet's per-epoch snapshots (40 batches of 32 are 2.5 epochs of 500) are pruned */
+        if(exists_at("%s/%s/backup/student_1.weights", out, e->d_name)) fail_msg("%s/%s/backup kept a snapshot", out, e->d_name);
     }
     closedir(d);
 }
