@@ -114,8 +114,9 @@ all: $(BUILD)/darknet $(BUILD)/libdarknet.a $(BUILD)/libdarknet.so $(BUILD)/dsn 
 DEB_BUILD := gcc g++ make dpkg-dev patch pkg-config libopencv-dev libssl-dev libcmocka-dev \
              libopenblas-dev clang libclang-rt-14-dev xz-utils ca-certificates openssl gzip tar libjansson-dev
 DEB_DATA  := dataset-fashion-mnist
-# what only the tests need: Xvfb, the display of the demo tests (tests/test_demo.c)
-DEB_TEST  := xvfb
+# what only the tests need: Xvfb, the display of the demo tests (tests/test_demo.c); the single-node
+# Slurm cluster tests/test_fleet.c starts
+DEB_TEST  := xvfb slurm-wlm munge
 DEB_ALL   := $(DEB_BUILD) $(DEB_DATA) $(DEB_TEST)
 # Installs what is missing when run as root; otherwise names the exact command to run.
 define ensure_debs

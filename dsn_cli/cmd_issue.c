@@ -9,12 +9,13 @@
 #include <time.h>
 
 #include "dsn_cert.h"
+#include "dsn_issue_batch.h"
 #include "dsn_util.h"
 
 int dsn_cmd_issue(int argc, char **argv)
 {
     const char *key = NULL, *owner = NULL, *customer = NULL, *model = NULL, *out = NULL;
-    const char *corner_name = "br", *when = NULL, *size = "28x28";
+    const char *corner_name = "br", *when = NULL, *size = "28x28", *batch = NULL;
     int bits = 64, cell = 0, margin = 0, force = 0;
     const dsn_option opts[] = {
         {"--key", NULL, DSN_ARG_STR, &key, "FILE", "owner's private key (PEM, Ed25519)"},
@@ -29,18 +30,22 @@ int dsn_cmd_issue(int argc, char **argv)
         {"--time", NULL, DSN_ARG_STR, &when, "T", "issue time, UTC, 2026-11-26T04:00:00Z (default now)"},
         {"--output", "-o", DSN_ARG_STR, &out, "FILE", "certificate to write, e.g. customer.sn"},
         {"--force", NULL, DSN_ARG_FLAG, &force, NULL, "replace an existing certificate"},
+        {"--batch", NULL, DSN_ARG_STR, &batch, "CSV", "one certificate per CSV record (name,model[,notes]) into -o DIR"},
     };
     const dsn_usage u = {
-        "issue", "--key owner.pem --owner NAME --customer NAME --model ID [options] -o customer.sn",
+        "issue", "--key owner.pem --owner NAME (--customer NAME --model ID -o customer.sn | --batch customers.csv -o DIR) [options]",
         "Signs a certificate naming the owner, customer, model, issue time and stamp geometry, and\n"
-        "derives the customer's serial from the signature. Prints the serial.",
+        "derives the customer's serial from the signature. Prints the serial.\n"
+        "--batch customers.csv -o DIR: every customer of the CSV (RFC 4180, one `name,model[,notes]`\n"
+        "per line, an optional header line) into DIR/<name>.sn plus DIR/customers.json, all or none:\n"
+        "a malformed line, a customer twice, or one DIR already holds is refused, naming the line.",
     };
     int r = dsn_args_parse(argc, argv, opts, DSN_COUNT(opts), &u, NULL, 0, NULL);
     if(r != DSN_ARGS_RUN) return r == DSN_ARGS_HELP ? DSN_EXIT_OK : DSN_EXIT_ERROR;
 
     const struct { const char *value, *what; } required[] = {
-        {key, "--key FILE"}, {owner, "--owner NAME"}, {customer, "--customer NAME"},
-        {model, "--model ID"}, {out, "-o FILE"},
+        {key, "--key FILE"}, {owner, "--owner NAME"}, {batch ? "" : customer, "--customer NAME"},
+        {batch ? "" : model, "--model ID"}, {out, batch ? "-o DIR" : "-o FILE"},
     };
     for(int i = 0; i < DSN_COUNT(required); ++i) {
         if(!required[i].value) {
@@ -53,7 +58,11 @@ int dsn_cmd_issue(int argc, char **argv)
     const struct { const char *value, *option; } names[] = {
         {owner, "--owner"}, {customer, "--customer"}, {model, "--model"},
     };
-    for(int i = 0; i < DSN_COUNT(names); ++i) {
+    if(batch && (customer || model || force)) {
+        dsn_error("issue: --batch takes the customers and models from %s: no --customer, --model or --force", batch);
+        return DSN_EXIT_ERROR;
+    }
+    for(int i = 0; i < (batch ? 1 : DSN_COUNT(names)); ++i) {
         if(dsn_cert_check_name(names[i].option, names[i].value, err, sizeof err) != 0) {
             dsn_error("issue: %s", err);
             return DSN_EXIT_ERROR;
@@ -95,6 +104,10 @@ int dsn_cmd_issue(int argc, char **argv)
     if(when && dsn_time_parse(&issued, when) != 0) {
         dsn_error("issue: --time '%s' is not a UTC time like 2026-11-26T04:00:00Z", when);
         return DSN_EXIT_ERROR;
+    }
+    if(batch) {
+        dsn_issue_batch_opts bo = {batch, key, owner, out, g, issued};
+        return dsn_issue_batch(&bo);
     }
     if(!force && dsn_check_new(out, "refusing to overwrite a certificate (--force replaces it)") != 0)
         return DSN_EXIT_ERROR;

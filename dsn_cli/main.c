@@ -22,7 +22,8 @@
     X("export",      export,      "cut the customer's model (cfg + weights) from a trained student") \
     X("eval",        eval,        "measure a customer model: valid, raw, forged, near and cross-customer serials") \
     X("report",      report,      "aggregate eval results into report/ (JSON, markdown, plots)") \
-    X("demo",        demo,        "a customer model on a camera or video: valid, no and forged serial side by side")
+    X("demo",        demo,        "a customer model on a camera or video: valid, no and forged serial side by side") \
+    X("fleet",       fleet,       "a student per customer: plan, run locally or on Slurm, report")
 
 #define X(name, fn, help) int dsn_cmd_##fn(int argc, char **argv);
 DSN_VERBS(X)

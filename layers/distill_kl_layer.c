@@ -140,6 +140,11 @@ static void kl_forward(layer l, network net, const float *z)
     dsn_stamp_report(s, net.index, net);
 }
 
+network *distill_kl_teacher(layer l)
+{
+    return l.plugin_data ? ((kl_state *)l.plugin_data)->teacher : 0;
+}
+
 void forward_distill_kl_layer(layer l, network net)
 {
     kl_forward(l, net, net.input);

@@ -20,6 +20,9 @@ float distill_kl_compute(const distill_kl_params *p, int batch, int n, const flo
                          const float *mask, const float *truth, float *output, float *delta,
                          float *row_push, float *kd, float *hard, float *push);
 
+/* The teacher network this layer loaded (each [distill_kl] loads its own). For the tests. */
+network *distill_kl_teacher(layer l);
+
 void forward_distill_kl_layer(layer l, network net);
 void backward_distill_kl_layer(layer l, network net);
 #ifdef GPU
