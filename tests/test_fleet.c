@@ -15,8 +15,8 @@
  *     test's children, stopped at the end; SLURM_CONF is set for this process only. The 4-customer
  *     job array goes through `dsn fleet slurm --submit --wait`, then `dsn fleet report`. Without
  *     Slurm (or as non-root) that test prints "skipped: <why>".
- *   - the Slurm run and the local run of the same plan give the same per-customer results where
- *     training is deterministic today (see EXPECT_DETERMINISTIC_TRAINING). */
+ *   - the Slurm run and the local run of the same plan give the same per-customer results: the
+ *     same items and serials, byte-identical trained weights, the same evaluation figures. */
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,11 +42,9 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Darknet training is not bit-reproducible yet (its data loader threads share rand()); the lead
- * is fixing that. Until then the Slurm and local runs are compared on what is deterministic (the
- * items, seeds, serials, the teacher, and dsn eval itself on the same weights); set this to 1 once
- * training is, and the trained weights and every evaluation figure must match as well. */
-#define EXPECT_DETERMINISTIC_TRAINING 0
+/* Training is bit-reproducible for the same seed and thread count (darknet_patch/0021): the
+ * Slurm and local runs must give the same weights and every evaluation figure. */
+#define EXPECT_DETERMINISTIC_TRAINING 1
 
 #define CUSTOMERS 4
 
@@ -807,8 +805,7 @@ static void test_slurm_job_array(void **state)
     free(js);
 }
 
-/* The same plan on Slurm and locally gives the same per-customer results (see
- * EXPECT_DETERMINISTIC_TRAINING for what "the same" covers today). */
+/* The same plan on Slurm and locally gives the same per-customer results. */
 static void test_slurm_matches_local(void **state)
 {
     (void)state;
