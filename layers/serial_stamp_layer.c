@@ -383,7 +383,6 @@ layer parse_serial_stamp(list *options, size_params params)
     if(valid + forged + near + soft > 1 + 1e-6f)
         dsn_layer_fail(params, SECTION, "valid + forged + near + soft = %g: the role fractions must sum to at most 1",
                        valid + forged + near + soft);
-    if(soft > 0 && !s->has_serial && valid > 0) dsn_layer_fail(params, SECTION, "soft=%g needs the serial", soft);
     if(near_max < 1 || near_max > bits) dsn_layer_fail(params, SECTION, "near_max=%d must be in [1,bits=%d]", near_max, bits);
     if(s->near_one < 0 || s->near_one > 1) dsn_layer_fail(params, SECTION, "near_one=%g must be in [0,1]", s->near_one);
     if(s->mine != 0 && s->mine != 1) dsn_layer_fail(params, SECTION, "mine=%d must be 0 or 1", s->mine);
