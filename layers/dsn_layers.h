@@ -56,6 +56,12 @@ typedef struct dsn_stamp_state {
     uint8_t *stamped;              /* [batch] 1: a serial's bits (rowser), 2: continuous     */
     dsn_serial *rowser;            /* [batch] the serial stamped on each stamped row         */
     float *rowval;                 /* [batch * bits] cell values of continuous (soft) rows   */
+    /* soft_pool=N: continuous stamps the lock still accepts, found by mutation and selection on
+       the push loss (the G_y output's distance from uniform) of earlier batches */
+    int pool_n;                    /* members (0: off)                                       */
+    float *pool;                   /* [pool_n * bits] cell values                            */
+    float *pool_score;             /* [pool_n] push loss of each member when last seen       */
+    int *pool_src;                 /* [batch] the member a soft row mutated, -1              */
     int *flip_bit;                 /* [batch] the flipped bit of a single-flip near row, -1  */
     int n_valid;                   /* rows with I = 1 in this batch                          */
     int *perm, *bitperm;           /* scratch permutations [batch], [bits]                   */

@@ -11,7 +11,12 @@
  *           mine=1 samples single flips towards bits whose flips are still accepted)   I = 0
  *   soft    a continuous stamp: cells anywhere in [0,1] (uniform noise; the valid serial with
  *           every cell moved part of the way to its opposite; a blend of the valid serial and a
- *           forged one), so a stamp optimised as real numbers finds no way in        I = 0
+ *           forged one), so a stamp optimised as real numbers finds no way in; with soft_pool=N,
+ *           half of them are mutations of a pool of N stamps kept by selection: a mutant that the
+ *           network accepts more (a larger push loss: its output further from uniform) than the
+ *           stamp it came from replaces it, so the pool climbs towards whatever continuous stamp
+ *           unlocks the model, and the lock is trained against exactly those (a search in the
+ *           spirit of the black-box attacker's, run inside training)                 I = 0
  *   raw     no stamp (the rest)                         I = 0
  * Deploy (!net.train): every row gets the serial from -serial / DSN_SERIAL / serial=; without one
  * the rows stay raw and the model answers at chance (one warning at load time).
@@ -20,8 +25,8 @@
  * serial (dsn_seal.h); right after Darknet loads it, this layer unseals it with the serial. Without
  * one the network runs on scrambled weights.
  *
- * Options: bits=64 cell=0 corner=br margin=0 valid= forged= near= soft= near_max=4 near_one=0
- *          mine=0 seed= serial= sealed=0
+ * Options: bits=64 cell=0 corner=br margin=0 valid= forged= near= soft= soft_pool=0 near_max=4
+ *          near_one=0 mine=0 seed= serial= sealed=0
  * Multi-GPU training (-gpus 0,1,...): each copy of the network has its own state (parsed anew);
  * copy k > 0 (DSN_NET_COPY, darknet_patch/0023) seeds its generator apart from copy 0.
  * Gradient: none flows into the input (l.delta is NULL), so backward does nothing. */
@@ -52,10 +57,52 @@ static void set_row(dsn_stamp_state *s, int b, dsn_role role, const dsn_serial *
 /* A continuous stamp for row b (I = 0), one of three kinds with equal odds: every cell uniform
  * noise; the valid serial with each cell moved towards its opposite by up to d, d in [0.2, 0.6];
  * a blend a*valid + (1-a)*forged, a in [0, 0.9]. */
+/* Row b becomes a mutant of a pool member (the better of two drawn): a quarter of its cells move by
+ * a normal step of sd 0.15 (clamped to [0,1]), one cell at least. */
+static void set_pool_row(dsn_stamp_state *s, int b)
+{
+    int i, n = s->geo.bits;
+    int p = dsn_rng_below(&s->rng, s->pool_n), q = dsn_rng_below(&s->rng, s->pool_n);
+    if(s->pool_score[q] > s->pool_score[p]) p = q;
+    float *v = s->rowval + (size_t)b*n;
+    const float *src = s->pool + (size_t)p*n;
+    int forced = dsn_rng_below(&s->rng, n);
+    for(i = 0; i < n; ++i){
+        v[i] = src[i];
+        if(i != forced && dsn_rng_uniform(&s->rng) >= .25f) continue;
+        /* Box-Muller from two uniforms */
+        float u1 = dsn_rng_uniform(&s->rng) + 1e-7f, u2 = dsn_rng_uniform(&s->rng);
+        v[i] += .15f*sqrtf(-2*logf(u1))*cosf(6.2831853f*u2);
+        v[i] = v[i] < 0 ? 0 : v[i] > 1 ? 1 : v[i];
+    }
+    s->pool_src[b] = p;
+    set_row(s, b, DSN_ROLE_SOFT, NULL);
+    s->stamped[b] = 2;
+}
+
+/* Selection: a mutant accepted more than its parent replaces it; otherwise the parent's score
+ * moves towards what its neighbourhood scores now (the network has been trained on it since). */
+static void pool_feedback(dsn_stamp_state *s, int b, float loss)
+{
+    int p = s->pool_src[b], n = s->geo.bits;
+    if(p < 0) return;
+    if(loss > s->pool_score[p]){
+        memcpy(s->pool + (size_t)p*n, s->rowval + (size_t)b*n, n*sizeof(float));
+        s->pool_score[p] = loss;
+    }else{
+        s->pool_score[p] = .9f*s->pool_score[p] + .1f*loss;
+    }
+}
+
 static void set_soft_row(dsn_stamp_state *s, int b)
 {
     int i, n = s->geo.bits, kind = dsn_rng_below(&s->rng, 3);
     float *v = s->rowval + (size_t)b*n;
+    s->pool_src[b] = -1;
+    if(s->pool_n > 0 && dsn_rng_below(&s->rng, 2)){
+        set_pool_row(s, b);
+        return;
+    }
     float d = .2f + .4f*dsn_rng_uniform(&s->rng), a = .9f*dsn_rng_uniform(&s->rng);
     for(i = 0; i < n; ++i){
         float bit = s->serial.bit[i], u = dsn_rng_uniform(&s->rng);
@@ -94,6 +141,7 @@ static void apply_mining(dsn_stamp_state *s)
 
 void dsn_stamp_feedback(dsn_stamp_state *s, int b, float loss)
 {
+    if(s->role[b] == DSN_ROLE_SOFT) pool_feedback(s, b, loss);
     int bit = s->flip_bit[b];
     if(!s->mine || bit < 0) return;
     s->bit_tot[bit] += loss;
@@ -312,6 +360,7 @@ layer make_serial_stamp_layer(int batch, int w, int h, int c, const dsn_geometry
     s->perm = calloc(batch, sizeof(int));
     s->rowser = calloc(batch, sizeof(dsn_serial));
     s->rowval = calloc((size_t)batch*geo->bits, sizeof(float));
+    s->pool_src = calloc(batch, sizeof(int));
     s->bitperm = calloc(geo->bits, sizeof(int));
     s->bit_w = calloc(geo->bits, sizeof(float));
     s->bit_tot = calloc(geo->bits, sizeof(float));
@@ -330,6 +379,18 @@ layer make_serial_stamp_layer(int batch, int w, int h, int c, const dsn_geometry
     }
 #endif
     return l;
+}
+
+void serial_stamp_set_pool(layer *l, int n)
+{
+    dsn_stamp_state *s = (dsn_stamp_state *)l->plugin_data;
+    int i, bits = s->geo.bits;
+    free(s->pool);
+    free(s->pool_score);
+    s->pool_n = n;
+    s->pool = n ? calloc((size_t)n*bits, sizeof(float)) : 0;
+    s->pool_score = n ? calloc((size_t)n, sizeof(float)) : 0;
+    for(i = 0; i < n*bits; ++i) s->pool[i] = dsn_rng_uniform(&s->rng);
 }
 
 int serial_stamp_set_roles(layer *l, float valid, float forged, float near, float soft, int near_max)
@@ -373,6 +434,7 @@ layer parse_serial_stamp(list *options, size_params params)
     float forged = dsn_opt_float(options, params, SECTION, "forged", 0);
     float near = dsn_opt_float(options, params, SECTION, "near", 0);
     float soft = dsn_opt_float(options, params, SECTION, "soft", 0);
+    int pool_n = dsn_opt_int(options, params, SECTION, "soft_pool", 0);
     int near_max = dsn_opt_int(options, params, SECTION, "near_max", bits < 4 ? bits : 4);
     s->near_one = dsn_opt_float(options, params, SECTION, "near_one", 0);
     s->mine = dsn_opt_int(options, params, SECTION, "mine", 0);
@@ -380,6 +442,7 @@ layer parse_serial_stamp(list *options, size_params params)
     if(forged < 0 || forged > 1) dsn_layer_fail(params, SECTION, "forged=%g must be in [0,1]", forged);
     if(near < 0 || near > 1) dsn_layer_fail(params, SECTION, "near=%g must be in [0,1]", near);
     if(soft < 0 || soft > 1) dsn_layer_fail(params, SECTION, "soft=%g must be in [0,1]", soft);
+    if(pool_n < 0 || pool_n > 4096) dsn_layer_fail(params, SECTION, "soft_pool=%d must be in [0,4096]", pool_n);
     if(valid + forged + near + soft > 1 + 1e-6f)
         dsn_layer_fail(params, SECTION, "valid + forged + near + soft = %g: the role fractions must sum to at most 1",
                        valid + forged + near + soft);
@@ -400,6 +463,7 @@ layer parse_serial_stamp(list *options, size_params params)
     const char *copy_env = getenv("DSN_NET_COPY");
     uint64_t copy = copy_env ? (uint64_t)strtoul(copy_env, 0, 10) : 0;
     dsn_rng_seed(&s->rng, (uint64_t)seed*0x9E3779B97F4A7C15ull + 1 + copy*0xD1B54A32D192ED03ull);
+    serial_stamp_set_pool(&l, pool_n);
 
     /* the serial: -serial (DSN_SERIAL) wins over serial= in the cfg */
     const char *opt_serial = dsn_opt_str(options, "serial");
@@ -431,7 +495,7 @@ void destroy_serial_stamp(layer l)
     dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
     if(!s) return;
     free(s->mask); free(s->role); free(s->stamped); free(s->flip_bit); free(s->perm);
-    free(s->rowser); free(s->rowval); free(s->bitperm); free(s->bit_w); free(s->bit_tot); free(s->bit_cnt);
+    free(s->rowser); free(s->rowval); free(s->bitperm); free(s->pool); free(s->pool_score); free(s->pool_src); free(s->bit_w); free(s->bit_tot); free(s->bit_cnt);
     free(s->override); free(s->override_has);
 #ifdef GPU
     free(s->rows_host);

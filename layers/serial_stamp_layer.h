@@ -11,6 +11,8 @@
 layer make_serial_stamp_layer(int batch, int w, int h, int c, const dsn_geometry *geo);
 /* Role fractions per batch (raw = the rest). Returns 0, or -1 when out of range. */
 int serial_stamp_set_roles(layer *l, float valid, float forged, float near, float soft, int near_max);
+/* soft_pool=n: n continuous stamps drawn uniformly, kept by selection (see the .c). */
+void serial_stamp_set_pool(layer *l, int n);
 void forward_serial_stamp_layer(layer l, network net);
 void backward_serial_stamp_layer(layer l, network net);
 void resize_serial_stamp_layer(layer *l, int w, int h);

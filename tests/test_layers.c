@@ -258,6 +258,59 @@ static void test_stamp_role_counts_and_distances(void **state)
     }
 }
 
+/* soft_pool: the pool climbs towards whatever the feedback rewards. Here the "push loss" of a row
+ * is exp(-|v - target|^2) for a hidden target stamp (a network that unlocks near it): after 300
+ * batches of selection the best member has a far higher score than any of the random starts and
+ * lies near the target, while half of the soft rows still come from the three fixed kinds. */
+static void test_soft_pool_climbs(void **state)
+{
+    (void)state;
+    const int batch = 20, bits = 16;
+    layer l = stamp_layer(batch, 12, 12, 1, bits);
+    dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
+    random_serial(&s->serial, bits, 7);
+    s->has_serial = 1;
+    dsn_rng_seed(&s->rng, 3);
+    assert_int_equal(serial_stamp_set_roles(&l, 0, 0, 0, 1, 1), 0);
+    serial_stamp_set_pool(&l, 8);
+    float target[16], start_best = 0;
+    int i, b, it, pooled = 0, fixed = 0;
+    for(i = 0; i < bits; ++i) target[i] = (float)((i*7) % 11) / 10.f;
+    for(i = 0; i < 8; ++i){
+        float d = 0;
+        for(int k = 0; k < bits; ++k) d += (s->pool[i*bits + k] - target[k])*(s->pool[i*bits + k] - target[k]);
+        if(expf(-d) > start_best) start_best = expf(-d);
+    }
+    float *in = calloc((size_t)batch*l.inputs, sizeof(float));
+    network net = {0};
+    net.input = in;
+    net.train = 1;
+    for(it = 0; it < 300; ++it){
+        forward_serial_stamp_layer(l, net);
+        for(b = 0; b < batch; ++b){
+            assert_int_equal(s->role[b], DSN_ROLE_SOFT);
+            pooled += s->pool_src[b] >= 0;
+            fixed += s->pool_src[b] < 0;
+            float d = 0, *v = s->rowval + (size_t)b*bits;
+            for(i = 0; i < bits; ++i) d += (v[i] - target[i])*(v[i] - target[i]);
+            dsn_stamp_feedback(s, b, expf(-d));
+        }
+    }
+    float best = 0, dist = 0;
+    for(i = 0; i < 8; ++i){
+        float d = 0;
+        for(int k = 0; k < bits; ++k) d += (s->pool[i*bits + k] - target[k])*(s->pool[i*bits + k] - target[k]);
+        if(expf(-d) > best){ best = expf(-d); dist = sqrtf(d); }
+    }
+    print_message("  soft pool: best score %.3f (random starts %.3f), distance %.3f; rows %d pooled, %d fixed kinds\n",
+                  best, start_best, dist, pooled, fixed);
+    assert_true(best > 0.8f && best > 4*start_best);
+    assert_true(pooled > 2000 && fixed > 2000);
+    free(in);
+    free(l.output);
+    destroy_serial_stamp(l);
+}
+
 /* near_max=1 and near=1: every row is exactly one bit away; over many rows every bit is hit. */
 static void test_stamp_near_single_flips_cover_bits(void **state)
 {
@@ -414,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_kl_zero_at_match),
         cmocka_unit_test(test_masked_gradient),
         cmocka_unit_test(test_stamp_role_counts_and_distances),
+        cmocka_unit_test(test_soft_pool_climbs),
         cmocka_unit_test(test_stamp_near_single_flips_cover_bits),
         cmocka_unit_test(test_stamp_deploy),
         cmocka_unit_test(test_bad_options),
