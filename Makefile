@@ -280,7 +280,7 @@ REPORT    ?= report
 # the issue's counts (1,000 forged serials, 200 at distances 2 and 4) on 250 images each
 EVAL_OPTS ?= --forged 1000 --near2 200 --near4 200 --images-per-serial 250
 VARIANTS  ?=
-demo: all
+demo: all $(BUILD)/bench
 	@$(call ensure_debs,gnuplot-nox $(if $(filter fashion,$(DATA)),dataset-fashion-mnist))
 	@DATA='$(DATA)' SEEDS='$(SEEDS)' CUSTOMERS='$(CUSTOMERS)' DEMO_DIR='$(DEMO_DIR)' REPORT='$(REPORT)' \
 	  TEACHER_BATCHES='$(TEACHER_BATCHES)' STUDENT_BATCHES='$(STUDENT_BATCHES)' EVAL_OPTS='$(EVAL_OPTS)' \

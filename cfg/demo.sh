@@ -17,6 +17,17 @@ read -r -a variants <<< "${VARIANTS:-}"
 run=${DEMO_DIR:-build/demo/$data}
 report=${REPORT:-report}
 t0=$(date +%s)
+# where the time goes: one line per step (seconds, what), written to $report/time.md at the end
+times=$(mktemp)
+trap 'rm -f "$times"' EXIT
+timed() {   # timed WHAT CMD...: runs CMD, records its wall time under WHAT
+    local what=$1 s0 rc=0
+    shift
+    s0=$(date +%s.%N)
+    "$@" || rc=$?
+    awk -v a="$(date +%s.%N)" -v b="$s0" -v w="$what" 'BEGIN { printf "%.1f\t%s\n", a - b, w }' >> "$times"
+    return $rc
+}
 steps=$(( 2 + ${#seeds[@]} * (2 + 3 * ${#customers[@]}) + 3 * ${#variants[@]} + 1 ))
 step=0
 say() {
@@ -37,7 +48,11 @@ mkdir -p "$run" "$report"
 trained() { [ -f "$1" ] && [ -f "$1.trained-from" ] && [ "$(cat "$1.trained-from")" = "$2" ]; }
 
 say "import $data"
-"$bin/dsn" import "$data"
+timed "import $data" "$bin/dsn" import "$data"
+# the machine's sgemm ceiling (OpenBLAS, 2 threads, 1 s), printed beside the times so they compare
+# across machines
+sgemm=$(OPENBLAS_NUM_THREADS=2 "$bin/bench" sgemm 1024 1 2>/dev/null | sed -n 's/^RESULT .*gflops=\([0-9.]*\).*/\1/p')
+echo "sgemm ceiling: ${sgemm:-?} GFLOP/s (2 threads)"
 
 say "owner key"
 [ -f "$run/owner.pem" ] || "$bin/dsn" keygen -o "$run/owner.pem"
@@ -66,6 +81,7 @@ for seed in "${seeds[@]}"; do
         echo "teacher: reusing $tw (same cfg and seed; trained in ${teacher_s}s)"
     else
         s0=$(date +%s)
+        timed "seed $seed: train the teacher" \
         "$bin/darknet" classifier train "$dir/$data.data" "$dir/${data}_teacher.cfg" -seed "$seed" > "$dir/teacher.log" 2>&1 ||
             { tail -5 "$dir/teacher.log"; die "teacher training failed (seed $seed)"; }
         teacher_s=$(( $(date +%s) - s0 ))
@@ -96,6 +112,7 @@ for seed in "${seeds[@]}"; do
         else
             local s0
             s0=$(date +%s)
+            timed "seed $seed: train $name's student" \
             "$bin/darknet" classifier train "$dir/$data.data" "$cfg" -seed "$sseed" -serial "$serial" \
                 > "$dir/student_$name.log" 2>&1 ||
                 { tail -5 "$dir/student_$name.log"; die "student training failed ($name, seed $seed)"; }
@@ -109,6 +126,7 @@ for seed in "${seeds[@]}"; do
             "$dir/eval_$name.json" "$dataset" "$seed" "$name" "$train_s" "$dir/student_$name.log" "$teacher_s" "$dir/teacher.log" > "$dir/run_$name.json"
 
         say "seed $seed: export $name's customer model"
+        timed "seed $seed: export $name's model" \
         "$bin/dsn" export "$cfg" "$sw" -o "$dir/customer_$name" --name "${data}_customer" --cert "$cert" --force
     }
 
@@ -122,6 +140,7 @@ for seed in "${seeds[@]}"; do
             return
         fi
         # shellcheck disable=SC2086
+        timed "seed $seed: evaluate $name's model" \
         "$bin/dsn" eval --cfg "$dir/customer_$name/${data}_customer.cfg" \
             --weights "$dir/customer_$name/${data}_customer.weights" \
             --cert "$cert" --pub "$run/owner.pub.pem" --data "$dir/$data.data" \
@@ -162,5 +181,14 @@ for seed in "${seeds[@]}"; do
 done
 
 say "report"
-"$bin/dsn" report --out "$report" "${manifest[@]}"
-echo "demo: done in $(( $(date +%s) - t0 ))s; report in $report/"
+timed "report" "$bin/dsn" report --out "$report" "${manifest[@]}"
+total=$(( $(date +%s) - t0 ))
+{
+    printf '# Where the time goes (make demo, DATA=%s, SEEDS=%s)\n\n' "$data" "${seeds[*]}"
+    printf 'Total %d s on this machine (sgemm ceiling %s GFLOP/s on 2 threads, measured at the start; %d cores).\n' \
+        "$total" "${sgemm:-?}" "$(nproc)"
+    printf 'Steps reused from an earlier run (same cfg, seed and serial) take no time here.\n\n'
+    printf '| step | seconds |\n|---|---:|\n'
+    awk -F '\t' '{ printf "| %s | %.1f |\n", $2, $1 }' "$times"
+} > "$report/time.md"
+echo "demo: done in ${total}s (sgemm ceiling ${sgemm:-?} GFLOP/s); report in $report/ (time per step: $report/time.md)"

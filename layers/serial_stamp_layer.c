@@ -9,9 +9,9 @@
  *   forged  a uniformly random serial != the valid one I = 0
  *   near    the valid serial with 1..near_max bits flipped (near_one: share of single flips;
  *           mine=1 samples single flips towards bits whose flips are still accepted)   I = 0
- *   soft    a continuous stamp: cells anywhere in [0,1] (uniform noise; the valid serial with
- *           every cell moved part of the way to its opposite; a blend of the valid serial and a
- *           forged one), so a stamp optimised as real numbers finds no way in; with soft_pool=N,
+ *   soft    a continuous stamp: cells anywhere in [0,1] (uniform noise; the valid or a random
+ *           serial with every cell moved part of the way to its opposite; a blend of the valid
+ *           serial and a forged one), so a stamp optimised as real numbers finds no way in; with soft_pool=N,
  *           half of them are mutations of a pool of N stamps kept by selection: a mutant that the
  *           network accepts more (a larger push loss: its output further from uniform) than the
  *           stamp it came from replaces it, so the pool climbs towards whatever continuous stamp
@@ -54,9 +54,10 @@ static void set_row(dsn_stamp_state *s, int b, dsn_role role, const dsn_serial *
     if(sn) s->rowser[b] = *sn;
 }
 
-/* A continuous stamp for row b (I = 0), one of three kinds with equal odds: every cell uniform
+/* A continuous stamp for row b (I = 0), one of four kinds with equal odds: every cell uniform
  * noise; the valid serial with each cell moved towards its opposite by up to d, d in [0.2, 0.6];
- * a blend a*valid + (1-a)*forged, a in [0, 0.9]. */
+ * a blend a*valid + (1-a)*forged, a in [0, 0.9]; a random serial moved like the valid one (the
+ * neighbourhoods of all-0, all-1 and every other corner an attack may start from). */
 /* Row b becomes a mutant of a pool member (the better of two drawn): a quarter of its cells move by
  * a normal step of sd 0.15 (clamped to [0,1]), one cell at least. */
 static void set_pool_row(dsn_stamp_state *s, int b)
@@ -96,7 +97,7 @@ static void pool_feedback(dsn_stamp_state *s, int b, float loss)
 
 static void set_soft_row(dsn_stamp_state *s, int b)
 {
-    int i, n = s->geo.bits, kind = dsn_rng_below(&s->rng, 3);
+    int i, n = s->geo.bits, kind = dsn_rng_below(&s->rng, 4);
     float *v = s->rowval + (size_t)b*n;
     s->pool_src[b] = -1;
     if(s->pool_n > 0 && dsn_rng_below(&s->rng, 2)){
@@ -106,8 +107,9 @@ static void set_soft_row(dsn_stamp_state *s, int b)
     float d = .2f + .4f*dsn_rng_uniform(&s->rng), a = .9f*dsn_rng_uniform(&s->rng);
     for(i = 0; i < n; ++i){
         float bit = s->serial.bit[i], u = dsn_rng_uniform(&s->rng);
+        if(kind == 3) bit = (float)dsn_rng_below(&s->rng, 2);
         if(kind == 0) v[i] = u;
-        else if(kind == 1) v[i] = bit ? 1 - d*u : d*u;
+        else if(kind == 1 || kind == 3) v[i] = bit ? 1 - d*u : d*u;
         else v[i] = a*bit + (1 - a)*(float)(u < .5f);
     }
     set_row(s, b, DSN_ROLE_SOFT, NULL);
