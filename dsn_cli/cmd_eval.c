@@ -13,6 +13,7 @@
 
 #include "dsn_cert.h"
 #include "dsn_eval.h"
+#include "dsn_eval_subsets.h"
 #include "dsn_util.h"
 
 #define MAX_OTHERS 64
@@ -54,8 +55,8 @@ int dsn_cmd_eval(int argc, char **argv)
 {
     const char *cfg = NULL, *weights = NULL, *cert_path = NULL, *pub = NULL, *data = NULL, *list = NULL;
     const char *tcfg = NULL, *tweights = NULL, *others_arg = NULL, *json = NULL, *md = NULL;
-    const char *dataset = NULL;
-    int forged = 1000, near2 = 200, near4 = 200, per = 500, seed = 0, quiet = 0;
+    const char *dataset = NULL, *subsets = NULL;
+    int forged = 1000, near2 = 200, near4 = 200, per = 500, seed = 0, quiet = 0, fidelity = 0;
     dsn_eval_opts o;
     dsn_eval_opts_init(&o);
     int batch = o.batch, threads = o.threads;
@@ -80,6 +81,10 @@ int dsn_cmd_eval(int argc, char **argv)
         {"--batch", NULL, DSN_ARG_INT, &batch, "N", "rows per forward pass (default 128)"},
         {"--threads", NULL, DSN_ARG_INT, &threads, "N", "networks run side by side (default: CPUs)"},
         {"--quiet", "-q", DSN_ARG_FLAG, &quiet, NULL, "no progress lines"},
+        {"--subsets", NULL, DSN_ARG_STR, &subsets, "A,B,..", "also per subset: the word of each image's file name "
+                                                             "(default: the .data's subsets=)"},
+        {"--fidelity", NULL, DSN_ARG_FLAG, &fidelity, NULL, "teacher, valid serial and no serial only: no forged, "
+                                                            "near, single-bit or other serials"},
     };
     const dsn_usage u = {
         "eval", "--cfg C.cfg --weights W --cert C.sn --data D.data [options]",
@@ -90,7 +95,8 @@ int dsn_cmd_eval(int argc, char **argv)
         "over serials for a mean). Prints a table and the time taken; --json and --md save them.\n"
         "JSON keys: teacher, valid, raw, forged_mean, forged_max, hamming_1, hamming_1_max,\n"
         "hamming_1_per_bit, hamming_2(_max), hamming_4(_max), cross {customer: acc}, each with a\n"
-        "_ci95 [lo, hi], in percent; n_images, seeds, wall_seconds.\n"
+        "_ci95 [lo, hi], in percent; n_images, seeds, wall_seconds; with subsets, subsets {name:\n"
+        "{images, teacher, valid, valid_minus_teacher, raw, each _ci95}} (e.g. cfg/mnist-shift.data).\n"
         "Exit status: 0 measured, 1 a certificate does not verify against --pub, 2 bad input.",
     };
     int r = dsn_args_parse(argc, argv, opts, DSN_COUNT(opts), &u, NULL, 0, NULL);
@@ -119,6 +125,12 @@ int dsn_cmd_eval(int argc, char **argv)
             return DSN_EXIT_ERROR;
         }
     }
+    if(fidelity && (others_arg || forged != 1000 || near2 != 200 || near4 != 200)) {
+        dsn_error("eval: --fidelity measures no forged, near or other serials: drop --forged, --near2, --near4 "
+                  "and --others");
+        return DSN_EXIT_ERROR;
+    }
+    if(fidelity) forged = near2 = near4 = 0;
     if(batch > 4096 || threads > 64) {
         dsn_error("eval: --batch at most 4096, --threads at most 64");
         return DSN_EXIT_ERROR;
@@ -209,8 +221,15 @@ int dsn_cmd_eval(int argc, char **argv)
     }
 
     dsn_eval_data d;
+    dsn_eval_subsets sub = {0};
     if(dsn_eval_data_load(&d, data, list, w, h, c, err, sizeof err) != 0) {
         dsn_error("eval: %s", err);
+        goto done;
+    }
+    if(!subsets) subsets = d.subsets;
+    if(subsets && dsn_eval_subsets_group(&sub, subsets, d.paths, d.n, err, sizeof err) != 0) {
+        dsn_error("eval: %s%s", err, subsets == d.subsets ? " (the subsets= line of --data)" : "");
+        dsn_eval_data_free(&d);
         goto done;
     }
     o.cfg = cfg;
@@ -229,9 +248,10 @@ int dsn_cmd_eval(int argc, char **argv)
     o.batch = batch;
     o.threads = threads;
     o.progress = !quiet;
+    o.no_hamming1 = fidelity;
     fprintf(stderr, "dsn: eval: %d images (%d classes) from %s; %d forged, %d + %d near serials on %d images each, "
                     "%d single-bit flips and %d other customers on all; %d thread%s, batch %d\n",
-            d.n, d.classes, list ? list : data, forged, near2, near4, per < d.n ? per : d.n, cert.bits, n_others,
+            d.n, d.classes, list ? list : data, forged, near2, near4, per < d.n ? per : d.n, fidelity ? 0 : cert.bits, n_others,
             threads, threads == 1 ? "" : "s", batch);
 
     dsn_eval_result res;
@@ -239,6 +259,7 @@ int dsn_cmd_eval(int argc, char **argv)
     if(!ok) {
         dsn_error("eval: %s", err);
         dsn_eval_result_free(&res);
+        dsn_eval_subsets_free(&sub);
         dsn_eval_data_free(&d);
         goto done;
     }
@@ -249,13 +270,28 @@ int dsn_cmd_eval(int argc, char **argv)
     dsn_eval_markdown(&mdb, &res, &o, &meta);
     dsn_eval_json(&jb, &res, &o, &meta);
     if(mdb.oom || jb.oom) dsn_die("out of memory");
+    const char *jtext = jb.s;
+    char *sub_json = NULL;
+    if(subsets) {   /* the per-subset table after the others, and "subsets" as the JSON's last key */
+        dsn_eval_subsets_tally(&sub, &res);
+        char *smd = dsn_eval_subsets_markdown(&sub);
+        json_t *sj = dsn_eval_subsets_json(&sub);
+        if(!smd || !sj || !(sub_json = dsn_eval_subsets_splice(jb.s, sj))) dsn_die("out of memory");
+        dsn_buf_printf(&mdb, "%s", smd);
+        if(mdb.oom) dsn_die("out of memory");
+        free(smd);
+        json_decref(sj);
+        jtext = sub_json;
+    }
     fputs(mdb.s, stdout);
     printf("\n%ld rows in %.1f s (%.0f rows/s)\n", res.rows, res.seconds, res.seconds > 0 ? res.rows / res.seconds : 0.0);
     rc = DSN_EXIT_OK;
-    if(json && dsn_write_file(json, jb.s, jb.n, 0644, DSN_WRITE_REPLACE) != 0) rc = DSN_EXIT_ERROR;
+    if(json && dsn_write_file(json, jtext, strlen(jtext), 0644, DSN_WRITE_REPLACE) != 0) rc = DSN_EXIT_ERROR;
     if(md && dsn_write_file(md, mdb.s, mdb.n, 0644, DSN_WRITE_REPLACE) != 0) rc = DSN_EXIT_ERROR;
     dsn_buf_free(&mdb);
     dsn_buf_free(&jb);
+    free(sub_json);
+    dsn_eval_subsets_free(&sub);
     dsn_eval_result_free(&res);
     dsn_eval_data_free(&d);
 done:

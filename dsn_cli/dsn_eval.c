@@ -161,6 +161,11 @@ void dsn_eval_data_free(dsn_eval_data *d)
         for(int i = 0; i < d->classes; ++i) free(d->names[i]);
     }
     free(d->names);
+    if(d->paths) {
+        for(int i = 0; i < d->n; ++i) free(d->paths[i]);
+    }
+    free(d->paths);
+    free(d->subsets);
     memset(d, 0, sizeof *d);
 }
 
@@ -235,6 +240,11 @@ int dsn_eval_data_load(dsn_eval_data *d, const char *data_path, const char *list
         goto done;
     }
     if(load_labels(d, labels, classes, data_path, err, errlen) != 0) goto done;
+    const char *subsets = kv_find(items, nitems, "subsets");
+    if(subsets && !(d->subsets = strdup(subsets))) {
+        snprintf(err, errlen, "%s: out of memory", data_path);
+        goto done;
+    }
 
     size_t len;
     if(!(list_text = dsn_read_file_err(list, LIST_FILE_MAX, &len, err, errlen))) goto done;
@@ -249,7 +259,8 @@ int dsn_eval_data_load(dsn_eval_data *d, const char *data_path, const char *list
     d->c = c;
     d->x = malloc((size_t)(n ? n : 1) * (size_t)inputs * sizeof(float));
     d->label = malloc((size_t)(n ? n : 1) * sizeof(int));
-    if(!d->x || !d->label) {
+    d->paths = calloc((size_t)(n ? n : 1), sizeof *d->paths);
+    if(!d->x || !d->label || !d->paths) {
         snprintf(err, errlen, "%s: out of memory for %d images", list, n);
         goto done;
     }
@@ -283,6 +294,10 @@ int dsn_eval_data_load(dsn_eval_data *d, const char *data_path, const char *list
         }
         memcpy(d->x + (size_t)d->n * inputs, im.data, (size_t)inputs * sizeof(float));
         free_image(im);
+        if(!(d->paths[d->n] = strdup(path))) {
+            snprintf(err, errlen, "%s: out of memory", list);
+            goto done;
+        }
         d->label[d->n++] = found;
     }
     if(d->n == 0) {
@@ -761,6 +776,9 @@ void dsn_eval_result_free(dsn_eval_result *r)
         free(sets[i]->each);
     }
     free(r->cross);
+    free(r->teacher_ok);
+    free(r->valid_ok);
+    free(r->raw_ok);
     memset(r, 0, sizeof *r);
 }
 
@@ -853,7 +871,7 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
     for(int i = 0; i < o->n_others; ++i) table[1 + o->forged + nb + o->near2 + o->near4 + i] = o->others[i];
 
     /* rows: valid, raw, then each measure's serials on their images */
-    const int counts[5] = {o->forged, nb, o->near2, o->near4, o->n_others};
+    const int counts[5] = {o->forged, o->no_hamming1 ? 0 : nb, o->near2, o->near4, o->n_others};
     const int each[5] = {m, d->n, m, m, d->n};
     long rows = 2L * d->n;
     for(int k = 0; k < 5; ++k) rows += (long)counts[k] * each[k];
@@ -906,6 +924,8 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
         if(trc != 0) goto oom;
         r->has_teacher = 1;
         r->teacher = dsn_eval_wilson(k, d->n);
+        if(!(r->teacher_ok = malloc((size_t)d->n))) goto oom;
+        memcpy(r->teacher_ok, correct, (size_t)d->n);
         memset(correct, 0, (size_t)d->n);
     }
     engine e = {.d = d, .table = table, .img = img, .ser = ser, .rows = rows, .correct = correct,
@@ -913,6 +933,9 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
     if(run_rows(&e, nets, nthreads, "student", o->progress) != 0) goto oom;
 
     /* tallies */
+    if(!(r->valid_ok = malloc((size_t)d->n)) || !(r->raw_ok = malloc((size_t)d->n))) goto oom;
+    memcpy(r->valid_ok, correct, (size_t)d->n);
+    memcpy(r->raw_ok, correct + d->n, (size_t)d->n);
     long k = 0;
     for(int i = 0; i < d->n; ++i) k += correct[i];
     r->valid = dsn_eval_wilson(k, d->n);

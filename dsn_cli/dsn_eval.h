@@ -45,6 +45,8 @@ typedef struct dsn_eval_data {
     float *x;         /* [n][c*h*w] planar, as Darknet's loader holds it   */
     int *label;       /* [n] class index                                   */
     char **names;     /* [classes] label names from the labels file        */
+    char **paths;     /* [n] each image's path, as its list line gives it   */
+    char *subsets;    /* the .data's subsets= (dsn eval --subsets), or NULL */
 } dsn_eval_data;
 
 /* Reads a Darknet .data file (classes=, valid=, labels=), the image list (list_path, or the
@@ -117,6 +119,7 @@ typedef struct dsn_eval_opts {
     int batch;                                  /* rows per forward pass (default 128)       */
     int threads;                                /* networks side by side (default: CPUs, <= 8) */
     int progress;                               /* progress and ETA on stderr (default 0)     */
+    int no_hamming1;                            /* skip the single-bit neighbours (default 0) */
 } dsn_eval_opts;
 
 void dsn_eval_opts_init(dsn_eval_opts *o);
@@ -127,6 +130,8 @@ typedef struct dsn_eval_result {
     dsn_eval_set forged, h1, h2, h4;
     int n_cross;
     dsn_eval_acc *cross;                        /* [n_cross], in the order of o.others       */
+    uint8_t *teacher_ok, *valid_ok, *raw_ok;    /* [n_images] 1 = right (teacher_ok: NULL    */
+                                                /* without a teacher), for per-subset tallies */
     long rows;                                  /* (image, serial) pairs evaluated           */
     double seconds;                             /* wall time of dsn_eval_run                  */
 } dsn_eval_result;

