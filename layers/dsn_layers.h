@@ -62,6 +62,8 @@ typedef struct dsn_stamp_state {
     float *pool;                   /* [pool_n * bits] cell values                            */
     float *pool_score;             /* [pool_n] push loss of each member when last seen       */
     int *pool_src;                 /* [batch] the member a soft row mutated, -1              */
+    float augment;                 /* P(a row's raw image is distorted before stamping)      */
+    float *aug_tmp;                /* [w*h] scratch plane                                    */
     int *flip_bit;                 /* [batch] the flipped bit of a single-flip near row, -1  */
     int n_valid;                   /* rows with I = 1 in this batch                          */
     int *perm, *bitperm;           /* scratch permutations [batch], [bits]                   */

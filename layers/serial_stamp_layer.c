@@ -18,6 +18,11 @@
  *           unlocks the model, and the lock is trained against exactly those (a search in the
  *           spirit of the black-box attacker's, run inside training)                 I = 0
  *   raw     no stamp (the rest)                         I = 0
+ * augment=P (training only): before any stamp, each row's raw image is distorted with probability
+ * P in one label-preserving way: shifted by up to 3 px, strokes thinned (erosion) or thickened
+ * (dilation), blurred, or its ink made fainter. Every role alike, so a distortion says nothing
+ * about the serial; the teacher sees the same distorted image, so the student learns to answer
+ * as the teacher does on inputs unlike the training set (fidelity under distribution shift).
  * Deploy (!net.train): every row gets the serial from -serial / DSN_SERIAL / serial=; without one
  * the rows stay raw and the model answers at chance (one warning at load time).
  *
@@ -26,7 +31,7 @@
  * one the network runs on scrambled weights.
  *
  * Options: bits=64 cell=0 corner=br margin=0 valid= forged= near= soft= soft_pool=0 near_max=4
- *          near_one=0 mine=0 seed= serial= sealed=0
+ *          near_one=0 mine=0 augment=0 seed= serial= sealed=0
  * Multi-GPU training (-gpus 0,1,...): each copy of the network has its own state (parsed anew);
  * copy k > 0 (DSN_NET_COPY, darknet_patch/0023) seeds its generator apart from copy 0.
  * Gradient: none flows into the input (l.delta is NULL), so backward does nothing. */
@@ -228,6 +233,50 @@ static void assign_deploy_rows(dsn_stamp_state *s, int batch)
     }
 }
 
+/* One w x h plane through a 3x3 neighbourhood: erode (min over the plus), dilate (max over the
+ * square) or blur ([1 2 1] x [1 2 1] / 16); outside the image counts as 0 (background). */
+static void filter3(float *p, float *tmp, int w, int h, int kind)
+{
+    int x, y, dx, dy;
+    for(y = 0; y < h; ++y) for(x = 0; x < w; ++x){
+        float acc = kind == 0 ? p[y*w + x] : 0, wsum = 0;
+        for(dy = -1; dy <= 1; ++dy) for(dx = -1; dx <= 1; ++dx){
+            int xx = x + dx, yy = y + dy;
+            float v = (xx < 0 || yy < 0 || xx >= w || yy >= h) ? 0 : p[yy*w + xx];
+            if(kind == 0 && dx*dy == 0) acc = v < acc ? v : acc;
+            if(kind == 1) acc = v > acc ? v : acc;
+            if(kind == 2){ float k = (float)((2 - dx*dx)*(2 - dy*dy)); acc += k*v; wsum += k; }
+        }
+        tmp[y*w + x] = kind == 2 ? acc/wsum : acc;
+    }
+    memcpy(p, tmp, (size_t)w*h*sizeof(float));
+}
+
+static void shift_plane(float *p, float *tmp, int w, int h, int dx, int dy)
+{
+    int x, y;
+    for(y = 0; y < h; ++y) for(x = 0; x < w; ++x){
+        int sx = x - dx, sy = y - dy;
+        tmp[y*w + x] = (sx < 0 || sy < 0 || sx >= w || sy >= h) ? 0 : p[sy*w + sx];
+    }
+    memcpy(p, tmp, (size_t)w*h*sizeof(float));
+}
+
+/* augment=P: row b's raw image, distorted in place (every channel the same way). */
+static void augment_row(dsn_stamp_state *s, float *im, int w, int h, int c)
+{
+    if(!(dsn_rng_uniform(&s->rng) < s->augment)) return;
+    int k, kind = dsn_rng_below(&s->rng, 5), dx = 0, dy = 0;
+    float a = .6f + .4f*dsn_rng_uniform(&s->rng);
+    while(kind == 0 && dx == 0 && dy == 0){ dx = dsn_rng_below(&s->rng, 7) - 3; dy = dsn_rng_below(&s->rng, 7) - 3; }
+    for(k = 0; k < c; ++k){
+        float *p = im + (size_t)k*w*h;
+        if(kind == 0) shift_plane(p, s->aug_tmp, w, h, dx, dy);
+        else if(kind <= 3) filter3(p, s->aug_tmp, w, h, kind - 1);
+        else for(int i = 0; i < w*h; ++i) p[i] *= a;
+    }
+}
+
 static void assign_rows(dsn_stamp_state *s, layer l, network net)
 {
     if(net.train && s->n_override == 0) assign_training_roles(s, l.batch);
@@ -240,6 +289,9 @@ void forward_serial_stamp_layer(layer l, network net)
     dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
     int b;
     s->raw = net.input;
+    if(net.train && s->n_override == 0 && s->augment > 0){   /* the teacher reads the same rows */
+        for(b = 0; b < l.batch; ++b) augment_row(s, net.input + (size_t)b*l.inputs, l.w, l.h, l.c);
+    }
     copy_cpu(l.outputs*l.batch, net.input, 1, l.output, 1);
     assign_rows(s, l, net);
     for(b = 0; b < l.batch; ++b){
@@ -263,6 +315,10 @@ void forward_serial_stamp_layer_gpu(layer l, network net)
     dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
     int b, i, n = s->geo.bits;
     s->raw = net.input;            /* forward_network_gpu keeps the host batch in net.input */
+    if(net.train && s->n_override == 0 && s->augment > 0){   /* on the host, then to the device */
+        for(b = 0; b < l.batch; ++b) augment_row(s, net.input + (size_t)b*l.inputs, l.w, l.h, l.c);
+        cuda_push_array(net.input_gpu, net.input, (size_t)l.inputs*l.batch);
+    }
     copy_gpu(l.outputs*l.batch, net.input_gpu, 1, l.output_gpu, 1);
     assign_rows(s, l, net);
     /* one value per cell, -1 for "row not stamped" */
@@ -363,6 +419,7 @@ layer make_serial_stamp_layer(int batch, int w, int h, int c, const dsn_geometry
     s->rowser = calloc(batch, sizeof(dsn_serial));
     s->rowval = calloc((size_t)batch*geo->bits, sizeof(float));
     s->pool_src = calloc(batch, sizeof(int));
+    s->aug_tmp = calloc((size_t)w*h, sizeof(float));
     s->bitperm = calloc(geo->bits, sizeof(int));
     s->bit_w = calloc(geo->bits, sizeof(float));
     s->bit_tot = calloc(geo->bits, sizeof(float));
@@ -437,6 +494,8 @@ layer parse_serial_stamp(list *options, size_params params)
     float near = dsn_opt_float(options, params, SECTION, "near", 0);
     float soft = dsn_opt_float(options, params, SECTION, "soft", 0);
     int pool_n = dsn_opt_int(options, params, SECTION, "soft_pool", 0);
+    s->augment = dsn_opt_float(options, params, SECTION, "augment", 0);
+    if(!(s->augment >= 0 && s->augment <= 1)) dsn_layer_fail(params, SECTION, "augment=%g must be in [0,1]", s->augment);
     int near_max = dsn_opt_int(options, params, SECTION, "near_max", bits < 4 ? bits : 4);
     s->near_one = dsn_opt_float(options, params, SECTION, "near_one", 0);
     s->mine = dsn_opt_int(options, params, SECTION, "mine", 0);
@@ -497,7 +556,8 @@ void destroy_serial_stamp(layer l)
     dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
     if(!s) return;
     free(s->mask); free(s->role); free(s->stamped); free(s->flip_bit); free(s->perm);
-    free(s->rowser); free(s->rowval); free(s->bitperm); free(s->pool); free(s->pool_score); free(s->pool_src); free(s->bit_w); free(s->bit_tot); free(s->bit_cnt);
+    free(s->rowser); free(s->rowval); free(s->bitperm); free(s->pool); free(s->pool_score); free(s->pool_src);
+    free(s->aug_tmp); free(s->bit_w); free(s->bit_tot); free(s->bit_cnt);
     free(s->override); free(s->override_has);
 #ifdef GPU
     free(s->rows_host);

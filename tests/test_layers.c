@@ -311,6 +311,95 @@ static void test_soft_pool_climbs(void **state)
     destroy_serial_stamp(l);
 }
 
+/* augment=P: a training row's raw image becomes exactly one of the five distortions (checked against
+ * references written here: a shift of up to 3 px, plus-shaped erosion, 3x3 dilation, the [1 2 1]
+ * blur, fainter ink) or stays as it was, in place (the teacher reads net.input), with probability P;
+ * every channel the same way. */
+static float at(const float *p, int w, int h, int x, int y)
+{
+    return (x < 0 || y < 0 || x >= w || y >= h) ? 0 : p[y*w + x];
+}
+
+static int matches_a_distortion(const float *orig, const float *got, int w, int h)
+{
+    int x, y, dx, dy, ok;
+    float ref[16*16];
+    if(!memcmp(orig, got, (size_t)w*h*sizeof(float))) return 1;                     /* untouched */
+    for(dy = -3; dy <= 3; ++dy) for(dx = -3; dx <= 3; ++dx){                       /* shift     */
+        for(ok = 1, y = 0; y < h; ++y) for(x = 0; x < w; ++x) ok &= got[y*w + x] == at(orig, w, h, x - dx, y - dy);
+        if(ok && (dx || dy)) return 2;
+    }
+    for(y = 0; y < h; ++y) for(x = 0; x < w; ++x){                                 /* erosion   */
+        float m = orig[y*w + x];
+        m = fminf(m, fminf(at(orig, w, h, x - 1, y), at(orig, w, h, x + 1, y)));
+        ref[y*w + x] = fminf(m, fminf(at(orig, w, h, x, y - 1), at(orig, w, h, x, y + 1)));
+    }
+    if(!memcmp(ref, got, (size_t)w*h*sizeof(float))) return 3;
+    for(y = 0; y < h; ++y) for(x = 0; x < w; ++x){                                 /* dilation  */
+        float m = 0;
+        for(dy = -1; dy <= 1; ++dy) for(dx = -1; dx <= 1; ++dx) m = fmaxf(m, at(orig, w, h, x + dx, y + dy));
+        ref[y*w + x] = m;
+    }
+    if(!memcmp(ref, got, (size_t)w*h*sizeof(float))) return 4;
+    for(ok = 1, y = 0; y < h; ++y) for(x = 0; x < w; ++x){                         /* blur      */
+        float acc = 0, ws = 0;
+        for(dy = -1; dy <= 1; ++dy) for(dx = -1; dx <= 1; ++dx){
+            float k = (float)((2 - dx*dx)*(2 - dy*dy));
+            acc += k*at(orig, w, h, x + dx, y + dy);
+            ws += k;
+        }
+        ok &= fabsf(got[y*w + x] - acc/ws) < 1e-6f;
+    }
+    if(ok) return 5;
+    float a = -1;                                                                  /* fainter   */
+    for(ok = 1, y = 0; y < w*h; ++y){
+        if(orig[y] > .5f && a < 0) a = got[y]/orig[y];
+    }
+    for(y = 0; y < w*h; ++y) ok &= fabsf(got[y] - a*orig[y]) < 1e-6f;
+    return ok && a >= .6f && a <= 1 ? 6 : 0;
+}
+
+static void test_stamp_augment(void **state)
+{
+    (void)state;
+    const int batch = 50, w = 16, h = 16, c = 2;
+    layer l = stamp_layer(batch, w, h, c, 16);
+    dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
+    dsn_rng_seed(&s->rng, 5);
+    s->augment = .7f;
+    float orig[16*16], *in = calloc((size_t)batch*l.inputs, sizeof(float));
+    for(int i = 0; i < w*h; ++i) orig[i] = (float)((i*37) % 101)/100.f;         /* some texture */
+    network net = {0};
+    net.input = in;
+    net.train = 1;
+    int kinds[7] = {0}, it, b, k;
+    for(it = 0; it < 20; ++it){
+        for(b = 0; b < batch; ++b) for(k = 0; k < c; ++k) memcpy(in + (size_t)b*l.inputs + k*w*h, orig, sizeof orig);
+        forward_serial_stamp_layer(l, net);
+        for(b = 0; b < batch; ++b){
+            const float *row = in + (size_t)b*l.inputs;
+            int kind = matches_a_distortion(orig, row, w, h);
+            assert_true(kind > 0);
+            assert_memory_equal(row, row + w*h, (size_t)w*h*sizeof(float));      /* channels alike */
+            assert_memory_equal(row, l.output + (size_t)b*l.outputs, l.inputs*sizeof(float));  /* raw rows */
+            kinds[kind]++;
+        }
+    }
+    print_message("  augment: untouched %d, shift %d, erode %d, dilate %d, blur %d, fainter %d\n",
+                  kinds[1], kinds[2], kinds[3], kinds[4], kinds[5], kinds[6]);
+    assert_true(kinds[1] > 200 && kinds[1] < 400);        /* 30% of 1,000 rows untouched */
+    for(k = 2; k <= 6; ++k) assert_true(kinds[k] > 80);
+    /* not at deploy time */
+    net.train = 0;
+    memcpy(in, orig, sizeof orig);
+    memcpy(in + w*h, orig, sizeof orig);
+    forward_serial_stamp_layer(l, net);
+    assert_memory_equal(in, orig, sizeof orig);
+    free(in);
+    free(l.output);
+    destroy_serial_stamp(l);
+}
+
 /* near_max=1 and near=1: every row is exactly one bit away; over many rows every bit is hit. */
 static void test_stamp_near_single_flips_cover_bits(void **state)
 {
@@ -468,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_masked_gradient),
         cmocka_unit_test(test_stamp_role_counts_and_distances),
         cmocka_unit_test(test_soft_pool_climbs),
+        cmocka_unit_test(test_stamp_augment),
         cmocka_unit_test(test_stamp_near_single_flips_cover_bits),
         cmocka_unit_test(test_stamp_deploy),
         cmocka_unit_test(test_bad_options),
