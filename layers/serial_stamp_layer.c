@@ -33,7 +33,7 @@
  * Options: bits=64 cell=0 corner=br margin=0 valid= forged= near= soft= soft_pool=0 near_max=4
  *          near_one=0 mine=0 augment=0 seed= serial= sealed=0
  * Multi-GPU training (-gpus 0,1,...): each copy of the network has its own state (parsed anew);
- * copy k > 0 (DSN_NET_COPY, darknet_patch/0023) seeds its generator apart from copy 0.
+ * copy k > 0 (DSN_NET_COPY, darknet_patch/0034) seeds its generator apart from copy 0.
  * Gradient: none flows into the input (l.delta is NULL), so backward does nothing. */
 #include "serial_stamp_layer.h"
 #include "dsn_layers.h"
@@ -519,7 +519,7 @@ layer parse_serial_stamp(list *options, size_params params)
 
     const char *seed_env = getenv("DARKNET_SEED");
     int seed = dsn_opt_int(options, params, SECTION, "seed", seed_env ? atoi(seed_env) : (int)time(0));
-    /* -gpus: copy k of the network draws its own roles and serials (darknet_patch/0023); copy 0,
+    /* -gpus: copy k of the network draws its own roles and serials (darknet_patch/0034); copy 0,
        and every single network, as before */
     const char *copy_env = getenv("DSN_NET_COPY");
     uint64_t copy = copy_env ? (uint64_t)strtoul(copy_env, 0, 10) : 0;

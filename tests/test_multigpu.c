@@ -5,7 +5,7 @@
  * batch in threads, and every 4 batches sync_nets averages the weights of the CONVOLUTIONAL,
  * DECONVOLUTIONAL and CONNECTED layers (merge/scale/pull/distribute_weights skip every other type).
  * Here, without a GPU, the copies are loaded the way train_classifier loads them (srand(seed), and
- * DSN_NET_COPY=i, darknet_patch/0023) and checked for what that scheme needs:
+ * DSN_NET_COPY=i, darknet_patch/0034) and checked for what that scheme needs:
  *   - each copy owns its DSN state: the [serial_stamp] state and buffers, the [distill_kl] teacher;
  *   - the copies start from the same weights, and draw different training roles and serials
  *     (copy 0 exactly as a single network does); a forward of one leaves the other untouched;
