@@ -290,9 +290,9 @@ layer parse_serial_stamp(list *options, size_params params)
     if(!(params.h > 0 && params.w > 0 && params.c > 0)) dsn_layer_fail(params, SECTION, "needs an image input: set width, height and channels in [net]");
     if(params.net->random) dsn_layer_fail(params, SECTION, "random=1 in [net] resizes the input, which would move the stamp: set random=0");
 
-    int bits = dsn_opt_int(options, params, SECTION, "bits", 64);
-    int cell = dsn_opt_int(options, params, SECTION, "cell", 0);
-    int margin = dsn_opt_int(options, params, SECTION, "margin", 0);
+    int bits = dsn_opt_int_range(options, params, SECTION, "bits", 64, DSN_MIN_BITS, DSN_MAX_BITS);
+    int cell = dsn_opt_int_range(options, params, SECTION, "cell", 0, 0, 65536);
+    int margin = dsn_opt_int_range(options, params, SECTION, "margin", 0, 0, 65536);
     const char *corner_name = dsn_opt_str(options, "corner");
     int corner = corner_name ? dsn_corner_from_name(corner_name) : DSN_CORNER_BR;
     if(corner < 0) dsn_layer_fail(params, SECTION, "corner=%s: use tl, tr, bl or br", corner_name);
@@ -304,36 +304,36 @@ layer parse_serial_stamp(list *options, size_params params)
     layer l = make_serial_stamp_layer(params.batch, params.w, params.h, params.c, &geo);
     dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
 
-    float valid = dsn_opt_float(options, params, SECTION, "valid", 0);
-    float forged = dsn_opt_float(options, params, SECTION, "forged", 0);
-    float near = dsn_opt_float(options, params, SECTION, "near", 0);
-    int near_max = dsn_opt_int(options, params, SECTION, "near_max", bits < 4 ? bits : 4);
-    s->near_one = dsn_opt_float(options, params, SECTION, "near_one", 0);
-    s->mine = dsn_opt_int(options, params, SECTION, "mine", 0);
-    if(valid < 0 || valid > 1) dsn_layer_fail(params, SECTION, "valid=%g must be in [0,1]", valid);
-    if(forged < 0 || forged > 1) dsn_layer_fail(params, SECTION, "forged=%g must be in [0,1]", forged);
-    if(near < 0 || near > 1) dsn_layer_fail(params, SECTION, "near=%g must be in [0,1]", near);
+    float valid = dsn_opt_float_range(options, params, SECTION, "valid", 0, 0, 1);
+    float forged = dsn_opt_float_range(options, params, SECTION, "forged", 0, 0, 1);
+    float near = dsn_opt_float_range(options, params, SECTION, "near", 0, 0, 1);
+    int near_max = dsn_opt_int_range(options, params, SECTION, "near_max", bits < 4 ? bits : 4, 1, bits);
+    s->near_one = dsn_opt_float_range(options, params, SECTION, "near_one", 0, 0, 1);
+    s->mine = dsn_opt_int_range(options, params, SECTION, "mine", 0, 0, 1);
     if(valid + forged + near > 1 + 1e-6f)
         dsn_layer_fail(params, SECTION, "valid + forged + near = %g: the role fractions must sum to at most 1", valid + forged + near);
-    if(near_max < 1 || near_max > bits) dsn_layer_fail(params, SECTION, "near_max=%d must be in [1,bits=%d]", near_max, bits);
-    if(s->near_one < 0 || s->near_one > 1) dsn_layer_fail(params, SECTION, "near_one=%g must be in [0,1]", s->near_one);
-    if(s->mine != 0 && s->mine != 1) dsn_layer_fail(params, SECTION, "mine=%d must be 0 or 1", s->mine);
     if(serial_stamp_set_roles(&l, valid, forged, near, near_max) != 0)
         dsn_layer_fail(params, SECTION, "role fractions out of range");
     int i;
     for(i = 0; i < bits; ++i) s->bit_w[i] = 1;
 
     const char *seed_env = getenv("DARKNET_SEED");
-    int seed = dsn_opt_int(options, params, SECTION, "seed", seed_env ? atoi(seed_env) : (int)time(0));
+    char *seed_end = 0;
+    long env_seed = seed_env ? strtol(seed_env, &seed_end, 10) : 0;
+    if(seed_env && (!*seed_env || *seed_end))
+        dsn_layer_fail(params, SECTION, "DARKNET_SEED=%s (-seed) is not a whole number", seed_env);
+    int seed = dsn_opt_int(options, params, SECTION, "seed", seed_env ? (int)env_seed : (int)time(0));
     dsn_rng_seed(&s->rng, (uint64_t)seed*0x9E3779B97F4A7C15ull + 1);
 
     /* the serial: -serial (DSN_SERIAL) wins over serial= in the cfg */
     const char *opt_serial = dsn_opt_str(options, "serial");
     const char *env_serial = getenv("DSN_SERIAL");
-    const char *text = (env_serial && *env_serial) ? env_serial : opt_serial;
+    if(env_serial && !*env_serial)
+        dsn_layer_fail(params, SECTION, "-serial (DSN_SERIAL) is empty: give the customer's serial, or leave it unset");
+    const char *text = env_serial ? env_serial : opt_serial;
     if(text){
         if(dsn_serial_decode(&s->serial, text, bits, err, sizeof err) != 0)
-            dsn_layer_fail(params, SECTION, "serial %s: %s", (env_serial && *env_serial) ? "from -serial/DSN_SERIAL" : "in serial=", err);
+            dsn_layer_fail(params, SECTION, "serial %s: %s", env_serial ? "from -serial/DSN_SERIAL" : "in serial=", err);
         s->has_serial = 1;
     }
     if(s->count[DSN_ROLE_VALID] > 0 && !s->has_serial)
