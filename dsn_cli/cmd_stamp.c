@@ -169,7 +169,7 @@ int dsn_cmd_stamp(int argc, char **argv)
     char *pos[2];
     int npos = 0;
     const dsn_option opts[] = {
-        {"--serial", NULL, DSN_ARG_STR, &serial_text, "S", "the serial to stamp, e.g. XXXX-XXXX-XXXX-XX"},
+        {"--serial", NULL, DSN_ARG_STR, &serial_text, "S", "the serial to stamp, e.g. XXXX-XXXX-XXXX-XXX"},
         {"--bits", NULL, DSN_ARG_INT, &bits, "N", "serial length in bits (default 64)"},
         {"--cell", NULL, DSN_ARG_INT, &cell, "N", "cell size in pixels, 0 = scale with input (default 0)"},
         {"--corner", NULL, DSN_ARG_STR, &corner_name, "C", "tl, tr, bl or br (default br)"},

@@ -22,7 +22,7 @@
 
 /* valid serials (value 0): a student's training roles need one to load */
 #define SERIAL16 "0000-0"
-#define SERIAL64 "0000-0000-0000-00"
+#define SERIAL64 "0000-0000-0000-000"
 
 static const char *dsn_bin;   /* set by setup() */
 

@@ -25,7 +25,7 @@ FUZZ_HEADERS    := dsn_cli/dsn_cert.h dsn_cli/dsn_crypto.h layers/dsn_serial.h l
 $(FUZZ_DIR)/fuzz_cert: $(FUZZ_CERT_SRC) $(FUZZ_HEADERS) tests/fuzz/fuzz.mk
 	@mkdir -p $(@D)
 	@printf '  %-7s %s\n' FUZZCC $@
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CERT_SRC) -o $@ -lcrypto
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CERT_SRC) -o $@ -lcrypto -licuuc
 
 $(FUZZ_DIR)/fuzz_serial: $(FUZZ_SERIAL_SRC) $(FUZZ_HEADERS) tests/fuzz/fuzz.mk
 	@mkdir -p $(@D)
