@@ -532,10 +532,16 @@ static void test_stamp_files(void **state)
     expect_stamped(f, "gray.png", "gray.pgm", 64, 0, DSN_CORNER_BR, 0, serial);
     assert_int_equal(dsn(f, "stamp --serial %s @/rgb.png @/rgb.ppm", serial), 0);
     assert_int_equal(sh(f, "head -c 2 @/rgb.ppm | grep -q P6"), 0);
-    /* in place */
+    /* never in place (the original would be lost), --force or not; an existing output only with --force */
     assert_int_equal(sh(f, "cp @/gray.png @/inplace.png"), 0);
-    assert_int_equal(dsn(f, "stamp --serial %s @/inplace.png @/inplace.png", serial), 0);
-    expect_stamped(f, "gray.png", "inplace.png", 64, 0, DSN_CORNER_BR, 0, serial);
+    assert_int_equal(dsn(f, "stamp --serial %s --force @/inplace.png @/inplace.png", serial), 2);
+    expect_output(f, "is the input image");
+    assert_int_equal(sh(f, "cmp -s @/gray.png @/inplace.png"), 0);
+    assert_int_equal(dsn(f, "stamp --serial %s @/rgb.png @/gray.out.png", serial), 2);
+    expect_output(f, "gray.out.png already exists: pass --force");
+    expect_stamped(f, "gray.png", "gray.out.png", 64, 0, DSN_CORNER_BR, 0, serial);
+    assert_int_equal(dsn(f, "stamp --serial %s --force @/rgb.png @/gray.out.png", serial), 0);
+    expect_stamped(f, "rgb.png", "gray.out.png", 64, 0, DSN_CORNER_BR, 0, serial);
 }
 
 static void test_stamp_cert(void **state)
