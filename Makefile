@@ -110,7 +110,7 @@ all: $(BUILD)/darknet $(BUILD)/libdarknet.a $(BUILD)/libdarknet.so $(BUILD)/dsn 
 # ---- dependencies ------------------------------------------------------------------------
 DEB_BUILD := gcc g++ make dpkg-dev patch pkg-config libopencv-dev libssl-dev libcmocka-dev \
              libopenblas-dev clang libclang-rt-14-dev xz-utils ca-certificates openssl gzip tar \
-             libicu-dev
+             libicu-dev strace
 DEB_DATA  := dataset-fashion-mnist
 DEB_ALL   := $(DEB_BUILD) $(DEB_DATA)
 # Installs what is missing when run as root; otherwise names the exact command to run.

@@ -573,6 +573,11 @@ int dsn_cmd_export(int argc, char **argv)
         default_name(name, sizeof name, job.cfg);
         job.name = name;
     }
+    struct stat st;
+    if(stat(job.dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        dsn_error("export: -o %s exists and is not a directory", job.dir);
+        return DSN_EXIT_ERROR;
+    }
     const struct { const char *path, *what; } inputs[] = {{job.cfg, "STUDENT.cfg"}, {job.weights, "STUDENT.weights"}};
     for(int i = 0; i < DSN_COUNT(inputs); ++i) {
         if(!readable(inputs[i].path)) {
