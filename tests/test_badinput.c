@@ -4,8 +4,8 @@
  * option, and that every file of the fixture is byte-identical afterwards, with nothing added
  * (a SHA-256 manifest of the whole directory before and after).
  *
- * Then interrupted writes: export --force, import --force, stamp --force, keygen and issue are
- * killed (SIGKILL, injected by strace at the entry of a chosen system call: the rename, a link, an
+ * Then interrupted writes: export --force, import --force, stamp --force, keygen, issue and
+ * Darknet's weights saves (darknet partial, as a training checkpoint) are killed (SIGKILL, injected by strace at the entry of a chosen system call: the rename, a link, an
  * fsync, an unlink, a rmdir, at every occurrence) and the outputs must be the old set or the new
  * set, complete, never a mix. Needs strace (Makefile's DEB_BUILD installs it). */
 #include <stdarg.h>
@@ -166,6 +166,7 @@ static const struct { const char *name, *text; } bad_cfgs[] = {
     {"c_steps.cfg", "[net]\nheight=8\nwidth=8\nchannels=1\npolicy=steps\nsteps=10,20\nscales=.1\n[connected]\noutput=4\n"},
     {"c_cost.cfg", "[net]\nheight=8\nwidth=8\nchannels=1\n[connected]\noutput=4\n[cost]\ntype=hinge\n"},
     {"c_batchnorm.cfg", "[net]\ninputs=16\n[batchnorm]\n"},
+    {"c_costonly.cfg", "[net]\ninputs=8\n[cost]\n"},
 };
 
 /* Student variants: file, [serial_stamp] extra lines, [distill_kl] extra, [gradient_reversal]
@@ -374,6 +375,7 @@ static const bad_case cases[] = {
     {PREDICT "c_steps.cfg x in.png", 1, {"c_steps.cfg:7:", "scales=.1: needs as many entries"}},
     {PREDICT "c_cost.cfg x in.png", 1, {"c_cost.cfg:8:", "type=hinge"}},
     {PREDICT "c_batchnorm.cfg x in.png", 1, {"c_batchnorm.cfg", "[batchnorm]: the layer before does not output an image"}},
+    {PREDICT "c_costonly.cfg x in.png", 1, {"c_costonly.cfg", "every layer is a [cost]"}},
     /* the DSN sections' options */
     {PREDICT "s_validnan.cfg x in.png" S16, 1, {"s_validnan.cfg:", "valid=nan: must be a finite number in [0, 1]"}},
     {PREDICT "s_forgedinf.cfg x in.png" S16, 1, {"s_forgedinf.cfg:", "forged=inf"}},
@@ -649,8 +651,9 @@ static void test_interrupted_import(void **state)
     dsn_test_run(out, sizeof out, "rm -rf '%s' '%s'", orig, newref);
 }
 
-/* stamp --force, keygen and issue write single files atomically: killed anywhere, each output is
- * its old content or its whole new content (keygen and issue never replace, so "old" is absent). */
+/* stamp --force, keygen, issue and Darknet's save_weights write single files atomically: killed
+ * anywhere, each output is its old content or its whole new content (keygen and issue never
+ * replace, so "old" is absent). */
 static void test_interrupted_single_files(void **state)
 {
     (void)state;
@@ -659,11 +662,12 @@ static void test_interrupted_single_files(void **state)
     pathf(orig, sizeof orig, "%s/ks_orig", fix);
     pathf(work, sizeof work, "%s/ks_work", fix);
     pathf(newref, sizeof newref, "%s/ks_new", fix);
-    assert_int_equal(dsn_test_run(out, sizeof out, "mkdir -p '%s/o' '%s/o' && cd '%s' && cp in.png alice.sn owner.pem '%s/' && "
-                                  "cp img/1_alpha.png '%s/o/out.png'", orig, newref, fix, orig, orig), 0);
+    assert_int_equal(dsn_test_run(out, sizeof out, "mkdir -p '%s/o' '%s/o' && cd '%s' && cp in.png alice.sn owner.pem "
+                                  "teacher.cfg teacher.weights '%s/' && cp img/1_alpha.png '%s/o/out.png' && "
+                                  "cp big_teacher.weights '%s/o/w.weights'", orig, newref, fix, orig, orig, orig), 0);
     int rc = run_in(orig, out, sizeof out, "$DSN stamp --cert alice.sn in.png ../ks_new/o/out.png && "
                     "$DSN issue --key owner.pem --owner O --customer c --model m --bits 16 --time 2026-01-01T00:00:00Z "
-                    "-o ../ks_new/o/c.sn >/dev/null");
+                    "-o ../ks_new/o/c.sn >/dev/null && $DK partial teacher.cfg teacher.weights ../ks_new/o/w.weights 2 2>/dev/null");
     if(rc != 0) fail_msg("reference outputs failed:\n%s", out);
     char newo[PATH_MAX];
     pathf(newo, sizeof newo, "%s/o", newref);
@@ -672,6 +676,9 @@ static void test_interrupted_single_files(void **state)
     const char *const cert[] = {"c.sn"};
     kill_everywhere(work, orig, "o", newo, cert, 1,
                     "$DSN issue --key owner.pem --owner O --customer c --model m --bits 16 --time 2026-01-01T00:00:00Z -o o/c.sn");
+    /* Darknet's own weights saves (training checkpoints): darknet partial re-saves the teacher */
+    const char *const saved[] = {"w.weights"};
+    kill_everywhere(work, orig, "o", newo, saved, 1, "$DK partial teacher.cfg teacher.weights o/w.weights 2");
     /* keygen: random keys, so "new" is any complete PEM pair member: check each file is absent or
      * a whole PEM (begins and ends with its armour) */
     for(int when = 1; when <= 4; ++when) {
