@@ -271,7 +271,8 @@ layer make_serial_stamp_layer(int batch, int w, int h, int c, const dsn_geometry
 int serial_stamp_set_roles(layer *l, float valid, float forged, float near, int near_max)
 {
     dsn_stamp_state *s = (dsn_stamp_state *)l->plugin_data;
-    if(valid < 0 || forged < 0 || near < 0 || valid + forged + near > 1 + 1e-6f) return -1;
+    /* written so that NaN fails every test (a NaN fraction would make INT_MIN rows) */
+    if(!(valid >= 0 && forged >= 0 && near >= 0 && valid + forged + near <= 1 + 1e-6f)) return -1;
     if(near_max < 1 || near_max > s->geo.bits) return -1;
     s->frac[DSN_ROLE_VALID] = valid;
     s->frac[DSN_ROLE_FORGED] = forged;

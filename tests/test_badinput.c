@@ -25,6 +25,8 @@
 
 #include "darknet.h"
 #include "dsn_import.h"
+#include "dsn_layers.h"
+#include "serial_stamp_layer.h"
 #include "dsn_report.h"
 #include "dsn_test.h"
 
@@ -519,6 +521,32 @@ static void test_report_log_bounded(void **state)
     assert_non_null(strstr(err, "not a regular file"));
 }
 
+/* The role fractions' setter refuses NaN and inf whatever the compiler assumes about floats. */
+static void test_roles_not_finite(void **state)
+{
+    (void)state;
+    dsn_geometry g;
+    char err[256];
+    assert_int_equal(dsn_geometry_init(&g, 16, 1, DSN_CORNER_TL, 1, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_place(&g, 8, 8, err, sizeof err), 0);
+    layer l = make_serial_stamp_layer(10, 8, 8, 1, &g);
+    volatile float zero = 0;
+    const float nan = zero / zero, inf = 1 / zero;
+    assert_int_equal(serial_stamp_set_roles(&l, nan, 0, 0, 1), -1);
+    assert_int_equal(serial_stamp_set_roles(&l, 0, nan, 0, 1), -1);
+    assert_int_equal(serial_stamp_set_roles(&l, 0, 0, nan, 1), -1);
+    assert_int_equal(serial_stamp_set_roles(&l, inf, 0, 0, 1), -1);
+    assert_int_equal(serial_stamp_set_roles(&l, .5f, .3f, .2f, 1), 0);
+    dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
+    assert_int_equal(s->count[DSN_ROLE_VALID] + s->count[DSN_ROLE_FORGED] + s->count[DSN_ROLE_NEAR] +
+                     s->count[DSN_ROLE_RAW], 10);
+    assert_true(dsn_float_is_finite(1.5f));
+    assert_false(dsn_float_is_finite(nan));
+    assert_false(dsn_float_is_finite(-inf));
+    destroy_serial_stamp(l);
+    free(l.output);
+}
+
 /* ---- interrupted writes ----------------------------------------------------------------------- */
 
 /* Runs cmd under strace, killed (SIGKILL) at the entry of the `when`-th call of one of `calls`.
@@ -730,6 +758,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_report_log_bounded),
+        cmocka_unit_test(test_roles_not_finite),
         cmocka_unit_test(test_interrupted_export),
         cmocka_unit_test(test_interrupted_import),
         cmocka_unit_test(test_interrupted_single_files),
