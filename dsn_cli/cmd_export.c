@@ -479,7 +479,7 @@ static int export_model(const export_job *job)
     printf("loading the student %s with %s\n", job->cfg, job->weights);
     fflush(stdout);
     student = parse_network_cfg((char *)job->cfg);
-    /* Darknet's one size check (darknet_patch/0024), reported here rather than exiting */
+    /* Darknet's one size check (darknet_patch/0026), reported here rather than exiting */
     if(check_weights_size(student, (char *)job->weights, 0, student->n, err, sizeof err) != 0) {
         dsn_error("export: %s", err);
         goto cleanup;

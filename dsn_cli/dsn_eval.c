@@ -545,7 +545,7 @@ static network *load_net(const char *cfg, const char *weights, int batch, int qu
         if(null) fclose(null);
     }
     network *net = parse_network_cfg_batch((char *)cfg, batch);
-    /* Darknet's one size check (darknet_patch/0024), reported here instead of exiting */
+    /* Darknet's one size check (darknet_patch/0026), reported here instead of exiting */
     int ok = check_weights_size(net, (char *)weights, 0, net->n, err, errlen) == 0;
     if(ok) load_weights(net, (char *)weights);
     if(saved >= 0) {

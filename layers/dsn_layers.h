@@ -88,7 +88,7 @@ void dsn_stamp_register_loss(dsn_stamp_state *s, int index);
 void dsn_stamp_report(dsn_stamp_state *s, int index, network net);
 
 /* ---- strict option parsing: a bad value is a fatal error naming the file:line, section, option ----
- * Fatal errors go through darknet_fatal (darknet_patch/0021): exit code darknet_exit_code, and the
+ * Fatal errors go through darknet_fatal (darknet_patch/0023): exit code darknet_exit_code, and the
  * cfg fuzzer's hook. An int must be a whole number, a float a finite number (checked on its bits,
  * whatever the compiler's finite-math assumptions), both within [lo, hi] for the _range forms. */
 void dsn_layer_fail(size_params p, const char *section, const char *fmt, ...)

@@ -1,6 +1,6 @@
 /* fuzz_cfg.c: libFuzzer target for Darknet's cfg reader and network builder with the DSN
- * sections: the input is a cfg's bytes; it is parsed with parse_network_cfg (darknet_patch/0022's
- * reader, the built-in layers' checks of 0023, the DSN layers' option parsing, a [distill_kl]
+ * sections: the input is a cfg's bytes; it is parsed with parse_network_cfg (darknet_patch/0024's
+ * reader, the built-in layers' checks of 0025, the DSN layers' option parsing, a [distill_kl]
  * teacher loaded from any path the input names), the network is built and freed.
  *
  * A cfg that is refused is the expected outcome for most inputs: Darknet's fatal errors end in
