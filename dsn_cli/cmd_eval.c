@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dsn_cert.h"
@@ -18,10 +19,28 @@
 
 #define MAX_OTHERS 64
 
-/* The directory part of path must exist and be writable: found now, not after the run. */
-static int check_output(const char *path, const char *option)
+/* The directory part of path must exist and be writable, and path must not be a directory nor
+ * one of the inputs: found now, not after the run. */
+static int check_output(const char *path, const char *option, const char *const *inputs, int ninputs)
 {
     char dir[PATH_MAX];
+    struct stat st, in;
+    if(!*path) {
+        dsn_error("eval: %s: empty file name", option);
+        return -1;
+    }
+    if(stat(path, &st) == 0) {
+        if(!S_ISREG(st.st_mode)) {
+            dsn_error("eval: %s %s: exists and is not a regular file (a directory?)", option, path);
+            return -1;
+        }
+        for(int i = 0; i < ninputs; ++i) {
+            if(inputs[i] && stat(inputs[i], &in) == 0 && in.st_dev == st.st_dev && in.st_ino == st.st_ino) {
+                dsn_error("eval: %s %s is the input %s: it would be overwritten", option, path, inputs[i]);
+                return -1;
+            }
+        }
+    }
     const char *slash = strrchr(path, '/');
     if(!slash) snprintf(dir, sizeof dir, ".");
     else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path ? slash - path : 1), path);
@@ -135,7 +154,20 @@ int dsn_cmd_eval(int argc, char **argv)
         dsn_error("eval: --batch at most 4096, --threads at most 64");
         return DSN_EXIT_ERROR;
     }
-    if((json && check_output(json, "--json") != 0) || (md && check_output(md, "--md") != 0)) return DSN_EXIT_ERROR;
+    for(int i = 0; i < DSN_COUNT(ranges); ++i) {
+        if(ranges[i].value > 10000000) {
+            dsn_error("eval: %s %d: at most 10000000", ranges[i].option, ranges[i].value);
+            return DSN_EXIT_ERROR;
+        }
+    }
+    const char *const inputs[] = {cfg, weights, cert_path, data, list, pub, tcfg, tweights, others_arg};
+    if((json && check_output(json, "--json", inputs, DSN_COUNT(inputs)) != 0) ||
+       (md && check_output(md, "--md", inputs, DSN_COUNT(inputs)) != 0))
+        return DSN_EXIT_ERROR;
+    if(json && md && strcmp(json, md) == 0) {
+        dsn_error("eval: --json and --md name the same file %s", json);
+        return DSN_EXIT_ERROR;
+    }
 
     /* certificates: the customer's, then the others, all of the same length */
     static dsn_cert cert, others[MAX_OTHERS];

@@ -19,8 +19,12 @@
  *
  * That is checked before anything is written: both models are loaded with Darknet (the customer's
  * unsealed by its serial, as darknet will) and run on random inputs stamped with a random serial;
- * the customer's softmax must equal the student's [distill_kl] output within 1e-5. The customer's files are staged in memory files (memfd) for
- * that check, then written atomically; an existing output is replaced only with --force. */
+ * the customer's softmax must equal the student's [distill_kl] output within 1e-5 (and every
+ * output and exported weight must be finite). The customer's files are staged in memory files
+ * (memfd) for that check, then installed as one unit: written into a new directory beside DIR that
+ * keeps DIR's other files, which is swapped in with one renameat2 (dsn_swap.h), so DIR holds the
+ * old pair or the new pair at every moment. An existing output is replaced only with --force, and
+ * never when it is one of the export's own inputs. */
 #define _GNU_SOURCE /* memfd_create */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +43,7 @@
 #include "dsn_import.h"
 #include "dsn_layers.h"
 #include "dsn_seal.h"
+#include "dsn_swap.h"
 #include "dsn_util.h"
 
 #define CFG_MAX (4u << 20)
@@ -307,28 +312,6 @@ static void emit_section(FILE *f, const cfg_text *c, int s, const char *const *k
     }
 }
 
-/* Size of a weights file's header: Darknet writes `seen` as size_t from version 0.2 on. */
-static int weights_header(const char *path, off_t *size, int *header, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if(!f) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
-    int v[3];
-    struct stat st;
-    int ok = fread(v, sizeof(int), 3, f) == 3 && fstat(fileno(f), &st) == 0;
-    fclose(f);
-    if(!ok) {
-        snprintf(err, errlen, "%s: too short for a Darknet weights file", path);
-        return -1;
-    }
-    *header = (int)(3 * sizeof(int)) +
-              ((v[0] * 10 + v[1]) >= 2 && v[0] < 1000 && v[1] < 1000 ? (int)sizeof(size_t) : (int)sizeof(int));
-    *size = st.st_size;
-    return 0;
-}
-
 static int readable(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -404,14 +387,18 @@ static int check_models(network *student, network *customer, int kl, const dsn_s
         const float *want = out->output + (size_t)b * out->outputs;
         for(int k = 0; k < out->outputs; ++k) {
             float d = fabsf(y[k] - want[k]);
+            if(!dsn_float_is_finite(y[k]) || !dsn_float_is_finite(want[k])) rc = -1;
             if(!(d <= worst)) worst = d;   /* NaN sticks */
         }
     }
+    if(rc != 0) snprintf(err, errlen, "the student's output is not finite (NaN or inf): its weights are "
+                         "broken (a diverged training?); nothing exported");
     free(x);
     dsn_stamp_override(student, NULL, NULL, 0);
     dsn_stamp_override(customer, NULL, NULL, 0);
     *maxdiff = worst;
     *rows_out = rows;
+    if(rc != 0) return -1;
     if(!(worst <= CHECK_TOL)) {
         snprintf(err, errlen, "the exported model disagrees with the student's [distill_kl] output "
                  "by %g (tolerance %g)", worst, CHECK_TOL);
@@ -436,15 +423,81 @@ static int seal_and_save(network *student, int kl, const export_job *job, const 
     return 0;
 }
 
+/* ---- inputs and outputs ------------------------------------------------------------------------ */
+
+/* Every parameter of the customer's weights (after the header save_weights_upto writes) finite. */
+static int weights_finite(const char *buf, size_t len, char *err, size_t errlen)
+{
+    size_t header = 3 * sizeof(int) + sizeof(size_t);
+    for(size_t at = header; at + sizeof(float) <= len; at += sizeof(float)) {
+        float v;
+        memcpy(&v, buf + at, sizeof v);
+        if(!dsn_float_is_finite(v)) {
+            snprintf(err, errlen, "the student's weights hold NaN or inf (parameter %zu of the customer's part): "
+                     "a diverged training; nothing exported", (at - header) / sizeof(float));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* An output that is one of the inputs (the student's cfg or weights, the teacher's) is refused,
+ * --force or not: replacing it would destroy what the export reads. */
+static int check_not_inputs(const export_job *job, const cfg_text *c, int kls, const char *const outs[2])
+{
+    const char *in[4] = {job->cfg, job->weights, cfg_find(c, kls, "teacher_cfg"), cfg_find(c, kls, "teacher_weights")};
+    static const char *const what[4] = {"STUDENT.cfg", "STUDENT.weights", "the teacher_cfg", "the teacher_weights"};
+    for(int o = 0; o < 2; ++o) {
+        struct stat so, si;
+        if(stat(outs[o], &so) != 0) continue;
+        for(int i = 0; i < 4; ++i) {
+            if(in[i] && stat(in[i], &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+                dsn_error("export: the output %s is %s (%s): choose another -o or --name", outs[o], what[i], in[i]);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Writes NAME.cfg and NAME.weights into a stage beside -o DIR (holding everything else DIR holds)
+ * and swaps it in: DIR has the old pair or the new pair at every moment, never a mix (dsn_swap.h). */
+static int install_pair(const export_job *job, const char *cfg_buf, size_t cfg_len, const char *w_buf,
+                        size_t w_len)
+{
+    char stage[4096], err[1024], names[2][256], path[4400];
+    snprintf(names[0], sizeof names[0], "%s.weights", job->name);
+    snprintf(names[1], sizeof names[1], "%s.cfg", job->name);
+    const char *const mine[2] = {names[0], names[1]};
+    const char *const data[2] = {w_buf, cfg_buf};
+    const size_t len[2] = {w_len, cfg_len};
+    if(dsn_stage_dir(stage, sizeof stage, job->dir, mine, 2, err, sizeof err) != 0) {
+        dsn_error("export: -o %s", err);
+        return -1;
+    }
+    for(int i = 0; i < 2; ++i) {
+        if(dsn_pathf(path, sizeof path, "%s/%s", stage, names[i]) != 0 ||
+           dsn_write_file(path, data[i], len[i], 0644, DSN_WRITE_NEW) != 0) {
+            dsn_remove_tree(stage, err, sizeof err);
+            return -1;
+        }
+    }
+    if(dsn_swap_dir(stage, job->dir, err, sizeof err) != 0) {
+        dsn_error("export: -o %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 static int export_model(export_job *job)
 {
     char err[1024], out_cfg[4096], out_weights[4096], serial_text[DSN_SERIAL_TEXT_MAX];
     cfg_text c;
-    memfile mcfg = {-1, ""}, mweights = {-1, ""}, mcheck = {-1, ""};
+    memfile mcfg = {-1, ""}, mweights = {-1, ""};
     network *student = NULL, *customer = NULL;
     char *cfg_buf = NULL, *w_buf = NULL, *old_serial = NULL;
     size_t cfg_len = 0, w_len = 0;
-    int rc = -1, wrote_weights = 0;
+    int rc = -1;
 
     if(dsn_pathf(out_cfg, sizeof out_cfg, "%s/%s.cfg", job->dir, job->name) != 0 ||
        dsn_pathf(out_weights, sizeof out_weights, "%s/%s.weights", job->dir, job->name) != 0) {
@@ -469,6 +522,8 @@ static int export_model(export_job *job)
     if(student_parts_find(&c, job->cfg, &parts) != 0) goto cleanup;
     student_parts_print(&parts, job->cfg);
     const int kl = parts.kl, kls = kl + 1;   /* its layer and section: section 0 is [net] */
+    const char *const outs[2] = {out_cfg, out_weights};
+    if(check_not_inputs(job, &c, kls, outs) != 0) goto cleanup;
     /* the student loads its teacher; say so here rather than from inside Darknet */
     const char *const teacher[] = {"teacher_cfg", "teacher_weights"};
     for(int i = 0; i < DSN_COUNT(teacher); ++i) {
@@ -480,16 +535,9 @@ static int export_model(export_job *job)
             goto cleanup;
         }
     }
-    off_t wsize;
-    int wheader;
-    if(weights_header(job->weights, &wsize, &wheader, err, sizeof err) != 0) {
-        dsn_error("export: %s", err);
-        goto cleanup;
-    }
 
     /* the customer cfg, into a memory file */
-    if(memfile_open(&mcfg, "customer.cfg") != 0 || memfile_open(&mweights, "customer.weights") != 0 ||
-       memfile_open(&mcheck, "student.weights") != 0)
+    if(memfile_open(&mcfg, "customer.cfg") != 0 || memfile_open(&mweights, "customer.weights") != 0)
         goto cleanup;
     {
         FILE *f = fopen(mcfg.path, "w");
@@ -552,12 +600,9 @@ static int export_model(export_job *job)
     printf("loading the student %s with %s\n", job->cfg, job->weights);
     fflush(stdout);
     student = parse_network_cfg((char *)job->cfg);
-    /* what the student's weights must weigh: Darknet itself would read a short file silently */
-    save_weights_upto(student, mcheck.path, student->n);
-    off_t want = memfile_size(&mcheck) - (off_t)(3 * sizeof(int) + sizeof(size_t)) + wheader;
-    if(wsize != want) {
-        dsn_error("export: %s holds %lld bytes, %s needs %lld: cfg and weights do not match",
-                  job->weights, (long long)wsize, job->cfg, (long long)want);
+    /* Darknet's one size check (darknet_patch/0026), reported here rather than exiting */
+    if(check_weights_size(student, (char *)job->weights, 0, student->n, err, sizeof err) != 0) {
+        dsn_error("export: %s", err);
         goto cleanup;
     }
     load_weights(student, (char *)job->weights);
@@ -582,28 +627,26 @@ static int export_model(export_job *job)
         goto cleanup;
     }
 
-    /* write: the weights first, so a cfg never names weights that are not there */
     cfg_buf = memfile_read(&mcfg, &cfg_len);
     w_buf = memfile_read(&mweights, &w_len);
     if(!cfg_buf || !w_buf) {
         dsn_error("export: cannot read back the staged customer files");
         goto cleanup;
     }
-    if(dsn_mkdirs(job->dir, err, sizeof err) != 0) {
-        dsn_error("export: -o %s: %s", job->dir, err);
+    if(weights_finite(w_buf, w_len, err, sizeof err) != 0) {
+        dsn_error("export: %s", err);
         goto cleanup;
     }
-    int how = job->force ? DSN_WRITE_REPLACE : DSN_WRITE_NEW;
-    if(dsn_write_file(out_weights, w_buf, w_len, 0644, how) != 0) goto cleanup;
-    wrote_weights = 1;
-    if(dsn_write_file(out_cfg, cfg_buf, cfg_len, 0644, how) != 0) goto cleanup;
+    if(!job->force && (dsn_check_new(out_cfg, "pass --force to replace it") != 0 ||
+                       dsn_check_new(out_weights, "pass --force to replace it") != 0))
+        goto cleanup;
+    if(install_pair(job, cfg_buf, cfg_len, w_buf, w_len) != 0) goto cleanup;
     printf("wrote %s (%d layers: [serial_stamp] .. layer %d, [softmax]) and %s (%zu bytes)\n"
            "checked: on %d random inputs with a random serial the customer's output equals the "
            "student's [distill_kl] output (max |diff| %.2g)\n",
            out_cfg, kl + 1, kl - 1, out_weights, w_len, rows, (double)maxdiff);
     rc = 0;
 cleanup:
-    if(rc != 0 && wrote_weights) unlink(out_weights);
     if(old_serial) setenv("DSN_SERIAL", old_serial, 1);
     else unsetenv("DSN_SERIAL");
     free(old_serial);
@@ -611,7 +654,6 @@ cleanup:
     if(student) free_network(student);
     memfile_close(&mcfg);
     memfile_close(&mweights);
-    memfile_close(&mcheck);
     free(cfg_buf);
     free(w_buf);
     cfg_free(&c);
@@ -686,6 +728,11 @@ int dsn_cmd_export(int argc, char **argv)
     } else {
         default_name(name, sizeof name, job.cfg);
         job.name = name;
+    }
+    struct stat st;
+    if(stat(job.dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        dsn_error("export: -o %s exists and is not a directory", job.dir);
+        return DSN_EXIT_ERROR;
     }
     const struct { const char *path, *what; } inputs[] = {{job.cfg, "STUDENT.cfg"}, {job.weights, "STUDENT.weights"}};
     for(int i = 0; i < DSN_COUNT(inputs); ++i) {

@@ -16,7 +16,7 @@ int dsn_cmd_serial(int argc, char **argv)
         {"--bits", NULL, DSN_ARG_INT, &bits, "N", "length of the --check serial in bits (default 64)"},
     };
     const dsn_usage u = {
-        "serial", "--cert customer.sn | --check XXXX-XXXX-XXXX-XX [--bits N]",
+        "serial", "--cert customer.sn | --check XXXX-XXXX-XXXX-XXX [--bits N]",
         "Prints a certificate's serial, or checks a typed one: lower case, missing hyphens and the\n"
         "look-alikes I, L (for 1) and O (for 0) are fine; a typo is caught by the check symbol.",
     };

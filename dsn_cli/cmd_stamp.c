@@ -6,8 +6,10 @@
  *
  * The image is taken as the network's input as it is: no resizing, so stamp files at the
  * network's resolution. Grayscale stays grayscale, colour stays colour. Everything is checked
- * before the first file is written: the serial (a typo stops here), the geometry, and in list mode
- * that every listed image reads and fits and that no two outputs share a name. */
+ * before the first file is written: the serial (a typo stops here), the geometry, that no output
+ * is an input image (or the list) and that none exists unless --force, and in list mode that
+ * every listed image reads and fits and that no two outputs share a name. Each file is written
+ * atomically (temporary file, then linked or renamed into place). */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -21,8 +23,61 @@
 
 #define LIST_FILE_MAX (64u << 20)
 
-/* Loads, places and stamps one image; writes it when `out` is not NULL (NULL: check only). */
-static int stamp_one(const char *in, const char *out, const dsn_geometry *g0, const dsn_serial *s)
+/* ---- outputs: never an input, never an existing file without --force ------------------------ */
+
+typedef struct file_id { dev_t dev; ino_t ino; } file_id;
+
+static int cmp_id(const void *a, const void *b)
+{
+    const file_id *x = a, *y = b;
+    if(x->dev != y->dev) return x->dev < y->dev ? -1 : 1;
+    return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+/* 0 when out may be written: it is none of the inputs (ids[n], sorted) and, unless force, does not
+ * exist; else -1 after an error naming it. */
+static int check_output(const char *out, const file_id *ids, int n, int force, const char *what)
+{
+    struct stat st;
+    if(stat(out, &st) != 0) return 0;
+    file_id id = {st.st_dev, st.st_ino};
+    if(bsearch(&id, ids, (size_t)n, sizeof *ids, cmp_id)) {
+        dsn_error("stamp: the output %s is %s: stamping it in place would destroy the original "
+                  "(choose another output%s)", out, what, n > 1 ? " directory" : " name");
+        return -1;
+    }
+    if(!force) {
+        dsn_error("stamp: %s already exists: pass --force to replace it", out);
+        return -1;
+    }
+    return 0;
+}
+
+/* The inputs' identities, sorted; -1 after an error naming the one that cannot be read. */
+static int input_ids(char *const *in, int n, const char *list, file_id **out)
+{
+    file_id *ids = calloc((size_t)n + 1, sizeof *ids);
+    if(!ids) return -1;
+    for(int i = 0; i <= n; ++i) {
+        const char *p = i < n ? in[i] : list;
+        struct stat st;
+        if(!p) continue;
+        if(stat(p, &st) != 0) {
+            dsn_error("stamp: cannot read %s: %s", p, strerror(errno));
+            free(ids);
+            return -1;
+        }
+        ids[i] = (file_id){st.st_dev, st.st_ino};
+    }
+    int m = n + (list != NULL);
+    qsort(ids, (size_t)m, sizeof *ids, cmp_id);
+    *out = ids;
+    return m;
+}
+
+/* Loads, places and stamps one image; writes it when `out` is not NULL (NULL: check only),
+ * replacing an existing file only with force (atomically either way). */
+static int stamp_one(const char *in, const char *out, const dsn_geometry *g0, const dsn_serial *s, int force)
 {
     char err[512];
     dsn_image im;
@@ -41,7 +96,15 @@ static int stamp_one(const char *in, const char *out, const dsn_geometry *g0, co
             dsn_error("stamp: %s: out of memory", in);
             goto cleanup;
         }
-        if(dsn_image_save(&im, out) != 0) goto cleanup;
+        unsigned char *buf;
+        size_t len;
+        if(dsn_image_encode(&buf, &len, &im, out, err, sizeof err) != 0) {
+            dsn_error("stamp: %s", err);
+            goto cleanup;
+        }
+        int w = dsn_write_file(out, buf, len, 0644, force ? DSN_WRITE_REPLACE : DSN_WRITE_NEW);
+        free(buf);
+        if(w != 0) goto cleanup;
     }
     rc = 0;
 cleanup:
@@ -96,13 +159,14 @@ static int list_lines(char *text, char ***lines_out, int *n_out)
     return 0;
 }
 
-static int stamp_list(const char *list, const char *outdir, const dsn_geometry *g, const dsn_serial *s)
+static int stamp_list(const char *list, const char *outdir, const dsn_geometry *g, const dsn_serial *s, int force)
 {
     size_t len;
     char *text = dsn_read_file(list, LIST_FILE_MAX, &len);
     if(!text) return -1;
     int rc = -1, n = 0;
     char **lines = NULL, **outs = NULL, **sorted = NULL;
+    file_id *ids = NULL;
     if(strlen(text) != len) {
         dsn_error("stamp: --list %s contains a NUL byte: not a list of file names", list);
         goto cleanup;
@@ -146,10 +210,15 @@ static int stamp_list(const char *list, const char *outdir, const dsn_geometry *
         }
     }
     for(int i = 0; i < n; ++i) {
-        if(stamp_one(lines[i], NULL, g, s) != 0) goto cleanup;
+        if(stamp_one(lines[i], NULL, g, s, force) != 0) goto cleanup;
+    }
+    int nid = input_ids(lines, n, list, &ids);
+    if(nid < 0) goto cleanup;
+    for(int i = 0; i < n; ++i) {
+        if(check_output(outs[i], ids, nid, force, "one of the listed images (or the list)") != 0) goto cleanup;
     }
     for(int i = 0; i < n; ++i) {
-        if(stamp_one(lines[i], outs[i], g, s) != 0) goto cleanup;
+        if(stamp_one(lines[i], outs[i], g, s, force) != 0) goto cleanup;
     }
     printf("stamped %d image%s into %s\n", n, n == 1 ? "" : "s", outdir);
     rc = 0;
@@ -157,6 +226,7 @@ cleanup:
     if(outs) for(int i = 0; i < n; ++i) free(outs[i]);
     free(outs);
     free(sorted);
+    free(ids);
     free(lines);
     free(text);
     return rc;
@@ -166,10 +236,11 @@ int dsn_cmd_stamp(int argc, char **argv)
 {
     const char *serial_text = NULL, *cert = NULL, *corner_name = NULL, *list = NULL, *outdir = NULL;
     int bits = INT_MIN, cell = INT_MIN, margin = INT_MIN; /* INT_MIN: not given */
+    int force = 0;
     char *pos[2];
     int npos = 0;
     const dsn_option opts[] = {
-        {"--serial", NULL, DSN_ARG_STR, &serial_text, "S", "the serial to stamp, e.g. XXXX-XXXX-XXXX-XX"},
+        {"--serial", NULL, DSN_ARG_STR, &serial_text, "S", "the serial to stamp, e.g. XXXX-XXXX-XXXX-XXX"},
         {"--bits", NULL, DSN_ARG_INT, &bits, "N", "serial length in bits (default 64)"},
         {"--cell", NULL, DSN_ARG_INT, &cell, "N", "cell size in pixels, 0 = scale with input (default 0)"},
         {"--corner", NULL, DSN_ARG_STR, &corner_name, "C", "tl, tr, bl or br (default br)"},
@@ -177,12 +248,14 @@ int dsn_cmd_stamp(int argc, char **argv)
         {"--cert", NULL, DSN_ARG_STR, &cert, "FILE", "take serial and geometry from a certificate"},
         {"--list", NULL, DSN_ARG_STR, &list, "FILE", "stamp every image named in FILE (one per line)"},
         {"--outdir", NULL, DSN_ARG_STR, &outdir, "DIR", "where --list writes DIR/<name>.png"},
+        {"--force", NULL, DSN_ARG_FLAG, &force, NULL, "replace existing outputs (never an input image)"},
     };
     const dsn_usage u = {
         "stamp", "(--serial S [--bits N --cell N --corner C --margin N] | --cert FILE)\n"
                  "                 (in.png out.png | --list images.txt --outdir DIR)",
         "Writes the exact pixels the [serial_stamp] layer produces, with the image taken as the\n"
-        "network input (no resizing). Output is PNG (.pgm/.ppm names write netpbm).",
+        "network input (no resizing). Output is PNG (.pgm/.ppm names write netpbm). An existing\n"
+        "output is replaced only with --force, and never when it is one of the input images.",
     };
     int r = dsn_args_parse(argc, argv, opts, DSN_COUNT(opts), &u, pos, 2, &npos);
     if(r != DSN_ARGS_RUN) return r == DSN_ARGS_HELP ? DSN_EXIT_OK : DSN_EXIT_ERROR;
@@ -243,11 +316,17 @@ int dsn_cmd_stamp(int argc, char **argv)
             dsn_error("stamp: list mode takes --list FILE and --outdir DIR and no image names");
             return DSN_EXIT_ERROR;
         }
-        return stamp_list(list, outdir, &g, &s) == 0 ? DSN_EXIT_OK : DSN_EXIT_ERROR;
+        return stamp_list(list, outdir, &g, &s, force) == 0 ? DSN_EXIT_OK : DSN_EXIT_ERROR;
     }
     if(npos != 2) {
         dsn_error("stamp: expected an input and an output image (dsn stamp ... in.png out.png)");
         return DSN_EXIT_ERROR;
     }
-    return stamp_one(pos[0], pos[1], &g, &s) == 0 ? DSN_EXIT_OK : DSN_EXIT_ERROR;
+    if(stamp_one(pos[0], NULL, &g, &s, force) != 0) return DSN_EXIT_ERROR;
+    file_id *ids = NULL;
+    int nid = input_ids(pos, 1, NULL, &ids);
+    int ok = nid > 0 && check_output(pos[1], ids, nid, force, "the input image") == 0 &&
+             stamp_one(pos[0], pos[1], &g, &s, force) == 0;
+    free(ids);
+    return ok ? DSN_EXIT_OK : DSN_EXIT_ERROR;
 }

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <unicode/uchar.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -130,9 +131,30 @@ static size_t utf8_seq(const unsigned char *s, size_t n, unsigned *cp)
     return len;
 }
 
+/* Code points a name may not hold anywhere: controls (Cc), invisible format characters such as
+ * the bidi overrides U+202A..202E and the zero-width space U+200B (Cf), and line and paragraph
+ * separators (Zl, Zp): each can make `dsn show` print something other than the signed bytes.
+ * Categories are ICU's (libicu, Unicode 15). */
+static const char *forbidden_category(unsigned cp)
+{
+    switch(u_charType((UChar32)cp)) {
+    case U_CONTROL_CHAR: return "a control character (Cc)";
+    case U_FORMAT_CHAR: return "an invisible format character (Cf)";
+    case U_LINE_SEPARATOR: return "a line separator (Zl)";
+    case U_PARAGRAPH_SEPARATOR: return "a paragraph separator (Zp)";
+    default: return NULL;
+    }
+}
+
 static int is_control(unsigned cp)
 {
     return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
+}
+
+/* Any kind of space: separators (Zs: U+0020, no-break U+00A0, U+2000..200A, ...) and White_Space. */
+static int is_space(unsigned cp)
+{
+    return u_charType((UChar32)cp) == U_SPACE_SEPARATOR || u_isUWhiteSpace((UChar32)cp);
 }
 
 int dsn_cert_check_name(const char *field, const char *value, char *err, size_t errlen)
@@ -141,17 +163,20 @@ int dsn_cert_check_name(const char *field, const char *value, char *err, size_t 
     if(n == 0) return fail(err, errlen, "%s is empty", field);
     if(n > DSN_CERT_NAME_MAX)
         return fail(err, errlen, "%s is %zu bytes long, the limit is %d", field, n, DSN_CERT_NAME_MAX);
-    if(value[0] == ' ' || value[n - 1] == ' ')
-        return fail(err, errlen, "%s '%s' has leading or trailing spaces", field, value);
     const unsigned char *s = (const unsigned char *)value;
+    unsigned first = 0, last = 0;
     for(size_t i = 0; i < n;) {
         unsigned cp;
         size_t k = utf8_seq(s + i, n - i, &cp);
         if(k == 0) return fail(err, errlen, "%s has bytes that are not UTF-8 (at byte %zu)", field, i + 1);
-        if(is_control(cp))
-            return fail(err, errlen, "%s has a control character (U+%04X at byte %zu)", field, cp, i + 1);
+        const char *why = forbidden_category(cp);
+        if(why) return fail(err, errlen, "%s has %s, U+%04X at byte %zu", field, why, cp, i + 1);
+        if(i == 0) first = cp;
+        last = cp;
         i += k;
     }
+    if(is_space(first) || is_space(last))
+        return fail(err, errlen, "%s has a leading or trailing space character (U+%04X)", field, is_space(first) ? first : last);
     return 0;
 }
 
@@ -354,6 +379,16 @@ static int parse_value(dsn_cert *c, int f, const char *v, const char *name, int 
     }
 }
 
+/* The serial line: two check symbols; a certificate written before them has one (mod 37), read
+ * with the first version's rules. Its bits are what counts (they are derived from the signature). */
+static int decode_cert_serial(dsn_serial *s, const char *text, int bits, char *why, size_t len)
+{
+    int count = 0;
+    for(const char *p = text; *p; ++p) count += *p != '-';
+    if(count == dsn_serial_symbols(bits) + 1) return dsn_serial_decode_v1(s, text, bits, why, len);
+    return dsn_serial_decode(s, text, bits, why, len);
+}
+
 static int parse_lines(dsn_cert *c, const char *text, size_t len, const char *name, char *err,
                        size_t errlen)
 {
@@ -414,7 +449,7 @@ static int parse_lines(dsn_cert *c, const char *text, size_t len, const char *na
         if(!line_of[f]) return fail(err, errlen, "%s: missing field '%s'", name, field_names[f]);
     }
     char why[160];
-    if(dsn_serial_decode(&c->serial, serial_text, c->bits, why, sizeof why) != 0)
+    if(decode_cert_serial(&c->serial, serial_text, c->bits, why, sizeof why) != 0)
         return fail(err, errlen, "%s:%d: serial: %s", name, line_of[F_SERIAL], why);
     return 0;
 }

@@ -22,7 +22,7 @@
  *     margin: 0
  *     pubkey-sha256: <64 lower-case hex: SHA-256 of the raw 32-byte Ed25519 public key>
  *     signature: <128 lower-case hex: Ed25519 signature of the body>
- *     serial: XXXX-XXXX-XXXX-XX
+ *     serial: XXXX-XXXX-XXXX-XXX
  *
  * The signed body is the first ten lines exactly as above, each LF-terminated. Parsing accepts only
  * that canonical spelling (lower-case hex, plain decimal numbers, one space after the colon), so
@@ -67,8 +67,11 @@ typedef struct dsn_cert {
 int dsn_cert_init(dsn_cert *c, const char *owner, const char *customer, const char *model,
                   int64_t issued, const dsn_geometry *g, char *err, size_t errlen);
 
-/* A name is 1..DSN_CERT_NAME_MAX bytes of UTF-8 without control characters and without leading
- * or trailing spaces. Returns 0, or -1 with err naming `field`. */
+/* A name is 1..DSN_CERT_NAME_MAX bytes of well-formed UTF-8 with no code point of the Unicode
+ * categories Cc, Cf, Zl or Zp (controls, invisible format characters such as bidi overrides and
+ * zero-width spaces, line and paragraph separators), and no space of any kind (Zs, White_Space) at
+ * either end. Checked at issue time and whenever a certificate is read. Returns 0, or -1 with err
+ * naming `field` and the code point. */
 int dsn_cert_check_name(const char *field, const char *value, char *err, size_t errlen);
 
 /* The canonical signed body / the whole certificate text, NUL-terminated. Returns the length
@@ -86,7 +89,8 @@ int dsn_cert_derive_serial(dsn_serial *s, const uint8_t sig[DSN_SIG_BYTES], int 
  * line number: "bob.sn:3: duplicated field 'owner' (first on line 2)". Rejects missing,
  * duplicated, unknown and out-of-order fields, CR and other control characters, bytes that are not
  * UTF-8, lines over DSN_CERT_LINE_MAX and any non-canonical value. Checks the serial's spelling
- * (check symbol) but not the signature. Returns 0, or -1 with c zeroed. */
+ * (check symbols; the one-symbol spelling of certificates written before them is read too) but not
+ * the signature. Returns 0, or -1 with c zeroed. */
 int dsn_cert_parse(dsn_cert *c, const char *text, size_t len, const char *name, char *err,
                    size_t errlen) __attribute__((warn_unused_result));
 

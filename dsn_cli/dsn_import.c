@@ -5,6 +5,7 @@
  * written by the stb_image_write compiled into libdarknet (Darknet's save_image() would truncate
  * 255*v instead of rounding, and add ".png" to the name). */
 #include "dsn_import.h"
+#include "dsn_swap.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1011,14 +1012,15 @@ int dsn_layout_write(const dsn_layout *lay, const dsn_dataset *d, char *err, siz
     /* read back what was written: the lists name OUT, the images are still in tmp */
     if(check_layout(lay, tmp, NULL, err, errlen) != 0) goto cleanup;
 
-    /* install: an existing OUT was checked above to hold only an import's files */
-    if(lstat(lay->out, &st) == 0 && S_ISDIR(st.st_mode) && layout_walk(lay->out, 1, err, errlen) != 0)
-        goto cleanup;
-    if(rename(tmp, lay->out) != 0) {
-        snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, lay->out, strerror(errno));
-        goto cleanup;
-    }
-    made = 0;
+    /* install in one step: an existing OUT (checked above to hold only an import's files) is
+     * exchanged with the new one by renameat2 and only then removed, so OUT holds the old import
+     * or the new one at every moment (dsn_swap.h) */
+    int had_old;
+    made = 0;   /* the swap removes tmp itself when it fails */
+    if(dsn_swap_dir_keep(tmp, lay->out, &had_old, err, errlen) != 0) goto cleanup;
+    char why[512];
+    if(had_old && layout_walk(tmp, 1, why, sizeof why) != 0)
+        fprintf(stderr, "dsn: warning: %s is complete, but its old copy is left in %s: %s\n", lay->out, tmp, why);
     rc = 0;
 cleanup:
     free(buf);

@@ -22,7 +22,8 @@
  * writer refuses labels that are substrings of one another, and any path in which a label other
  * than its own occurs (e.g. an OUT inside /home/someone/ for MNIST's "one"); it checks the lists it
  * wrote again before it installs them. Everything is built in OUT.partial-XXXXXX beside OUT and
- * renamed into place at the end, so OUT holds a complete import or is left as it was. */
+ * put in OUT's place with one renameat2 (an existing OUT is exchanged, then removed: dsn_swap.h), so
+ * OUT holds a complete import, old or new, at every moment, a kill included. */
 #ifndef DSN_IMPORT_H
 #define DSN_IMPORT_H
 

@@ -1,10 +1,12 @@
 /* dsn_report.c: reading runs and training logs for `dsn report` (see dsn_report.h). */
 #include "dsn_report.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "dsn_json.h"
 #include "dsn_util.h"
@@ -291,29 +293,49 @@ int dsn_curve_add_line(dsn_curve *c, const char *line)
     return 1;
 }
 
+/* Feeds every \r- or \n-separated piece of f to the curve; pieces longer than the buffer (not an
+ * iteration line) are skipped, so memory stays bounded whatever the file holds. */
+static int curve_read_pieces(dsn_curve *c, FILE *f)
+{
+    char piece[4096];
+    size_t n = 0;
+    int skip = 0, ch;
+    for(;;) {
+        ch = getc(f);
+        if(ch == EOF || ch == '\n' || ch == '\r') {
+            piece[n] = '\0';
+            if(!skip && n && dsn_curve_add_line(c, piece) < 0) return -1;
+            if(ch == EOF) return 0;
+            n = 0;
+            skip = 0;
+        } else if(n + 1 < sizeof piece) {
+            piece[n++] = (char)ch;
+        } else {
+            skip = 1;
+        }
+    }
+}
+
 int dsn_curve_load(dsn_curve *c, const char *path, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
     FILE *f = fopen(path, "r");
     if(!f) {
-        snprintf(err, errlen, "cannot open training log %s", path);
+        snprintf(err, errlen, "cannot open training log %s: %s", path, strerror(errno));
         return -1;
     }
-    char *line = NULL;
-    size_t cap = 0;
-    int rc = 0;
-    while(getline(&line, &cap, f) >= 0) {
-        /* Darknet's \r progress and our \r progress lines: take each piece */
-        for(char *save = NULL, *p = strtok_r(line, "\r\n", &save); p; p = strtok_r(NULL, "\r\n", &save)) {
-            if(dsn_curve_add_line(c, p) < 0) {
-                snprintf(err, errlen, "%s: out of memory", path);
-                rc = -1;
-                break;
-            }
-        }
-        if(rc) break;
+    struct stat st;
+    if(fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)LOG_FILE_MAX) {
+        snprintf(err, errlen, "training log %s is not a regular file of at most %u bytes", path, LOG_FILE_MAX);
+        fclose(f);
+        return -1;
     }
-    free(line);
+    int rc = curve_read_pieces(c, f);
+    if(rc) snprintf(err, errlen, "%s: out of memory", path);
+    if(!rc && ferror(f)) {
+        snprintf(err, errlen, "cannot read training log %s", path);
+        rc = -1;
+    }
     fclose(f);
     if(rc) dsn_curve_free(c);
     return rc;

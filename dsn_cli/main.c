@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "darknet.h"
 #include "dsn_crypto.h"
 #include "dsn_util.h"
 
@@ -62,6 +63,7 @@ int main(int argc, char **argv)
     for(int i = 0; i < DSN_COUNT(verbs); ++i) {
         if(strcmp(argv[1], verbs[i].name) != 0) continue;
         dsn_util_init();
+        darknet_exit_code = DSN_EXIT_ERROR;   /* Darknet's fatal errors (a bad cfg, weights) are input errors */
         int rc = verbs[i].run(argc - 1, argv + 1);
         if(rc != DSN_EXIT_OK) dsn_crypto_print_errors(stderr);
         else dsn_crypto_clear_errors();

@@ -30,10 +30,12 @@
 #include "cuda.h"
 #include "parser.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char SECTION[] = "[distill_kl]";
 
@@ -212,12 +214,38 @@ static void warm_start(size_params params, network *t, const char *cfg)
     }
 }
 
-static int readable(const char *path)
+/* The teacher's files: regular and readable, else a fatal error naming the option. */
+static void check_teacher_file(size_params p, const char *key, const char *path, struct stat *st)
 {
     FILE *f = fopen(path, "rb");
-    if(!f) return 0;
+    if(!f) dsn_layer_fail(p, SECTION, "%s=%s cannot be read: %s", key, path, strerror(errno));
+    int ok = fstat(fileno(f), st) == 0 && S_ISREG(st->st_mode);
     fclose(f);
-    return 1;
+    if(!ok) dsn_layer_fail(p, SECTION, "%s=%s is not a regular file (a directory?)", key, path);
+}
+
+/* A teacher is a plain classifier: while one is parsed, a [distill_kl] in it (a student as its own
+ * teacher, directly or through other students) is refused instead of recursing until the stack
+ * overflows. The cfg fuzzer resets the nesting after a parse it abandoned with longjmp. */
+static const char *teacher_of = 0;      /* the student whose teacher is being parsed */
+static const char *teacher_cfg_now = 0;
+
+void distill_kl_reset_nesting(void)
+{
+    teacher_of = 0;
+    teacher_cfg_now = 0;
+}
+
+static void check_teacher_cfg(size_params p, const char *cfg)
+{
+    struct stat st, me;
+    if(teacher_of)
+        dsn_layer_fail(p, SECTION, "%s is the teacher of %s (its teacher_cfg=%s) but is itself a student "
+                       "(it has a [distill_kl] section): the teacher must be a plain classifier",
+                       p.file ? p.file : "this cfg", teacher_of, teacher_cfg_now);
+    check_teacher_file(p, "teacher_cfg", cfg, &st);
+    if(p.file && stat(p.file, &me) == 0 && me.st_dev == st.st_dev && me.st_ino == st.st_ino)
+        dsn_layer_fail(p, SECTION, "teacher_cfg=%s names this student cfg itself: give the teacher's cfg", cfg);
 }
 
 layer parse_distill_kl(list *options, size_params params)
@@ -228,26 +256,26 @@ layer parse_distill_kl(list *options, size_params params)
     int n = params.inputs;
     if(!s) dsn_layer_fail(params, SECTION, "needs a [serial_stamp] as layer 0 (it reads the roles and the raw input)");
     if(n < 2 || n > 1024) dsn_layer_fail(params, SECTION, "expects 2..1024 class logits, gets %d inputs", n);
-    k->p.T = dsn_opt_float(options, params, SECTION, "temperature", 4);
-    k->p.hard = dsn_opt_float(options, params, SECTION, "hard", 0.5f);
-    k->p.push = dsn_opt_float(options, params, SECTION, "push", 0.5f);
-    k->p.normalize = dsn_opt_int(options, params, SECTION, "normalize", 1);
-    int warm = dsn_opt_int(options, params, SECTION, "warm", 0);
-    if(warm != 0 && warm != 1) dsn_layer_fail(params, SECTION, "warm=%d must be 0 or 1", warm);
-    if(!(k->p.T > 0)) dsn_layer_fail(params, SECTION, "temperature=%g must be > 0", k->p.T);
-    if(!(k->p.hard >= 0)) dsn_layer_fail(params, SECTION, "hard=%g must be >= 0", k->p.hard);
-    if(!(k->p.push >= 0)) dsn_layer_fail(params, SECTION, "push=%g must be >= 0", k->p.push);
+    k->p.T = dsn_opt_float_range(options, params, SECTION, "temperature", 4, 1e-3f, 100);
+    k->p.hard = dsn_opt_float_range(options, params, SECTION, "hard", 0.5f, 0, 1000);
+    k->p.push = dsn_opt_float_range(options, params, SECTION, "push", 0.5f, 0, 1000);
+    k->p.normalize = dsn_opt_int_range(options, params, SECTION, "normalize", 1, 0, 1);
+    int warm = dsn_opt_int_range(options, params, SECTION, "warm", 0, 0, 1);
     const char *cfg = dsn_opt_str(options, "teacher_cfg");
     const char *weights = dsn_opt_str(options, "teacher_weights");
     if(!cfg) dsn_layer_fail(params, SECTION, "teacher_cfg= is missing: the teacher's cfg file");
     if(!weights) dsn_layer_fail(params, SECTION, "teacher_weights= is missing: the teacher's weights file");
-    if(!readable(cfg)) dsn_layer_fail(params, SECTION, "teacher_cfg=%s cannot be read", cfg);
-    if(!readable(weights)) dsn_layer_fail(params, SECTION, "teacher_weights=%s cannot be read", weights);
+    struct stat wst;
+    check_teacher_cfg(params, cfg);
+    check_teacher_file(params, "teacher_weights", weights, &wst);
 
     k->teacher_rows = s->count[DSN_ROLE_VALID] > 0 ? s->count[DSN_ROLE_VALID] : 1;
     char *cfg_copy = strdup(cfg), *weights_copy = strdup(weights);
     fprintf(stderr, "distill_kl: loading teacher %s (%d rows per batch)\n", cfg_copy, k->teacher_rows);
+    teacher_of = params.file ? params.file : "the student";
+    teacher_cfg_now = cfg_copy;
     k->teacher = parse_network_cfg_batch(cfg_copy, k->teacher_rows);
+    distill_kl_reset_nesting();
     network *t = k->teacher;
     layer tl = t->layers[t->n - 1];
     if(t->inputs != params.net->inputs || t->w != params.net->w || t->h != params.net->h || t->c != params.net->c)

@@ -24,6 +24,8 @@ float distill_kl_compute(const distill_kl_params *p, int batch, int n, const flo
 network *distill_kl_teacher(layer l);
 
 void forward_distill_kl_layer(layer l, network net);
+/* Forgets a teacher parse in progress (the cfg fuzzer calls it after abandoning a parse). */
+void distill_kl_reset_nesting(void);
 void backward_distill_kl_layer(layer l, network net);
 #ifdef GPU
 void forward_distill_kl_layer_gpu(layer l, network net);

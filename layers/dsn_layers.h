@@ -107,13 +107,21 @@ void dsn_stamp_register_loss(dsn_stamp_state *s, int index);
 /* Called by each loss layer after its forward; prints the line when index is the last. */
 void dsn_stamp_report(dsn_stamp_state *s, int index, network net);
 
-/* ---- strict option parsing: a bad value is a fatal error naming the file, section, option ---- */
+/* ---- strict option parsing: a bad value is a fatal error naming the file:line, section, option ----
+ * Fatal errors go through darknet_fatal (darknet_patch/0023): exit code darknet_exit_code, and the
+ * cfg fuzzer's hook. An int must be a whole number, a float a finite number (checked on its bits,
+ * whatever the compiler's finite-math assumptions), both within [lo, hi] for the _range forms. */
 void dsn_layer_fail(size_params p, const char *section, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));
 int dsn_opt_int(list *options, size_params p, const char *section, const char *key, int def);
+int dsn_opt_int_range(list *options, size_params p, const char *section, const char *key, int def, int lo, int hi);
 float dsn_opt_float(list *options, size_params p, const char *section, const char *key, float def);
+float dsn_opt_float_range(list *options, size_params p, const char *section, const char *key, float def,
+                          float lo, float hi);
 /* NULL when absent; the string lives only while the section is parsed (strdup to keep it). */
 const char *dsn_opt_str(list *options, const char *key);
+/* 1 when x is neither NaN nor infinite, tested on the bits (survives -ffinite-math-only). */
+int dsn_float_is_finite(float x);
 
 #ifdef GPU
 #endif

@@ -116,42 +116,99 @@ float dsn_rng_uniform(dsn_rng *r)
     return (float)((dsn_rng_next(r) >> 40) * (1.0 / 16777216.0));
 }
 
-/* ---- options ----------------------------------------------------------------------------- */
+/* ---- options ------------------------------------------------------------------------------
+ * Every value is checked where it enters: a whole number that fits an int, a finite number
+ * (tested on the float's bits, so no finite-math assumption can fold the test away), and within
+ * the option's range. Failures are fatal errors naming the cfg file, the line, the section and the
+ * option, through darknet_fatal (exit code darknet_exit_code; the cfg fuzzer's hook). */
+static void fail_msg(const char *where, const char *fmt, va_list ap) __attribute__((noreturn));
+static void fail_msg(const char *where, const char *fmt, va_list ap)
+{
+    char msg[768];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    darknet_fatal("\n%s: %s", where, msg);
+}
+
 void dsn_layer_fail(size_params p, const char *section, const char *fmt, ...)
 {
+    char where[512];
     va_list ap;
-    fprintf(stderr, "\n%s: %s (layer %d): ", p.file ? p.file : "cfg", section, p.index);
+    snprintf(where, sizeof where, "%s: %s (layer %d)", p.file ? p.file : "cfg", section, p.index);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    fail_msg(where, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    exit(EXIT_FAILURE);
+}
+
+static kvp *opt_kvp(list *options, const char *key)
+{
+    node *n;
+    for(n = options->front; n; n = n->next){
+        kvp *o = (kvp *)n->val;
+        if(strcmp(o->key, key) == 0){
+            o->used = 1;
+            return o;
+        }
+    }
+    return 0;
+}
+
+/* "file:line: [section] (layer N) key=value: " + the message */
+static void opt_fail(size_params p, const char *section, const kvp *o, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5), noreturn));
+static void opt_fail(size_params p, const char *section, const kvp *o, const char *fmt, ...)
+{
+    char where[512];
+    va_list ap;
+    snprintf(where, sizeof where, "%s:%d: %s (layer %d) %s=%s", o->file ? o->file : p.file ? p.file : "cfg",
+             o->line, section, p.index, o->key, o->val);
+    va_start(ap, fmt);
+    fail_msg(where, fmt, ap);
+    va_end(ap);
+}
+
+int dsn_float_is_finite(float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return ((bits >> 23) & 0xff) != 0xff;
 }
 
 const char *dsn_opt_str(list *options, const char *key)
 {
-    return option_find(options, (char *)key);
+    kvp *o = opt_kvp(options, key);
+    return o ? o->val : 0;
+}
+
+int dsn_opt_int_range(list *options, size_params p, const char *section, const char *key, int def, int lo, int hi)
+{
+    kvp *o = opt_kvp(options, key);
+    char *end;
+    if(!o) return def;
+    errno = 0;
+    long x = strtol(o->val, &end, 10);
+    if(errno || end == o->val || *end || x < lo || x > hi)
+        opt_fail(p, section, o, "must be a whole number in [%d, %d]", lo, hi);
+    return (int)x;
 }
 
 int dsn_opt_int(list *options, size_params p, const char *section, const char *key, int def)
 {
-    const char *v = option_find(options, (char *)key);
+    return dsn_opt_int_range(options, p, section, key, def, -2147483647, 2147483647);
+}
+
+float dsn_opt_float_range(list *options, size_params p, const char *section, const char *key, float def,
+                          float lo, float hi)
+{
+    kvp *o = opt_kvp(options, key);
     char *end;
-    if(!v) return def;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if(errno || end == v || *end || x < -2147483647L || x > 2147483647L)
-        dsn_layer_fail(p, section, "%s=%s is not an integer", key, v);
-    return (int)x;
+    if(!o) return def;
+    float x = strtof(o->val, &end);
+    if(end == o->val || *end || !dsn_float_is_finite(x) || !(x >= lo && x <= hi))
+        opt_fail(p, section, o, "must be a finite number in [%g, %g]", lo, hi);
+    return x;
 }
 
 float dsn_opt_float(list *options, size_params p, const char *section, const char *key, float def)
 {
-    const char *v = option_find(options, (char *)key);
-    char *end;
-    if(!v) return def;
-    errno = 0;
-    float x = strtof(v, &end);
-    if(errno || end == v || *end) dsn_layer_fail(p, section, "%s=%s is not a number", key, v);
-    return x;
+    return dsn_opt_float_range(options, p, section, key, def, -3.4e38f, 3.4e38f);
 }

@@ -1,17 +1,18 @@
 /* dsn_serial.h: serial numbers as bits and as typable product keys.
  *
- * A serial is `nbits` bits (DSN_MIN_BITS..DSN_MAX_BITS). As text it is Crockford base32, most
- * significant symbol first, padded on the left to ceil(nbits/5) symbols, followed by one check
- * symbol (the value mod 37, Crockford's check alphabet "0-9A-Z minus ILOU" then "*~$=U"), written
- * in hyphen-separated groups of DSN_SERIAL_GROUP symbols:
+ * A serial is `nbits` bits (DSN_MIN_BITS..DSN_MAX_BITS). As text it is Crockford base32 (0-9 and
+ * A-Z without I, L, O, U), most significant symbol first, padded on the left to ceil(nbits/5)
+ * symbols, followed by two check symbols from the same alphabet (the value mod 1021, as two base32
+ * digits), written in hyphen-separated groups of DSN_SERIAL_GROUP symbols:
  *
  *     dsn_serial s;  char err[160], text[DSN_SERIAL_TEXT_MAX];
- *     if(dsn_serial_decode(&s, "7ZK3-M9QD-2H5B-0X", 64, err, sizeof err) != 0) die(err);
- *     dsn_serial_encode(text, sizeof text, &s);      // "7ZK3-M9QD-2H5B-0X"
+ *     if(dsn_serial_decode(&s, "028T-5CY4-TQKF-FHF", 64, err, sizeof err) != 0) die(err);
+ *     dsn_serial_encode(text, sizeof text, &s);      // "028T-5CY4-TQKF-FHF"
  *
  * Decoding accepts lower case, missing or extra hyphens and Crockford's look-alikes (I and L read
- * as 1, O as 0). A wrong check symbol is reported as a typo; nothing here allocates, nothing needs
- * OpenSSL (the signature and the SHA-256 derivation live in dsn_cli/).
+ * as 1, O as 0). Every single-symbol substitution and every adjacent transposition is reported as
+ * a typo; no symbol needs quoting in a shell. Nothing here allocates, nothing needs OpenSSL (the
+ * signature and the SHA-256 derivation live in dsn_cli/).
  *
  * Bit order: bit i is bit (7 - i%8) of byte i/8 when packed (MSB first), and cell i of the stamp
  * grid (row-major from the grid's top-left cell). */
@@ -24,7 +25,8 @@
 #define DSN_MIN_BITS 4
 #define DSN_MAX_BITS 256
 #define DSN_SERIAL_GROUP 4
-/* 52 data symbols + 1 check + hyphens + NUL for 256 bits */
+#define DSN_SERIAL_CHECK_SYMBOLS 2
+/* 52 data symbols + 2 check + 13 hyphens + NUL for 256 bits, with room */
 #define DSN_SERIAL_TEXT_MAX 80
 
 typedef struct dsn_serial {
@@ -50,6 +52,11 @@ int dsn_serial_encode(char *out, size_t len, const dsn_serial *s);
  * human-readable reason in err (a bad character and its position, the wrong number of symbols
  * for a `nbits`-bit serial, a check symbol that does not match: "typo"). */
 int dsn_serial_decode(dsn_serial *s, const char *text, int nbits, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* The first version's text, one check symbol (the value mod 37, Crockford's check alphabet with
+ * "*~$=U"): for certificates written before the two-symbol check. Same bits, same errors. */
+int dsn_serial_decode_v1(dsn_serial *s, const char *text, int nbits, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /* Number of differing bits (both serials must have the same nbits; -1 otherwise). */

@@ -106,10 +106,8 @@ void resize_gradient_reversal_layer(layer *l, int w, int h)
 
 layer parse_gradient_reversal(list *options, size_params params)
 {
-    float lambda = dsn_opt_float(options, params, SECTION, "lambda", 1);
-    float gamma = dsn_opt_float(options, params, SECTION, "gamma", 0);
-    if(!(lambda >= 0)) dsn_layer_fail(params, SECTION, "lambda=%g must be >= 0", lambda);
-    if(!(gamma >= 0)) dsn_layer_fail(params, SECTION, "gamma=%g must be >= 0 (0: fixed lambda, 10: the DANN ramp)", gamma);
+    float lambda = dsn_opt_float_range(options, params, SECTION, "lambda", 1, 0, 1000);
+    float gamma = dsn_opt_float_range(options, params, SECTION, "gamma", 0, 0, 1000);   /* 0: fixed lambda, 10: the DANN ramp */
     if(params.inputs <= 0) dsn_layer_fail(params, SECTION, "has no input");
     int w = params.w, h = params.h, c = params.c;
     if(w*h*c != params.inputs){ w = h = 1; c = params.inputs; }

@@ -118,9 +118,8 @@ layer parse_masked_softmax(list *options, size_params params)
     if(select < 0) dsn_layer_fail(params, SECTION, "select=%s: use neg (rows without the valid serial), pos or all", sel);
     if(select != MASKED_ALL && !s) dsn_layer_fail(params, SECTION, "select=%s needs a [serial_stamp] as layer 0", select_names[select]);
     if(params.inputs < 2) dsn_layer_fail(params, SECTION, "expects class logits, gets %d inputs", params.inputs);
-    l.scale = dsn_opt_float(options, params, SECTION, "scale", 1);
-    l.flip = dsn_opt_int(options, params, SECTION, "normalize", 1);
-    if(!(l.scale >= 0)) dsn_layer_fail(params, SECTION, "scale=%g must be >= 0", l.scale);
+    l.scale = dsn_opt_float_range(options, params, SECTION, "scale", 1, 0, 1000);
+    l.flip = dsn_opt_int_range(options, params, SECTION, "normalize", 1, 0, 1);
     l.n = select;
     l.batch = params.batch;
     l.inputs = l.outputs = params.inputs;

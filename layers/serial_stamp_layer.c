@@ -455,7 +455,8 @@ void serial_stamp_set_pool(layer *l, int n)
 int serial_stamp_set_roles(layer *l, float valid, float forged, float near, float soft, int near_max)
 {
     dsn_stamp_state *s = (dsn_stamp_state *)l->plugin_data;
-    if(valid < 0 || forged < 0 || near < 0 || soft < 0 || valid + forged + near + soft > 1 + 1e-6f) return -1;
+    /* written so that NaN fails every test (a NaN fraction would make INT_MIN rows) */
+    if(!(valid >= 0 && forged >= 0 && near >= 0 && soft >= 0 && valid + forged + near + soft <= 1 + 1e-6f)) return -1;
     if(near_max < 1 || near_max > s->geo.bits) return -1;
     s->frac[DSN_ROLE_VALID] = valid;
     s->frac[DSN_ROLE_FORGED] = forged;
@@ -475,9 +476,9 @@ layer parse_serial_stamp(list *options, size_params params)
     if(!(params.h > 0 && params.w > 0 && params.c > 0)) dsn_layer_fail(params, SECTION, "needs an image input: set width, height and channels in [net]");
     if(params.net->random) dsn_layer_fail(params, SECTION, "random=1 in [net] resizes the input, which would move the stamp: set random=0");
 
-    int bits = dsn_opt_int(options, params, SECTION, "bits", 64);
-    int cell = dsn_opt_int(options, params, SECTION, "cell", 0);
-    int margin = dsn_opt_int(options, params, SECTION, "margin", 0);
+    int bits = dsn_opt_int_range(options, params, SECTION, "bits", 64, DSN_MIN_BITS, DSN_MAX_BITS);
+    int cell = dsn_opt_int_range(options, params, SECTION, "cell", 0, 0, 65536);
+    int margin = dsn_opt_int_range(options, params, SECTION, "margin", 0, 0, 65536);
     const char *corner_name = dsn_opt_str(options, "corner");
     int corner = corner_name ? dsn_corner_from_name(corner_name) : DSN_CORNER_BR;
     if(corner < 0) dsn_layer_fail(params, SECTION, "corner=%s: use tl, tr, bl or br", corner_name);
@@ -489,36 +490,30 @@ layer parse_serial_stamp(list *options, size_params params)
     layer l = make_serial_stamp_layer(params.batch, params.w, params.h, params.c, &geo);
     dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
 
-    float valid = dsn_opt_float(options, params, SECTION, "valid", 0);
-    float forged = dsn_opt_float(options, params, SECTION, "forged", 0);
-    float near = dsn_opt_float(options, params, SECTION, "near", 0);
-    float soft = dsn_opt_float(options, params, SECTION, "soft", 0);
-    int pool_n = dsn_opt_int(options, params, SECTION, "soft_pool", 0);
-    s->augment = dsn_opt_float(options, params, SECTION, "augment", 0);
-    if(!(s->augment >= 0 && s->augment <= 1)) dsn_layer_fail(params, SECTION, "augment=%g must be in [0,1]", s->augment);
-    int near_max = dsn_opt_int(options, params, SECTION, "near_max", bits < 4 ? bits : 4);
-    s->near_one = dsn_opt_float(options, params, SECTION, "near_one", 0);
-    s->mine = dsn_opt_int(options, params, SECTION, "mine", 0);
-    if(valid < 0 || valid > 1) dsn_layer_fail(params, SECTION, "valid=%g must be in [0,1]", valid);
-    if(forged < 0 || forged > 1) dsn_layer_fail(params, SECTION, "forged=%g must be in [0,1]", forged);
-    if(near < 0 || near > 1) dsn_layer_fail(params, SECTION, "near=%g must be in [0,1]", near);
-    if(soft < 0 || soft > 1) dsn_layer_fail(params, SECTION, "soft=%g must be in [0,1]", soft);
-    if(pool_n < 0 || pool_n > 4096) dsn_layer_fail(params, SECTION, "soft_pool=%d must be in [0,4096]", pool_n);
+    float valid = dsn_opt_float_range(options, params, SECTION, "valid", 0, 0, 1);
+    float forged = dsn_opt_float_range(options, params, SECTION, "forged", 0, 0, 1);
+    float near = dsn_opt_float_range(options, params, SECTION, "near", 0, 0, 1);
+    float soft = dsn_opt_float_range(options, params, SECTION, "soft", 0, 0, 1);
+    int pool_n = dsn_opt_int_range(options, params, SECTION, "soft_pool", 0, 0, 4096);
+    s->augment = dsn_opt_float_range(options, params, SECTION, "augment", 0, 0, 1);
+    int near_max = dsn_opt_int_range(options, params, SECTION, "near_max", bits < 4 ? bits : 4, 1, bits);
+    s->near_one = dsn_opt_float_range(options, params, SECTION, "near_one", 0, 0, 1);
+    s->mine = dsn_opt_int_range(options, params, SECTION, "mine", 0, 0, 1);
     if(valid + forged + near + soft > 1 + 1e-6f)
         dsn_layer_fail(params, SECTION, "valid + forged + near + soft = %g: the role fractions must sum to at most 1",
                        valid + forged + near + soft);
-    if(near_max < 1 || near_max > bits) dsn_layer_fail(params, SECTION, "near_max=%d must be in [1,bits=%d]", near_max, bits);
-    if(s->near_one < 0 || s->near_one > 1) dsn_layer_fail(params, SECTION, "near_one=%g must be in [0,1]", s->near_one);
-    if(s->mine != 0 && s->mine != 1) dsn_layer_fail(params, SECTION, "mine=%d must be 0 or 1", s->mine);
     if(serial_stamp_set_roles(&l, valid, forged, near, soft, near_max) != 0)
         dsn_layer_fail(params, SECTION, "role fractions out of range");
-    s->sealed = dsn_opt_int(options, params, SECTION, "sealed", 0);
-    if(s->sealed != 0 && s->sealed != 1) dsn_layer_fail(params, SECTION, "sealed=%d must be 0 or 1", s->sealed);
+    s->sealed = dsn_opt_int_range(options, params, SECTION, "sealed", 0, 0, 1);
     int i;
     for(i = 0; i < bits; ++i) s->bit_w[i] = 1;
 
     const char *seed_env = getenv("DARKNET_SEED");
-    int seed = dsn_opt_int(options, params, SECTION, "seed", seed_env ? atoi(seed_env) : (int)time(0));
+    char *seed_end = 0;
+    long env_seed = seed_env ? strtol(seed_env, &seed_end, 10) : 0;
+    if(seed_env && (!*seed_env || *seed_end))
+        dsn_layer_fail(params, SECTION, "DARKNET_SEED=%s (-seed) is not a whole number", seed_env);
+    int seed = dsn_opt_int(options, params, SECTION, "seed", seed_env ? (int)env_seed : (int)time(0));
     /* -gpus: copy k of the network draws its own roles and serials (darknet_patch/0034); copy 0,
        and every single network, as before */
     const char *copy_env = getenv("DSN_NET_COPY");
@@ -529,10 +524,12 @@ layer parse_serial_stamp(list *options, size_params params)
     /* the serial: -serial (DSN_SERIAL) wins over serial= in the cfg */
     const char *opt_serial = dsn_opt_str(options, "serial");
     const char *env_serial = getenv("DSN_SERIAL");
-    const char *text = (env_serial && *env_serial) ? env_serial : opt_serial;
+    if(env_serial && !*env_serial)
+        dsn_layer_fail(params, SECTION, "-serial (DSN_SERIAL) is empty: give the customer's serial, or leave it unset");
+    const char *text = env_serial ? env_serial : opt_serial;
     if(text){
         if(dsn_serial_decode(&s->serial, text, bits, err, sizeof err) != 0)
-            dsn_layer_fail(params, SECTION, "serial %s: %s", (env_serial && *env_serial) ? "from -serial/DSN_SERIAL" : "in serial=", err);
+            dsn_layer_fail(params, SECTION, "serial %s: %s", env_serial ? "from -serial/DSN_SERIAL" : "in serial=", err);
         s->has_serial = 1;
     }
     if(s->count[DSN_ROLE_VALID] > 0 && !s->has_serial)

@@ -31,7 +31,7 @@ static const char rfc_seed[] = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919
 #define GOLDEN_SIG                                                                                 \
     "signature: 3f1941a84ec040e231222bee6b2bc6749eca84834fdf731c922779780fc40156de4ba88c9f7e3990" \
     "2324196f4c50c0060f48bc2bc2aecc46d606771957a44305\n"
-#define GOLDEN_SERIAL "serial: 93CF-J3BN-C6C6-5E\n"
+#define GOLDEN_SERIAL "serial: 93CF-J3BN-C6C6-598\n"
 
 static const char golden[] = GOLDEN_BODY GOLDEN_SIG GOLDEN_SERIAL;
 
@@ -123,9 +123,16 @@ static void test_parse_round_trip_and_verify(void **state)
     assert_int_equal(dsn_cert_parse(&c, golden, strlen(golden) - 1, "golden.sn", err, sizeof err), 0);
     assert_int_equal(dsn_cert_verify(&c, k, err, sizeof err), 0);
     /* the serial may be typed loosely: it is checked by value */
-    static const char loose[] = GOLDEN_BODY GOLDEN_SIG "serial: 93cfj3bnc6c65e\n";
+    static const char loose[] = GOLDEN_BODY GOLDEN_SIG "serial: 93cfj3bnc6c6598\n";
     assert_int_equal(dsn_cert_parse(&c, loose, strlen(loose), "loose.sn", err, sizeof err), 0);
     assert_int_equal(dsn_cert_verify(&c, k, err, sizeof err), 0);
+    /* a certificate written with the first version's one check symbol stays valid, and is
+     * written back with two (the serial is its bits) */
+    static const char v1[] = GOLDEN_BODY GOLDEN_SIG "serial: 93CF-J3BN-C6C6-5E\n";
+    assert_int_equal(dsn_cert_parse(&c, v1, strlen(v1), "v1.sn", err, sizeof err), 0);
+    assert_int_equal(dsn_cert_verify(&c, k, err, sizeof err), 0);
+    assert_int_equal(dsn_cert_format(text, sizeof text, &c), (int)strlen(golden));
+    assert_string_equal(text, golden);
     dsn_key_free(k);
 }
 
@@ -242,11 +249,27 @@ static void test_names(void **state)
     assert_int_equal(dsn_cert_check_name("owner", "Acme", err, sizeof err), 0);
     assert_int_equal(dsn_cert_check_name("owner", "Zoë Schmidt GmbH – Köln", err, sizeof err), 0);
     assert_int_equal(dsn_cert_check_name("owner", "株式会社", err, sizeof err), 0);
+    assert_int_equal(dsn_cert_check_name("owner", "Acme \xc2\xa0 Ltd", err, sizeof err), 0); /* NBSP inside */
+    assert_int_equal(dsn_cert_check_name("owner", "\xd8\xb4\xd8\xb1\xd9\x83\xd8\xa9", err, sizeof err), 0); /* Arabic */
     const struct { const char *v, *why; } bad[] = {
-        {"", "empty"}, {" Acme", "spaces"}, {"Acme ", "spaces"}, {"Ac\tme", "control"},
+        {"", "empty"}, {" Acme", "space"}, {"Acme ", "space"}, {"Ac\tme", "control"},
         {"Ac\nme", "control"}, {"Ac\x7fme", "control"}, {"Ac\xc2\x85me", "control"},
         {"Ac\xffme", "UTF-8"}, {"Ac\xc0\xafme", "UTF-8"}, {"Ac\xed\xa0\x80me", "UTF-8"},
         {"Ac\xe2\x82", "UTF-8"}, {"\xf4\x90\x80\x80", "UTF-8"},
+        /* Unicode categories Cf, Zl, Zp anywhere; a space of any kind at either end */
+        {"Acme\xe2\x80\xaegnp.exe", "U+202E"},      /* right-to-left override   */
+        {"Ac\xe2\x80\x8bme", "U+200B"},             /* zero-width space          */
+        {"Ac\xe2\x80\x8dme", "format character (Cf)"}, /* zero-width joiner      */
+        {"\xef\xbb\xbf" "Acme", "U+FEFF"},            /* byte order mark           */
+        {"Ac\xc2\xadme", "U+00AD"},                   /* soft hyphen               */
+        {"Ac\xe2\x81\xa6me", "U+2066"},             /* left-to-right isolate     */
+        {"Ac\xf3\xa0\x80\x81me", "U+E0001"},        /* language tag              */
+        {"Ac\xe2\x80\xa8me", "line separator (Zl)"},
+        {"Ac\xe2\x80\xa9me", "paragraph separator (Zp)"},
+        {"Acme\xc2\xa0", "U+00A0"},                   /* trailing no-break space   */
+        {"\xe3\x80\x80" "Acme", "U+3000"},            /* leading ideographic space */
+        {"Acme\xe2\x80\x89", "U+2009"},              /* trailing thin space       */
+        {"\xe1\x9a\x80" "Acme", "U+1680"},            /* leading ogham space mark  */
     };
     for(size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         assert_int_equal(dsn_cert_check_name("owner", bad[i].v, err, sizeof err), -1);
@@ -280,7 +303,7 @@ static const char *golden_lines[12] = {
     "pubkey-sha256: 21fe31dfa154a261626bf854046fd2271b7bed4b6abe45aa58877ef47f9721b9",
     "signature: 3f1941a84ec040e231222bee6b2bc6749eca84834fdf731c922779780fc40156de4ba88c9f7e3990"
     "2324196f4c50c0060f48bc2bc2aecc46d606771957a44305",
-    "serial: 93CF-J3BN-C6C6-5E",
+    "serial: 93CF-J3BN-C6C6-598",
 };
 
 /* The golden lines with line `at` (0-based) replaced by `with` (NULL: dropped), and `extra`
@@ -394,8 +417,12 @@ static void test_bad_values(void **state)
          "bob.sn:10: pubkey-sha256: expected 64 lower-case hex digits"},
         {9, "pubkey-sha256: 21fe", "bob.sn:10: pubkey-sha256"},
         {10, "signature: 00", "bob.sn:11: signature: expected 128 lower-case hex digits"},
-        {11, "serial: 93CF-J3BN-C6C6-5F", "bob.sn:12: serial: the check symbol does not match"},
-        {11, "serial: 93CF-J3BN-C6C6", "bob.sn:12: serial: a 64-bit serial has 14 symbols"},
+        {2, "customer: Bob\xe2\x80\xae" "Corp", "bob.sn:3: customer has an invisible format character (Cf), U+202E"},
+        {2, "customer: Bob Corp\xc2\xa0", "bob.sn:3: customer has a leading or trailing space character (U+00A0)"},
+        {11, "serial: 93CF-J3BN-C6C6-599", "bob.sn:12: serial: the check symbols do not match"},
+        {11, "serial: 93CF-J3BN-C6C6-5F", "bob.sn:12: serial: the check symbols do not match"},
+        {11, "serial: 93CF-J3BN-C6C6-59*", "bob.sn:12: serial: bad character '*'"},
+        {11, "serial: 93CF-J3BN-C6C6", "bob.sn:12: serial: a 64-bit serial has 15 symbols"},
     };
     char text[8192];
     for(size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {

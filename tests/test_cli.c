@@ -459,13 +459,13 @@ static void test_bad_certificates(void **state)
 static void test_serial_verb(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(dsn(f, "serial --check 028t5cy4tqkffa"), 0);
-    assert_string_equal(f->out, "028T-5CY4-TQKF-FA\n");
-    assert_int_equal(dsn(f, "serial --check O28T-5CY4-TQKF-FA"), 0);
-    assert_int_equal(dsn(f, "serial --check 028T-5CY4-TQKF-FB"), 1);
+    assert_int_equal(dsn(f, "serial --check 028t5cy4tqkffhf"), 0);
+    assert_string_equal(f->out, "028T-5CY4-TQKF-FHF\n");
+    assert_int_equal(dsn(f, "serial --check O28T-5CY4-TQKF-FHF"), 0);
+    assert_int_equal(dsn(f, "serial --check 028T-5CY4-TQKF-FHG"), 1);
     expect_output(f, "typo");
-    assert_int_equal(dsn(f, "serial --check B7T --bits 9"), 0);
-    assert_int_equal(dsn(f, "serial --check B7T --bits 300"), 2);
+    assert_int_equal(dsn(f, "serial --check B7B7 --bits 9"), 0);
+    assert_int_equal(dsn(f, "serial --check B7B7 --bits 300"), 2);
     expect_output(f, "--bits 300");
     assert_int_equal(dsn(f, "serial"), 2);
     assert_int_equal(dsn(f, "serial --check X --cert Y"), 2);
@@ -513,29 +513,35 @@ static void expect_stamped(fixture *f, const char *in, const char *out, int bits
 static void test_stamp_files(void **state)
 {
     fixture *f = *state;
-    const char *serial = "028T-5CY4-TQKF-FA";
+    const char *serial = "028T-5CY4-TQKF-FHF";
     write_png(f, "gray.png", 28, 28, 1, 1);
     write_png(f, "rgb.png", 28, 28, 3, 2);
     write_png(f, "big.png", 60, 56, 3, 3);
     assert_int_equal(dsn(f, "stamp --serial %s @/gray.png @/gray.out.png", serial), 0);
     expect_stamped(f, "gray.png", "gray.out.png", 64, 0, DSN_CORNER_BR, 0, serial);
-    assert_int_equal(dsn(f, "stamp --serial 028t5cy4tqkffa --bits 64 @/rgb.png @/rgb.out.png"), 0);
+    assert_int_equal(dsn(f, "stamp --serial 028t5cy4tqkffhf --bits 64 @/rgb.png @/rgb.out.png"), 0);
     expect_stamped(f, "rgb.png", "rgb.out.png", 64, 0, DSN_CORNER_BR, 0, serial);
     assert_int_equal(dsn(f, "stamp --serial %s @/big.png @/big.out.png", serial), 0); /* cell 2 */
     expect_stamped(f, "big.png", "big.out.png", 64, 0, DSN_CORNER_BR, 0, serial);
-    assert_int_equal(dsn(f, "stamp --serial B7T --bits 9 --cell 3 --corner tl --margin 2 "
+    assert_int_equal(dsn(f, "stamp --serial B7B7 --bits 9 --cell 3 --corner tl --margin 2 "
                          "@/rgb.png @/nine.png"), 0);
-    expect_stamped(f, "rgb.png", "nine.png", 9, 3, DSN_CORNER_TL, 2, "B7T");
+    expect_stamped(f, "rgb.png", "nine.png", 9, 3, DSN_CORNER_TL, 2, "B7B7");
     /* netpbm out, and back in */
     assert_int_equal(dsn(f, "stamp --serial %s @/gray.png @/gray.pgm", serial), 0);
     assert_int_equal(sh(f, "head -c 2 @/gray.pgm | grep -q P5"), 0);
     expect_stamped(f, "gray.png", "gray.pgm", 64, 0, DSN_CORNER_BR, 0, serial);
     assert_int_equal(dsn(f, "stamp --serial %s @/rgb.png @/rgb.ppm", serial), 0);
     assert_int_equal(sh(f, "head -c 2 @/rgb.ppm | grep -q P6"), 0);
-    /* in place */
+    /* never in place (the original would be lost), --force or not; an existing output only with --force */
     assert_int_equal(sh(f, "cp @/gray.png @/inplace.png"), 0);
-    assert_int_equal(dsn(f, "stamp --serial %s @/inplace.png @/inplace.png", serial), 0);
-    expect_stamped(f, "gray.png", "inplace.png", 64, 0, DSN_CORNER_BR, 0, serial);
+    assert_int_equal(dsn(f, "stamp --serial %s --force @/inplace.png @/inplace.png", serial), 2);
+    expect_output(f, "is the input image");
+    assert_int_equal(sh(f, "cmp -s @/gray.png @/inplace.png"), 0);
+    assert_int_equal(dsn(f, "stamp --serial %s @/rgb.png @/gray.out.png", serial), 2);
+    expect_output(f, "gray.out.png already exists: pass --force");
+    expect_stamped(f, "gray.png", "gray.out.png", 64, 0, DSN_CORNER_BR, 0, serial);
+    assert_int_equal(dsn(f, "stamp --serial %s --force @/rgb.png @/gray.out.png", serial), 0);
+    expect_stamped(f, "rgb.png", "gray.out.png", 64, 0, DSN_CORNER_BR, 0, serial);
 }
 
 static void test_stamp_cert(void **state)
@@ -558,7 +564,7 @@ static void test_stamp_cert(void **state)
 static void test_stamp_list(void **state)
 {
     fixture *f = *state;
-    const char *serial = "028T-5CY4-TQKF-FA";
+    const char *serial = "028T-5CY4-TQKF-FHF";
     assert_int_equal(sh(f, "mkdir @/imgs @/out @/out2"), 0);
     write_png(f, "imgs/a.png", 28, 28, 1, 1);
     write_png(f, "imgs/b.png", 28, 28, 3, 2);
@@ -604,18 +610,18 @@ static void test_stamp_bad_inputs(void **state)
     write_png(f, "tiny.png", 6, 6, 1, 1);
     assert_int_equal(sh(f, "printf 'not an image' > @/text.png"), 0);
     int before = entries(f, NULL);
-    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FB @/in.png @/out.png", "typo");
+    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FHG @/in.png @/out.png", "typo");
     expect_stamp_error(f, "--serial 028T-5CY4-TQKF @/in.png @/out.png", "--serial");
-    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FA --bits 70 @/in.png @/out.png", "--serial");
-    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FA --bits 2 @/in.png @/out.png", "--bits 2");
-    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FA @/tiny.png @/out.png", "tiny.png");
-    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FA --cell 4 @/in.png @/out.png", "does not fit");
-    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FA --cell -2 @/in.png @/out.png", "--cell -2");
-    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FA --corner up @/in.png @/out.png", "--corner 'up'");
-    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FA @/none.png @/out.png", "none.png");
-    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FA @/text.png @/out.png", "text.png");
-    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FA @/in.png @/out.jpg", "out.jpg");
-    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FA @/in.png", "expected an input and an output");
+    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FHF --bits 70 @/in.png @/out.png", "--serial");
+    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FHF --bits 2 @/in.png @/out.png", "--bits 2");
+    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FHF @/tiny.png @/out.png", "tiny.png");
+    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FHF --cell 4 @/in.png @/out.png", "does not fit");
+    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FHF --cell -2 @/in.png @/out.png", "--cell -2");
+    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FHF --corner up @/in.png @/out.png", "--corner 'up'");
+    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FHF @/none.png @/out.png", "none.png");
+    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FHF @/text.png @/out.png", "text.png");
+    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FHF @/in.png @/out.jpg", "out.jpg");
+    expect_stamp_error(f, "--serial 028T-5CY4-TQKF-FHF @/in.png", "expected an input and an output");
     expect_stamp_error(f, "@/in.png @/out.png", "--serial");
     assert_int_equal(entries(f, NULL), before);
 }

@@ -21,8 +21,8 @@
 #include "dsn_test.h"
 
 /* valid serials (value 0): a student's training roles need one to load */
-#define SERIAL16 "0000-0"
-#define SERIAL64 "0000-0000-0000-00"
+#define SERIAL16 "0000-00"
+#define SERIAL64 "0000-0000-0000-000"
 
 static const char *dsn_bin;   /* set by setup() */
 
@@ -190,7 +190,7 @@ static void test_export_refusals(void **state)
         {"export missing.cfg student.weights -o o1 --no-seal", "missing.cfg"},
         {"export teacher.cfg teacher.weights -o o1 --no-seal", "teacher.cfg: no [serial_stamp]"},
         {"export nokl.cfg student.weights -o o1 --no-seal", "nokl.cfg: no [distill_kl]"},
-        {"export student.cfg teacher.weights -o o1 --no-seal", "teacher.weights holds"},
+        {"export student.cfg teacher.weights -o o1 --no-seal", "teacher.weights hold "},
         {"export student.cfg student.weights --no-seal", "-o DIR"},
         {"export student.cfg student.weights -o o1 --name ../x --no-seal", "--name"},
         {"export bad.cfg student.weights -o o1 --no-seal", "bad.cfg:3"},

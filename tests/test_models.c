@@ -40,7 +40,7 @@
 #endif
 
 #define pathf dsn_test_pathf
-#define SERIAL64 "0000-0000-0000-00"   /* a valid serial (value 0): a student needs one to load */
+#define SERIAL64 "0000-0000-0000-000"   /* a valid serial (value 0): a student needs one to load */
 
 static char *bin_dir;                  /* absolute path of the build directory */
 static char *root_dir;                 /* the repository (the tests run from it) */

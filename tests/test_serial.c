@@ -1,6 +1,8 @@
 /* Serial numbers as text (layers/dsn_serial.c): golden encodings computed independently (Python
  * big integers), round trips for every supported length, the lenient spellings, and the claim the
- * check symbol makes: every single-symbol substitution and every adjacent transposition is caught. */
+ * two check symbols make: every single-symbol substitution and every adjacent transposition is
+ * caught, exhaustively over every length; the first version's texts (one mod-37 check symbol) still
+ * read through dsn_serial_decode_v1, and no serial has a symbol a shell would expand. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,7 +14,9 @@
 
 #include "dsn_serial.h"
 
-static const char symbols[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U";
+/* every symbol a serial is written with; the first version's check-only symbols are typos now */
+static const char symbols[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+static const char v1_only[] = "*~$=U";
 
 static unsigned lcg(unsigned *s)
 {
@@ -45,14 +49,15 @@ static void test_golden(void **state)
     dsn_serial s;
 
     assert_int_equal(dsn_serial_from_bytes(&s, bytes, sizeof bytes, 64), 0);
-    assert_int_equal(dsn_serial_encode(text, sizeof text, &s), 17);
-    assert_string_equal(text, "028T-5CY4-TQKF-FA");
+    /* Python: N = int(bits, 2); symbols of N, then N % 1021 as two base32 digits */
+    assert_int_equal(dsn_serial_encode(text, sizeof text, &s), 18);
+    assert_string_equal(text, "028T-5CY4-TQKF-FHF");
     assert_int_equal(dsn_serial_from_bytes(&s, nine, sizeof nine, 9), 0);
     dsn_serial_encode(text, sizeof text, &s);
-    assert_string_equal(text, "B7T");
+    assert_string_equal(text, "B7B7");
     assert_int_equal(dsn_serial_from_bytes(&s, ones, sizeof ones, 256), 0);
-    assert_int_equal(dsn_serial_encode(text, sizeof text, &s), 66);
-    assert_string_equal(text, "1ZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-F");
+    assert_int_equal(dsn_serial_encode(text, sizeof text, &s), 67);
+    assert_string_equal(text, "1ZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-QB");
 }
 
 static void test_bytes(void **state)
@@ -94,7 +99,7 @@ static void test_round_trip_every_length(void **state)
             if(pattern == 0) memset(s.bit, 0, (size_t)nbits);
             if(pattern == 1) memset(s.bit, 1, (size_t)nbits);
             int n = dsn_serial_encode(text, sizeof text, &s);
-            int total = dsn_serial_symbols(nbits) + 1;
+            int total = dsn_serial_symbols(nbits) + DSN_SERIAL_CHECK_SYMBOLS;
             assert_int_equal(n, total + (total - 1) / DSN_SERIAL_GROUP);
             assert_int_equal((int)strlen(text), n);
             assert_int_equal(dsn_serial_decode(&back, text, nbits, err, sizeof err), 0);
@@ -110,10 +115,10 @@ static void test_lenient_spellings(void **state)
     (void)state;
     char err[160], text[DSN_SERIAL_TEXT_MAX];
     dsn_serial want, s;
-    assert_int_equal(dsn_serial_decode(&want, "028T-5CY4-TQKF-FA", 64, err, sizeof err), 0);
+    assert_int_equal(dsn_serial_decode(&want, "028T-5CY4-TQKF-FHF", 64, err, sizeof err), 0);
     const char *same[] = {
-        "028t-5cy4-tqkf-fa", "028T5CY4TQKFFA", "0-2-8-T5CY4--TQKF-FA-", "-028T5cy4-tqkf-Fa",
-        "O28T-5CY4-TQKF-FA", "o28T-5CY4-TQKF-FA",
+        "028t-5cy4-tqkf-fhf", "028T5CY4TQKFFHF", "0-2-8-T5CY4--TQKF-FH-F-", "-028T5cy4-tqkf-Fhf",
+        "O28T-5CY4-TQKF-FHF", "o28T-5CY4-TQKF-FHF",
     };
     for(size_t i = 0; i < sizeof same / sizeof same[0]; ++i) {
         assert_int_equal(dsn_serial_decode(&s, same[i], 64, err, sizeof err), 0);
@@ -198,33 +203,72 @@ static void test_errors_explain(void **state)
     (void)state;
     char err[160];
     dsn_serial s;
-    assert_int_equal(dsn_serial_decode(&s, "028T-5CY4-TQKF-FB", 64, err, sizeof err), -1);
+    assert_int_equal(dsn_serial_decode(&s, "028T-5CY4-TQKF-FHG", 64, err, sizeof err), -1);
     assert_non_null(strstr(err, "typo"));
-    assert_int_equal(dsn_serial_decode(&s, "028T-5CY4-TQKF-F", 64, err, sizeof err), -1);
-    assert_non_null(strstr(err, "14 symbols"));
-    assert_non_null(strstr(err, "has 13"));
-    assert_int_equal(dsn_serial_decode(&s, "028T-5CY4-TQKF-FA0", 64, err, sizeof err), -1);
-    assert_non_null(strstr(err, "has 15"));
-    assert_int_equal(dsn_serial_decode(&s, "028T 5CY4-TQKF-FA", 64, err, sizeof err), -1);
+    assert_int_equal(dsn_serial_decode(&s, "028T-5CY4-TQKF-FH", 64, err, sizeof err), -1);
+    assert_non_null(strstr(err, "15 symbols"));
+    assert_non_null(strstr(err, "has 14"));
+    assert_int_equal(dsn_serial_decode(&s, "028T-5CY4-TQKF-FHF0", 64, err, sizeof err), -1);
+    assert_non_null(strstr(err, "has 16"));
+    assert_int_equal(dsn_serial_decode(&s, "028T 5CY4-TQKF-FHF", 64, err, sizeof err), -1);
     assert_non_null(strstr(err, "' '"));
     assert_non_null(strstr(err, "position 5"));
     assert_int_equal(dsn_serial_decode(&s, "028T-5CY4-TQKF-F\xc3\xa9", 64, err, sizeof err), -1);
     assert_non_null(strstr(err, "\\xC3"));
-    assert_int_equal(dsn_serial_decode(&s, "028U-5CY4-TQKF-FA", 64, err, sizeof err), -1);
-    assert_non_null(strstr(err, "check"));
+    /* the first version's check-only symbols are bad characters anywhere now */
+    for(const char *c = v1_only; *c; ++c) {
+        char text[32];
+        snprintf(text, sizeof text, "028T-5CY4-TQKF-F%c", *c);
+        assert_int_equal(dsn_serial_decode(&s, text, 64, err, sizeof err), -1);
+        assert_non_null(strstr(err, "bad character"));
+    }
     assert_int_equal(dsn_serial_decode(&s, "", 64, err, sizeof err), -1);
     assert_int_equal(dsn_serial_decode(&s, NULL, 64, err, sizeof err), -1);
-    assert_int_equal(dsn_serial_decode(&s, "028T-5CY4-TQKF-FA", 3, err, sizeof err), -1);
+    assert_int_equal(dsn_serial_decode(&s, "028T-5CY4-TQKF-FHF", 3, err, sizeof err), -1);
     assert_non_null(strstr(err, "out of range"));
-    assert_int_equal(dsn_serial_decode(&s, "028T-5CY4-TQKF-FA", 257, err, sizeof err), -1);
+    assert_int_equal(dsn_serial_decode(&s, "028T-5CY4-TQKF-FHF", 257, err, sizeof err), -1);
     /* 64 bits use 65: a first symbol of 16 or more is not a 64-bit serial */
-    assert_int_equal(dsn_serial_decode(&s, "G28T-5CY4-TQKF-FA", 64, err, sizeof err), -1);
+    assert_int_equal(dsn_serial_decode(&s, "G28T-5CY4-TQKF-FHF", 64, err, sizeof err), -1);
     assert_non_null(strstr(err, "too large"));
     /* a failed decode leaves no stale bits, and a tiny err buffer is fine */
     assert_int_equal(s.nbits, 0);
     assert_int_equal(dsn_serial_decode(&s, "x", 64, err, 4), -1);
     assert_int_equal(strlen(err), 3);
     assert_int_equal(dsn_serial_decode(&s, "x", 64, NULL, 0), -1);
+}
+
+/* The first version's texts: golden values of the mod-37 check (Python), same bits as now. */
+static void test_v1_still_reads(void **state)
+{
+    (void)state;
+    char err[160];
+    dsn_serial old, now;
+    assert_int_equal(dsn_serial_decode_v1(&old, "028T-5CY4-TQKF-FA", 64, err, sizeof err), 0);
+    assert_int_equal(dsn_serial_decode(&now, "028T-5CY4-TQKF-FHF", 64, err, sizeof err), 0);
+    assert_memory_equal(old.bit, now.bit, sizeof old.bit);
+    assert_int_equal(dsn_serial_decode_v1(&old, "B7T", 9, err, sizeof err), 0);
+    assert_int_equal(dsn_serial_decode_v1(&old, "028T-5CY4-TQKF-FB", 64, err, sizeof err), -1);
+    assert_non_null(strstr(err, "typo"));
+    /* and each reader refuses the other's text */
+    assert_int_equal(dsn_serial_decode_v1(&old, "028T-5CY4-TQKF-FHF", 64, err, sizeof err), -1);
+    assert_int_equal(dsn_serial_decode(&now, "028T-5CY4-TQKF-FA", 64, err, sizeof err), -1);
+}
+
+/* Every serial of every length is written with [0-9A-Z-] only: nothing a shell globs or expands. */
+static void test_shell_safe(void **state)
+{
+    (void)state;
+    unsigned seed = 13;
+    char text[DSN_SERIAL_TEXT_MAX];
+    for(int nbits = DSN_MIN_BITS; nbits <= DSN_MAX_BITS; ++nbits) {
+        for(int rep = 0; rep < 40; ++rep) {
+            dsn_serial s;
+            random_serial(&s, nbits, &seed);
+            dsn_serial_encode(text, sizeof text, &s);
+            for(const char *c = text; *c; ++c)
+                if(*c != '-' && !strchr(symbols, *c)) fail_msg("%s: symbol %c", text, *c);
+        }
+    }
 }
 
 static void test_encode_limits_and_hamming(void **state)
@@ -234,8 +278,8 @@ static void test_encode_limits_and_hamming(void **state)
     dsn_serial a, b;
     unsigned seed = 9;
     random_serial(&a, 64, &seed);
-    assert_int_equal(dsn_serial_encode(text, 17, &a), -1); /* needs 18 with the NUL */
-    assert_int_equal(dsn_serial_encode(text, 18, &a), 17);
+    assert_int_equal(dsn_serial_encode(text, 18, &a), -1); /* needs 19 with the NUL */
+    assert_int_equal(dsn_serial_encode(text, 19, &a), 18);
     b = a;
     b.bit[0] ^= 1;
     b.bit[63] ^= 1;
@@ -259,6 +303,8 @@ int main(void)
         cmocka_unit_test(test_every_substitution_caught),
         cmocka_unit_test(test_every_transposition_caught),
         cmocka_unit_test(test_errors_explain),
+        cmocka_unit_test(test_v1_still_reads),
+        cmocka_unit_test(test_shell_safe),
         cmocka_unit_test(test_encode_limits_and_hamming),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
