@@ -271,6 +271,7 @@ test: all $(TESTS) $(PROBES)
 
 # ---- the main job --------------------------------------------------------------------------
 # make demo [DATA=mnist|fashion] [SEEDS="0 1 2"] [CUSTOMERS="alice bob"] [TEACHER_BATCHES=N STUDENT_BATCHES=N]
+#           [PARALLEL=0|1: the students side by side, one core each (default with 2+ customers)]
 #           [VARIANTS="bits9 bits9_grl"] [EVAL_OPTS="..."]
 # Per seed: train the teacher, issue one serial per customer, train and export each student,
 # evaluate each customer model (with the other customers' serials as the cross matrix); then
@@ -287,7 +288,7 @@ demo: all $(BUILD)/bench
 	@$(call ensure_debs,gnuplot-nox $(if $(filter fashion,$(DATA)),dataset-fashion-mnist))
 	@DATA='$(DATA)' SEEDS='$(SEEDS)' CUSTOMERS='$(CUSTOMERS)' DEMO_DIR='$(DEMO_DIR)' REPORT='$(REPORT)' \
 	  TEACHER_BATCHES='$(TEACHER_BATCHES)' STUDENT_BATCHES='$(STUDENT_BATCHES)' EVAL_OPTS='$(EVAL_OPTS)' \
-	  VARIANTS='$(VARIANTS)' BUILD='$(BUILD)' bash cfg/demo.sh
+	  VARIANTS='$(VARIANTS)' PARALLEL='$(PARALLEL)' BUILD='$(BUILD)' bash cfg/demo.sh
 
 include $(wildcard tests/fuzz/fuzz.mk)
 include $(wildcard mk/*.mk)

@@ -28,7 +28,13 @@ timed() {   # timed WHAT CMD...: runs CMD, records its wall time under WHAT
     awk -v a="$(date +%s.%N)" -v b="$s0" -v w="$what" 'BEGIN { printf "%.1f\t%s\n", a - b, w }' >> "$times"
     return $rc
 }
-steps=$(( 2 + ${#seeds[@]} * (2 + 3 * ${#customers[@]}) + 3 * ${#variants[@]} + 1 ))
+steps=$(( 2 + ${#seeds[@]} * (3 + 2 * ${#customers[@]}) + 3 * ${#variants[@]} + 1 ))
+# students side by side when there are cores for them: PARALLEL=1 (default with 2 or more
+# customers), each with nproc / customers threads; the same seed gives the same weights for the
+# same PARALLEL setting and core count (thread counts change the order of float sums)
+parallel=${PARALLEL:-$([ ${#customers[@]} -ge 2 ] && echo 1 || echo 0)}
+student_threads=$(( $(nproc) / ${#customers[@]} ))
+[ "$student_threads" -ge 1 ] || student_threads=1
 step=0
 say() {
     step=$((step + 1))
@@ -49,6 +55,13 @@ trained() { [ -f "$1" ] && [ -f "$1.trained-from" ] && [ "$(cat "$1.trained-from
 
 say "import $data"
 timed "import $data" "$bin/dsn" import "$data"
+# MNIST: the shifted test set (rotations, shifts, thinner and thicker strokes, other writers),
+# never trained on: fidelity under distribution shift (dsn eval --fidelity, per customer)
+shift=
+if [ "$data" = mnist ] && [ -f cfg/mnist-shift.data ]; then
+    timed "import mnist-shift" "$bin/dsn" import mnist-shift
+    shift=cfg/mnist-shift.data
+fi
 # the machine's sgemm ceiling (OpenBLAS, 2 threads, 1 s), printed beside the times so they compare
 # across machines
 sgemm=$(OPENBLAS_NUM_THREADS=2 "$bin/bench" sgemm 1024 1 2>/dev/null | sed -n 's/^RESULT .*gflops=\([0-9.]*\).*/\1/p')
@@ -96,13 +109,12 @@ for seed in "${seeds[@]}"; do
             --model "$data-seed$seed" -o "$dir/$c.sn"
     done
 
-    # train_student NAME CFG CERT SEED: trains (or reuses) the student, exports it to
-    # $dir/customer_NAME and writes its run manifest $dir/run_NAME.json
+    # train_student NAME CFG CERT SEED: trains (or reuses) the student into
+    # $dir/backup/student_NAME.weights (its wall time in .seconds); may run in the background
     train_student() {
-        local name=$1 cfg=$2 cert=$3 sseed=$4 dataset=$5
+        local name=$1 cfg=$2 cert=$3 sseed=$4
         local sw=$dir/backup/student_$name.weights base
         base=$(basename "$cfg" .cfg)
-        say "seed $seed: train $name's student (log: $dir/student_$name.log)"
         local serial from train_s
         serial=$("$bin/dsn" serial --cert "$cert")
         from="$(cat "$cfg") seed $sseed serial $serial"
@@ -122,6 +134,14 @@ for seed in "${seeds[@]}"; do
             printf '%s' "$from" > "$sw.trained-from"
             echo "$name: trained in ${train_s}s"
         fi
+    }
+
+    # finish_student NAME CFG CERT DATASET: its run manifest $dir/run_NAME.json and the customer's
+    # model in $dir/customer_NAME (sealed to the certificate's serial)
+    finish_student() {
+        local name=$1 cfg=$2 cert=$3 dataset=$4
+        local sw=$dir/backup/student_$name.weights train_s
+        train_s=$(cat "$sw.seconds")
         printf '{"dsn_run": 1, "eval": "%s", "dataset": "%s", "seed": %d, "customer": "%s", "train_wall_seconds": %d, "train_log": "%s", "teacher_wall_seconds": %d, "teacher_log": "%s"}\n' \
             "$dir/eval_$name.json" "$dataset" "$seed" "$name" "$train_s" "$dir/student_$name.log" "$teacher_s" "$dir/teacher.log" > "$dir/run_$name.json"
 
@@ -148,13 +168,30 @@ for seed in "${seeds[@]}"; do
             ${others:+--others "$others"} --seed "$seed" --dataset "$dataset" $EVAL_OPTS \
             --json "$dir/eval_$name.json" --md "$dir/eval_$name.md"
         printf '%s' "$from" > "$dir/eval_$name.json.trained-from"
+        [ -n "$shift" ] || return 0
+        timed "seed $seed: fidelity of $name's model under shift" \
+        "$bin/dsn" eval --cfg "$dir/customer_$name/${data}_customer.cfg" \
+            --weights "$dir/customer_$name/${data}_customer.weights" \
+            --cert "$cert" --pub "$run/owner.pub.pem" --data "$shift" \
+            --teacher-cfg "$dir/${data}_teacher.cfg" --teacher-weights "$dir/backup/${data}_teacher.weights" \
+            --seed "$seed" --dataset "$dataset-shift" --fidelity -q --json "$dir/shift_$name.json" --md "$dir/shift_$name.md"
     }
 
+    # the students side by side, one core each (PARALLEL=0: one after the other on every core)
     k=0
+    pids=()
+    say "seed $seed: train the students of ${customers[*]} (logs: $dir/student_*.log)"
     for c in "${customers[@]}"; do
         k=$((k + 1))
-        train_student "$c" "$dir/${data}_student.cfg" "$dir/$c.sn" "$((seed * 100 + k))" "$data"
+        if [ "$parallel" = 1 ]; then
+            OMP_NUM_THREADS=$student_threads train_student "$c" "$dir/${data}_student.cfg" "$dir/$c.sn" "$((seed * 100 + k))" &
+            pids+=($!)
+        else
+            train_student "$c" "$dir/${data}_student.cfg" "$dir/$c.sn" "$((seed * 100 + k))"
+        fi
     done
+    for p in "${pids[@]}"; do wait "$p" || die "a student's training failed (seed $seed): see $dir/student_*.log"; done
+    for c in "${customers[@]}"; do finish_student "$c" "$dir/${data}_student.cfg" "$dir/$c.sn" "$data"; done
 
     for c in "${customers[@]}"; do
         say "seed $seed: evaluate $c's model"
@@ -173,7 +210,9 @@ for seed in "${seeds[@]}"; do
         bits=$(sed -n 's/^bits=//p' "$vcfg" | head -n 1)
         [ -f "$dir/${c}_$v.sn" ] || "$bin/dsn" issue --key "$run/owner.pem" --owner "DSN demo" --customer "$c" \
             --model "$data-$v-seed$seed" --bits "${bits:-64}" -o "$dir/${c}_$v.sn"
-        train_student "${c}_$v" "$vcfg" "$dir/${c}_$v.sn" "$((seed * 100 + 51))" "$data-$v"
+        say "seed $seed: train ${c}_$v's student (log: $dir/student_${c}_$v.log)"
+        train_student "${c}_$v" "$vcfg" "$dir/${c}_$v.sn" "$((seed * 100 + 51))"
+        finish_student "${c}_$v" "$vcfg" "$dir/${c}_$v.sn" "$data-$v"
         say "seed $seed: evaluate ${c}_$v's model"
         evaluate "${c}_$v" "$dir/${c}_$v.sn" "$data-$v" ""
         manifest+=("$dir/run_${c}_$v.json")

@@ -534,11 +534,12 @@ static void test_roles_not_finite(void **state)
     layer l = make_serial_stamp_layer(10, 8, 8, 1, &g);
     volatile float zero = 0;
     const float nan = zero / zero, inf = 1 / zero;
-    assert_int_equal(serial_stamp_set_roles(&l, nan, 0, 0, 1), -1);
-    assert_int_equal(serial_stamp_set_roles(&l, 0, nan, 0, 1), -1);
-    assert_int_equal(serial_stamp_set_roles(&l, 0, 0, nan, 1), -1);
-    assert_int_equal(serial_stamp_set_roles(&l, inf, 0, 0, 1), -1);
-    assert_int_equal(serial_stamp_set_roles(&l, .5f, .3f, .2f, 1), 0);
+    assert_int_equal(serial_stamp_set_roles(&l, nan, 0, 0, 0, 1), -1);
+    assert_int_equal(serial_stamp_set_roles(&l, 0, nan, 0, 0, 1), -1);
+    assert_int_equal(serial_stamp_set_roles(&l, 0, 0, nan, 0, 1), -1);
+    assert_int_equal(serial_stamp_set_roles(&l, 0, 0, 0, nan, 1), -1);
+    assert_int_equal(serial_stamp_set_roles(&l, inf, 0, 0, 0, 1), -1);
+    assert_int_equal(serial_stamp_set_roles(&l, .4f, .3f, .2f, .1f, 1), 0);
     dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
     assert_int_equal(s->count[DSN_ROLE_VALID] + s->count[DSN_ROLE_FORGED] + s->count[DSN_ROLE_NEAR] +
                      s->count[DSN_ROLE_RAW], 10);
