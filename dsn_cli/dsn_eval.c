@@ -21,6 +21,7 @@
 
 #include "darknet.h"
 #include "dsn_layers.h"
+#include "dsn_model.h"
 #include "dsn_util.h"
 
 /* OpenBLAS runs its own threads inside each gemm; with one network per core we want it single
@@ -530,91 +531,19 @@ done:
 
 /* ---- networks ---------------------------------------------------------------------------- */
 
-/* Floats load_weights reads for net, or -1 when a layer type's count is not known here. */
-static long weights_needed(const network *net)
-{
-    long total = 0;
-    for(int i = 0; i < net->n; ++i) {
-        const layer *l = &net->layers[i];
-        if(l->dontload) continue;
-        switch(l->type) {
-        case CONVOLUTIONAL: {
-            long nf = l->numload ? l->numload : l->n;
-            total += nf + (long)l->c / l->groups * nf * l->size * l->size;
-            if(l->batch_normalize && !l->dontloadscales) total += 3 * nf;
-            break;
-        }
-        case CONNECTED:
-            total += l->outputs + (long)l->outputs * l->inputs;
-            if(l->batch_normalize && !l->dontloadscales) total += 3L * l->outputs;
-            break;
-        case BATCHNORM:
-            total += 3L * l->c;
-            break;
-        case DECONVOLUTIONAL: case CRNN: case RNN: case LSTM: case GRU: case LOCAL:
-            return -1;
-        default:
-            break;
-        }
-    }
-    return total;
-}
-
-/* Checks that the weights file holds at least what the network reads: Darknet's load_weights
- * would leave the rest at random values without a word. */
-static int check_weights_size(const network *net, const char *weights, const char *cfg, char *err,
-                              size_t errlen)
-{
-    long need = weights_needed(net);
-    if(need < 0) return 0;
-    FILE *f = fopen(weights, "rb");
-    if(!f) {
-        snprintf(err, errlen, "weights %s: %s", weights, strerror(errno));
-        return -1;
-    }
-    int head[3] = {0, 0, 0};
-    size_t got = fread(head, sizeof(int), 3, f);
-    long size = -1;
-    if(fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    fclose(f);
-    long header = 3 * (long)sizeof(int) +
-                  ((((long)head[0] * 10 + head[1]) >= 2 && head[0] < 1000 && head[1] < 1000) ? (long)sizeof(size_t) : (long)sizeof(int));
-    if(got != 3 || size < header + need * (long)sizeof(float)) {
-        snprintf(err, errlen, "weights %s hold %ld bytes, but %s needs %ld (%ld floats after a %ld-byte header): "
-                 "weights of another cfg, or a truncated file", weights, size, cfg,
-                 header + need * (long)sizeof(float), need, header);
-        return -1;
-    }
-    return 0;
-}
-
-/* Parses cfg for `batch` rows and loads weights. quiet: Darknet's layer table goes to /dev/null
- * (for the copies of a network already shown once). */
+/* Parses cfg for `batch` rows and loads weights, through the one model loader (dsn_model.h).
+ * quiet: Darknet's layer table goes to /dev/null (for the copies of a network already shown once).
+ * The network keeps its [serial_stamp] layer: rows are stamped through dsn_stamp_override. */
 static network *load_net(const char *cfg, const char *weights, int batch, int quiet, char *err,
                          size_t errlen)
 {
-    if(readable(cfg, "cfg", err, errlen) != 0 || readable(weights, "weights", err, errlen) != 0) return NULL;
-    int saved = -1;
-    if(quiet) {
-        fflush(stderr);
-        saved = dup(2);
-        FILE *null = fopen("/dev/null", "w");
-        if(saved >= 0 && null) dup2(fileno(null), 2);
-        if(null) fclose(null);
-    }
-    network *net = parse_network_cfg_batch((char *)cfg, batch);
-    int ok = check_weights_size(net, weights, cfg, err, errlen) == 0;
-    if(ok) load_weights(net, (char *)weights);
-    if(saved >= 0) {
-        fflush(stderr);
-        dup2(saved, 2);
-        close(saved);
-    }
-    if(!ok) {
-        free_network(net);
-        return NULL;
-    }
-    return net;
+    dsn_model m;
+    dsn_model_opts o;
+    dsn_model_opts_init(&o);
+    o.batch = batch;
+    o.quiet = quiet;
+    if(readable(cfg, "cfg", err, errlen) != 0 || dsn_model_load(&m, cfg, weights, NULL, &o, err, errlen) != 0) return NULL;
+    return m.net;
 }
 
 /* ---- the row engine ---------------------------------------------------------------------- */

@@ -21,7 +21,10 @@
     X("import",      import,      "import MNIST or Fashion-MNIST into Darknet's classifier layout") \
     X("export",      export,      "cut the customer's model (cfg + weights) from a trained student") \
     X("eval",        eval,        "measure a customer model: valid, raw, forged, near and cross-customer serials") \
-    X("report",      report,      "aggregate eval results into report/ (JSON, markdown, plots)")
+    X("report",      report,      "aggregate eval results into report/ (JSON, markdown, plots)") \
+    X("verify",      verify,      "prove a suspect model is keyed to an issued serial (p-value)") \
+    X("trace",       trace,       "name the customer whose issued serial unlocks a suspect model") \
+    X("attack",      attack,      "attack a customer model as a thief would (fine-tune, prune, reverse, ...)")
 
 #define X(name, fn, help) int dsn_cmd_##fn(int argc, char **argv);
 DSN_VERBS(X)

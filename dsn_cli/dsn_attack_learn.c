@@ -1,0 +1,813 @@
+/* dsn_attack_learn.c: the attacks that train (finetune, transfer, overwrite, distill), each
+ * beside its baseline: the same architecture trained from scratch on exactly the same images
+ * (the same list, in the same order: dsn_fit's hashes prove it), with the same batch, iterations
+ * and constant learning rate, best over the same learning rates. The attacker's side is its best
+ * variant (the best mean over seeds of every variant and learning rate, chosen on test accuracy:
+ * an optimistic choice the baseline gets as well). */
+#include "dsn_attack.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dsn_layers.h"
+#include "dsn_util.h"
+
+#define CACHE_TAG "fit1"
+
+/* ---- which stolen layers a run keeps ------------------------------------------------------- */
+
+typedef enum { KEEP_NONE, KEEP_ALL, KEEP_CONV, KEEP_CONV_FC1, KEEP_ALL_BUT_LASTCONV } keep_rule;
+
+typedef struct variant {
+    const char *name;
+    keep_rule keep;
+    int frozen;          /* the kept layers do not learn                      */
+    const char *what;
+} variant;
+
+static const variant finetune_variants[] = {
+    {"keep", KEEP_ALL, 0, "every stolen layer, all fine-tuned"},
+    {"reinit-fc", KEEP_CONV, 0, "fully connected layers re-initialised, all fine-tuned"},
+    {"reinit-lastconv", KEEP_ALL_BUT_LASTCONV, 0, "last convolution re-initialised, all fine-tuned"},
+};
+static const variant transfer_variants[] = {
+    {"conv-trained", KEEP_CONV, 0, "stolen convolutions (G_e), fresh fully connected head, all trained"},
+    {"conv-frozen", KEEP_CONV, 1, "stolen convolutions frozen, fresh head trained"},
+    {"fc1-trained", KEEP_CONV_FC1, 0, "stolen convolutions and fc1, fresh last layer, all trained"},
+    {"fc1-frozen", KEEP_CONV_FC1, 1, "stolen convolutions and fc1 frozen, fresh last layer trained"},
+};
+static const variant scratch_variant = {"scratch", KEEP_NONE, 0, "the same network from scratch"};
+
+static int kept(const network *net, keep_rule k, int i)
+{
+    int fc1 = dsn_net_first(net, CONNECTED), lastconv = dsn_net_last(net, CONVOLUTIONAL);
+    switch(k) {
+    case KEEP_ALL: return 1;
+    case KEEP_CONV: return fc1 < 0 || i < fc1;
+    case KEEP_CONV_FC1: return fc1 < 0 || i <= fc1;
+    case KEEP_ALL_BUT_LASTCONV: return i != lastconv;
+    default: return 0;
+    }
+}
+
+/* Copies the kept stolen layers into net; frozen: they get no updates and no backward pass. */
+static int apply_variant(dsn_attack_ctx *a, network *net, const variant *v)
+{
+    network *src = a->stolen.net;
+    int first_trainable = -1;
+    for(int i = 0; i < net->n; ++i) {
+        if(!dsn_layer_has_params(&net->layers[i])) continue;
+        if(!kept(net, v->keep, i)) {
+            if(first_trainable < 0) first_trainable = i;
+            continue;
+        }
+        if(i >= src->n || dsn_layer_copy_params(&net->layers[i], &src->layers[i]) != 0)
+            return dsn_attack_fail(a, "layer %d of the stolen model does not fit the training network", i);
+        if(v->frozen) net->layers[i].learning_rate_scale = 0;
+    }
+    if(v->frozen && first_trainable > 0) net->layers[first_trainable - 1].stopbackward = 1;
+    return 0;
+}
+
+/* ---- a task: the images a study trains and tests on ---------------------------------------- */
+
+typedef struct task {
+    const char *name;            /* "mnist" or the second task's name                */
+    dsn_eval_data *train, *test;
+    int n_test;
+    const char *data;
+} task;
+
+/* ---- one training run (or its cached record) ----------------------------------------------- */
+
+typedef struct run_spec {
+    const variant *v;
+    const task *t;
+    const int *idx;
+    int n, iterations;
+    double lr;
+    uint64_t seed;
+    int trace;                   /* trace the trained model against --certs               */
+    int classes_edit;            /* the task's classes differ: set the last layer's output */
+} run_spec;
+
+static int fresh_for_task(dsn_attack_ctx *a, dsn_model *m, const task *t, unsigned init_seed)
+{
+    dsn_cfg c;
+    if(dsn_attack_train_cfg(a, &c, a->o->batch) != 0) return -1;
+    int last = -1;
+    for(int i = 0; i < c.n; ++i) {
+        if(strcmp(c.sec[i].type, "[connected]") == 0) last = i;
+    }
+    char cls[16];
+    snprintf(cls, sizeof cls, "%d", t->train->classes);
+    if(last >= 0 && dsn_cfg_set(&c, last, "output", cls) != 0) {
+        dsn_cfg_free(&c);
+        return dsn_attack_fail(a, "out of memory");
+    }
+    dsn_model_opts mo;
+    dsn_model_opts_init(&mo);
+    mo.batch = a->o->batch;
+    mo.strip_stamp = 1;
+    mo.quiet = 1;
+    mo.init_seed = init_seed;
+    int rc = dsn_model_load_cfg(m, &c, NULL, NULL, &mo, a->err, a->errlen);
+    dsn_cfg_free(&c);
+    return rc;
+}
+
+static json_t *run_fit(dsn_attack_ctx *a, const run_spec *s)
+{
+    char key[1024], img_sha[65];
+    dsn_ints_sha256(img_sha, s->idx, s->n);
+    /* keyed by what the run does, not by its name: finetune's reinit-fc is transfer's conv-trained */
+    snprintf(key, sizeof key, "%s|keep=%d|frozen=%d|cfg=%s|w=%s|task=%s|n=%d|img=%s|it=%d|b=%d|lr=%.6g|seed=%llu|test=%d",
+             CACHE_TAG, (int)s->v->keep, s->v->frozen, a->cfg_sha, s->v->keep == KEEP_NONE ? "-" : a->weights_sha,
+             s->t->name, s->n, img_sha, s->iterations, a->o->batch, s->lr, (unsigned long long)s->seed, s->t->n_test);
+    json_t *hit = dsn_attack_cache_get(a, key);
+    if(hit && (!s->trace || json_object_get(hit, "trace"))) {
+        json_t *o = json_deep_copy(hit);
+        json_object_set_new(o, "variant", json_string(s->v->name));
+        json_object_set_new(o, "cached", json_true());
+        return o;
+    }
+
+    dsn_model m;
+    unsigned init = (unsigned)dsn_attack_seed(s->seed, "init", 0, 0);
+    if(fresh_for_task(a, &m, s->t, init) != 0) return NULL;
+    if(apply_variant(a, m.net, s->v) != 0) {
+        dsn_model_free(&m);
+        return NULL;
+    }
+    int *curve_idx = NULL;
+    dsn_fit_opts f;
+    dsn_fit_opts_init(&f);
+    f.iterations = s->iterations;
+    f.lr = (float)s->lr;
+    f.order_seed = dsn_attack_seed(s->seed, "order", s->n, 0);
+    f.test = s->t->test;
+    f.test_n = a->o->curve_images < s->t->n_test ? a->o->curve_images : s->t->n_test;
+    f.eval_every = a->o->curve_every;
+    dsn_fit_result r;
+    if(dsn_fit(m.net, s->t->train, s->idx, s->n, &f, &r) != 0) {
+        dsn_model_free(&m);
+        dsn_attack_fail(a, "out of memory while training");
+        return NULL;
+    }
+    long right = dsn_run_images(m.net, s->t->test, NULL, s->t->n_test, NULL, -1, NULL, NULL);
+    dsn_eval_acc acc = dsn_eval_wilson(right, s->t->n_test);
+    json_t *o = dsn_attack_fit_json(&r, s->seed, &acc);
+    json_object_set_new(o, "variant", json_string(s->v->name));
+    json_object_set_new(o, "images", json_integer(s->n));
+    if(s->trace) {
+        json_t *t = dsn_attack_trace(a, m.net);
+        if(t) json_object_set_new(o, "trace", t);
+    }
+    dsn_fit_result_free(&r);
+    dsn_model_free(&m);
+    free(curve_idx);
+    dsn_attack_cache_put(a, key, o);
+    return o;
+}
+
+/* ---- a study: sizes x seeds x (variants + scratch) x learning rates ------------------------- */
+
+typedef struct cell {            /* one (variant, lr) of one size, over seeds             */
+    const variant *v;
+    double lr;
+    int n;
+    double acc[16];
+    json_t *runs;
+} cell;
+
+static void mean_sd(const double *v, int n, double *mean, double *sd)
+{
+    double s = 0, ss = 0;
+    for(int i = 0; i < n; ++i) s += v[i];
+    *mean = n ? s / n : 0;
+    for(int i = 0; i < n; ++i) ss += (v[i] - *mean) * (v[i] - *mean);
+    *sd = n > 1 ? sqrt(ss / (n - 1)) : 0;
+}
+
+static json_t *cell_json(const cell *c)
+{
+    double m, sd;
+    mean_sd(c->acc, c->n, &m, &sd);
+    return json_pack("{s:s, s:f, s:f, s:f, s:O}", "variant", c->v->name, "lr", c->lr, "mean", m, "sd", sd, "runs", c->runs);
+}
+
+/* The curve of seed `seed` in a cell's runs (for plots). */
+static int cell_curve(const cell *c, int *x, double *y, int max)
+{
+    json_t *run = json_array_get(c->runs, 0), *curve = json_object_get(run, "curve");
+    int n = 0;
+    size_t i;
+    json_t *pt;
+    json_array_foreach(curve, i, pt) {
+        if(n == max) break;
+        x[n] = (int)json_integer_value(json_array_get(pt, 0));
+        y[n] = json_number_value(json_array_get(pt, 1));
+        ++n;
+    }
+    return n;
+}
+
+typedef struct study {
+    const char *kind;
+    const variant *variants;
+    int n_variants;
+    const task *t;
+    const char *sizes;
+    int trace;
+} study;
+
+#define MAX_CELLS 64
+#define CURVE_MAX 256
+
+static int run_study(dsn_attack_ctx *a, const study *st, json_t *out_rows)
+{
+    dsn_size sizes[DSN_ATTACK_MAX_LIST];
+    double lrs[8];
+    int ns = dsn_attack_sizes(a, st->sizes, st->t->train->n, sizes, DSN_ATTACK_MAX_LIST);
+    int nl = dsn_attack_reals(a, "--lrs", a->o->lrs, lrs, 8);
+    if(ns < 0 || nl < 0) return -1;
+    if(a->o->repeats < 1 || a->o->repeats > 16) return dsn_attack_fail(a, "--repeats must be 1..16");
+    static dsn_panel panels[DSN_ATTACK_MAX_LIST];
+    static int px[DSN_ATTACK_MAX_LIST][2][CURVE_MAX];
+    static double py[DSN_ATTACK_MAX_LIST][2][CURVE_MAX];
+    int np = 0;
+    dsn_attack_md(a, "\n| images | share | iterations x batch | seeds | attacker's best | variant, lr | scratch (best lr) | gain |");
+    for(int v = 0; v < st->n_variants; ++v) dsn_attack_md(a, " %s |", st->variants[v].name);
+    dsn_attack_md(a, "\n|---:|---:|---:|---|---:|---|---:|---:|");
+    for(int v = 0; v < st->n_variants; ++v) dsn_attack_md(a, "---:|");
+    dsn_attack_md(a, "\n");
+    for(int si = 0; si < ns; ++si) {
+        const dsn_size *sz = &sizes[si];
+        int seeds = dsn_attack_is_repeated(a, sz) ? a->o->repeats : 1;
+        int iters = dsn_attack_iterations(a, sz->n);
+        cell cells[MAX_CELLS];
+        int nc = 0;
+        for(int v = -1; v < st->n_variants; ++v) {
+            for(int l = 0; l < nl; ++l) {
+                if(nc == MAX_CELLS) return dsn_attack_fail(a, "too many variants x learning rates");
+                cells[nc] = (cell){v < 0 ? &scratch_variant : &st->variants[v], lrs[l], 0, {0}, json_array()};
+                ++nc;
+            }
+        }
+        char seed_text[128] = "";
+        for(int k = 0; k < seeds; ++k) {
+            uint64_t seed = (uint64_t)a->o->seed + (uint64_t)k;
+            size_t sl = strlen(seed_text);
+            snprintf(seed_text + sl, sizeof seed_text - sl, "%s%llu", k ? "," : "", (unsigned long long)seed);
+            int *idx = st->t->train == &a->train ? dsn_attack_subset(a, sz->n, seed) : NULL;
+            if(!idx && st->t->train != &a->train) {
+                dsn_rng r;
+                idx = malloc((size_t)sz->n * sizeof *idx);
+                dsn_rng_stream(&r, dsn_attack_seed(seed, "subset", sz->n, 1), 1);
+                if(idx && dsn_eval_stratified(idx, sz->n, st->t->train->label, st->t->train->n, st->t->train->classes, &r) != sz->n) {
+                    free(idx);
+                    idx = NULL;
+                }
+            }
+            if(!idx) return dsn_attack_fail(a, "out of memory");
+            for(int c = 0; c < nc; ++c) {
+                run_spec rs = {cells[c].v, st->t, idx, sz->n, iters, cells[c].lr, seed,
+                               st->trace && k == 0 && cells[c].v != &scratch_variant && dsn_attack_is_repeated(a, sz), 0};
+                dsn_attack_say(a, "%s: %s (%d images), seed %llu, %s, lr %g, %d iterations", st->t->name, sz->text, sz->n,
+                               (unsigned long long)seed, cells[c].v->name, cells[c].lr, iters);
+                json_t *run = run_fit(a, &rs);
+                if(!run) {
+                    free(idx);
+                    return -1;
+                }
+                cells[c].acc[cells[c].n++] = json_number_value(json_object_get(run, "acc"));
+                json_array_append_new(cells[c].runs, run);
+            }
+            free(idx);
+            dsn_attack_cache_flush(a);
+        }
+        /* best attack cell and best scratch cell by mean over seeds */
+        int best = -1, sbest = -1;
+        double bm = -1, bsd = 0, sm = -1, ssd = 0;
+        for(int c = 0; c < nc; ++c) {
+            double m, sd;
+            mean_sd(cells[c].acc, cells[c].n, &m, &sd);
+            if(cells[c].v == &scratch_variant) {
+                if(m > sm) sm = m, ssd = sd, sbest = c;
+            } else if(m > bm) {
+                bm = m, bsd = sd, best = c;
+            }
+        }
+        json_t *jc = json_array(), *jsc = json_array();
+        for(int c = 0; c < nc; ++c) json_array_append_new(cells[c].v == &scratch_variant ? jsc : jc, cell_json(&cells[c]));
+        json_t *row = json_pack("{s:s, s:i, s:f, s:i, s:i, s:s, s:{s:s, s:f, s:f, s:f}, s:{s:f, s:f, s:f}, s:f, s:o, s:o}",
+                                "size", sz->text, "n", sz->n, "fraction", sz->frac, "iterations", iters, "batch",
+                                a->o->batch, "seeds", seed_text, "attack_best", "variant", cells[best].v->name, "lr",
+                                cells[best].lr, "mean", bm, "sd", bsd, "scratch_best", "lr", cells[sbest].lr, "mean", sm,
+                                "sd", ssd, "gain", bm - sm, "variants", jc, "scratch", jsc);
+        json_array_append_new(out_rows, row);
+        char setting[160];
+        snprintf(setting, sizeof setting, "%.60s%s n=%d (%.15s)", st->t->train == &a->train ? "" : st->t->name,
+                 st->t->train == &a->train ? "" : ",", sz->n, sz->text);
+        json_array_append_new(json_object_get(a->root, "headline"),
+                              json_pack("{s:s, s:s, s:f, s:f, s:f, s:s, s:s}", "attack", st->kind, "setting", setting,
+                                        "value", bm, "sd", bsd, "baseline", sm, "seeds", seed_text, "best",
+                                        cells[best].v->name));
+        dsn_attack_md(a, "| %d | %.1f%% | %d x %d | %s | %.2f%s | %s, %g | %.2f (%g) | %+.2f |", sz->n, 100 * sz->frac, iters,
+                      a->o->batch, seed_text, bm, "", cells[best].v->name, cells[best].lr, sm, cells[sbest].lr, bm - sm);
+        for(int v = 0; v < st->n_variants; ++v) {
+            double vb = -1;
+            for(int c = 0; c < nc; ++c) {
+                double m, sd;
+                mean_sd(cells[c].acc, cells[c].n, &m, &sd);
+                if(cells[c].v == &st->variants[v] && m > vb) vb = m;
+            }
+            dsn_attack_md(a, " %.2f |", vb);
+        }
+        dsn_attack_md(a, "\n");
+        /* trace results of the first seed's runs */
+        if(np < DSN_ATTACK_MAX_LIST) {
+            dsn_panel *p = &panels[np];
+            memset(p, 0, sizeof *p);
+            snprintf(p->title, sizeof p->title, "%.60s%s%d images (%.15s), seed %d", st->t->train == &a->train ? "" : st->t->name,
+                     st->t->train == &a->train ? "" : ": ", sz->n, sz->text, a->o->seed);
+            int n0 = cell_curve(&cells[best], px[np][0], py[np][0], CURVE_MAX);
+            int n1 = cell_curve(&cells[sbest], px[np][1], py[np][1], CURVE_MAX);
+            static char titles[DSN_ATTACK_MAX_LIST][2][96];
+            snprintf(titles[np][0], sizeof titles[np][0], "%s (%s, lr %g)", st->kind, cells[best].v->name, cells[best].lr);
+            snprintf(titles[np][1], sizeof titles[np][1], "scratch (lr %g)", cells[sbest].lr);
+            p->s[0] = (dsn_series){titles[np][0], n0, px[np][0], py[np][0], 0};
+            p->s[1] = (dsn_series){titles[np][1], n1, px[np][1], py[np][1], 1};
+            p->n = 2;
+            ++np;
+        }
+        for(int c = 0; c < nc; ++c) json_decref(cells[c].runs);
+    }
+    char name[256];
+    snprintf(name, sizeof name, "attacks_%s_%s%s%s", st->kind, json_string_value(json_object_get(a->root, "name")),
+             st->t->train == &a->train ? "" : "_", st->t->train == &a->train ? "" : st->t->name);
+    if(dsn_attack_plot(a, name, "iterations", "test accuracy (%)", panels, np) != 0) return -1;
+    if(a->o->png_dir) dsn_attack_md(a, "\nLearning curves (first seed; attack solid, scratch dashed): `%s.png`.\n", name);
+    return 0;
+}
+
+/* Trace results, one line per traced run. */
+static void md_traces(dsn_attack_ctx *a, json_t *rows)
+{
+    if(!a->n_certs) return;
+    int named = 0, total = 0;
+    size_t i, j, k;
+    json_t *row, *cellj, *run;
+    json_array_foreach(rows, i, row) {
+        json_array_foreach(json_object_get(row, "variants"), j, cellj) {
+            json_array_foreach(json_object_get(cellj, "runs"), k, run) {
+                json_t *t = json_object_get(run, "trace");
+                if(!t) continue;
+                ++total;
+                named += json_is_true(json_object_get(t, "owner_customer_named"));
+            }
+        }
+    }
+    if(total)
+        dsn_attack_md(a, "\nTracing after the attack (%d certificates; first seed, repeated sizes, every variant and rate): "
+                         "the leaking customer named for %d of %d attacked models.\n", a->n_certs, named, total);
+}
+
+static void md_variants(dsn_attack_ctx *a, const variant *v, int n)
+{
+    dsn_attack_md(a, "\nVariants: ");
+    for(int i = 0; i < n; ++i) dsn_attack_md(a, "%s`%s`: %s", i ? "; " : "", v[i].name, v[i].what);
+    dsn_attack_md(a, ". Adam, constant learning rate, batch %d, iterations = clamp(%d epochs, %d, %d); no augmentation.\n",
+                  a->o->batch, a->o->epochs, a->o->iters_min, a->o->iters_max);
+}
+
+int dsn_attack_finetune(dsn_attack_ctx *a)
+{
+    task t = {"mnist", &a->train, &a->test, a->n_test, a->o->data};
+    const char *dn = strrchr(a->o->data, '/');
+    static char tname[64];
+    snprintf(tname, sizeof tname, "%.*s", (int)strcspn(dn ? dn + 1 : a->o->data, "."), dn ? dn + 1 : a->o->data);
+    t.name = tname;
+    dsn_attack_md(a, "Fine-tuning on raw labelled training images, against the same network trained from scratch on the "
+                     "same images with the same budget.\n");
+    md_variants(a, finetune_variants, DSN_COUNT(finetune_variants));
+    study st = {"finetune", finetune_variants, DSN_COUNT(finetune_variants), &t,
+                a->o->sizes ? a->o->sizes : "1%,5%,10%,20%,30%,40%,100,500,1000", 1};
+    json_t *rows = json_array();
+    json_object_set_new(a->root, "rows", rows);
+    if(run_study(a, &st, rows) != 0) return -1;
+    md_traces(a, rows);
+    dsn_attack_md(a, "\nPaper (Table 3, MNIST): fine-tuning with 10-40%% of the data 94.7-97.0%% against 93.2-96.7%% from scratch.\n");
+    return 0;
+}
+
+int dsn_attack_transfer(dsn_attack_ctx *a)
+{
+    const char *dn = strrchr(a->o->data, '/');
+    static char tname[64], tname2[64];
+    snprintf(tname, sizeof tname, "%.*s", (int)strcspn(dn ? dn + 1 : a->o->data, "."), dn ? dn + 1 : a->o->data);
+    task t = {tname, &a->train, &a->test, a->n_test, a->o->data};
+    dsn_attack_md(a, "Transfer learning: the stolen feature layers under a fresh head, against scratch.\n");
+    md_variants(a, transfer_variants, DSN_COUNT(transfer_variants));
+    study st = {"transfer", transfer_variants, DSN_COUNT(transfer_variants), &t,
+                a->o->sizes ? a->o->sizes : "1%,5%,10%,20%,30%,40%,100,500,1000", 1};
+    json_t *rows = json_array();
+    json_object_set_new(a->root, "rows", rows);
+    if(run_study(a, &st, rows) != 0) return -1;
+    md_traces(a, rows);
+    if(a->o->task_data) {
+        dsn_eval_data tr = {0}, te = {0};
+        const char *d2 = strrchr(a->o->task_data, '/');
+        snprintf(tname2, sizeof tname2, "%.*s", (int)strcspn(d2 ? d2 + 1 : a->o->task_data, "."), d2 ? d2 + 1 : a->o->task_data);
+        dsn_attack_say(a, "loading the second task %s", a->o->task_data);
+        if(dsn_learn_load_set(&tr, a->o->task_data, "train", a->stolen.w, a->stolen.h, a->stolen.c, a->err, a->errlen) != 0 ||
+           dsn_learn_load_set(&te, a->o->task_data, "valid", a->stolen.w, a->stolen.h, a->stolen.c, a->err, a->errlen) != 0) {
+            dsn_eval_data_free(&tr);
+            return -1;
+        }
+        int nt = te.n < 2000 ? te.n : 2000;
+        if(nt < te.n) {
+            size_t l = strlen(a->subsampled);
+            snprintf(a->subsampled + l, sizeof a->subsampled - l, "%s%s test accuracy on the first %d of %d test images",
+                     l ? "; " : "", tname2, nt, te.n);
+        }
+        task t2 = {tname2, &tr, &te, nt, a->o->task_data};
+        study st2 = {"transfer", transfer_variants, DSN_COUNT(transfer_variants), &t2, a->o->task_sizes, 0};
+        dsn_attack_md(a, "\nTo another task: the %s model's features for %s (%d training images; test on %d).\n", tname, tname2,
+                      tr.n, nt);
+        json_t *rows2 = json_array();
+        json_object_set_new(a->root, "task", json_pack("{s:s, s:s, s:o}", "name", tname2, "data", a->o->task_data, "rows", rows2));
+        int rc = run_study(a, &st2, rows2);
+        dsn_eval_data_free(&tr);
+        dsn_eval_data_free(&te);
+        if(rc != 0) return -1;
+    }
+    dsn_attack_md(a, "\nPaper (Table 5, MNIST): transfer learning with 10-40%% of the data 93.6-96.9%%.\n");
+    return 0;
+}
+
+/* ---- overwrite ------------------------------------------------------------------------------- */
+
+typedef struct prestamp {
+    const dsn_geometry *geo;
+    const dsn_serial *serial;
+    double frac;
+    int c;
+    dsn_rng rng;
+} prestamp;
+
+/* Rows the [serial_stamp] layer leaves raw keep this stamp: the original serial, pushed to uniform. */
+static void prestamp_row(void *ctx, long row, float *im)
+{
+    (void)row;
+    prestamp *p = ctx;
+    if(dsn_rng_uniform(&p->rng) < p->frac) dsn_stamp_apply(im, p->c, p->geo, p->serial);
+}
+
+/* The attacker's student cfg: the recipe with the new serial and a teacher it can run. */
+static int overwrite_cfg(dsn_attack_ctx *a, dsn_cfg *s, const dsn_serial *fresh, uint64_t seed, char *teacher_path,
+                         size_t tlen, int *distill_layer)
+{
+    const dsn_attack_opts *o = a->o;
+    if(!o->student_cfg) return dsn_attack_fail(a, "overwrite needs --student-cfg (the DSN student recipe, e.g. cfg/mnist_student.cfg)");
+    if(dsn_cfg_read(s, o->student_cfg, a->err, a->errlen) != 0) return -1;
+    int st = dsn_cfg_find(s, "[serial_stamp]", 0), kd = dsn_cfg_find(s, "[distill_kl]", 0);
+    if(st != 1 || kd < 0) {
+        dsn_cfg_free(s);
+        return dsn_attack_fail(a, "--student-cfg %s: not a DSN student recipe ([serial_stamp] first, a [distill_kl])", o->student_cfg);
+    }
+    *distill_layer = kd - 1;
+    char text[DSN_SERIAL_TEXT_MAX], num[32];
+    dsn_serial_encode(text, sizeof text, fresh);
+    snprintf(num, sizeof num, "%d", (int)(seed % 1000000007ull));
+    dsn_cfg_set(s, st, "serial", text);
+    dsn_cfg_set(s, st, "seed", num);
+    /* the teacher the recipe's [distill_kl] runs: the stolen model itself */
+    dsn_cfg t;
+    if(dsn_cfg_read(&t, o->cfg, a->err, a->errlen) != 0) {
+        dsn_cfg_free(s);
+        return -1;
+    }
+    int unlocked = strcmp(o->kd, "unlocked") == 0;
+    int ts = dsn_cfg_find(&t, "[serial_stamp]", 0);
+    if(unlocked) {
+        char orig[DSN_SERIAL_TEXT_MAX];
+        dsn_serial_encode(orig, sizeof orig, &a->cert.serial);
+        dsn_cfg_set(&t, ts, "serial", orig);
+    } else {
+        dsn_cfg_remove(&t, ts);
+        /* KD off: at temperature 0.001 its gradient T*(q_T - p_T) is at most 0.002 per logit */
+        dsn_cfg_set(s, kd, "temperature", "0.001");
+    }
+    int rc = dsn_cfg_write_temp(&t, teacher_path, tlen, a->err, a->errlen);
+    dsn_cfg_free(&t);
+    if(rc != 0) {
+        dsn_cfg_free(s);
+        return -1;
+    }
+    dsn_cfg_set(s, kd, "teacher_cfg", teacher_path);
+    dsn_cfg_set(s, kd, "teacher_weights", o->weights);
+    return 0;
+}
+
+/* The stolen layers must be the recipe's G_e + G_y, one for one. */
+static int check_recipe(dsn_attack_ctx *a, network *student, int upto)
+{
+    network *src = a->stolen.net;
+    if(upto - 1 != src->n - 1)
+        return dsn_attack_fail(a, "--student-cfg has %d layers before [distill_kl], the stolen model %d (without its "
+                               "[serial_stamp] and [softmax]): not this model's recipe", upto - 1, src->n - 1);
+    for(int i = 1; i < upto; ++i) {
+        const layer *x = &student->layers[i], *y = &src->layers[i - 1];
+        if(x->type != y->type || x->outputs != y->outputs || x->inputs != y->inputs)
+            return dsn_attack_fail(a, "--student-cfg layer %d differs from the stolen model's layer %d", i, i - 1);
+    }
+    return 0;
+}
+
+static int overwrite_one(dsn_attack_ctx *a, const dsn_size *sz, int stolen_init, uint64_t seed, json_t **out)
+{
+    const dsn_attack_opts *o = a->o;
+    double frac;
+    if(dsn_parse_real(o->orig_frac, &frac) != 0 || frac < 0 || frac > 1)
+        return dsn_attack_fail(a, "--orig-frac %s: give a share in [0, 1]", o->orig_frac);
+    dsn_serial fresh = a->cert.serial;
+    dsn_rng r;
+    dsn_rng_stream(&r, dsn_attack_seed(seed, "new-serial", 0, 0), 1);
+    dsn_eval_forged(&fresh, 1, &a->cert.serial, &r);
+    dsn_cfg s;
+    char teacher[4096];
+    int kd = 0;
+    if(overwrite_cfg(a, &s, &fresh, seed, teacher, sizeof teacher, &kd) != 0) return -1;
+    double lr = 0.001;
+    const char *lrs = dsn_cfg_get(&s.sec[0], "learning_rate");
+    if(lrs) dsn_parse_real(lrs, &lr);
+    dsn_model m;
+    dsn_model_opts mo;
+    dsn_model_opts_init(&mo);
+    mo.quiet = 1;
+    mo.upto = kd;
+    mo.init_seed = (unsigned)dsn_attack_seed(seed, "init", 0, 0);
+    int rc = dsn_model_load_cfg(&m, &s, stolen_init ? o->weights : NULL, NULL, &mo, a->err, a->errlen);
+    unlink(teacher);
+    dsn_cfg_free(&s);
+    if(rc != 0) return -1;
+    if(check_recipe(a, m.net, kd) != 0) {
+        dsn_model_free(&m);
+        return -1;
+    }
+    int B = m.net->batch, iters = ((long)o->epochs * sz->n + B - 1) / B;
+    if(iters < o->iters_min) iters = o->iters_min;
+    if(iters > o->iters_max) iters = o->iters_max;
+    int *idx = dsn_attack_subset(a, sz->n, seed);
+    if(!idx) {
+        dsn_model_free(&m);
+        return dsn_attack_fail(a, "out of memory");
+    }
+    prestamp ps = {&a->geo, &a->cert.serial, frac, a->train.c, {0}};
+    dsn_rng_stream(&ps.rng, dsn_attack_seed(seed, "prestamp", sz->n, 0), 1);
+    dsn_fit_opts f;
+    dsn_fit_opts_init(&f);
+    f.iterations = iters;
+    f.lr = (float)lr;
+    f.order_seed = dsn_attack_seed(seed, "order", sz->n, 0);
+    f.prep = prestamp_row;
+    f.prep_ctx = &ps;
+    f.test = &a->test;
+    f.test_n = o->curve_images < a->n_test ? o->curve_images : a->n_test;
+    f.eval_every = o->curve_every;
+    f.out_layer = kd;
+    dsn_fit_result fr;
+    dsn_attack_say(a, "%s (%d images), %s init, %d iterations of %d rows", sz->text, sz->n, stolen_init ? "stolen" : "scratch",
+                   iters, B);
+    rc = dsn_fit(m.net, &a->train, idx, sz->n, &f, &fr);
+    free(idx);
+    if(rc != 0) {
+        dsn_model_free(&m);
+        return dsn_attack_fail(a, "out of memory while training");
+    }
+    /* the attacker's customer model: the stolen cfg with the re-keyed G_e + G_y */
+    char wpath[4096];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(wpath, sizeof wpath, "%s/dsn-overwrite-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemp(wpath);
+    if(fd < 0) {
+        dsn_fit_result_free(&fr);
+        dsn_model_free(&m);
+        return dsn_attack_fail(a, "cannot create a temporary weights file: %s", strerror(errno));
+    }
+    close(fd);
+    save_weights_upto(m.net, wpath, kd);
+    dsn_model_free(&m);
+    dsn_model om;
+    dsn_model_opts_init(&mo);
+    mo.batch = o->batch;
+    mo.strip_stamp = 1;
+    mo.quiet = 1;
+    rc = dsn_model_load_cfg(&om, &a->cfg, wpath, NULL, &mo, a->err, a->errlen);
+    unlink(wpath);
+    if(rc != 0) {
+        dsn_fit_result_free(&fr);
+        return -1;
+    }
+    dsn_input in_orig = {&a->geo, &a->cert.serial, NULL}, in_new = {&a->geo, &fresh, NULL};
+    dsn_eval_acc acc_new = dsn_attack_test_acc(a, om.net, &in_new, -1);
+    dsn_eval_acc acc_orig = dsn_attack_test_acc(a, om.net, &in_orig, -1);
+    dsn_eval_acc acc_raw = dsn_attack_test_acc(a, om.net, NULL, -1);
+    char text[DSN_SERIAL_TEXT_MAX];
+    dsn_serial_encode(text, sizeof text, &fresh);
+    json_t *j = dsn_attack_fit_json(&fr, seed, &acc_new);
+    json_object_set_new(j, "init", json_string(stolen_init ? "stolen" : "scratch"));
+    json_object_set_new(j, "new_serial", json_string(text));
+    json_object_set_new(j, "acc_new_serial", json_real(acc_new.acc));
+    json_object_set_new(j, "acc_original_serial", json_real(acc_orig.acc));
+    json_object_set_new(j, "acc_original_serial_ci95", json_pack("[f, f]", acc_orig.lo, acc_orig.hi));
+    json_object_set_new(j, "acc_raw", json_real(acc_raw.acc));
+    dsn_verify_opts vo;
+    dsn_verify_opts_init(&vo);
+    vo.images = o->trace_images;
+    vo.serials = 10;
+    vo.seed = seed;
+    dsn_verify_result v;
+    char err[512];
+    if(stolen_init && dsn_verify_model(&v, om.net, &a->geo, &a->cert.serial, &a->test, &vo, err, sizeof err) == 0) {
+        json_object_set_new(j, "verify_original", json_pack("{s:b, s:f, s:f}", "verified", v.verified, "p_value", v.p_value,
+                                                            "acc", v.cert.acc));
+        dsn_verify_result_free(&v);
+    }
+    if(stolen_init) {
+        json_t *t = dsn_attack_trace(a, om.net);
+        if(t) json_object_set_new(j, "trace", t);
+    }
+    dsn_model_free(&om);
+    dsn_fit_result_free(&fr);
+    *out = j;
+    return 0;
+}
+
+int dsn_attack_overwrite(dsn_attack_ctx *a)
+{
+    dsn_size sizes[DSN_ATTACK_MAX_LIST];
+    int ns = dsn_attack_sizes(a, a->o->sizes ? a->o->sizes : "10%,20%,30%,40%", a->train.n, sizes, DSN_ATTACK_MAX_LIST);
+    if(ns < 0) return -1;
+    if(strcmp(a->o->kd, "hard") != 0 && strcmp(a->o->kd, "unlocked") != 0)
+        return dsn_attack_fail(a, "--kd %s: use hard (cross-entropy only) or unlocked (distil the stolen model with its serial)", a->o->kd);
+    dsn_attack_md(a, "Overwriting: the leaking customer (who knows its serial) runs the DSN student recipe `%s` from the stolen "
+                     "weights with a new serial of its own: %s on the new serial's rows, the recipe's push to uniform and "
+                     "G_d on every other row, and %s%% of the raw rows stamped with the original serial (pushed to uniform). "
+                     "Baseline: the same recipe from a random initialisation (what re-keying costs without the stolen weights).\n\n"
+                     "| images | share | iterations | new serial (stolen init) | original serial | raw | verify original p | "
+                     "trace names | new serial (scratch recipe) |\n|---:|---:|---:|---:|---:|---:|---:|---|---:|\n",
+                  a->o->student_cfg ? a->o->student_cfg : "?",
+                  strcmp(a->o->kd, "hard") == 0 ? "cross-entropy with the labels (KD off: temperature 0.001)"
+                                                : "the stolen model unlocked with the original serial as the teacher, plus cross-entropy",
+                  a->o->orig_frac);
+    json_t *rows = json_array();
+    json_object_set_new(a->root, "rows", rows);
+    for(int i = 0; i < ns; ++i) {
+        json_t *att = NULL, *scr = NULL;
+        uint64_t seed = (uint64_t)a->o->seed;
+        if(overwrite_one(a, &sizes[i], 1, seed, &att) != 0) return -1;
+        if(overwrite_one(a, &sizes[i], 0, seed, &scr) != 0) {
+            json_decref(att);
+            return -1;
+        }
+        json_t *tr = json_object_get(att, "trace");
+        const char *named = tr ? json_string_value(json_object_get(tr, "found")) : NULL;
+        json_t *vj = json_object_get(att, "verify_original");
+        double pv = vj ? json_number_value(json_object_get(vj, "p_value")) : -1;
+        dsn_attack_md(a, "| %d | %s | %d | %.2f | %.2f | %.2f | %s%.3g | %s | %.2f |\n", sizes[i].n, sizes[i].text,
+                      (int)json_integer_value(json_object_get(att, "iterations")),
+                      json_number_value(json_object_get(att, "acc_new_serial")),
+                      json_number_value(json_object_get(att, "acc_original_serial")),
+                      json_number_value(json_object_get(att, "acc_raw")), pv < 0 ? "-" : "", pv < 0 ? 0.0 : pv,
+                      tr ? (named ? named : "nobody") : "-", json_number_value(json_object_get(scr, "acc_new_serial")));
+        char setting[128], seeds[32];
+        snprintf(seeds, sizeof seeds, "%llu", (unsigned long long)seed);
+        snprintf(setting, sizeof setting, "n=%d (%.15s), accuracy with the original serial after", sizes[i].n, sizes[i].text);
+        json_array_append_new(json_object_get(a->root, "headline"),
+                              json_pack("{s:s, s:s, s:f, s:f, s:n, s:s}", "attack", "overwrite", "setting", setting, "value",
+                                        json_number_value(json_object_get(att, "acc_original_serial")), "sd", 0.0,
+                                        "baseline", "seeds", seeds));
+        snprintf(setting, sizeof setting, "n=%d (%.15s), the new serial (baseline: recipe from scratch)", sizes[i].n, sizes[i].text);
+        json_array_append_new(json_object_get(a->root, "headline"),
+                              json_pack("{s:s, s:s, s:f, s:f, s:f, s:s}", "attack", "overwrite", "setting", setting, "value",
+                                        json_number_value(json_object_get(att, "acc_new_serial")), "sd", 0.0, "baseline",
+                                        json_number_value(json_object_get(scr, "acc_new_serial")), "seeds", seeds));
+        json_array_append_new(rows, json_pack("{s:s, s:i, s:f, s:o, s:o}", "size", sizes[i].text, "n", sizes[i].n, "fraction",
+                                              sizes[i].frac, "attack", att, "scratch", scr));
+    }
+    dsn_attack_md(a, "\nPaper (Table 6, MNIST): after overwriting with 10-40%% of the data the original serial still gives "
+                     "93.2-95.8%%.\n");
+    return 0;
+}
+
+/* ---- distill --------------------------------------------------------------------------------- */
+
+int dsn_attack_distill(dsn_attack_ctx *a)
+{
+    const dsn_attack_opts *o = a->o;
+    dsn_size sizes[DSN_ATTACK_MAX_LIST];
+    double lrs[8];
+    int ns = dsn_attack_sizes(a, o->sizes ? o->sizes : "100%", a->train.n, sizes, DSN_ATTACK_MAX_LIST);
+    int nl = dsn_attack_reals(a, "--lrs", o->lrs, lrs, 8);
+    if(ns < 0 || nl < 0) return -1;
+    /* the unlocked teachers: the true serial (upper bound) and a white-box patch */
+    int psize = dsn_patch_size(&a->geo, a->train.c);
+    float *patch = malloc((size_t)psize * sizeof *patch), *cells = malloc((size_t)a->geo.bits * sizeof *cells);
+    if(!patch || !cells) dsn_die("out of memory");
+    int n_pool = o->images < a->train.n ? o->images : a->train.n;
+    int *pool = dsn_attack_subset(a, n_pool, dsn_attack_seed((uint64_t)o->seed, "pool", 0, 0));
+    double lr;
+    if(!pool || dsn_parse_real(o->patch_lr, &lr) != 0) {
+        free(patch);
+        free(cells);
+        free(pool);
+        return dsn_attack_fail(a, "--patch-lr %s is not a number", o->patch_lr);
+    }
+    dsn_attack_say(a, "unlocking with a white-box patch (%d labelled images, %d steps)", n_pool, o->steps);
+    dsn_patch_opts po = {NULL, "0.5", 1, o->steps, o->steps / 2, lr, (uint64_t)o->seed, NULL};
+    double pool_acc = dsn_attack_patch_search(a, pool, n_pool, &po, cells, patch);
+    free(pool);
+    if(pool_acc < 0) {
+        free(patch);
+        free(cells);
+        return -1;
+    }
+    dsn_input teachers[2] = {{&a->geo, &a->cert.serial, NULL}, {&a->geo, NULL, patch}};
+    const char *tnames[2] = {"true serial", "white-box patch"};
+    dsn_eval_acc tacc[2];
+    for(int t = 0; t < 2; ++t) tacc[t] = dsn_attack_test_acc(a, a->stolen.net, &teachers[t], -1);
+    dsn_attack_md(a, "Distillation of an unlocked model into a fresh network without a stamp, on unlabelled training "
+                     "images (the teacher's probabilities as targets), against the same network trained from scratch on the "
+                     "same images with their labels, same budget. Teachers: the stolen model with the true serial (%.2f%%, the "
+                     "upper bound) and with a continuous patch found by the white-box attack from %d labelled images (%.2f%%).\n\n"
+                     "| images | iterations x batch | from the serial | from the patch | scratch with labels |\n|---:|---:|---:|---:|---:|\n",
+                  tacc[0].acc, n_pool, tacc[1].acc);
+    json_t *rows = json_array();
+    json_object_set_new(a->root, "teachers", json_pack("{s:f, s:f, s:i}", "serial", tacc[0].acc, "patch", tacc[1].acc,
+                                                       "patch_images", n_pool));
+    json_object_set_new(a->root, "rows", rows);
+    int C = a->train.classes;
+    for(int si = 0; si < ns; ++si) {
+        const dsn_size *sz = &sizes[si];
+        uint64_t seed = (uint64_t)o->seed;
+        int *idx = dsn_attack_subset(a, sz->n, seed), iters = dsn_attack_iterations(a, sz->n);
+        float *targets = malloc((size_t)sz->n * C * sizeof *targets);
+        if(!idx || !targets) dsn_die("out of memory");
+        double best[3] = {-1, -1, -1};
+        json_t *runs = json_array();
+        for(int t = 0; t < 3; ++t) {
+            if(t < 2 && dsn_run_images(a->stolen.net, &a->train, idx, sz->n, &teachers[t], -1, NULL, targets) < 0)
+                dsn_die("out of memory");
+            for(int l = 0; l < nl; ++l) {
+                dsn_model m;
+                if(dsn_attack_fresh_net(a, &m, o->batch, (unsigned)dsn_attack_seed(seed, "init", 0, 0)) != 0) {
+                    free(idx);
+                    free(targets);
+                    json_decref(runs);
+                    return -1;
+                }
+                dsn_fit_opts f;
+                dsn_fit_opts_init(&f);
+                f.iterations = iters;
+                f.lr = (float)lrs[l];
+                f.order_seed = dsn_attack_seed(seed, "order", sz->n, 0);
+                f.targets = t < 2 ? targets : NULL;
+                f.test = &a->test;
+                f.test_n = o->curve_images < a->n_test ? o->curve_images : a->n_test;
+                f.eval_every = o->curve_every;
+                dsn_fit_result fr;
+                dsn_attack_say(a, "%s (%d images): %s, lr %g, %d iterations", sz->text, sz->n, t < 2 ? tnames[t] : "scratch",
+                               lrs[l], iters);
+                if(dsn_fit(m.net, &a->train, idx, sz->n, &f, &fr) != 0) dsn_die("out of memory");
+                dsn_eval_acc acc = dsn_attack_test_acc(a, m.net, NULL, -1);
+                json_t *j = dsn_attack_fit_json(&fr, seed, &acc);
+                json_object_set_new(j, "teacher", json_string(t < 2 ? tnames[t] : "none (labels)"));
+                json_array_append_new(runs, j);
+                if(acc.acc > best[t]) best[t] = acc.acc;
+                dsn_fit_result_free(&fr);
+                dsn_model_free(&m);
+            }
+        }
+        dsn_attack_md(a, "| %d (%s) | %d x %d | %.2f | %.2f | %.2f |\n", sz->n, sz->text, iters, o->batch, best[0], best[1], best[2]);
+        json_array_append_new(rows, json_pack("{s:s, s:i, s:i, s:f, s:f, s:f, s:o}", "size", sz->text, "n", sz->n,
+                                              "iterations", iters, "from_serial", best[0], "from_patch", best[1], "scratch",
+                                              best[2], "runs", runs));
+        char setting[128], seeds[32];
+        snprintf(seeds, sizeof seeds, "%llu", (unsigned long long)seed);
+        snprintf(setting, sizeof setting, "n=%d unlabelled (%.15s), from the white-box patch", sz->n, sz->text);
+        json_array_append_new(json_object_get(a->root, "headline"),
+                              json_pack("{s:s, s:s, s:f, s:f, s:f, s:s}", "attack", "distill", "setting", setting, "value",
+                                        best[1], "sd", 0.0, "baseline", best[2], "seeds", seeds));
+        free(idx);
+        free(targets);
+    }
+    free(patch);
+    free(cells);
+    return 0;
+}
