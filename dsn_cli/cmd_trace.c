@@ -128,17 +128,38 @@ static int write_json(const char *path, const cert_set *s, const dsn_trace_resul
                           t->found >= 0 ? s->cert[t->found].customer : NULL, "found_cert",
                           t->found >= 0 ? s->path[t->found] : NULL, "rows", (json_int_t)t->rows, "screen_seconds",
                           t->screen_seconds, "wall_seconds", t->seconds);
-    char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) : NULL;
+    int rc = dsn_verify_write_json(path, o);
     json_decref(o);
-    if(!text) {
-        dsn_error("trace: out of memory writing %s", path);
-        return -1;
-    }
-    size_t n = strlen(text);
-    text[n] = '\n';
-    int rc = dsn_write_file(path, text, n + 1, 0644, DSN_WRITE_REPLACE);
-    free(text);
     return rc;
+}
+
+static void print_trace(const cert_set *cs, const dsn_trace_result *t, const dsn_trace_opts *to, const char *weights,
+                        const char *hw, const char *dir, const char *pub)
+{
+    printf("DSN trace of %s (weights SHA-256 %s)\n", weights, hw);
+    printf("  certificates    %d from %s verify against %s (%d skipped)\n", cs->n, dir, pub, cs->skipped);
+    printf("  screening       %d images each, %ld rows in %.1f s (%.0f rows/s)\n", t->n_screen, (long)cs->n * t->n_screen,
+           t->screen_seconds, t->screen_seconds > 0 ? cs->n * t->n_screen / t->screen_seconds : 0.0);
+    printf("  candidates      tested on %d fresh images each (half with the serial, half for the null), "
+           "p-values x %d\n", to->v.images, t->n_top);
+    printf("    %-4s %-24s %10s %22s %10s %12s\n", "rank", "customer", "screen %", "with its serial % [95%]",
+           "null bound", "p (adj.)");
+    double best_p = 1;
+    for(int k = 0; k < t->n_top; ++k) {
+        const dsn_trace_cand *c = &t->top[k];
+        char acc[64];
+        snprintf(acc, sizeof acc, "%.2f [%.1f, %.1f]", c->v.cert.acc, c->v.cert.lo, c->v.cert.hi);
+        printf("    %-4d %-24.24s %10.2f %22s %9.2f%% %12.3g\n", k + 1, cs->cert[c->index].customer, c->screen.acc, acc,
+               100 * c->v.p0, c->p_adj);
+        best_p = c->p_adj < best_p ? c->p_adj : best_p;
+    }
+    if(t->found >= 0)
+        printf("  VERDICT         the serial issued to \"%s\" (%s, model \"%s\") unlocks this model (p <= %.3g)\n",
+               cs->cert[t->found].customer, cs->path[t->found], cs->cert[t->found].model, to->v.alpha);
+    else
+        printf("  VERDICT         no issued certificate unlocks this model (best adjusted p = %.3g > %g)\n", best_p,
+               to->v.alpha);
+    printf("  time            %.1f s, %ld rows\n", t->seconds, t->rows);
 }
 
 int dsn_cmd_trace(int argc, char **argv)
@@ -211,6 +232,7 @@ int dsn_cmd_trace(int argc, char **argv)
     mo.batch = batch;
     mo.strip_stamp = 1;
     mo.quiet = 1;
+    mo.cpu = 1;
     if(dsn_model_load(&m, cfg, weights, NULL, &mo, err, sizeof err) != 0) {
         dsn_error("trace: %s", err);
         dsn_key_free(key);
@@ -229,28 +251,7 @@ int dsn_cmd_trace(int argc, char **argv)
         dsn_error("trace: %s", err);
         goto done;
     }
-    printf("DSN trace of %s (weights SHA-256 %s)\n", weights, hw);
-    printf("  certificates    %d from %s verify against %s (%d skipped)\n", cs.n, dir, pub, cs.skipped);
-    printf("  screening       %d images each, %ld rows in %.1f s (%.0f rows/s)\n", t.n_screen, (long)cs.n * t.n_screen,
-           t.screen_seconds, t.screen_seconds > 0 ? cs.n * t.n_screen / t.screen_seconds : 0.0);
-    printf("  candidates      tested on %d fresh images each (half with the serial, half for the null), "
-           "p-values x %d\n", to.v.images, t.n_top);
-    printf("    %-4s %-24s %10s %22s %10s %12s\n", "rank", "customer", "screen %", "with its serial % [95%]",
-           "null bound", "p (adj.)");
-    for(int k = 0; k < t.n_top; ++k) {
-        const dsn_trace_cand *c = &t.top[k];
-        char acc[64];
-        snprintf(acc, sizeof acc, "%.2f [%.1f, %.1f]", c->v.cert.acc, c->v.cert.lo, c->v.cert.hi);
-        printf("    %-4d %-24.24s %10.2f %22s %9.2f%% %12.3g\n", k + 1, cs.cert[c->index].customer, c->screen.acc, acc,
-               100 * c->v.p0, c->p_adj);
-    }
-    if(t.found >= 0)
-        printf("  VERDICT         the serial issued to \"%s\" (%s, model \"%s\") unlocks this model (p <= %.3g)\n",
-               cs.cert[t.found].customer, cs.path[t.found], cs.cert[t.found].model, to.v.alpha);
-    else
-        printf("  VERDICT         no issued certificate unlocks this model (best adjusted p = %.3g > %g)\n",
-               t.n_top ? t.top[0].p_adj : 1.0, to.v.alpha);
-    printf("  time            %.1f s, %ld rows\n", t.seconds, t.rows);
+    print_trace(&cs, &t, &to, weights, hw, dir, pub);
     rc = t.found >= 0 ? DSN_EXIT_OK : DSN_EXIT_NO;
     if(json && write_json(json, &cs, &t, cfg, weights, hw) != 0) rc = DSN_EXIT_ERROR;
 done:

@@ -121,6 +121,19 @@ void dsn_attack_md(dsn_attack_ctx *a, const char *fmt, ...)
     a->md_len += (size_t)n;
 }
 
+void dsn_attack_subsampled(dsn_attack_ctx *a, const char *fmt, ...)
+{
+    size_t l = strlen(a->subsampled);
+    if(l && l + 2 < sizeof a->subsampled) {
+        snprintf(a->subsampled + l, sizeof a->subsampled - l, "; ");
+        l += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->subsampled + l, sizeof a->subsampled - l, fmt, ap);
+    va_end(ap);
+}
+
 /* ---- lists, sizes, budgets, subsets ------------------------------------------------------- */
 
 int dsn_attack_reals(dsn_attack_ctx *a, const char *option, const char *list, double *out, int max)
@@ -244,6 +257,7 @@ int dsn_attack_fresh_net(dsn_attack_ctx *a, dsn_model *m, int batch, unsigned in
     mo.batch = batch;
     mo.strip_stamp = 1;
     mo.quiet = 1;
+    mo.cpu = 1;
     mo.init_seed = init_seed;
     int rc = dsn_model_load_cfg(m, &c, NULL, NULL, &mo, a->err, a->errlen);
     dsn_cfg_free(&c);
@@ -301,16 +315,7 @@ void dsn_attack_cache_put(dsn_attack_ctx *a, const char *key, json_t *value)
 
 static int write_json_file(const char *path, json_t *o)
 {
-    char *text = json_dumps(o, JSON_INDENT(1) | JSON_REAL_PRECISION(8));
-    if(!text) {
-        dsn_error("attack: out of memory writing %s", path);
-        return -1;
-    }
-    size_t n = strlen(text);
-    text[n] = '\n';
-    int rc = dsn_write_file(path, text, n + 1, 0644, DSN_WRITE_REPLACE);
-    free(text);
-    return rc;
+    return dsn_verify_write_json(path, o);
 }
 
 void dsn_attack_cache_flush(dsn_attack_ctx *a)
@@ -549,6 +554,7 @@ static int setup(dsn_attack_ctx *a)
     mo.batch = o->batch;
     mo.strip_stamp = 1;
     mo.quiet = 1;
+    mo.cpu = 1;
     if(dsn_model_load_cfg(&a->stolen, &a->cfg, o->weights, NULL, &mo, a->err, a->errlen) != 0) return -1;
     if(load_cert(a) != 0) return -1;
     if(dsn_file_sha256(a->cfg_sha, o->cfg, err, sizeof err) != 0 || dsn_file_sha256(a->weights_sha, o->weights, err, sizeof err) != 0)

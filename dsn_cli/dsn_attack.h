@@ -143,6 +143,8 @@ int dsn_attack_is_repeated(dsn_attack_ctx *a, const dsn_size *s);
 int dsn_attack_iterations(const dsn_attack_ctx *a, int n);
 /* A class-stratified subset of n training images (seeded by seed and n). */
 int *dsn_attack_subset(dsn_attack_ctx *a, int n, uint64_t seed);
+/* Appends a note (printf-style) to what was subsampled. */
+void dsn_attack_subsampled(dsn_attack_ctx *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A seed for (base, tag, a, b). */
 uint64_t dsn_attack_seed(uint64_t base, const char *tag, long x, long y);
 

@@ -95,6 +95,7 @@ int dsn_attack_prune(dsn_attack_ctx *a)
         mo.batch = a->o->batch;
         mo.strip_stamp = 1;
         mo.quiet = 1;
+        mo.cpu = 1;
         if(dsn_model_load_cfg(&m, &a->cfg, a->o->weights, NULL, &mo, a->err, a->errlen) != 0) return -1;
         long zeroed = prune_global(m.net, levels[i]);
         dsn_eval_acc with = dsn_attack_test_acc(a, m.net, &in, -1), raw = dsn_attack_test_acc(a, m.net, NULL, -1);
@@ -218,6 +219,7 @@ int dsn_attack_keysearch(dsn_attack_ctx *a)
     dsn_attack_md(a, "Expected work for %d bits by uniform search: %.3g serials to hit the one serial (%.3g years at %d "
                      "queries per serial and this rate); %.3g serials (%.3g years) even if all %d single-bit neighbours "
                      "unlocked too.\n", bits, e1, years1, m, eA, yearsA, bits);
+    dsn_attack_subsampled(a, "%ld serials of 2^%d, each screened on %d images", N, bits, m);
     char setting[96];
     snprintf(setting, sizeof setting, "%ld queries of random serials: best test accuracy", N * m);
     headline(a, setting, best, raw, 1);
@@ -243,101 +245,60 @@ static int swap_relu(network *net, ACTIVATION from, ACTIVATION to)
     return n;
 }
 
-double dsn_attack_patch_search(dsn_attack_ctx *a, const int *idx, int n, const dsn_patch_opts *po, float *params,
-                               float *patch)
+/* The next batch of the search: rows from idx (reshuffled every pass), the patch pasted, one-hot
+ * labels; then Darknet's forward and backward passes with the input gradient into delta. */
+typedef struct search_batch { const int *idx; int n, at; int *order; dsn_rng rng; } search_batch;
+
+static void search_step(dsn_attack_ctx *a, network *net, search_batch *sb, const float *patch, float *delta)
 {
-    const float *init = po->init;
-    const char *start = po->start;
-    int per_cell = po->per_cell, steps = po->steps;
-    double lr = po->lr;
-    const uint8_t *fixed = po->fixed;
-    network *net = a->stolen.net;
-    const dsn_geometry *g = &a->geo;
-    int C = a->train.c, B = net->batch, inputs = net->inputs;
-    int P = per_cell ? g->bits : dsn_patch_size(g, C), psize = dsn_patch_size(g, C);
-    float *m1 = calloc((size_t)P, sizeof *m1), *v1 = calloc((size_t)P, sizeof *v1);
-    float *gpatch = malloc((size_t)psize * sizeof *gpatch), *gp = malloc((size_t)P * sizeof *gp);
-    float *delta = calloc((size_t)B * inputs, sizeof *delta);
-    int *order = malloc((size_t)n * sizeof *order);
-    if(!m1 || !v1 || !gpatch || !gp || !delta || !order) dsn_die("out of memory");
-    dsn_rng r;
-    dsn_rng_stream(&r, dsn_attack_seed(po->seed, "patch", per_cell, 0), 1);
-    double s0 = 0.5;
-    int random = start && strcmp(start, "random") == 0;
-    if(!init && !random && dsn_parse_real(start ? start : "0.5", &s0) != 0) {
-        free(m1), free(v1), free(gpatch), free(gp), free(delta), free(order);
-        dsn_attack_fail(a, "--starts: '%s' is not 0..1 or random", start);
-        return -1;
-    }
-    for(int i = 0; i < P; ++i) params[i] = init ? init[i] : random ? dsn_rng_uniform(&r) : (float)s0;
-    for(int i = 0; i < n; ++i) order[i] = i;
-    int at = n;
-    float *saved_delta = net->delta;
-    net->delta = delta;
-    const float b1 = 0.9f, b2 = 0.999f;
-    int swapped = 0;
-    for(int step = 1; step <= steps; ++step) {
-        if(step == 1 && po->surrogate_steps > 0) swapped = swap_relu(net, RELU, LEAKY);
-        if(step == po->surrogate_steps + 1 && swapped) swap_relu(net, LEAKY, RELU), swapped = 0;
-        if(per_cell) dsn_patch_from_cells(patch, params, g, C);
-        else memcpy(patch, params, (size_t)psize * sizeof *patch);
-        dsn_input in = {g, NULL, patch};
-        for(int b = 0; b < B; ++b) {
-            if(at == n) {
-                for(int i = n - 1; i > 0; --i) {
-                    int j = dsn_rng_below(&r, i + 1), t = order[i];
-                    order[i] = order[j];
-                    order[j] = t;
-                }
-                at = 0;
+    int B = net->batch, inputs = net->inputs, C = a->train.c;
+    dsn_input in = {&a->geo, NULL, patch};
+    for(int b = 0; b < B; ++b) {
+        if(sb->at == sb->n) {
+            for(int i = sb->n - 1; i > 0; --i) {
+                int j = dsn_rng_below(&sb->rng, i + 1), t = sb->order[i];
+                sb->order[i] = sb->order[j];
+                sb->order[j] = t;
             }
-            int im = idx[order[at++]];
-            float *row = net->input + (size_t)b * inputs;
-            memcpy(row, a->train.x + (size_t)im * inputs, (size_t)inputs * sizeof(float));
-            dsn_input_apply(row, C, &in);
-            float *t = net->truth + (size_t)b * net->truths;
-            memset(t, 0, (size_t)net->truths * sizeof(float));
-            t[a->train.label[im]] = 1;
+            sb->at = 0;
         }
-        memset(delta, 0, (size_t)B * inputs * sizeof *delta);
-        net->train = 1;
-        forward_network(net);
-        backward_network(net);
-        net->train = 0;
-        /* delta is minus the gradient of the batch's summed cross-entropy; the patch gradient
-           sums it over the rows */
-        memset(gpatch, 0, (size_t)psize * sizeof *gpatch);
-        for(int b = 0; b < B; ++b) {
-            int pw = g->gw * g->cell_px, ph = g->gh * g->cell_px;
-            for(int k = 0; k < C; ++k) {
-                for(int y = 0; y < ph; ++y) {
-                    for(int x = 0; x < pw; ++x) {
-                        gpatch[((size_t)k * ph + y) * pw + x] -=
-                            delta[(size_t)b * inputs + ((size_t)k * g->h + g->y0 + y) * g->w + g->x0 + x] / B;
-                    }
+        int im = sb->idx[sb->order[sb->at++]];
+        float *row = net->input + (size_t)b * inputs;
+        memcpy(row, a->train.x + (size_t)im * inputs, (size_t)inputs * sizeof(float));
+        dsn_input_apply(row, C, &in);
+        float *t = net->truth + (size_t)b * net->truths;
+        memset(t, 0, (size_t)net->truths * sizeof(float));
+        t[a->train.label[im]] = 1;
+    }
+    memset(delta, 0, (size_t)B * inputs * sizeof *delta);
+    net->train = 1;
+    forward_network(net);
+    backward_network(net);
+    net->train = 0;
+}
+
+/* The patch gradient: minus delta (minus the gradient of the batch's summed cross-entropy),
+ * summed over the rows of the patch region, over the batch size. */
+static void patch_gradient(const dsn_geometry *g, int C, int B, int inputs, const float *delta, float *gpatch)
+{
+    int pw = g->gw * g->cell_px, ph = g->gh * g->cell_px;
+    memset(gpatch, 0, (size_t)dsn_patch_size(g, C) * sizeof *gpatch);
+    for(int b = 0; b < B; ++b) {
+        for(int k = 0; k < C; ++k) {
+            for(int y = 0; y < ph; ++y) {
+                for(int x = 0; x < pw; ++x) {
+                    gpatch[((size_t)k * ph + y) * pw + x] -=
+                        delta[(size_t)b * inputs + ((size_t)k * g->h + g->y0 + y) * g->w + g->x0 + x] / B;
                 }
             }
         }
-        if(per_cell) dsn_patch_grad_to_cells(gp, gpatch, g, C);
-        else memcpy(gp, gpatch, (size_t)P * sizeof *gp);
-        if(getenv("DSN_ATTACK_DEBUG") && step % 10 == 1) {
-            double gn = 0, mean = 0;
-            for(int i = 0; i < P; ++i) gn += gp[i] * gp[i], mean += params[i];
-            fprintf(stderr, "step %d cost %.4f |g| %.3g mean %.3f\n", step, *net->cost / B, sqrt(gn), mean / P);
-        }
-        float c1 = 1 - powf(b1, (float)step), c2 = 1 - powf(b2, (float)step);
-        for(int i = 0; i < P; ++i) {
-            if(fixed && fixed[i]) continue;
-            m1[i] = b1 * m1[i] + (1 - b1) * gp[i];
-            v1[i] = b2 * v1[i] + (1 - b2) * gp[i] * gp[i];
-            float p = params[i] - (float)lr * (m1[i] / c1) / (sqrtf(v1[i] / c2) + 1e-8f);
-            params[i] = p < 0 ? 0 : p > 1 ? 1 : p;
-        }
     }
-    if(swapped) swap_relu(net, LEAKY, RELU);
-    net->delta = saved_delta;
-    /* the layers' weight gradients grew during the search; nothing will apply them, but clear
-       them so a later training of this network starts clean */
+}
+
+/* The search left weight gradients in the layers; nothing applies them, but a later user of the
+ * network must start clean. */
+static void clear_updates(network *net)
+{
     for(int i = 0; i < net->n; ++i) {
         layer *l = &net->layers[i];
         if(l->type == CONVOLUTIONAL && l->weight_updates) memset(l->weight_updates, 0, (size_t)l->nweights * sizeof(float));
@@ -345,12 +306,60 @@ double dsn_attack_patch_search(dsn_attack_ctx *a, const int *idx, int n, const d
         if((l->type == CONVOLUTIONAL || l->type == CONNECTED) && l->bias_updates)
             memset(l->bias_updates, 0, (size_t)(l->type == CONVOLUTIONAL ? l->n : l->outputs) * sizeof(float));
     }
+}
+
+double dsn_attack_patch_search(dsn_attack_ctx *a, const int *idx, int n, const dsn_patch_opts *po, float *params,
+                               float *patch)
+{
+    network *net = a->stolen.net;
+    const dsn_geometry *g = &a->geo;
+    int C = a->train.c, B = net->batch, inputs = net->inputs, per_cell = po->per_cell;
+    int P = per_cell ? g->bits : dsn_patch_size(g, C), psize = dsn_patch_size(g, C);
+    float *m1 = calloc((size_t)P, sizeof *m1), *v1 = calloc((size_t)P, sizeof *v1);
+    float *gpatch = malloc((size_t)psize * sizeof *gpatch), *gp = malloc((size_t)P * sizeof *gp);
+    float *delta = calloc((size_t)B * inputs, sizeof *delta);
+    search_batch sb = {idx, n, n, malloc((size_t)n * sizeof(int)), {0}};
+    if(!m1 || !v1 || !gpatch || !gp || !delta || !sb.order) dsn_die("out of memory");
+    dsn_rng_stream(&sb.rng, dsn_attack_seed(po->seed, "patch", per_cell, 0), 1);
+    double s0 = 0.5, result = -1;
+    int random = po->start && strcmp(po->start, "random") == 0, swapped = 0;
+    if(!po->init && !random && (dsn_parse_real(po->start ? po->start : "0.5", &s0) != 0 || s0 < 0 || s0 > 1)) {
+        dsn_attack_fail(a, "--starts: '%s' is not 0..1 or random", po->start);
+        goto done;
+    }
+    for(int i = 0; i < P; ++i) params[i] = po->init ? po->init[i] : random ? dsn_rng_uniform(&sb.rng) : (float)s0;
+    for(int i = 0; i < n; ++i) sb.order[i] = i;
+    float *saved_delta = net->delta;
+    net->delta = delta;
+    for(int step = 1; step <= po->steps; ++step) {
+        if(step == 1 && po->surrogate_steps > 0) swapped = swap_relu(net, RELU, LEAKY);
+        if(step == po->surrogate_steps + 1 && swapped) swap_relu(net, LEAKY, RELU), swapped = 0;
+        if(per_cell) dsn_patch_from_cells(patch, params, g, C);
+        else memcpy(patch, params, (size_t)psize * sizeof *patch);
+        search_step(a, net, &sb, patch, delta);
+        patch_gradient(g, C, B, inputs, delta, gpatch);
+        if(per_cell) dsn_patch_grad_to_cells(gp, gpatch, g, C);
+        else memcpy(gp, gpatch, (size_t)P * sizeof *gp);
+        float c1 = 1 - powf(0.9f, (float)step), c2 = 1 - powf(0.999f, (float)step);   /* Adam, descent, clamped */
+        for(int i = 0; i < P; ++i) {
+            if(po->fixed && po->fixed[i]) continue;
+            m1[i] = 0.9f * m1[i] + 0.1f * gp[i];
+            v1[i] = 0.999f * v1[i] + 0.001f * gp[i] * gp[i];
+            float p = params[i] - (float)po->lr * (m1[i] / c1) / (sqrtf(v1[i] / c2) + 1e-8f);
+            params[i] = p < 0 ? 0 : p > 1 ? 1 : p;
+        }
+    }
+    if(swapped) swap_relu(net, LEAKY, RELU);
+    net->delta = saved_delta;
+    clear_updates(net);
     if(per_cell) dsn_patch_from_cells(patch, params, g, C);
     else memcpy(patch, params, (size_t)psize * sizeof *patch);
     dsn_input in = {g, NULL, patch};
     long right = dsn_run_images(net, &a->train, idx, n, &in, -1, NULL, NULL);
-    free(m1), free(v1), free(gpatch), free(gp), free(delta), free(order);
-    return right < 0 ? -1 : 100.0 * right / n;
+    result = right < 0 ? -1 : 100.0 * right / n;
+done:
+    free(m1), free(v1), free(gpatch), free(gp), free(delta), free(sb.order);
+    return result;
 }
 
 /* ---- the patch in ordinary image files, through darknet classifier valid ------------------- */
@@ -388,28 +397,16 @@ static int label_safe_tmpdir(dsn_attack_ctx *a, char *dir, size_t len)
     return dsn_attack_fail(a, "cannot find a temporary directory name free of the label names");
 }
 
-/* Writes n test images with the patch pasted as 8-bit PNGs and runs `darknet classifier valid`
- * on them with the stolen cfg and weights and no serial. Returns its top-1 accuracy (percent),
- * or -1 with why in `why`. */
-static double patched_pngs_valid(dsn_attack_ctx *a, const float *patch, int n, char *why, size_t wlen)
+/* n test images with the patch pasted, as 8-bit PNGs named for their label, their list, the
+ * labels and a .data file in dir. Returns 0, or -1 with why set. */
+static int write_patched_set(dsn_attack_ctx *a, const float *patch, int n, const char *dir, char *why, size_t wlen)
 {
-    char dir[4096], path[4352], darknet[4096];
-    if(n > a->test.n) n = a->test.n;
-    darknet_path(a, darknet, sizeof darknet);
-    if(access(darknet, X_OK) != 0) {
-        snprintf(why, wlen, "no darknet binary at %.300s (--darknet PATH)", darknet);
-        return -1;
-    }
-    if(label_safe_tmpdir(a, dir, sizeof dir) != 0) {
-        snprintf(why, wlen, "%s", a->err);
-        return -1;
-    }
-    int W = a->test.w, H = a->test.h, C = a->test.c, inputs = W * H * C;
+    char path[4352];
+    int W = a->test.w, H = a->test.h, C = a->test.c, inputs = W * H * C, rc = -1;
     float *row = malloc((size_t)inputs * sizeof *row);
     dsn_image im = {W, H, C, malloc((size_t)inputs)};
     snprintf(path, sizeof path, "%s/list.txt", dir);
-    FILE *list = fopen(path, "w");
-    double acc = -1;
+    FILE *list = fopen(path, "w"), *lf = NULL, *df = NULL;
     if(!row || !im.data || !list) {
         snprintf(why, wlen, "cannot write in %.300s", dir);
         goto done;
@@ -433,27 +430,28 @@ static double patched_pngs_valid(dsn_attack_ctx *a, const float *patch, int n, c
         }
         fprintf(list, "%s\n", path);
     }
-    if(fclose(list) != 0) {
-        list = NULL;
-        snprintf(why, wlen, "cannot write the list in %.300s", dir);
-        goto done;
-    }
-    list = NULL;
     snprintf(path, sizeof path, "%s/labels.txt", dir);
-    FILE *lf = fopen(path, "w");
+    lf = fopen(path, "w");
     for(int k = 0; lf && k < a->test.classes; ++k) fprintf(lf, "%s\n", a->test.names[k]);
-    if(!lf || fclose(lf) != 0) {
-        snprintf(why, wlen, "cannot write %.300s", path);
-        goto done;
-    }
     snprintf(path, sizeof path, "%s/set.data", dir);
-    FILE *df = fopen(path, "w");
-    if(!df || fprintf(df, "classes=%d\nvalid=%s/list.txt\nlabels=%s/labels.txt\ntop=1\n", a->test.classes, dir, dir) < 0 ||
-       fclose(df) != 0) {
-        snprintf(why, wlen, "cannot write %.300s", path);
-        goto done;
-    }
-    char logp[4352];
+    df = fopen(path, "w");
+    if(df) fprintf(df, "classes=%d\nvalid=%s/list.txt\nlabels=%s/labels.txt\ntop=1\n", a->test.classes, dir, dir);
+    rc = lf && df ? 0 : -1;
+    if(rc != 0) snprintf(why, wlen, "cannot write the lists in %.300s", dir);
+done:
+    if(list && fclose(list) != 0) rc = -1;
+    if(lf && fclose(lf) != 0) rc = -1;
+    if(df && fclose(df) != 0) rc = -1;
+    free(row);
+    free(im.data);
+    return rc;
+}
+
+/* `darknet classifier valid DIR/set.data cfg weights`, no serial: its last top-1 line. */
+static double run_valid(dsn_attack_ctx *a, const char *darknet, const char *dir, char *why, size_t wlen)
+{
+    char data[4352], logp[4352];
+    snprintf(data, sizeof data, "%s/set.data", dir);
     snprintf(logp, sizeof logp, "%s/valid.log", dir);
     pid_t pid = fork();
     if(pid == 0) {
@@ -463,7 +461,7 @@ static double patched_pngs_valid(dsn_attack_ctx *a, const float *patch, int n, c
             dup2(fileno(lg), 2);
         }
         unsetenv("DSN_SERIAL");
-        execl(darknet, darknet, "classifier", "valid", path, a->o->cfg, a->o->weights, (char *)NULL);
+        execl(darknet, darknet, "classifier", "valid", data, a->o->cfg, a->o->weights, (char *)NULL);
         _exit(127);
     }
     int st = 0;
@@ -473,16 +471,34 @@ static double patched_pngs_valid(dsn_attack_ctx *a, const float *patch, int n, c
     char *log = dsn_read_file_err(logp, 64u << 20, &len, err, sizeof err);
     const char *last = NULL;
     for(const char *p = log; p && (p = strstr(p, "top 1: ")); p += 7) last = p;
-    if(pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || !last) {
+    double acc = -1;
+    if(pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || !last)
         snprintf(why, wlen, "darknet classifier valid failed (exit %d); log: %.300s", WIFEXITED(st) ? WEXITSTATUS(st) : -1, logp);
-        free(log);
-        goto done;
-    }
-    acc = 100 * atof(last + 7);
+    else
+        acc = 100 * atof(last + 7), unlink(logp);
     free(log);
-    unlink(logp);
-done:
-    if(list) fclose(list);
+    return acc;
+}
+
+/* Writes n test images with the patch pasted as 8-bit PNGs and runs `darknet classifier valid`
+ * on them with the stolen cfg and weights and no serial. Returns its top-1 accuracy (percent),
+ * or -1 with why in `why` (the directory is then kept for a look). */
+static double patched_pngs_valid(dsn_attack_ctx *a, const float *patch, int n, char *why, size_t wlen)
+{
+    char dir[4096], path[4352], darknet[4096];
+    if(n > a->test.n) n = a->test.n;
+    darknet_path(a, darknet, sizeof darknet);
+    if(access(darknet, X_OK) != 0) {
+        snprintf(why, wlen, "no darknet binary at %.300s (--darknet PATH)", darknet);
+        return -1;
+    }
+    if(label_safe_tmpdir(a, dir, sizeof dir) != 0) {
+        snprintf(why, wlen, "%s", a->err);
+        return -1;
+    }
+    double acc = -1;
+    if(write_patched_set(a, patch, n, dir, why, wlen) == 0) acc = run_valid(a, darknet, dir, why, wlen);
+    if(acc < 0) return -1;
     for(int i = 0; i < n; ++i) {
         snprintf(path, sizeof path, "%s/p%05d_%s.png", dir, i, a->test.names[a->test.label[i]]);
         unlink(path);
@@ -492,9 +508,7 @@ done:
         snprintf(path, sizeof path, "%s/%s", dir, extra[i]);
         unlink(path);
     }
-    if(acc >= 0) rmdir(dir);
-    free(row);
-    free(im.data);
+    rmdir(dir);
     return acc;
 }
 
@@ -568,129 +582,160 @@ static int progressive(dsn_attack_ctx *a, const int *pool, int n_pool, const flo
     return 0;
 }
 
-int dsn_attack_reverse(dsn_attack_ctx *a)
+/* The white-box search's working state. */
+typedef struct reverse_state {
+    int *pool, n_pool, bits, psize;
+    double lr, best_pool;
+    float *cells, *best_cells, *patch, *best_patch;
+    patch_result best;
+    char best_start[32];
+    int best_sur;
+} reverse_state;
+
+/* Every start, through the true network and with the leaky surrogate first; keeps the best by
+ * the accuracy on the attacker's own images (the test set is the owner's, never the attacker's). */
+static int reverse_starts(dsn_attack_ctx *a, reverse_state *rs)
 {
     const dsn_attack_opts *o = a->o;
-    double lr;
-    if(dsn_parse_real(o->patch_lr, &lr) != 0 || lr <= 0) return dsn_attack_fail(a, "--patch-lr %s is not a positive number", o->patch_lr);
-    int n_pool = o->images < a->train.n ? o->images : a->train.n, bits = a->geo.bits, C = a->train.c;
-    int psize = dsn_patch_size(&a->geo, C);
-    int *pool = dsn_attack_subset(a, n_pool, dsn_attack_seed((uint64_t)o->seed, "pool", 0, 0));
-    float *cells = malloc((size_t)bits * sizeof *cells), *best_cells = malloc((size_t)bits * sizeof *best_cells);
-    float *patch = malloc((size_t)psize * sizeof *patch), *best_patch = malloc((size_t)psize * sizeof *best_patch);
-    float *pix = malloc((size_t)psize * sizeof *pix);
-    if(!pool || !cells || !best_cells || !patch || !best_patch || !pix) dsn_die("out of memory");
     char starts[256];
     snprintf(starts, sizeof starts, "%s", o->starts);
-    double raw = json_number_value(json_object_get(json_object_get(a->root, "stolen"), "raw"));
-    dsn_attack_md(a, "White-box: the stamp region's %d cells optimised as continuous values in [0,1] by Adam on the "
-                     "input gradient of the cross-entropy through the stolen network (Darknet's backward pass), %d steps of "
-                     "%d images from %d labelled training images, step %g; then rounded to bits.\n\n"
-                     "| start | gradient through | attacker's images | test, continuous patch | binarised: Hamming to the serial | "
-                     "test, binarised |\n|---|---|---:|---:|---:|---:|\n",
-                  bits, o->steps, a->stolen.net->batch, n_pool, lr);
     json_t *js = json_array();
-    double best_pool = -1;
-    patch_result best = {0};
-    char best_start[32] = "";
-    int best_sur = 0;
+    rs->best_pool = -1;
     for(char *save = NULL, *p = strtok_r(starts, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
         for(int sur = 0; sur < 2; ++sur) {
             dsn_attack_say(a, "start %s%s: %d steps", p, sur ? " with the leaky surrogate" : "", o->steps);
             double t0 = now_seconds();
             patch_result r;
-            dsn_patch_opts po = {NULL, p, 1, o->steps, sur ? o->steps / 2 : 0, lr,
+            dsn_patch_opts po = {NULL, p, 1, o->steps, sur ? o->steps / 2 : 0, rs->lr,
                                  dsn_attack_seed((uint64_t)o->seed, p, sur, 0), NULL};
-            r.pool_acc = dsn_attack_patch_search(a, pool, n_pool, &po, cells, patch);
-            if(r.pool_acc < 0) goto fail;
-            measure_patch(a, cells, patch, &r);
+            r.pool_acc = dsn_attack_patch_search(a, rs->pool, rs->n_pool, &po, rs->cells, rs->patch);
+            if(r.pool_acc < 0) {
+                json_decref(js);
+                return -1;
+            }
+            measure_patch(a, rs->cells, rs->patch, &r);
             char ham[16] = "-";
             if(r.hamming >= 0) snprintf(ham, sizeof ham, "%d", r.hamming);
             dsn_attack_md(a, "| %s | %s | %.2f | %.2f | %s | %.2f |\n", p, sur ? "leaky, then true" : "true", r.pool_acc,
                           r.test_cont, ham, r.test_bin);
             json_t *j = json_pack("{s:s, s:b, s:f, s:f, s:f, s:f, s:o}", "start", p, "surrogate", sur, "attacker_images_acc",
                                   r.pool_acc, "test_continuous", r.test_cont, "test_binarised", r.test_bin, "seconds",
-                                  now_seconds() - t0, "cells", cells_json(cells, bits));
+                                  now_seconds() - t0, "cells", cells_json(rs->cells, rs->bits));
             if(r.hamming >= 0) json_object_set_new(j, "hamming", json_integer(r.hamming));
             json_array_append_new(js, j);
-            if(r.pool_acc > best_pool) {
-                best_pool = r.pool_acc;
-                best = r;
-                best_sur = sur;
-                snprintf(best_start, sizeof best_start, "%s", p);
-                memcpy(best_cells, cells, (size_t)bits * sizeof *cells);
-                memcpy(best_patch, patch, (size_t)psize * sizeof *patch);
+            if(r.pool_acc > rs->best_pool) {
+                rs->best_pool = r.pool_acc;
+                rs->best = r;
+                rs->best_sur = sur;
+                snprintf(rs->best_start, sizeof rs->best_start, "%s", p);
+                memcpy(rs->best_cells, rs->cells, (size_t)rs->bits * sizeof *rs->cells);
+                memcpy(rs->best_patch, rs->patch, (size_t)rs->psize * sizeof *rs->patch);
             }
         }
     }
-    if(best_pool < 0) {
-        dsn_attack_fail(a, "--starts: give at least one start");
-        goto fail;
-    }
     json_object_set_new(a->root, "starts", js);
-    js = NULL;
-    json_object_set_new(a->root, "best_start", json_string(best_start));
-    json_object_set_new(a->root, "best_surrogate", json_boolean(best_sur));
-    /* per pixel (and channel): different from per cell only when a cell has several pixels */
-    if(psize != bits) {
-        dsn_attack_say(a, "per-pixel patch: %d parameters", psize);
-        patch_result r;
-        dsn_patch_opts po = {NULL, best_start, 0, o->steps, best_sur ? o->steps / 2 : 0, lr,
-                             dsn_attack_seed((uint64_t)o->seed, "pixel", 0, 0), NULL};
-        r.pool_acc = dsn_attack_patch_search(a, pool, n_pool, &po, pix, patch);
-        if(r.pool_acc < 0) goto fail;
-        dsn_input in = {&a->geo, NULL, patch};
-        r.test_cont = dsn_attack_test_acc(a, a->stolen.net, &in, -1).acc;
-        dsn_attack_md(a, "| per pixel, from %s | %s | %.2f | %.2f | - | - |\n", best_start, best_sur ? "leaky, then true" : "true",
-                      r.pool_acc, r.test_cont);
-        json_object_set_new(a->root, "per_pixel", json_pack("{s:i, s:f, s:f}", "parameters", psize, "attacker_images_acc",
-                                                            r.pool_acc, "test_continuous", r.test_cont));
-    } else {
+    if(rs->best_pool < 0) return dsn_attack_fail(a, "--starts: give at least one start");
+    json_object_set_new(a->root, "best_start", json_string(rs->best_start));
+    json_object_set_new(a->root, "best_surrogate", json_boolean(rs->best_sur));
+    return 0;
+}
+
+/* Per pixel (and channel): different from per cell only when a cell has several pixels. */
+static int reverse_per_pixel(dsn_attack_ctx *a, reverse_state *rs)
+{
+    const dsn_attack_opts *o = a->o;
+    if(rs->psize == rs->bits) {
         dsn_attack_md(a, "\nA per-pixel patch is the per-cell patch here: each cell is one pixel of one channel.\n");
-        json_object_set_new(a->root, "per_pixel", json_pack("{s:i, s:s}", "parameters", psize, "note", "identical to per cell"));
+        json_object_set_new(a->root, "per_pixel", json_pack("{s:i, s:s}", "parameters", rs->psize, "note", "identical to per cell"));
+        return 0;
     }
-    /* progressive rounding from the best start */
-    dsn_attack_say(a, "progressive rounding from start %s, %d bits per round", best_start, o->round_bits);
-    int rounds = 0;
-    if(progressive(a, pool, n_pool, best_cells, lr, best_sur, cells, patch, &rounds) != 0) goto fail;
-    patch_result pr;
-    measure_patch(a, cells, patch, &pr);
-    char ham[16] = "-";
-    if(pr.hamming >= 0) snprintf(ham, sizeof ham, "%d", pr.hamming);
-    dsn_attack_md(a, "\nProgressive rounding (from start %s: fix the %d most decided bit(s), re-optimise the others for %d "
-                     "steps, %d rounds): Hamming %s to the serial, test accuracy %.2f%%.\n",
-                  best_start, o->round_bits, o->steps / 10 > 20 ? o->steps / 10 : 20, rounds, ham, pr.test_bin);
-    json_t *jp = json_pack("{s:i, s:i, s:f}", "rounds", rounds, "bits_per_round", o->round_bits, "test_binarised", pr.test_bin);
-    if(pr.hamming >= 0) json_object_set_new(jp, "hamming", json_integer(pr.hamming));
-    json_object_set_new(a->root, "progressive", jp);
-    /* the best continuous patch in ordinary files, through stock darknet without -serial */
+    dsn_attack_say(a, "per-pixel patch: %d parameters", rs->psize);
+    float *pix = malloc((size_t)rs->psize * sizeof *pix);
+    if(!pix) dsn_die("out of memory");
+    dsn_patch_opts po = {NULL, rs->best_start, 0, o->steps, rs->best_sur ? o->steps / 2 : 0, rs->lr,
+                         dsn_attack_seed((uint64_t)o->seed, "pixel", 0, 0), NULL};
+    double pool_acc = dsn_attack_patch_search(a, rs->pool, rs->n_pool, &po, pix, rs->patch);
+    free(pix);
+    if(pool_acc < 0) return -1;
+    dsn_input in = {&a->geo, NULL, rs->patch};
+    double test = dsn_attack_test_acc(a, a->stolen.net, &in, -1).acc;
+    dsn_attack_md(a, "| per pixel, from %s | %s | %.2f | %.2f | - | - |\n", rs->best_start,
+                  rs->best_sur ? "leaky, then true" : "true", pool_acc, test);
+    json_object_set_new(a->root, "per_pixel", json_pack("{s:i, s:f, s:f}", "parameters", rs->psize, "attacker_images_acc",
+                                                        pool_acc, "test_continuous", test));
+    return 0;
+}
+
+/* The best continuous patch in ordinary files, through stock darknet without -serial. */
+static void reverse_png(dsn_attack_ctx *a, reverse_state *rs)
+{
     char why[512] = "";
-    int npng = o->png_images;
-    double png_acc = npng > 0 ? patched_pngs_valid(a, best_patch, npng, why, sizeof why) : -1;
-    if(npng > 0 && png_acc >= 0) {
+    int npng = a->o->png_images < a->test.n ? a->o->png_images : a->test.n;
+    if(npng <= 0) return;
+    double png_acc = patched_pngs_valid(a, rs->best_patch, npng, why, sizeof why);
+    if(png_acc >= 0) {
         dsn_attack_md(a, "\nThe best continuous patch pasted into %d test images saved as 8-bit PNGs, run through `darknet "
                          "classifier valid` with the stolen cfg and weights and no serial: %.2f%% top-1 (the layer only warns).\n",
-                      npng < a->test.n ? npng : a->test.n, png_acc);
-        json_object_set_new(a->root, "png_valid", json_pack("{s:i, s:f}", "images", npng < a->test.n ? npng : a->test.n, "top1", png_acc));
-    } else if(npng > 0) {
+                      npng, png_acc);
+        json_object_set_new(a->root, "png_valid", json_pack("{s:i, s:f}", "images", npng, "top1", png_acc));
+    } else {
         dsn_attack_say(a, "warning: patched PNGs not measured: %s", why);
         dsn_attack_md(a, "\nPatched PNGs through darknet: not measured (%s).\n", why);
         json_object_set_new(a->root, "png_valid", json_pack("{s:s}", "error", why));
     }
-    json_object_set_new(a->root, "best", json_pack("{s:s, s:f, s:f, s:f, s:i, s:o}", "start", best_start, "test_continuous",
-                                                   best.test_cont, "test_binarised", best.test_bin, "raw", raw, "hamming",
-                                                   best.hamming, "cells", cells_json(best_cells, bits)));
+}
+
+int dsn_attack_reverse(dsn_attack_ctx *a)
+{
+    const dsn_attack_opts *o = a->o;
+    reverse_state rs;
+    memset(&rs, 0, sizeof rs);
+    if(dsn_parse_real(o->patch_lr, &rs.lr) != 0 || rs.lr <= 0) return dsn_attack_fail(a, "--patch-lr %s is not a positive number", o->patch_lr);
+    rs.n_pool = o->images < a->train.n ? o->images : a->train.n;
+    rs.bits = a->geo.bits;
+    rs.psize = dsn_patch_size(&a->geo, a->train.c);
+    rs.pool = dsn_attack_subset(a, rs.n_pool, dsn_attack_seed((uint64_t)o->seed, "pool", 0, 0));
+    rs.cells = malloc((size_t)rs.bits * sizeof *rs.cells);
+    rs.best_cells = malloc((size_t)rs.bits * sizeof *rs.best_cells);
+    rs.patch = malloc((size_t)rs.psize * sizeof *rs.patch);
+    rs.best_patch = malloc((size_t)rs.psize * sizeof *rs.best_patch);
+    if(!rs.pool || !rs.cells || !rs.best_cells || !rs.patch || !rs.best_patch) dsn_die("out of memory");
+    double raw = json_number_value(json_object_get(json_object_get(a->root, "stolen"), "raw"));
+    dsn_attack_md(a, "White-box: the stamp region's %d cells optimised as continuous values in [0,1] by Adam on the "
+                     "input gradient of the cross-entropy through the stolen network (Darknet's backward pass), %d steps of "
+                     "%d images from %d labelled training images, step %g; the surrogate runs the first half of the steps "
+                     "with leaky ReLUs (a gradient through units dead on every image), then the true network. Then rounded "
+                     "to bits.\n\n| start | gradient through | attacker's images | test, continuous patch | binarised: Hamming "
+                     "to the serial | test, binarised |\n|---|---|---:|---:|---:|---:|\n",
+                  rs.bits, o->steps, a->stolen.net->batch, rs.n_pool, rs.lr);
+    int rc = -1, rounds = 0;
+    patch_result pr;
+    if(reverse_starts(a, &rs) != 0 || reverse_per_pixel(a, &rs) != 0) goto done;
+    dsn_attack_say(a, "progressive rounding from start %s, %d bit(s) per round", rs.best_start, o->round_bits);
+    if(progressive(a, rs.pool, rs.n_pool, rs.best_cells, rs.lr, rs.best_sur, rs.cells, rs.patch, &rounds) != 0) goto done;
+    measure_patch(a, rs.cells, rs.patch, &pr);
+    char ham[16] = "-";
+    if(pr.hamming >= 0) snprintf(ham, sizeof ham, "%d", pr.hamming);
+    dsn_attack_md(a, "\nProgressive rounding (from start %s: fix the %d most decided bit(s), re-optimise the others for %d "
+                     "steps, %d rounds): Hamming %s to the serial, test accuracy %.2f%%.\n",
+                  rs.best_start, o->round_bits, o->steps / 10 > 20 ? o->steps / 10 : 20, rounds, ham, pr.test_bin);
+    json_t *jp = json_pack("{s:i, s:i, s:f, s:o}", "rounds", rounds, "bits_per_round", o->round_bits, "test_binarised",
+                           pr.test_bin, "cells", cells_json(rs.cells, rs.bits));
+    if(pr.hamming >= 0) json_object_set_new(jp, "hamming", json_integer(pr.hamming));
+    json_object_set_new(a->root, "progressive", jp);
+    reverse_png(a, &rs);
+    json_object_set_new(a->root, "best", json_pack("{s:s, s:f, s:f, s:f, s:i, s:o}", "start", rs.best_start, "test_continuous",
+                                                   rs.best.test_cont, "test_binarised", rs.best.test_bin, "raw", raw, "hamming",
+                                                   rs.best.hamming, "cells", cells_json(rs.best_cells, rs.bits)));
     char setting[128];
-    snprintf(setting, sizeof setting, "continuous patch, %d labelled images (best of the starts; baseline: raw)", n_pool);
-    headline(a, setting, best.test_cont, raw, 1);
+    snprintf(setting, sizeof setting, "continuous patch, %d labelled images (best of the starts; baseline: raw)", rs.n_pool);
+    headline(a, setting, rs.best.test_cont, raw, 1);
     snprintf(setting, sizeof setting, "progressively binarised patch, Hamming %s to the serial (baseline: raw)", ham);
     headline(a, setting, pr.test_bin, raw, 1);
-    free(pool), free(cells), free(best_cells), free(patch), free(best_patch), free(pix);
-    return 0;
-fail:
-    json_decref(js);
-    free(pool), free(cells), free(best_cells), free(patch), free(best_patch), free(pix);
-    return -1;
+    rc = 0;
+done:
+    free(rs.pool), free(rs.cells), free(rs.best_cells), free(rs.patch), free(rs.best_patch);
+    return rc;
 }
 
 /* ---- black-box: NES on output probabilities ----------------------------------------------- */

@@ -114,6 +114,7 @@ static int fresh_for_task(dsn_attack_ctx *a, dsn_model *m, const task *t, unsign
     mo.batch = a->o->batch;
     mo.strip_stamp = 1;
     mo.quiet = 1;
+    mo.cpu = 1;
     mo.init_seed = init_seed;
     int rc = dsn_model_load_cfg(m, &c, NULL, NULL, &mo, a->err, a->errlen);
     dsn_cfg_free(&c);
@@ -228,6 +229,145 @@ typedef struct study {
 #define MAX_CELLS 64
 #define CURVE_MAX 256
 
+/* The study's subset of n images for a seed. */
+static int *study_subset(dsn_attack_ctx *a, const study *st, int n, uint64_t seed)
+{
+    if(st->t->train == &a->train) return dsn_attack_subset(a, n, seed);
+    dsn_rng r;
+    int *idx = malloc((size_t)n * sizeof *idx);
+    dsn_rng_stream(&r, dsn_attack_seed(seed, "subset", n, 1), 1);
+    if(idx && dsn_eval_stratified(idx, n, st->t->train->label, st->t->train->n, st->t->train->classes, &r) != n) {
+        free(idx);
+        idx = NULL;
+    }
+    return idx;
+}
+
+/* Every seed of one size: each cell (variant x learning rate, scratch included) trained on the
+ * seed's subset. seed_text receives "0,1,2". */
+static int run_size(dsn_attack_ctx *a, const study *st, const dsn_size *sz, int iters, cell *cells, int nc,
+                    char *seed_text, size_t len)
+{
+    int repeated = dsn_attack_is_repeated(a, sz), seeds = repeated ? a->o->repeats : 1;
+    seed_text[0] = '\0';
+    for(int k = 0; k < seeds; ++k) {
+        uint64_t seed = (uint64_t)a->o->seed + (uint64_t)k;
+        size_t sl = strlen(seed_text);
+        snprintf(seed_text + sl, len - sl, "%s%llu", k ? "," : "", (unsigned long long)seed);
+        int *idx = study_subset(a, st, sz->n, seed);
+        if(!idx) return dsn_attack_fail(a, "out of memory");
+        for(int c = 0; c < nc; ++c) {
+            run_spec rs = {cells[c].v, st->t, idx, sz->n, iters, cells[c].lr, seed,
+                           st->trace && k == 0 && cells[c].v != &scratch_variant && repeated, 0};
+            dsn_attack_say(a, "%s: %s (%d images), seed %llu, %s, lr %g, %d iterations", st->t->name, sz->text, sz->n,
+                           (unsigned long long)seed, cells[c].v->name, cells[c].lr, iters);
+            json_t *run = run_fit(a, &rs);
+            if(!run) {
+                free(idx);
+                return -1;
+            }
+            cells[c].acc[cells[c].n++] = json_number_value(json_object_get(run, "acc"));
+            json_array_append_new(cells[c].runs, run);
+        }
+        free(idx);
+        dsn_attack_cache_flush(a);
+    }
+    return 0;
+}
+
+/* The best attack cell and the best scratch cell by mean over seeds. */
+static void best_cells(const cell *cells, int nc, int *best, int *sbest)
+{
+    double bm = -1, sm = -1;
+    *best = *sbest = -1;
+    for(int c = 0; c < nc; ++c) {
+        double m, sd;
+        mean_sd(cells[c].acc, cells[c].n, &m, &sd);
+        if(cells[c].v == &scratch_variant) {
+            if(m > sm) sm = m, *sbest = c;
+        } else if(m > bm) {
+            bm = m, *best = c;
+        }
+    }
+}
+
+/* One size's JSON row, headline entry and markdown line. */
+static void size_row(dsn_attack_ctx *a, const study *st, const dsn_size *sz, int iters, const cell *cells, int nc,
+                     int best, int sbest, const char *seed_text, json_t *out_rows)
+{
+    double bm, bsd, sm, ssd;
+    mean_sd(cells[best].acc, cells[best].n, &bm, &bsd);
+    mean_sd(cells[sbest].acc, cells[sbest].n, &sm, &ssd);
+    json_t *jc = json_array(), *jsc = json_array();
+    for(int c = 0; c < nc; ++c) json_array_append_new(cells[c].v == &scratch_variant ? jsc : jc, cell_json(&cells[c]));
+    json_t *row = json_pack("{s:s, s:i, s:f, s:i, s:i, s:s, s:{s:s, s:f, s:f, s:f}, s:{s:f, s:f, s:f}, s:f, s:o, s:o}",
+                            "size", sz->text, "n", sz->n, "fraction", sz->frac, "iterations", iters, "batch", a->o->batch,
+                            "seeds", seed_text, "attack_best", "variant", cells[best].v->name, "lr", cells[best].lr, "mean",
+                            bm, "sd", bsd, "scratch_best", "lr", cells[sbest].lr, "mean", sm, "sd", ssd, "gain", bm - sm,
+                            "variants", jc, "scratch", jsc);
+    json_array_append_new(out_rows, row);
+    int main_task = st->t->train == &a->train;
+    char setting[160];
+    snprintf(setting, sizeof setting, "%.60s%s n=%d (%.15s)", main_task ? "" : st->t->name, main_task ? "" : ",", sz->n, sz->text);
+    json_array_append_new(json_object_get(a->root, "headline"),
+                          json_pack("{s:s, s:s, s:f, s:f, s:f, s:s, s:s}", "attack", st->kind, "setting", setting, "value",
+                                    bm, "sd", bsd, "baseline", sm, "seeds", seed_text, "best", cells[best].v->name));
+    dsn_attack_md(a, "| %d | %.1f%% | %d x %d | %s | %.2f | %s, %g | %.2f (%g) | %+.2f |", sz->n, 100 * sz->frac, iters,
+                  a->o->batch, seed_text, bm, cells[best].v->name, cells[best].lr, sm, cells[sbest].lr, bm - sm);
+    for(int v = 0; v < st->n_variants; ++v) {
+        double vb = -1;
+        for(int c = 0; c < nc; ++c) {
+            double m, sd;
+            mean_sd(cells[c].acc, cells[c].n, &m, &sd);
+            if(cells[c].v == &st->variants[v] && m > vb) vb = m;
+        }
+        dsn_attack_md(a, " %.2f |", vb);
+    }
+    dsn_attack_md(a, "\n");
+}
+
+/* Plot data of the whole study: one panel per size, the best attack against the best scratch. */
+typedef struct study_plot {
+    dsn_panel panels[DSN_ATTACK_MAX_LIST];
+    int x[DSN_ATTACK_MAX_LIST][2][CURVE_MAX];
+    double y[DSN_ATTACK_MAX_LIST][2][CURVE_MAX];
+    char titles[DSN_ATTACK_MAX_LIST][2][96];
+    int n;
+} study_plot;
+
+static void add_panel(dsn_attack_ctx *a, const study *st, const dsn_size *sz, const cell *cells, int best, int sbest,
+                      study_plot *sp)
+{
+    if(sp->n >= DSN_ATTACK_MAX_LIST) return;
+    int k = sp->n++, main_task = st->t->train == &a->train;
+    dsn_panel *p = &sp->panels[k];
+    memset(p, 0, sizeof *p);
+    char share[32] = "";
+    if(strchr(sz->text, '%')) snprintf(share, sizeof share, " (%.15s)", sz->text);
+    snprintf(p->title, sizeof p->title, "%.60s%s%d images%s, seed %d", main_task ? "" : st->t->name, main_task ? "" : ": ",
+             sz->n, share, a->o->seed);
+    int n0 = cell_curve(&cells[best], sp->x[k][0], sp->y[k][0], CURVE_MAX);
+    int n1 = cell_curve(&cells[sbest], sp->x[k][1], sp->y[k][1], CURVE_MAX);
+    snprintf(sp->titles[k][0], sizeof sp->titles[k][0], "%s (%s, lr %g)", st->kind, cells[best].v->name, cells[best].lr);
+    snprintf(sp->titles[k][1], sizeof sp->titles[k][1], "scratch (lr %g)", cells[sbest].lr);
+    p->s[0] = (dsn_series){sp->titles[k][0], n0, sp->x[k][0], sp->y[k][0], 0};
+    p->s[1] = (dsn_series){sp->titles[k][1], n1, sp->x[k][1], sp->y[k][1], 1};
+    p->n = 2;
+}
+
+static void study_notes(dsn_attack_ctx *a, const study *st, const dsn_size *sizes, int ns)
+{
+    int once = 0, curve_n = a->o->curve_images < st->t->n_test ? a->o->curve_images : st->t->n_test;
+    for(int si = 0; si < ns; ++si) once += !dsn_attack_is_repeated(a, &sizes[si]);
+    if(once && a->o->repeats > 1)
+        dsn_attack_subsampled(a, "%s: %d of %d sizes with one seed (%d), the others (%s) with %d", st->t->name, once, ns,
+                              a->o->seed, a->o->repeat_sizes, a->o->repeats);
+    if(curve_n < st->t->n_test) dsn_attack_subsampled(a, "%s learning curves on the first %d test images", st->t->name, curve_n);
+    if(st->trace && a->n_certs)
+        dsn_attack_subsampled(a, "tracing after the attack: first seed of the repeated sizes, %d certificates, %d test images",
+                              a->n_certs, a->o->trace_images);
+}
+
 static int run_study(dsn_attack_ctx *a, const study *st, json_t *out_rows)
 {
     dsn_size sizes[DSN_ATTACK_MAX_LIST];
@@ -236,123 +376,42 @@ static int run_study(dsn_attack_ctx *a, const study *st, json_t *out_rows)
     int nl = dsn_attack_reals(a, "--lrs", a->o->lrs, lrs, 8);
     if(ns < 0 || nl < 0) return -1;
     if(a->o->repeats < 1 || a->o->repeats > 16) return dsn_attack_fail(a, "--repeats must be 1..16");
-    static dsn_panel panels[DSN_ATTACK_MAX_LIST];
-    static int px[DSN_ATTACK_MAX_LIST][2][CURVE_MAX];
-    static double py[DSN_ATTACK_MAX_LIST][2][CURVE_MAX];
-    int np = 0;
+    if((st->n_variants + 1) * nl > MAX_CELLS) return dsn_attack_fail(a, "too many variants x learning rates");
+    study_plot *sp = calloc(1, sizeof *sp);
+    if(!sp) return dsn_attack_fail(a, "out of memory");
     dsn_attack_md(a, "\n| images | share | iterations x batch | seeds | attacker's best | variant, lr | scratch (best lr) | gain |");
     for(int v = 0; v < st->n_variants; ++v) dsn_attack_md(a, " %s |", st->variants[v].name);
     dsn_attack_md(a, "\n|---:|---:|---:|---|---:|---|---:|---:|");
     for(int v = 0; v < st->n_variants; ++v) dsn_attack_md(a, "---:|");
     dsn_attack_md(a, "\n");
-    for(int si = 0; si < ns; ++si) {
-        const dsn_size *sz = &sizes[si];
-        int seeds = dsn_attack_is_repeated(a, sz) ? a->o->repeats : 1;
-        int iters = dsn_attack_iterations(a, sz->n);
+    int rc = 0;
+    for(int si = 0; si < ns && rc == 0; ++si) {
         cell cells[MAX_CELLS];
-        int nc = 0;
+        int nc = 0, iters = dsn_attack_iterations(a, sizes[si].n), best, sbest;
         for(int v = -1; v < st->n_variants; ++v) {
-            for(int l = 0; l < nl; ++l) {
-                if(nc == MAX_CELLS) return dsn_attack_fail(a, "too many variants x learning rates");
-                cells[nc] = (cell){v < 0 ? &scratch_variant : &st->variants[v], lrs[l], 0, {0}, json_array()};
-                ++nc;
-            }
+            for(int l = 0; l < nl; ++l) cells[nc++] = (cell){v < 0 ? &scratch_variant : &st->variants[v], lrs[l], 0, {0}, json_array()};
         }
-        char seed_text[128] = "";
-        for(int k = 0; k < seeds; ++k) {
-            uint64_t seed = (uint64_t)a->o->seed + (uint64_t)k;
-            size_t sl = strlen(seed_text);
-            snprintf(seed_text + sl, sizeof seed_text - sl, "%s%llu", k ? "," : "", (unsigned long long)seed);
-            int *idx = st->t->train == &a->train ? dsn_attack_subset(a, sz->n, seed) : NULL;
-            if(!idx && st->t->train != &a->train) {
-                dsn_rng r;
-                idx = malloc((size_t)sz->n * sizeof *idx);
-                dsn_rng_stream(&r, dsn_attack_seed(seed, "subset", sz->n, 1), 1);
-                if(idx && dsn_eval_stratified(idx, sz->n, st->t->train->label, st->t->train->n, st->t->train->classes, &r) != sz->n) {
-                    free(idx);
-                    idx = NULL;
-                }
-            }
-            if(!idx) return dsn_attack_fail(a, "out of memory");
-            for(int c = 0; c < nc; ++c) {
-                run_spec rs = {cells[c].v, st->t, idx, sz->n, iters, cells[c].lr, seed,
-                               st->trace && k == 0 && cells[c].v != &scratch_variant && dsn_attack_is_repeated(a, sz), 0};
-                dsn_attack_say(a, "%s: %s (%d images), seed %llu, %s, lr %g, %d iterations", st->t->name, sz->text, sz->n,
-                               (unsigned long long)seed, cells[c].v->name, cells[c].lr, iters);
-                json_t *run = run_fit(a, &rs);
-                if(!run) {
-                    free(idx);
-                    return -1;
-                }
-                cells[c].acc[cells[c].n++] = json_number_value(json_object_get(run, "acc"));
-                json_array_append_new(cells[c].runs, run);
-            }
-            free(idx);
-            dsn_attack_cache_flush(a);
-        }
-        /* best attack cell and best scratch cell by mean over seeds */
-        int best = -1, sbest = -1;
-        double bm = -1, bsd = 0, sm = -1, ssd = 0;
-        for(int c = 0; c < nc; ++c) {
-            double m, sd;
-            mean_sd(cells[c].acc, cells[c].n, &m, &sd);
-            if(cells[c].v == &scratch_variant) {
-                if(m > sm) sm = m, ssd = sd, sbest = c;
-            } else if(m > bm) {
-                bm = m, bsd = sd, best = c;
-            }
-        }
-        json_t *jc = json_array(), *jsc = json_array();
-        for(int c = 0; c < nc; ++c) json_array_append_new(cells[c].v == &scratch_variant ? jsc : jc, cell_json(&cells[c]));
-        json_t *row = json_pack("{s:s, s:i, s:f, s:i, s:i, s:s, s:{s:s, s:f, s:f, s:f}, s:{s:f, s:f, s:f}, s:f, s:o, s:o}",
-                                "size", sz->text, "n", sz->n, "fraction", sz->frac, "iterations", iters, "batch",
-                                a->o->batch, "seeds", seed_text, "attack_best", "variant", cells[best].v->name, "lr",
-                                cells[best].lr, "mean", bm, "sd", bsd, "scratch_best", "lr", cells[sbest].lr, "mean", sm,
-                                "sd", ssd, "gain", bm - sm, "variants", jc, "scratch", jsc);
-        json_array_append_new(out_rows, row);
-        char setting[160];
-        snprintf(setting, sizeof setting, "%.60s%s n=%d (%.15s)", st->t->train == &a->train ? "" : st->t->name,
-                 st->t->train == &a->train ? "" : ",", sz->n, sz->text);
-        json_array_append_new(json_object_get(a->root, "headline"),
-                              json_pack("{s:s, s:s, s:f, s:f, s:f, s:s, s:s}", "attack", st->kind, "setting", setting,
-                                        "value", bm, "sd", bsd, "baseline", sm, "seeds", seed_text, "best",
-                                        cells[best].v->name));
-        dsn_attack_md(a, "| %d | %.1f%% | %d x %d | %s | %.2f%s | %s, %g | %.2f (%g) | %+.2f |", sz->n, 100 * sz->frac, iters,
-                      a->o->batch, seed_text, bm, "", cells[best].v->name, cells[best].lr, sm, cells[sbest].lr, bm - sm);
-        for(int v = 0; v < st->n_variants; ++v) {
-            double vb = -1;
-            for(int c = 0; c < nc; ++c) {
-                double m, sd;
-                mean_sd(cells[c].acc, cells[c].n, &m, &sd);
-                if(cells[c].v == &st->variants[v] && m > vb) vb = m;
-            }
-            dsn_attack_md(a, " %.2f |", vb);
-        }
-        dsn_attack_md(a, "\n");
-        /* trace results of the first seed's runs */
-        if(np < DSN_ATTACK_MAX_LIST) {
-            dsn_panel *p = &panels[np];
-            memset(p, 0, sizeof *p);
-            snprintf(p->title, sizeof p->title, "%.60s%s%d images (%.15s), seed %d", st->t->train == &a->train ? "" : st->t->name,
-                     st->t->train == &a->train ? "" : ": ", sz->n, sz->text, a->o->seed);
-            int n0 = cell_curve(&cells[best], px[np][0], py[np][0], CURVE_MAX);
-            int n1 = cell_curve(&cells[sbest], px[np][1], py[np][1], CURVE_MAX);
-            static char titles[DSN_ATTACK_MAX_LIST][2][96];
-            snprintf(titles[np][0], sizeof titles[np][0], "%s (%s, lr %g)", st->kind, cells[best].v->name, cells[best].lr);
-            snprintf(titles[np][1], sizeof titles[np][1], "scratch (lr %g)", cells[sbest].lr);
-            p->s[0] = (dsn_series){titles[np][0], n0, px[np][0], py[np][0], 0};
-            p->s[1] = (dsn_series){titles[np][1], n1, px[np][1], py[np][1], 1};
-            p->n = 2;
-            ++np;
+        char seed_text[128];
+        rc = run_size(a, st, &sizes[si], iters, cells, nc, seed_text, sizeof seed_text);
+        if(rc == 0) {
+            best_cells(cells, nc, &best, &sbest);
+            size_row(a, st, &sizes[si], iters, cells, nc, best, sbest, seed_text, out_rows);
+            add_panel(a, st, &sizes[si], cells, best, sbest, sp);
         }
         for(int c = 0; c < nc; ++c) json_decref(cells[c].runs);
     }
-    char name[256];
-    snprintf(name, sizeof name, "attacks_%s_%s%s%s", st->kind, json_string_value(json_object_get(a->root, "name")),
-             st->t->train == &a->train ? "" : "_", st->t->train == &a->train ? "" : st->t->name);
-    if(dsn_attack_plot(a, name, "iterations", "test accuracy (%)", panels, np) != 0) return -1;
-    if(a->o->png_dir) dsn_attack_md(a, "\nLearning curves (first seed; attack solid, scratch dashed): `%s.png`.\n", name);
-    return 0;
+    if(rc == 0) {
+        study_notes(a, st, sizes, ns);
+        char name[256];
+        int main_task = st->t->train == &a->train;
+        snprintf(name, sizeof name, "attacks_%s_%s%s%s", st->kind, json_string_value(json_object_get(a->root, "name")),
+                 main_task ? "" : "_", main_task ? "" : st->t->name);
+        rc = dsn_attack_plot(a, name, "iterations", "test accuracy (%)", sp->panels, sp->n);
+        if(rc == 0 && a->o->png_dir)
+            dsn_attack_md(a, "\nLearning curves (first seed; attack solid, scratch dashed): `%s.png`.\n", name);
+    }
+    free(sp);
+    return rc;
 }
 
 /* Trace results, one line per traced run. */
@@ -430,11 +489,7 @@ int dsn_attack_transfer(dsn_attack_ctx *a)
             return -1;
         }
         int nt = te.n < 2000 ? te.n : 2000;
-        if(nt < te.n) {
-            size_t l = strlen(a->subsampled);
-            snprintf(a->subsampled + l, sizeof a->subsampled - l, "%s%s test accuracy on the first %d of %d test images",
-                     l ? "; " : "", tname2, nt, te.n);
-        }
+        if(nt < te.n) dsn_attack_subsampled(a, "%s: test accuracy on the first %d of %d test images", tname2, nt, te.n);
         task t2 = {tname2, &tr, &te, nt, a->o->task_data};
         study st2 = {"transfer", transfer_variants, DSN_COUNT(transfer_variants), &t2, a->o->task_sizes, 0};
         dsn_attack_md(a, "\nTo another task: the %s model's features for %s (%d training images; test on %d).\n", tname, tname2,
@@ -529,40 +584,105 @@ static int check_recipe(dsn_attack_ctx *a, network *student, int upto)
     return 0;
 }
 
+/* The attacker's student network: the recipe with the new serial, from the stolen weights
+ * (stolen_init) or from scratch. *kd: the [distill_kl] layer (G_y's prediction); *lr: the
+ * recipe's learning rate. */
+static int overwrite_student(dsn_attack_ctx *a, const dsn_serial *fresh, int stolen_init, uint64_t seed, dsn_model *m,
+                             int *kd, double *lr)
+{
+    dsn_cfg s;
+    char teacher[4096];
+    if(overwrite_cfg(a, &s, fresh, seed, teacher, sizeof teacher, kd) != 0) return -1;
+    *lr = 0.001;
+    const char *lrs = dsn_cfg_get(&s.sec[0], "learning_rate");
+    if(lrs) dsn_parse_real(lrs, lr);
+    dsn_model_opts mo;
+    dsn_model_opts_init(&mo);
+    mo.quiet = 1;
+    mo.cpu = 1;
+    mo.upto = *kd;
+    mo.init_seed = (unsigned)dsn_attack_seed(seed, "init", 0, 0);
+    int rc = dsn_model_load_cfg(m, &s, stolen_init ? a->o->weights : NULL, NULL, &mo, a->err, a->errlen);
+    unlink(teacher);
+    dsn_cfg_free(&s);
+    if(rc != 0) return -1;
+    if(check_recipe(a, m->net, *kd) != 0) {
+        dsn_model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+/* The re-keyed G_e + G_y saved and loaded back as the stolen cfg's customer model (what the
+ * attacker would ship), built without its stamp layer. */
+static int overwrite_export(dsn_attack_ctx *a, network *student, int kd, dsn_model *om)
+{
+    char wpath[4096];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(wpath, sizeof wpath, "%s/dsn-overwrite-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemp(wpath);
+    if(fd < 0) return dsn_attack_fail(a, "cannot create a temporary weights file: %s", strerror(errno));
+    close(fd);
+    save_weights_upto(student, wpath, kd);
+    dsn_model_opts mo;
+    dsn_model_opts_init(&mo);
+    mo.batch = a->o->batch;
+    mo.strip_stamp = 1;
+    mo.quiet = 1;
+    mo.cpu = 1;
+    int rc = dsn_model_load_cfg(om, &a->cfg, wpath, NULL, &mo, a->err, a->errlen);
+    unlink(wpath);
+    return rc;
+}
+
+/* The overwritten model with the original serial, the new one and none; verify and trace. */
+static void overwrite_measure(dsn_attack_ctx *a, network *net, const dsn_serial *fresh, int stolen_init, uint64_t seed,
+                              json_t *j)
+{
+    dsn_input in_orig = {&a->geo, &a->cert.serial, NULL}, in_new = {&a->geo, fresh, NULL};
+    dsn_eval_acc acc_new = dsn_attack_test_acc(a, net, &in_new, -1);
+    dsn_eval_acc acc_orig = dsn_attack_test_acc(a, net, &in_orig, -1);
+    dsn_eval_acc acc_raw = dsn_attack_test_acc(a, net, NULL, -1);
+    char text[DSN_SERIAL_TEXT_MAX];
+    dsn_serial_encode(text, sizeof text, fresh);
+    json_object_set_new(j, "init", json_string(stolen_init ? "stolen" : "scratch"));
+    json_object_set_new(j, "new_serial", json_string(text));
+    json_object_set_new(j, "acc_new_serial", json_real(acc_new.acc));
+    json_object_set_new(j, "acc_original_serial", json_real(acc_orig.acc));
+    json_object_set_new(j, "acc_original_serial_ci95", json_pack("[f, f]", acc_orig.lo, acc_orig.hi));
+    json_object_set_new(j, "acc_raw", json_real(acc_raw.acc));
+    if(!stolen_init) return;
+    dsn_verify_opts vo;
+    dsn_verify_opts_init(&vo);
+    vo.images = a->o->trace_images;
+    vo.serials = 10;
+    vo.seed = seed;
+    dsn_verify_result v;
+    char err[512];
+    if(dsn_verify_model(&v, net, &a->geo, &a->cert.serial, &a->test, &vo, err, sizeof err) == 0) {
+        json_object_set_new(j, "verify_original", json_pack("{s:b, s:f, s:f}", "verified", v.verified, "p_value", v.p_value,
+                                                            "acc", v.cert.acc));
+        dsn_verify_result_free(&v);
+    }
+    json_t *t = dsn_attack_trace(a, net);
+    if(t) json_object_set_new(j, "trace", t);
+}
+
 static int overwrite_one(dsn_attack_ctx *a, const dsn_size *sz, int stolen_init, uint64_t seed, json_t **out)
 {
     const dsn_attack_opts *o = a->o;
-    double frac;
+    double frac, lr;
     if(dsn_parse_real(o->orig_frac, &frac) != 0 || frac < 0 || frac > 1)
         return dsn_attack_fail(a, "--orig-frac %s: give a share in [0, 1]", o->orig_frac);
     dsn_serial fresh = a->cert.serial;
     dsn_rng r;
     dsn_rng_stream(&r, dsn_attack_seed(seed, "new-serial", 0, 0), 1);
     dsn_eval_forged(&fresh, 1, &a->cert.serial, &r);
-    dsn_cfg s;
-    char teacher[4096];
+    dsn_model m, om;
     int kd = 0;
-    if(overwrite_cfg(a, &s, &fresh, seed, teacher, sizeof teacher, &kd) != 0) return -1;
-    double lr = 0.001;
-    const char *lrs = dsn_cfg_get(&s.sec[0], "learning_rate");
-    if(lrs) dsn_parse_real(lrs, &lr);
-    dsn_model m;
-    dsn_model_opts mo;
-    dsn_model_opts_init(&mo);
-    mo.quiet = 1;
-    mo.upto = kd;
-    mo.init_seed = (unsigned)dsn_attack_seed(seed, "init", 0, 0);
-    int rc = dsn_model_load_cfg(&m, &s, stolen_init ? o->weights : NULL, NULL, &mo, a->err, a->errlen);
-    unlink(teacher);
-    dsn_cfg_free(&s);
-    if(rc != 0) return -1;
-    if(check_recipe(a, m.net, kd) != 0) {
-        dsn_model_free(&m);
-        return -1;
-    }
-    int B = m.net->batch, iters = ((long)o->epochs * sz->n + B - 1) / B;
-    if(iters < o->iters_min) iters = o->iters_min;
-    if(iters > o->iters_max) iters = o->iters_max;
+    if(overwrite_student(a, &fresh, stolen_init, seed, &m, &kd, &lr) != 0) return -1;
+    int B = m.net->batch, iters = (int)(((long)o->epochs * sz->n + B - 1) / B);
+    iters = iters < o->iters_min ? o->iters_min : iters > o->iters_max ? o->iters_max : iters;
     int *idx = dsn_attack_subset(a, sz->n, seed);
     if(!idx) {
         dsn_model_free(&m);
@@ -584,69 +704,24 @@ static int overwrite_one(dsn_attack_ctx *a, const dsn_size *sz, int stolen_init,
     dsn_fit_result fr;
     dsn_attack_say(a, "%s (%d images), %s init, %d iterations of %d rows", sz->text, sz->n, stolen_init ? "stolen" : "scratch",
                    iters, B);
-    rc = dsn_fit(m.net, &a->train, idx, sz->n, &f, &fr);
+    int rc = dsn_fit(m.net, &a->train, idx, sz->n, &f, &fr);
     free(idx);
     if(rc != 0) {
         dsn_model_free(&m);
         return dsn_attack_fail(a, "out of memory while training");
     }
-    /* the attacker's customer model: the stolen cfg with the re-keyed G_e + G_y */
-    char wpath[4096];
-    const char *tmp = getenv("TMPDIR");
-    snprintf(wpath, sizeof wpath, "%s/dsn-overwrite-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    int fd = mkstemp(wpath);
-    if(fd < 0) {
-        dsn_fit_result_free(&fr);
-        dsn_model_free(&m);
-        return dsn_attack_fail(a, "cannot create a temporary weights file: %s", strerror(errno));
-    }
-    close(fd);
-    save_weights_upto(m.net, wpath, kd);
+    rc = overwrite_export(a, m.net, kd, &om);
     dsn_model_free(&m);
-    dsn_model om;
-    dsn_model_opts_init(&mo);
-    mo.batch = o->batch;
-    mo.strip_stamp = 1;
-    mo.quiet = 1;
-    rc = dsn_model_load_cfg(&om, &a->cfg, wpath, NULL, &mo, a->err, a->errlen);
-    unlink(wpath);
-    if(rc != 0) {
-        dsn_fit_result_free(&fr);
-        return -1;
+    if(rc == 0) {
+        dsn_eval_acc none = {0, 0, 0, 0, 0};
+        *out = dsn_attack_fit_json(&fr, seed, &none);
+        json_object_del(*out, "acc");
+        json_object_del(*out, "acc_ci95");
+        overwrite_measure(a, om.net, &fresh, stolen_init, seed, *out);
+        dsn_model_free(&om);
     }
-    dsn_input in_orig = {&a->geo, &a->cert.serial, NULL}, in_new = {&a->geo, &fresh, NULL};
-    dsn_eval_acc acc_new = dsn_attack_test_acc(a, om.net, &in_new, -1);
-    dsn_eval_acc acc_orig = dsn_attack_test_acc(a, om.net, &in_orig, -1);
-    dsn_eval_acc acc_raw = dsn_attack_test_acc(a, om.net, NULL, -1);
-    char text[DSN_SERIAL_TEXT_MAX];
-    dsn_serial_encode(text, sizeof text, &fresh);
-    json_t *j = dsn_attack_fit_json(&fr, seed, &acc_new);
-    json_object_set_new(j, "init", json_string(stolen_init ? "stolen" : "scratch"));
-    json_object_set_new(j, "new_serial", json_string(text));
-    json_object_set_new(j, "acc_new_serial", json_real(acc_new.acc));
-    json_object_set_new(j, "acc_original_serial", json_real(acc_orig.acc));
-    json_object_set_new(j, "acc_original_serial_ci95", json_pack("[f, f]", acc_orig.lo, acc_orig.hi));
-    json_object_set_new(j, "acc_raw", json_real(acc_raw.acc));
-    dsn_verify_opts vo;
-    dsn_verify_opts_init(&vo);
-    vo.images = o->trace_images;
-    vo.serials = 10;
-    vo.seed = seed;
-    dsn_verify_result v;
-    char err[512];
-    if(stolen_init && dsn_verify_model(&v, om.net, &a->geo, &a->cert.serial, &a->test, &vo, err, sizeof err) == 0) {
-        json_object_set_new(j, "verify_original", json_pack("{s:b, s:f, s:f}", "verified", v.verified, "p_value", v.p_value,
-                                                            "acc", v.cert.acc));
-        dsn_verify_result_free(&v);
-    }
-    if(stolen_init) {
-        json_t *t = dsn_attack_trace(a, om.net);
-        if(t) json_object_set_new(j, "trace", t);
-    }
-    dsn_model_free(&om);
     dsn_fit_result_free(&fr);
-    *out = j;
-    return 0;
+    return rc;
 }
 
 int dsn_attack_overwrite(dsn_attack_ctx *a)
@@ -708,106 +783,116 @@ int dsn_attack_overwrite(dsn_attack_ctx *a)
 
 /* ---- distill --------------------------------------------------------------------------------- */
 
+/* One size: a fresh network from each teacher's probabilities, and scratch from the labels, at
+ * every learning rate; best[t] gets the best test accuracy of each. */
+static json_t *distill_size(dsn_attack_ctx *a, const dsn_size *sz, const dsn_input *teachers, const char *const *tnames,
+                            const double *lrs, int nl, double best[3])
+{
+    const dsn_attack_opts *o = a->o;
+    uint64_t seed = (uint64_t)o->seed;
+    int *idx = dsn_attack_subset(a, sz->n, seed), iters = dsn_attack_iterations(a, sz->n);
+    float *targets = malloc((size_t)sz->n * a->train.classes * sizeof *targets);
+    if(!idx || !targets) dsn_die("out of memory");
+    json_t *runs = json_array();
+    for(int t = 0; t < 3; ++t) {
+        best[t] = -1;
+        if(t < 2 && dsn_run_images(a->stolen.net, &a->train, idx, sz->n, &teachers[t], -1, NULL, targets) < 0)
+            dsn_die("out of memory");
+        for(int l = 0; l < nl; ++l) {
+            dsn_model m;
+            if(dsn_attack_fresh_net(a, &m, o->batch, (unsigned)dsn_attack_seed(seed, "init", 0, 0)) != 0) {
+                json_decref(runs);
+                runs = NULL;
+                goto done;
+            }
+            dsn_fit_opts f;
+            dsn_fit_opts_init(&f);
+            f.iterations = iters;
+            f.lr = (float)lrs[l];
+            f.order_seed = dsn_attack_seed(seed, "order", sz->n, 0);
+            f.targets = t < 2 ? targets : NULL;
+            f.test = &a->test;
+            f.test_n = o->curve_images < a->n_test ? o->curve_images : a->n_test;
+            f.eval_every = o->curve_every;
+            dsn_fit_result fr;
+            dsn_attack_say(a, "%s (%d images): %s, lr %g, %d iterations", sz->text, sz->n, t < 2 ? tnames[t] : "scratch",
+                           lrs[l], iters);
+            if(dsn_fit(m.net, &a->train, idx, sz->n, &f, &fr) != 0) dsn_die("out of memory");
+            dsn_eval_acc acc = dsn_attack_test_acc(a, m.net, NULL, -1);
+            json_t *j = dsn_attack_fit_json(&fr, seed, &acc);
+            json_object_set_new(j, "teacher", json_string(t < 2 ? tnames[t] : "none (labels)"));
+            json_object_set_new(j, "images", json_integer(sz->n));
+            json_array_append_new(runs, j);
+            if(acc.acc > best[t]) best[t] = acc.acc;
+            dsn_fit_result_free(&fr);
+            dsn_model_free(&m);
+        }
+    }
+done:
+    free(idx);
+    free(targets);
+    return runs;
+}
+
 int dsn_attack_distill(dsn_attack_ctx *a)
 {
     const dsn_attack_opts *o = a->o;
     dsn_size sizes[DSN_ATTACK_MAX_LIST];
-    double lrs[8];
+    double lrs[8], lr;
     int ns = dsn_attack_sizes(a, o->sizes ? o->sizes : "100%", a->train.n, sizes, DSN_ATTACK_MAX_LIST);
     int nl = dsn_attack_reals(a, "--lrs", o->lrs, lrs, 8);
     if(ns < 0 || nl < 0) return -1;
+    if(dsn_parse_real(o->patch_lr, &lr) != 0 || lr <= 0) return dsn_attack_fail(a, "--patch-lr %s is not a positive number", o->patch_lr);
     /* the unlocked teachers: the true serial (upper bound) and a white-box patch */
-    int psize = dsn_patch_size(&a->geo, a->train.c);
+    int psize = dsn_patch_size(&a->geo, a->train.c), n_pool = o->images < a->train.n ? o->images : a->train.n;
     float *patch = malloc((size_t)psize * sizeof *patch), *cells = malloc((size_t)a->geo.bits * sizeof *cells);
-    if(!patch || !cells) dsn_die("out of memory");
-    int n_pool = o->images < a->train.n ? o->images : a->train.n;
     int *pool = dsn_attack_subset(a, n_pool, dsn_attack_seed((uint64_t)o->seed, "pool", 0, 0));
-    double lr;
-    if(!pool || dsn_parse_real(o->patch_lr, &lr) != 0) {
-        free(patch);
-        free(cells);
-        free(pool);
-        return dsn_attack_fail(a, "--patch-lr %s is not a number", o->patch_lr);
-    }
+    if(!patch || !cells || !pool) dsn_die("out of memory");
     dsn_attack_say(a, "unlocking with a white-box patch (%d labelled images, %d steps)", n_pool, o->steps);
     dsn_patch_opts po = {NULL, "0.5", 1, o->steps, o->steps / 2, lr, (uint64_t)o->seed, NULL};
     double pool_acc = dsn_attack_patch_search(a, pool, n_pool, &po, cells, patch);
     free(pool);
+    free(cells);
     if(pool_acc < 0) {
         free(patch);
-        free(cells);
         return -1;
     }
     dsn_input teachers[2] = {{&a->geo, &a->cert.serial, NULL}, {&a->geo, NULL, patch}};
-    const char *tnames[2] = {"true serial", "white-box patch"};
+    const char *const tnames[2] = {"true serial", "white-box patch"};
     dsn_eval_acc tacc[2];
     for(int t = 0; t < 2; ++t) tacc[t] = dsn_attack_test_acc(a, a->stolen.net, &teachers[t], -1);
     dsn_attack_md(a, "Distillation of an unlocked model into a fresh network without a stamp, on unlabelled training "
                      "images (the teacher's probabilities as targets), against the same network trained from scratch on the "
                      "same images with their labels, same budget. Teachers: the stolen model with the true serial (%.2f%%, the "
-                     "upper bound) and with a continuous patch found by the white-box attack from %d labelled images (%.2f%%).\n\n"
+                     "upper bound) and with a continuous patch found by the white-box attack (leaky surrogate, from 0.5) "
+                     "from %d labelled images (%.2f%%).\n\n"
                      "| images | iterations x batch | from the serial | from the patch | scratch with labels |\n|---:|---:|---:|---:|---:|\n",
                   tacc[0].acc, n_pool, tacc[1].acc);
     json_t *rows = json_array();
     json_object_set_new(a->root, "teachers", json_pack("{s:f, s:f, s:i}", "serial", tacc[0].acc, "patch", tacc[1].acc,
                                                        "patch_images", n_pool));
     json_object_set_new(a->root, "rows", rows);
-    int C = a->train.classes;
-    for(int si = 0; si < ns; ++si) {
+    int rc = 0;
+    for(int si = 0; si < ns && rc == 0; ++si) {
         const dsn_size *sz = &sizes[si];
-        uint64_t seed = (uint64_t)o->seed;
-        int *idx = dsn_attack_subset(a, sz->n, seed), iters = dsn_attack_iterations(a, sz->n);
-        float *targets = malloc((size_t)sz->n * C * sizeof *targets);
-        if(!idx || !targets) dsn_die("out of memory");
-        double best[3] = {-1, -1, -1};
-        json_t *runs = json_array();
-        for(int t = 0; t < 3; ++t) {
-            if(t < 2 && dsn_run_images(a->stolen.net, &a->train, idx, sz->n, &teachers[t], -1, NULL, targets) < 0)
-                dsn_die("out of memory");
-            for(int l = 0; l < nl; ++l) {
-                dsn_model m;
-                if(dsn_attack_fresh_net(a, &m, o->batch, (unsigned)dsn_attack_seed(seed, "init", 0, 0)) != 0) {
-                    free(idx);
-                    free(targets);
-                    json_decref(runs);
-                    return -1;
-                }
-                dsn_fit_opts f;
-                dsn_fit_opts_init(&f);
-                f.iterations = iters;
-                f.lr = (float)lrs[l];
-                f.order_seed = dsn_attack_seed(seed, "order", sz->n, 0);
-                f.targets = t < 2 ? targets : NULL;
-                f.test = &a->test;
-                f.test_n = o->curve_images < a->n_test ? o->curve_images : a->n_test;
-                f.eval_every = o->curve_every;
-                dsn_fit_result fr;
-                dsn_attack_say(a, "%s (%d images): %s, lr %g, %d iterations", sz->text, sz->n, t < 2 ? tnames[t] : "scratch",
-                               lrs[l], iters);
-                if(dsn_fit(m.net, &a->train, idx, sz->n, &f, &fr) != 0) dsn_die("out of memory");
-                dsn_eval_acc acc = dsn_attack_test_acc(a, m.net, NULL, -1);
-                json_t *j = dsn_attack_fit_json(&fr, seed, &acc);
-                json_object_set_new(j, "teacher", json_string(t < 2 ? tnames[t] : "none (labels)"));
-                json_array_append_new(runs, j);
-                if(acc.acc > best[t]) best[t] = acc.acc;
-                dsn_fit_result_free(&fr);
-                dsn_model_free(&m);
-            }
+        double best[3];
+        json_t *runs = distill_size(a, sz, teachers, tnames, lrs, nl, best);
+        if(!runs) {
+            rc = -1;
+            break;
         }
+        int iters = dsn_attack_iterations(a, sz->n);
         dsn_attack_md(a, "| %d (%s) | %d x %d | %.2f | %.2f | %.2f |\n", sz->n, sz->text, iters, o->batch, best[0], best[1], best[2]);
         json_array_append_new(rows, json_pack("{s:s, s:i, s:i, s:f, s:f, s:f, s:o}", "size", sz->text, "n", sz->n,
                                               "iterations", iters, "from_serial", best[0], "from_patch", best[1], "scratch",
                                               best[2], "runs", runs));
         char setting[128], seeds[32];
-        snprintf(seeds, sizeof seeds, "%llu", (unsigned long long)seed);
+        snprintf(seeds, sizeof seeds, "%d", o->seed);
         snprintf(setting, sizeof setting, "n=%d unlabelled (%.15s), from the white-box patch", sz->n, sz->text);
         json_array_append_new(json_object_get(a->root, "headline"),
                               json_pack("{s:s, s:s, s:f, s:f, s:f, s:s}", "attack", "distill", "setting", setting, "value",
                                         best[1], "sd", 0.0, "baseline", best[2], "seeds", seeds));
-        free(idx);
-        free(targets);
     }
     free(patch);
-    free(cells);
-    return 0;
+    return rc;
 }

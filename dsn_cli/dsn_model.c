@@ -455,6 +455,9 @@ int dsn_model_load_cfg(dsn_model *m, const dsn_cfg *c, const char *weights, cons
     m->net = parse_network_cfg_batch(tmp, o->batch > 0 ? o->batch : 0);
     if(temp) unlink(tmp);
     network *net = m->net;
+#ifdef GPU
+    if(o->cpu) net->gpu_index = -1;   /* host weights are loaded too: the CPU path reads them */
+#endif
     m->has_stamp = dsn_stamp_state_of(net) != NULL;
     m->inputs = net->inputs;
     m->classes = net->outputs;

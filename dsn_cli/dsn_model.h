@@ -96,6 +96,8 @@ typedef struct dsn_model_opts {
                                (0: all); the others keep their random initialisation           */
     unsigned init_seed;     /* srand() before parsing: the random initialisation               */
     int quiet;              /* Darknet's layer table and messages to /dev/null                 */
+    int cpu;                /* run on the CPU even in a GPU build (input edits and input
+                               gradients live in host memory)                                   */
 } dsn_model_opts;
 
 void dsn_model_opts_init(dsn_model_opts *o);

@@ -337,3 +337,17 @@ done:
     r->seconds = now_seconds() - t0;
     return rc;
 }
+
+int dsn_verify_write_json(const char *path, json_t *o)
+{
+    char *text = o ? json_dumps(o, JSON_INDENT(1) | JSON_REAL_PRECISION(10)) : NULL;
+    if(!text) {
+        dsn_error("out of memory writing %s", path);
+        return -1;
+    }
+    size_t n = strlen(text);
+    text[n] = '\n';   /* json_dumps' NUL becomes the final newline */
+    int rc = dsn_write_file(path, text, n + 1, 0644, DSN_WRITE_REPLACE);
+    free(text);
+    return rc;
+}

@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "darknet.h"
 #include "dsn_eval.h"
 
@@ -109,5 +111,9 @@ typedef struct dsn_trace_result {
 int dsn_trace_model(dsn_trace_result *r, network *net, const dsn_geometry *geos, const dsn_serial *serials,
                     int n, const dsn_eval_data *test, const dsn_trace_opts *o, char *err, size_t errlen);
 void dsn_trace_result_free(dsn_trace_result *r);
+
+/* Writes a result object as indented JSON, atomically (replacing path). Returns 0, or -1 after
+ * printing an error naming the file. */
+int dsn_verify_write_json(const char *path, json_t *o);
 
 #endif
