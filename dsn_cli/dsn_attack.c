@@ -282,6 +282,20 @@ json_t *dsn_attack_fit_json(const dsn_fit_result *r, uint64_t seed, const dsn_ev
                      r->last_loss, "curve", curve);
 }
 
+int dsn_attack_curve(json_t *fit, int *x, double *y, int max)
+{
+    int n = 0;
+    size_t i;
+    json_t *pt;
+    json_array_foreach(json_object_get(fit, "curve"), i, pt) {
+        if(n == max) break;
+        x[n] = (int)json_integer_value(json_array_get(pt, 0));
+        y[n] = json_number_value(json_array_get(pt, 1));
+        ++n;
+    }
+    return n;
+}
+
 /* ---- cache -------------------------------------------------------------------------------- */
 
 static void cache_load(dsn_attack_ctx *a)

@@ -179,6 +179,9 @@ typedef struct dsn_panel { char title[128]; int n; dsn_series s[8]; } dsn_panel;
 int dsn_attack_plot(dsn_attack_ctx *a, const char *name, const char *xlabel, const char *ylabel,
                     const dsn_panel *panels, int n_panels);
 
+/* Reads a fit record's "curve" ([[iteration, accuracy], ...]) into x, y (at most max points). */
+int dsn_attack_curve(json_t *fit, int *x, double *y, int max);
+
 /* The kinds. */
 int dsn_attack_finetune(dsn_attack_ctx *a);
 int dsn_attack_transfer(dsn_attack_ctx *a);

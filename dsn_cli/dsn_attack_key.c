@@ -112,6 +112,21 @@ int dsn_attack_prune(dsn_attack_ctx *a)
         headline(a, setting, raw.acc, 0, 0);
         dsn_model_free(&m);
     }
+    int px[DSN_ATTACK_MAX_LIST];
+    double pw[DSN_ATTACK_MAX_LIST], pr[DSN_ATTACK_MAX_LIST];
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        px[i] = (int)floor(json_number_value(json_object_get(row, "pruned_percent")) + 0.5);
+        pw[i] = json_number_value(json_object_get(row, "with_serial"));
+        pr[i] = json_number_value(json_object_get(row, "raw"));
+    }
+    dsn_panel panel = {{0}, 2, {{"with the serial", nl, px, pw, 0}, {"raw input", nl, px, pr, 1}}};
+    snprintf(panel.title, sizeof panel.title, "L1 global pruning, %s", json_string_value(json_object_get(a->root, "name")));
+    char name[256];
+    snprintf(name, sizeof name, "attacks_prune_%s", json_string_value(json_object_get(a->root, "name")));
+    if(dsn_attack_plot(a, name, "weights pruned (%)", "test accuracy (%)", &panel, 1) != 0) return -1;
+    if(a->o->png_dir) dsn_attack_md(a, "\nAccuracy against the share pruned: `%s.png`.\n", name);
     dsn_attack_md(a, "\nPaper (Table 4, MNIST): 10-40%% pruned, about 98.4%% with the serial and about 9%% without.\n");
     return 0;
 }

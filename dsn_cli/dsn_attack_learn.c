@@ -204,17 +204,7 @@ static json_t *cell_json(const cell *c)
 /* The curve of seed `seed` in a cell's runs (for plots). */
 static int cell_curve(const cell *c, int *x, double *y, int max)
 {
-    json_t *run = json_array_get(c->runs, 0), *curve = json_object_get(run, "curve");
-    int n = 0;
-    size_t i;
-    json_t *pt;
-    json_array_foreach(curve, i, pt) {
-        if(n == max) break;
-        x[n] = (int)json_integer_value(json_array_get(pt, 0));
-        y[n] = json_number_value(json_array_get(pt, 1));
-        ++n;
-    }
-    return n;
+    return dsn_attack_curve(json_array_get(c->runs, 0), x, y, max);
 }
 
 typedef struct study {
@@ -224,6 +214,7 @@ typedef struct study {
     const task *t;
     const char *sizes;
     int trace;
+    int one_seed;        /* every size with the base seed only (the second task's study) */
 } study;
 
 #define MAX_CELLS 64
@@ -248,7 +239,7 @@ static int *study_subset(dsn_attack_ctx *a, const study *st, int n, uint64_t see
 static int run_size(dsn_attack_ctx *a, const study *st, const dsn_size *sz, int iters, cell *cells, int nc,
                     char *seed_text, size_t len)
 {
-    int repeated = dsn_attack_is_repeated(a, sz), seeds = repeated ? a->o->repeats : 1;
+    int repeated = !st->one_seed && dsn_attack_is_repeated(a, sz), seeds = repeated ? a->o->repeats : 1;
     seed_text[0] = '\0';
     for(int k = 0; k < seeds; ++k) {
         uint64_t seed = (uint64_t)a->o->seed + (uint64_t)k;
@@ -358,7 +349,7 @@ static void add_panel(dsn_attack_ctx *a, const study *st, const dsn_size *sz, co
 static void study_notes(dsn_attack_ctx *a, const study *st, const dsn_size *sizes, int ns)
 {
     int once = 0, curve_n = a->o->curve_images < st->t->n_test ? a->o->curve_images : st->t->n_test;
-    for(int si = 0; si < ns; ++si) once += !dsn_attack_is_repeated(a, &sizes[si]);
+    for(int si = 0; si < ns; ++si) once += st->one_seed || !dsn_attack_is_repeated(a, &sizes[si]);
     if(once && a->o->repeats > 1)
         dsn_attack_subsampled(a, "%s: %d of %d sizes with one seed (%d), the others (%s) with %d", st->t->name, once, ns,
                               a->o->seed, a->o->repeat_sizes, a->o->repeats);
@@ -455,7 +446,7 @@ int dsn_attack_finetune(dsn_attack_ctx *a)
                      "same images with the same budget.\n");
     md_variants(a, finetune_variants, DSN_COUNT(finetune_variants));
     study st = {"finetune", finetune_variants, DSN_COUNT(finetune_variants), &t,
-                a->o->sizes ? a->o->sizes : "1%,5%,10%,20%,30%,40%,100,500,1000", 1};
+                a->o->sizes ? a->o->sizes : "1%,5%,10%,20%,30%,40%,100,500,1000", 1, 0};
     json_t *rows = json_array();
     json_object_set_new(a->root, "rows", rows);
     if(run_study(a, &st, rows) != 0) return -1;
@@ -473,7 +464,7 @@ int dsn_attack_transfer(dsn_attack_ctx *a)
     dsn_attack_md(a, "Transfer learning: the stolen feature layers under a fresh head, against scratch.\n");
     md_variants(a, transfer_variants, DSN_COUNT(transfer_variants));
     study st = {"transfer", transfer_variants, DSN_COUNT(transfer_variants), &t,
-                a->o->sizes ? a->o->sizes : "1%,5%,10%,20%,30%,40%,100,500,1000", 1};
+                a->o->sizes ? a->o->sizes : "1%,5%,10%,20%,30%,40%,100,500,1000", 1, 0};
     json_t *rows = json_array();
     json_object_set_new(a->root, "rows", rows);
     if(run_study(a, &st, rows) != 0) return -1;
@@ -491,7 +482,7 @@ int dsn_attack_transfer(dsn_attack_ctx *a)
         int nt = te.n < 2000 ? te.n : 2000;
         if(nt < te.n) dsn_attack_subsampled(a, "%s: test accuracy on the first %d of %d test images", tname2, nt, te.n);
         task t2 = {tname2, &tr, &te, nt, a->o->task_data};
-        study st2 = {"transfer", transfer_variants, DSN_COUNT(transfer_variants), &t2, a->o->task_sizes, 0};
+        study st2 = {"transfer", transfer_variants, DSN_COUNT(transfer_variants), &t2, a->o->task_sizes, 0, 1};
         dsn_attack_md(a, "\nTo another task: the %s model's features for %s (%d training images; test on %d).\n", tname, tname2,
                       tr.n, nt);
         json_t *rows2 = json_array();
@@ -724,6 +715,51 @@ static int overwrite_one(dsn_attack_ctx *a, const dsn_size *sz, int stolen_init,
     return rc;
 }
 
+/* One panel per row: the fit records rows[i][ka] (solid) and rows[i][kb] (dashed), or, with kb
+ * NULL, every record of rows[i]["runs"] (the first dashed). */
+static int plot_pairs(dsn_attack_ctx *a, const char *kind, json_t *rows, const char *ka, const char *ta, const char *kb,
+                      const char *tb)
+{
+    static dsn_panel panels[DSN_ATTACK_MAX_LIST];
+    static int x[DSN_ATTACK_MAX_LIST][8][CURVE_MAX];
+    static double y[DSN_ATTACK_MAX_LIST][8][CURVE_MAX];
+    static char titles[DSN_ATTACK_MAX_LIST][8][96];
+    int np = 0;
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        if(np == DSN_ATTACK_MAX_LIST) break;
+        dsn_panel *p = &panels[np];
+        memset(p, 0, sizeof *p);
+        snprintf(p->title, sizeof p->title, "%d images (%s), seed %d", (int)json_integer_value(json_object_get(row, "n")),
+                 json_string_value(json_object_get(row, "size")), a->o->seed);
+        json_t *fits[8];
+        int nf = 0;
+        if(kb) {
+            fits[nf++] = json_object_get(row, ka);
+            fits[nf++] = json_object_get(row, kb);
+        } else {
+            size_t k;
+            json_t *f;
+            json_array_foreach(json_object_get(row, "runs"), k, f) if(nf < 8) fits[nf++] = f;
+        }
+        for(int f = 0; f < nf; ++f) {
+            if(kb) snprintf(titles[np][f], sizeof titles[np][f], "%s", f ? tb : ta);
+            else snprintf(titles[np][f], sizeof titles[np][f], "%s, lr %g", json_string_value(json_object_get(fits[f], ka)),
+                          json_number_value(json_object_get(fits[f], "lr")));
+            p->s[f] = (dsn_series){titles[np][f], dsn_attack_curve(fits[f], x[np][f], y[np][f], CURVE_MAX), x[np][f], y[np][f],
+                                   kb ? f : 0};
+        }
+        p->n = nf;
+        ++np;
+    }
+    char name[256];
+    snprintf(name, sizeof name, "attacks_%s_%s", kind, json_string_value(json_object_get(a->root, "name")));
+    int rc = dsn_attack_plot(a, name, "iterations", "test accuracy (%)", panels, np);
+    if(rc == 0 && a->o->png_dir) dsn_attack_md(a, "\nLearning curves (first seed): `%s.png`.\n", name);
+    return rc;
+}
+
 int dsn_attack_overwrite(dsn_attack_ctx *a)
 {
     dsn_size sizes[DSN_ATTACK_MAX_LIST];
@@ -776,6 +812,8 @@ int dsn_attack_overwrite(dsn_attack_ctx *a)
         json_array_append_new(rows, json_pack("{s:s, s:i, s:f, s:o, s:o}", "size", sizes[i].text, "n", sizes[i].n, "fraction",
                                               sizes[i].frac, "attack", att, "scratch", scr));
     }
+    if(plot_pairs(a, "overwrite", rows, "attack", "stolen init, new serial", "scratch", "recipe from scratch, new serial") != 0)
+        return -1;
     dsn_attack_md(a, "\nPaper (Table 6, MNIST): after overwriting with 10-40%% of the data the original serial still gives "
                      "93.2-95.8%%.\n");
     return 0;
@@ -894,5 +932,6 @@ int dsn_attack_distill(dsn_attack_ctx *a)
                                         best[1], "sd", 0.0, "baseline", best[2], "seeds", seeds));
     }
     free(patch);
+    if(rc == 0) rc = plot_pairs(a, "distill", rows, "teacher", NULL, NULL, NULL);
     return rc;
 }
