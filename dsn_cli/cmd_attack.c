@@ -72,7 +72,7 @@ int dsn_cmd_attack(int argc, char **argv)
         {"--task-sizes", NULL, DSN_ARG_STR, &o.task_sizes, "LIST", "transfer: sizes on the second task (100,500,1000)"},
         {"--levels", NULL, DSN_ARG_STR, &o.levels, "LIST", "prune: percent of weights zeroed (10,...,90)"},
         {"--student-cfg", NULL, DSN_ARG_STR, &o.student_cfg, "FILE", "overwrite: the DSN student recipe (cfg/mnist_student.cfg)"},
-        {"--kd", NULL, DSN_ARG_STR, &o.kd, "MODE", "overwrite: hard (labels only) or unlocked (the stolen model as teacher)"},
+        {"--kd", NULL, DSN_ARG_STR, &o.kd, "MODE", "overwrite: hard (labels), unlocked (the stolen model as teacher) or both (default)"},
         {"--orig-frac", NULL, DSN_ARG_STR, &o.orig_frac, "P", "overwrite: share of raw rows stamped with the original serial (0.5)"},
         {"--queries", NULL, DSN_ARG_INT, &queries, "N", "keysearch (100000) and blackbox (10000) query budget"},
         {"--per-serial", NULL, DSN_ARG_INT, &o.per_serial, "M", "keysearch: images each serial is screened on (10)"},

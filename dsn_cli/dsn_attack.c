@@ -66,7 +66,7 @@ void dsn_attack_opts_init(dsn_attack_opts *o)
     o->patch_lr = "0.05";
     o->round_bits = 1;
     o->png_images = 500;
-    o->kd = "hard";
+    o->kd = "hard,unlocked";
     o->orig_frac = "0.5";
     o->trace_images = 400;
 }
@@ -280,6 +280,24 @@ json_t *dsn_attack_fit_json(const dsn_fit_result *r, uint64_t seed, const dsn_ev
                      "batch", r->batch, "rows_seen", (json_int_t)r->rows_seen, "images_sha256", r->images_sha256,
                      "order_sha256", r->order_sha256, "seconds", r->seconds, "loss_first", r->first_loss, "loss_last",
                      r->last_loss, "curve", curve);
+}
+
+int dsn_attack_mute(void)
+{
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *null = fopen("/dev/null", "w");
+    if(saved >= 0 && null) dup2(fileno(null), 2);
+    if(null) fclose(null);
+    return saved;
+}
+
+void dsn_attack_unmute(int saved)
+{
+    if(saved < 0) return;
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
 }
 
 int dsn_attack_curve(json_t *fit, int *x, double *y, int max)

@@ -69,7 +69,7 @@ typedef struct dsn_attack_opts {
     const char *patch_lr;                /* reverse/blackbox step size ("0.05")               */
     int round_bits;                      /* reverse: bits fixed per progressive round (1)     */
     int png_images;                      /* reverse: patched PNGs run through darknet (500)  */
-    const char *kd;                      /* overwrite: "hard" (KD off) or "unlocked"          */
+    const char *kd;                      /* overwrite: "hard" (KD off), "unlocked" or both    */
     const char *orig_frac;               /* overwrite: share of raw rows stamped with the
                                             original serial and pushed to uniform ("0.5")     */
     int trace_images;                    /* trace after an attack: test images (400)          */
@@ -179,6 +179,9 @@ typedef struct dsn_panel { char title[128]; int n; dsn_series s[8]; } dsn_panel;
 int dsn_attack_plot(dsn_attack_ctx *a, const char *name, const char *xlabel, const char *ylabel,
                     const dsn_panel *panels, int n_panels);
 
+/* stderr to /dev/null and back (Darknet's and the DSN layers' chatter during a run). */
+int dsn_attack_mute(void);
+void dsn_attack_unmute(int saved);
 /* Reads a fit record's "curve" ([[iteration, accuracy], ...]) into x, y (at most max points). */
 int dsn_attack_curve(json_t *fit, int *x, double *y, int max);
 

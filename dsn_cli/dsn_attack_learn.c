@@ -514,31 +514,39 @@ static void prestamp_row(void *ctx, long row, float *im)
     if(dsn_rng_uniform(&p->rng) < p->frac) dsn_stamp_apply(im, p->c, p->geo, p->serial);
 }
 
-/* The attacker's student cfg: the recipe with the new serial and a teacher it can run. */
-static int overwrite_cfg(dsn_attack_ctx *a, dsn_cfg *s, const dsn_serial *fresh, uint64_t seed, char *teacher_path,
-                         size_t tlen, int *distill_layer)
+/* Where the attacker's student starts, and what teaches its new serial. */
+typedef enum { INIT_STOLEN, INIT_STOLEN_CONV, INIT_SCRATCH } overwrite_init;
+static const char *const init_names[] = {"stolen", "stolen-conv", "scratch"};
+static const char *const init_what[] = {
+    "every stolen layer", "the stolen convolutions with fresh fully connected layers (units dead without the old serial "
+                          "pass no gradient)", "a random initialisation (the baseline)"};
+
+/* The attacker's student cfg: the recipe with the new serial and a teacher it can run (the stolen
+ * model unlocked with the original serial, or, KD off, any). *distill_layer, *fc1_layer: layer
+ * indexes in the built network. */
+static int overwrite_cfg(dsn_attack_ctx *a, dsn_cfg *s, const dsn_serial *fresh, int unlocked, uint64_t seed,
+                         char *teacher_path, size_t tlen, int *distill_layer, int *fc1_layer)
 {
     const dsn_attack_opts *o = a->o;
-    if(!o->student_cfg) return dsn_attack_fail(a, "overwrite needs --student-cfg (the DSN student recipe, e.g. cfg/mnist_student.cfg)");
     if(dsn_cfg_read(s, o->student_cfg, a->err, a->errlen) != 0) return -1;
-    int st = dsn_cfg_find(s, "[serial_stamp]", 0), kd = dsn_cfg_find(s, "[distill_kl]", 0);
-    if(st != 1 || kd < 0) {
+    int st = dsn_cfg_find(s, "[serial_stamp]", 0), kd = dsn_cfg_find(s, "[distill_kl]", 0), fc = dsn_cfg_find(s, "[connected]", 0);
+    if(st != 1 || kd < 0 || fc < 0 || fc > kd) {
         dsn_cfg_free(s);
-        return dsn_attack_fail(a, "--student-cfg %s: not a DSN student recipe ([serial_stamp] first, a [distill_kl])", o->student_cfg);
+        return dsn_attack_fail(a, "--student-cfg %s: not a DSN student recipe ([serial_stamp] first, [connected] layers, a "
+                                  "[distill_kl])", o->student_cfg);
     }
     *distill_layer = kd - 1;
+    *fc1_layer = fc - 1;
     char text[DSN_SERIAL_TEXT_MAX], num[32];
     dsn_serial_encode(text, sizeof text, fresh);
     snprintf(num, sizeof num, "%d", (int)(seed % 1000000007ull));
     dsn_cfg_set(s, st, "serial", text);
     dsn_cfg_set(s, st, "seed", num);
-    /* the teacher the recipe's [distill_kl] runs: the stolen model itself */
     dsn_cfg t;
     if(dsn_cfg_read(&t, o->cfg, a->err, a->errlen) != 0) {
         dsn_cfg_free(s);
         return -1;
     }
-    int unlocked = strcmp(o->kd, "unlocked") == 0;
     int ts = dsn_cfg_find(&t, "[serial_stamp]", 0);
     if(unlocked) {
         char orig[DSN_SERIAL_TEXT_MAX];
@@ -575,15 +583,15 @@ static int check_recipe(dsn_attack_ctx *a, network *student, int upto)
     return 0;
 }
 
-/* The attacker's student network: the recipe with the new serial, from the stolen weights
- * (stolen_init) or from scratch. *kd: the [distill_kl] layer (G_y's prediction); *lr: the
- * recipe's learning rate. */
-static int overwrite_student(dsn_attack_ctx *a, const dsn_serial *fresh, int stolen_init, uint64_t seed, dsn_model *m,
-                             int *kd, double *lr)
+/* The attacker's student network from the recipe. *kd: the [distill_kl] layer (G_y's
+ * prediction); *lr: the recipe's learning rate. */
+static int overwrite_student(dsn_attack_ctx *a, const dsn_serial *fresh, overwrite_init init, int unlocked, uint64_t seed,
+                             dsn_model *m, int *kd, double *lr)
 {
     dsn_cfg s;
     char teacher[4096];
-    if(overwrite_cfg(a, &s, fresh, seed, teacher, sizeof teacher, kd) != 0) return -1;
+    int fc1 = 0;
+    if(overwrite_cfg(a, &s, fresh, unlocked, seed, teacher, sizeof teacher, kd, &fc1) != 0) return -1;
     *lr = 0.001;
     const char *lrs = dsn_cfg_get(&s.sec[0], "learning_rate");
     if(lrs) dsn_parse_real(lrs, lr);
@@ -591,9 +599,9 @@ static int overwrite_student(dsn_attack_ctx *a, const dsn_serial *fresh, int sto
     dsn_model_opts_init(&mo);
     mo.quiet = 1;
     mo.cpu = 1;
-    mo.upto = *kd;
+    mo.upto = init == INIT_STOLEN_CONV ? fc1 : *kd;
     mo.init_seed = (unsigned)dsn_attack_seed(seed, "init", 0, 0);
-    int rc = dsn_model_load_cfg(m, &s, stolen_init ? a->o->weights : NULL, NULL, &mo, a->err, a->errlen);
+    int rc = dsn_model_load_cfg(m, &s, init == INIT_SCRATCH ? NULL : a->o->weights, NULL, &mo, a->err, a->errlen);
     unlink(teacher);
     dsn_cfg_free(&s);
     if(rc != 0) return -1;
@@ -614,7 +622,9 @@ static int overwrite_export(dsn_attack_ctx *a, network *student, int kd, dsn_mod
     int fd = mkstemp(wpath);
     if(fd < 0) return dsn_attack_fail(a, "cannot create a temporary weights file: %s", strerror(errno));
     close(fd);
+    int saved = dsn_attack_mute();
     save_weights_upto(student, wpath, kd);
+    dsn_attack_unmute(saved);
     dsn_model_opts mo;
     dsn_model_opts_init(&mo);
     mo.batch = a->o->batch;
@@ -627,8 +637,7 @@ static int overwrite_export(dsn_attack_ctx *a, network *student, int kd, dsn_mod
 }
 
 /* The overwritten model with the original serial, the new one and none; verify and trace. */
-static void overwrite_measure(dsn_attack_ctx *a, network *net, const dsn_serial *fresh, int stolen_init, uint64_t seed,
-                              json_t *j)
+static void overwrite_measure(dsn_attack_ctx *a, network *net, const dsn_serial *fresh, int traced, uint64_t seed, json_t *j)
 {
     dsn_input in_orig = {&a->geo, &a->cert.serial, NULL}, in_new = {&a->geo, fresh, NULL};
     dsn_eval_acc acc_new = dsn_attack_test_acc(a, net, &in_new, -1);
@@ -636,13 +645,12 @@ static void overwrite_measure(dsn_attack_ctx *a, network *net, const dsn_serial 
     dsn_eval_acc acc_raw = dsn_attack_test_acc(a, net, NULL, -1);
     char text[DSN_SERIAL_TEXT_MAX];
     dsn_serial_encode(text, sizeof text, fresh);
-    json_object_set_new(j, "init", json_string(stolen_init ? "stolen" : "scratch"));
     json_object_set_new(j, "new_serial", json_string(text));
     json_object_set_new(j, "acc_new_serial", json_real(acc_new.acc));
     json_object_set_new(j, "acc_original_serial", json_real(acc_orig.acc));
     json_object_set_new(j, "acc_original_serial_ci95", json_pack("[f, f]", acc_orig.lo, acc_orig.hi));
     json_object_set_new(j, "acc_raw", json_real(acc_raw.acc));
-    if(!stolen_init) return;
+    if(!traced) return;
     dsn_verify_opts vo;
     dsn_verify_opts_init(&vo);
     vo.images = a->o->trace_images;
@@ -659,7 +667,8 @@ static void overwrite_measure(dsn_attack_ctx *a, network *net, const dsn_serial 
     if(t) json_object_set_new(j, "trace", t);
 }
 
-static int overwrite_one(dsn_attack_ctx *a, const dsn_size *sz, int stolen_init, uint64_t seed, json_t **out)
+static int overwrite_one(dsn_attack_ctx *a, const dsn_size *sz, overwrite_init init, int unlocked, uint64_t seed,
+                         json_t **out)
 {
     const dsn_attack_opts *o = a->o;
     double frac, lr;
@@ -671,7 +680,7 @@ static int overwrite_one(dsn_attack_ctx *a, const dsn_size *sz, int stolen_init,
     dsn_eval_forged(&fresh, 1, &a->cert.serial, &r);
     dsn_model m, om;
     int kd = 0;
-    if(overwrite_student(a, &fresh, stolen_init, seed, &m, &kd, &lr) != 0) return -1;
+    if(overwrite_student(a, &fresh, init, unlocked, seed, &m, &kd, &lr) != 0) return -1;
     int B = m.net->batch, iters = (int)(((long)o->epochs * sz->n + B - 1) / B);
     iters = iters < o->iters_min ? o->iters_min : iters > o->iters_max ? o->iters_max : iters;
     int *idx = dsn_attack_subset(a, sz->n, seed);
@@ -693,9 +702,11 @@ static int overwrite_one(dsn_attack_ctx *a, const dsn_size *sz, int stolen_init,
     f.eval_every = o->curve_every;
     f.out_layer = kd;
     dsn_fit_result fr;
-    dsn_attack_say(a, "%s (%d images), %s init, %d iterations of %d rows", sz->text, sz->n, stolen_init ? "stolen" : "scratch",
-                   iters, B);
+    dsn_attack_say(a, "%s (%d images), %s init, %s, %d iterations of %d rows", sz->text, sz->n, init_names[init],
+                   unlocked ? "unlocked teacher" : "labels only", iters, B);
+    int saved = dsn_attack_mute();        /* the recipe's per-iteration "dsn: rows ..." lines */
     int rc = dsn_fit(m.net, &a->train, idx, sz->n, &f, &fr);
+    dsn_attack_unmute(saved);
     free(idx);
     if(rc != 0) {
         dsn_model_free(&m);
@@ -708,112 +719,139 @@ static int overwrite_one(dsn_attack_ctx *a, const dsn_size *sz, int stolen_init,
         *out = dsn_attack_fit_json(&fr, seed, &none);
         json_object_del(*out, "acc");
         json_object_del(*out, "acc_ci95");
-        overwrite_measure(a, om.net, &fresh, stolen_init, seed, *out);
+        char label[64];
+        snprintf(label, sizeof label, "%s, %s", init_names[init], unlocked ? "unlocked teacher" : "labels");
+        json_object_set_new(*out, "variant", json_string(label));
+        json_object_set_new(*out, "init", json_string(init_names[init]));
+        json_object_set_new(*out, "teacher", json_string(unlocked ? "unlocked" : "none"));
+        overwrite_measure(a, om.net, &fresh, init != INIT_SCRATCH, seed, *out);
         dsn_model_free(&om);
     }
     dsn_fit_result_free(&fr);
     return rc;
 }
 
-/* One panel per row: the fit records rows[i][ka] (solid) and rows[i][kb] (dashed), or, with kb
- * NULL, every record of rows[i]["runs"] (the first dashed). */
-static int plot_pairs(dsn_attack_ctx *a, const char *kind, json_t *rows, const char *ka, const char *ta, const char *kb,
-                      const char *tb)
+/* One panel per row: the fit records rows[i]["runs"], titled by their key `ka`. */
+static int plot_runs(dsn_attack_ctx *a, const char *kind, json_t *rows, const char *ka)
 {
     static dsn_panel panels[DSN_ATTACK_MAX_LIST];
     static int x[DSN_ATTACK_MAX_LIST][8][CURVE_MAX];
     static double y[DSN_ATTACK_MAX_LIST][8][CURVE_MAX];
     static char titles[DSN_ATTACK_MAX_LIST][8][96];
     int np = 0;
-    size_t i;
-    json_t *row;
+    size_t i, k;
+    json_t *row, *f;
     json_array_foreach(rows, i, row) {
         if(np == DSN_ATTACK_MAX_LIST) break;
         dsn_panel *p = &panels[np];
         memset(p, 0, sizeof *p);
         snprintf(p->title, sizeof p->title, "%d images (%s), seed %d", (int)json_integer_value(json_object_get(row, "n")),
                  json_string_value(json_object_get(row, "size")), a->o->seed);
-        json_t *fits[8];
-        int nf = 0;
-        if(kb) {
-            fits[nf++] = json_object_get(row, ka);
-            fits[nf++] = json_object_get(row, kb);
-        } else {
-            size_t k;
-            json_t *f;
-            json_array_foreach(json_object_get(row, "runs"), k, f) if(nf < 8) fits[nf++] = f;
+        json_array_foreach(json_object_get(row, "runs"), k, f) {
+            if(p->n == 8) break;
+            int s = p->n++;
+            snprintf(titles[np][s], sizeof titles[np][s], "%s, lr %g", json_string_value(json_object_get(f, ka)),
+                     json_number_value(json_object_get(f, "lr")));
+            const char *v = json_string_value(json_object_get(f, ka));
+            int dashed = v && (strstr(v, "scratch") || strstr(v, "labels)"));
+            p->s[s] = (dsn_series){titles[np][s], dsn_attack_curve(f, x[np][s], y[np][s], CURVE_MAX), x[np][s], y[np][s], dashed};
         }
-        for(int f = 0; f < nf; ++f) {
-            if(kb) snprintf(titles[np][f], sizeof titles[np][f], "%s", f ? tb : ta);
-            else snprintf(titles[np][f], sizeof titles[np][f], "%s, lr %g", json_string_value(json_object_get(fits[f], ka)),
-                          json_number_value(json_object_get(fits[f], "lr")));
-            p->s[f] = (dsn_series){titles[np][f], dsn_attack_curve(fits[f], x[np][f], y[np][f], CURVE_MAX), x[np][f], y[np][f],
-                                   kb ? f : 0};
-        }
-        p->n = nf;
         ++np;
     }
     char name[256];
     snprintf(name, sizeof name, "attacks_%s_%s", kind, json_string_value(json_object_get(a->root, "name")));
     int rc = dsn_attack_plot(a, name, "iterations", "test accuracy (%)", panels, np);
-    if(rc == 0 && a->o->png_dir) dsn_attack_md(a, "\nLearning curves (first seed): `%s.png`.\n", name);
+    if(rc == 0 && a->o->png_dir) dsn_attack_md(a, "\nLearning curves (baselines dashed): `%s.png`.\n", name);
     return rc;
+}
+
+/* The teacher modes of --kd ("hard", "unlocked" or both). */
+static int kd_modes(dsn_attack_ctx *a, int *modes)
+{
+    char buf[64];
+    int n = 0;
+    snprintf(buf, sizeof buf, "%s", a->o->kd);
+    for(char *save = NULL, *p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        if(n == 2 || (strcmp(p, "hard") != 0 && strcmp(p, "unlocked") != 0))
+            return dsn_attack_fail(a, "--kd %s: use hard (labels only), unlocked (the stolen model with the original serial as "
+                                      "the teacher) or both: hard,unlocked", a->o->kd);
+        modes[n++] = strcmp(p, "unlocked") == 0;
+    }
+    return n ? n : dsn_attack_fail(a, "--kd: give hard, unlocked or both");
+}
+
+/* One size: every init x teacher; the row with the attacker's best and its headline entries. */
+static int overwrite_size(dsn_attack_ctx *a, const dsn_size *sz, const int *modes, int nm, json_t *rows)
+{
+    uint64_t seed = (uint64_t)a->o->seed;
+    json_t *runs = json_array(), *best = NULL, *sbest = NULL;
+    for(int init = INIT_STOLEN; init <= INIT_SCRATCH; ++init) {
+        for(int k = 0; k < nm; ++k) {
+            json_t *run = NULL;
+            if(overwrite_one(a, sz, (overwrite_init)init, modes[k], seed, &run) != 0) {
+                json_decref(runs);
+                return -1;
+            }
+            json_array_append_new(runs, run);
+            json_t **b = init == INIT_SCRATCH ? &sbest : &best;
+            if(!*b || json_number_value(json_object_get(run, "acc_new_serial")) > json_number_value(json_object_get(*b, "acc_new_serial")))
+                *b = run;
+            json_t *tr = json_object_get(run, "trace"), *vj = json_object_get(run, "verify_original");
+            const char *named = tr ? json_string_value(json_object_get(tr, "found")) : NULL;
+            char pv[32] = "-";
+            if(vj) snprintf(pv, sizeof pv, "%.3g", json_number_value(json_object_get(vj, "p_value")));
+            dsn_attack_md(a, "| %d (%s) | %s | %s | %d | %.2f | %.2f | %.2f | %s | %s |\n", sz->n, sz->text, init_names[init],
+                          modes[k] ? "unlocked model" : "labels only", (int)json_integer_value(json_object_get(run, "iterations")),
+                          json_number_value(json_object_get(run, "acc_new_serial")),
+                          json_number_value(json_object_get(run, "acc_original_serial")),
+                          json_number_value(json_object_get(run, "acc_raw")), pv, tr ? (named ? named : "nobody") : "-");
+        }
+    }
+    double bn = json_number_value(json_object_get(best, "acc_new_serial")), bo = json_number_value(json_object_get(best, "acc_original_serial"));
+    double sn = json_number_value(json_object_get(sbest, "acc_new_serial"));
+    char setting[160], seeds[32];
+    snprintf(seeds, sizeof seeds, "%llu", (unsigned long long)seed);
+    snprintf(setting, sizeof setting, "n=%d (%.15s), the new serial (%s; baseline: the recipe from scratch)", sz->n, sz->text,
+             json_string_value(json_object_get(best, "variant")));
+    json_t *hl = json_object_get(a->root, "headline");
+    json_array_append_new(hl, json_pack("{s:s, s:s, s:f, s:f, s:f, s:s}", "attack", "overwrite", "setting", setting, "value",
+                                        bn, "sd", 0.0, "baseline", sn, "seeds", seeds));
+    snprintf(setting, sizeof setting, "n=%d (%.15s), the original serial after that overwrite", sz->n, sz->text);
+    json_array_append_new(hl, json_pack("{s:s, s:s, s:f, s:f, s:n, s:s}", "attack", "overwrite", "setting", setting, "value",
+                                        bo, "sd", 0.0, "baseline", "seeds", seeds));
+    json_array_append_new(rows, json_pack("{s:s, s:i, s:f, s:{s:s, s:f, s:f}, s:{s:s, s:f}, s:o}", "size", sz->text, "n",
+                                          sz->n, "fraction", sz->frac, "attack_best", "variant",
+                                          json_string_value(json_object_get(best, "variant")), "acc_new_serial", bn,
+                                          "acc_original_serial", bo, "scratch_best", "variant",
+                                          json_string_value(json_object_get(sbest, "variant")), "acc_new_serial", sn, "runs", runs));
+    return 0;
 }
 
 int dsn_attack_overwrite(dsn_attack_ctx *a)
 {
     dsn_size sizes[DSN_ATTACK_MAX_LIST];
+    int modes[2];
     int ns = dsn_attack_sizes(a, a->o->sizes ? a->o->sizes : "10%,20%,30%,40%", a->train.n, sizes, DSN_ATTACK_MAX_LIST);
-    if(ns < 0) return -1;
-    if(strcmp(a->o->kd, "hard") != 0 && strcmp(a->o->kd, "unlocked") != 0)
-        return dsn_attack_fail(a, "--kd %s: use hard (cross-entropy only) or unlocked (distil the stolen model with its serial)", a->o->kd);
-    dsn_attack_md(a, "Overwriting: the leaking customer (who knows its serial) runs the DSN student recipe `%s` from the stolen "
-                     "weights with a new serial of its own: %s on the new serial's rows, the recipe's push to uniform and "
-                     "G_d on every other row, and %s%% of the raw rows stamped with the original serial (pushed to uniform). "
-                     "Baseline: the same recipe from a random initialisation (what re-keying costs without the stolen weights).\n\n"
-                     "| images | share | iterations | new serial (stolen init) | original serial | raw | verify original p | "
-                     "trace names | new serial (scratch recipe) |\n|---:|---:|---:|---:|---:|---:|---:|---|---:|\n",
-                  a->o->student_cfg ? a->o->student_cfg : "?",
-                  strcmp(a->o->kd, "hard") == 0 ? "cross-entropy with the labels (KD off: temperature 0.001)"
-                                                : "the stolen model unlocked with the original serial as the teacher, plus cross-entropy",
-                  a->o->orig_frac);
+    int nm = kd_modes(a, modes);
+    if(ns < 0 || nm < 0) return -1;
+    if(!a->o->student_cfg) return dsn_attack_fail(a, "overwrite needs --student-cfg (the DSN student recipe, e.g. cfg/mnist_student.cfg)");
+    dsn_attack_md(a, "Overwriting: the leaking customer (who knows its serial) runs the DSN student recipe `%s` with a new "
+                     "serial of its own, from ", a->o->student_cfg);
+    for(int i = INIT_STOLEN; i <= INIT_SCRATCH; ++i) dsn_attack_md(a, "%s`%s` (%s)", i ? (i == INIT_SCRATCH ? " or " : ", ") : "", init_names[i], init_what[i]);
+    dsn_attack_md(a, "; on the new serial's rows it learns the labels (cross-entropy; the recipe's KD off: temperature 0.001) "
+                     "or the stolen model unlocked with the original serial (the recipe's KD, plus cross-entropy), on every "
+                     "other row the recipe's push to uniform and G_d; a share %s of the rows the stamp layer leaves raw carry "
+                     "the original serial, pushed to uniform. The recipe's batch and learning rate, iterations = clamp(%d "
+                     "epochs, %d, %d). The attacker's aim: the new serial works; the owner's: the original still does (the "
+                     "watermark).\n\n| images | init | new serial taught by | iterations | new serial | original serial | raw | "
+                     "verify original p | trace names |\n|---:|---|---|---:|---:|---:|---:|---:|---|\n",
+                  a->o->orig_frac, a->o->epochs, a->o->iters_min, a->o->iters_max);
     json_t *rows = json_array();
     json_object_set_new(a->root, "rows", rows);
     for(int i = 0; i < ns; ++i) {
-        json_t *att = NULL, *scr = NULL;
-        uint64_t seed = (uint64_t)a->o->seed;
-        if(overwrite_one(a, &sizes[i], 1, seed, &att) != 0) return -1;
-        if(overwrite_one(a, &sizes[i], 0, seed, &scr) != 0) {
-            json_decref(att);
-            return -1;
-        }
-        json_t *tr = json_object_get(att, "trace");
-        const char *named = tr ? json_string_value(json_object_get(tr, "found")) : NULL;
-        json_t *vj = json_object_get(att, "verify_original");
-        double pv = vj ? json_number_value(json_object_get(vj, "p_value")) : -1;
-        dsn_attack_md(a, "| %d | %s | %d | %.2f | %.2f | %.2f | %s%.3g | %s | %.2f |\n", sizes[i].n, sizes[i].text,
-                      (int)json_integer_value(json_object_get(att, "iterations")),
-                      json_number_value(json_object_get(att, "acc_new_serial")),
-                      json_number_value(json_object_get(att, "acc_original_serial")),
-                      json_number_value(json_object_get(att, "acc_raw")), pv < 0 ? "-" : "", pv < 0 ? 0.0 : pv,
-                      tr ? (named ? named : "nobody") : "-", json_number_value(json_object_get(scr, "acc_new_serial")));
-        char setting[128], seeds[32];
-        snprintf(seeds, sizeof seeds, "%llu", (unsigned long long)seed);
-        snprintf(setting, sizeof setting, "n=%d (%.15s), accuracy with the original serial after", sizes[i].n, sizes[i].text);
-        json_array_append_new(json_object_get(a->root, "headline"),
-                              json_pack("{s:s, s:s, s:f, s:f, s:n, s:s}", "attack", "overwrite", "setting", setting, "value",
-                                        json_number_value(json_object_get(att, "acc_original_serial")), "sd", 0.0,
-                                        "baseline", "seeds", seeds));
-        snprintf(setting, sizeof setting, "n=%d (%.15s), the new serial (baseline: recipe from scratch)", sizes[i].n, sizes[i].text);
-        json_array_append_new(json_object_get(a->root, "headline"),
-                              json_pack("{s:s, s:s, s:f, s:f, s:f, s:s}", "attack", "overwrite", "setting", setting, "value",
-                                        json_number_value(json_object_get(att, "acc_new_serial")), "sd", 0.0, "baseline",
-                                        json_number_value(json_object_get(scr, "acc_new_serial")), "seeds", seeds));
-        json_array_append_new(rows, json_pack("{s:s, s:i, s:f, s:o, s:o}", "size", sizes[i].text, "n", sizes[i].n, "fraction",
-                                              sizes[i].frac, "attack", att, "scratch", scr));
+        if(overwrite_size(a, &sizes[i], modes, nm, rows) != 0) return -1;
     }
-    if(plot_pairs(a, "overwrite", rows, "attack", "stolen init, new serial", "scratch", "recipe from scratch, new serial") != 0)
-        return -1;
+    if(plot_runs(a, "overwrite", rows, "variant") != 0) return -1;
     dsn_attack_md(a, "\nPaper (Table 6, MNIST): after overwriting with 10-40%% of the data the original serial still gives "
                      "93.2-95.8%%.\n");
     return 0;
@@ -932,6 +970,6 @@ int dsn_attack_distill(dsn_attack_ctx *a)
                                         best[1], "sd", 0.0, "baseline", best[2], "seeds", seeds));
     }
     free(patch);
-    if(rc == 0) rc = plot_pairs(a, "distill", rows, "teacher", NULL, NULL, NULL);
+    if(rc == 0) rc = plot_runs(a, "distill", rows, "teacher");
     return rc;
 }

@@ -226,6 +226,21 @@ static void test_verify_bad_input(void **state)
              M.student_weights, M.target_cert, M.owner_pub, M.data);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "--alpha"));
+    /* trace: a certificate folder that is not there, or holds none of this owner's */
+    char nodir[600];
+    snprintf(nodir, sizeof nodir, "%s/no-such-certs", M.dir);
+    rc = dsn(out, sizeof out, "trace --cfg %s --weights %s --certs %s --pub %s --data %s", M.customer_cfg, M.student_weights,
+             nodir, M.owner_pub, M.data);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, nodir));
+    rc = dsn(out, sizeof out, "trace --cfg %s --weights %s --certs %s --pub %s --data %s", M.customer_cfg, M.student_weights,
+             M.certs, M.other_pub, M.data);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "no certificate that verifies against the key"));
+    rc = dsn(out, sizeof out, "trace --cfg %s --weights %s --certs %s --pub %s --data %s", M.customer_cfg, missing, M.certs,
+             M.owner_pub, M.data);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, missing));
 }
 
 /* ---- trace ---------------------------------------------------------------------------------- */
@@ -414,14 +429,31 @@ static void test_attack_overwrite(void **state)
     snprintf(extra, sizeof extra, "--sizes 20%% --student-cfg %s --certs %s --trace-images 100", M.student_cfg, M.certs);
     json_t *j = attack("overwrite", extra);
     json_t *r0 = json_array_get(json_object_get(j, "rows"), 0);
-    json_t *att = json_object_get(r0, "attack"), *scr = json_object_get(r0, "scratch");
-    assert_string_equal(json_string_value(json_object_get(att, "init")), "stolen");
-    assert_string_equal(json_string_value(json_object_get(scr, "init")), "scratch");
-    assert_string_equal(json_string_value(json_object_get(att, "images_sha256")), json_string_value(json_object_get(scr, "images_sha256")));
-    assert_int_equal(json_integer_value(json_object_get(att, "rows_seen")), json_integer_value(json_object_get(scr, "rows_seen")));
-    assert_non_null(json_object_get(att, "acc_original_serial"));
-    assert_non_null(json_object_get(att, "trace"));
+    json_t *runs = json_object_get(r0, "runs");
+    assert_int_equal(json_array_size(runs), 3 * 2);     /* stolen, stolen-conv, scratch x labels, unlocked teacher */
+    size_t i;
+    json_t *run;
+    const char *images = NULL;
+    json_array_foreach(runs, i, run) {
+        /* every variant on the same images, rows and budget */
+        if(!images) images = json_string_value(json_object_get(run, "images_sha256"));
+        assert_string_equal(json_string_value(json_object_get(run, "images_sha256")), images);
+        assert_string_equal(json_string_value(json_object_get(run, "order_sha256")),
+                            json_string_value(json_object_get(json_array_get(runs, 0), "order_sha256")));
+        assert_int_equal(json_integer_value(json_object_get(run, "rows_seen")),
+                         json_integer_value(json_object_get(json_array_get(runs, 0), "rows_seen")));
+        int scratch = strcmp(json_string_value(json_object_get(run, "init")), "scratch") == 0;
+        assert_true(json_number_value(json_object_get(run, "acc_original_serial")) >= 0);
+        assert_int_equal(json_object_get(run, "trace") != NULL, !scratch);
+        assert_int_equal(json_object_get(run, "verify_original") != NULL, !scratch);
+    }
+    assert_non_null(strstr(json_string_value(json_object_get(json_object_get(r0, "scratch_best"), "variant")), "scratch"));
     json_decref(j);
+    char out[8192];
+    int rc = dsn(out, sizeof out, "attack overwrite --cfg %s --weights %s --data %s --cert %s --pub %s --student-cfg %s --kd soft",
+                 M.customer_cfg, M.student_weights, M.data, M.target_cert, M.owner_pub, M.student_cfg);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "--kd soft"));
 }
 
 static void test_attack_keysearch(void **state)
@@ -518,6 +550,23 @@ static void test_attack_bad_input(void **state)
              M.student_weights, M.data, M.other_cert, M.owner_pub);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "does not verify"));
+    char missing[600];
+    snprintf(missing, sizeof missing, "%s/missing.weights", M.dir);
+    rc = dsn(out, sizeof out, "attack finetune --cfg %s --weights %s --data %s", M.customer_cfg, missing, M.data);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, missing));
+    rc = dsn(out, sizeof out, "attack overwrite --cfg %s --weights %s --data %s --cert %s --pub %s", M.customer_cfg,
+             M.student_weights, M.data, M.target_cert, M.owner_pub);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "--student-cfg"));
+    /* nothing half-written: a failed run leaves no --json behind */
+    char json[600];
+    snprintf(json, sizeof json, "%s/never.json", OUT);
+    rc = dsn(out, sizeof out, "attack finetune --cfg %s --weights %s --data %s --json %s --sizes 0", M.customer_cfg,
+             M.student_weights, M.data, json);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "--sizes"));
+    assert_null(fopen(json, "r"));
 }
 
 int main(void)
