@@ -748,7 +748,7 @@ static void summary_verify(text *t, json_t *v, const char *file)
     size_t i;
     json_t *x;
     json_array_foreach(json_object_get(v, "random"), i, x) best = jnum(x, "acc") > best ? jnum(x, "acc") : best;
-    text_add(t, "| `%s` | `%s` (%s) | %.2f [%.1f, %.1f] | %.2f | %.2f | %.3g | %s |\n", jstr(v, "weights"), jstr(v, "cert"),
+    text_add(t, "| `%s` | `%s` | `%s` (%s) | %.2f [%.1f, %.1f] | %.2f | %.2f | %.3g | %s |\n", jstr(v, "cfg"), jstr(v, "weights"), jstr(v, "cert"),
              jstr(v, "customer"), jnum(c, "acc"), json_number_value(json_array_get(json_object_get(c, "ci95"), 0)),
              json_number_value(json_array_get(json_object_get(c, "ci95"), 1)), jnum(r, "acc"), best, jnum(v, "p_value"),
              json_is_true(json_object_get(v, "verified")) ? "**verified**" : "not verified");
@@ -833,8 +833,8 @@ int dsn_attack_summary(const char *const *inputs, int n, const char *out_json, c
                  gain, jstr(h, "seeds"));
     }
     if(ver.n)
-        text_add(&all, "\n## Ownership: dsn verify\n\n| model weights | certificate | with its serial [95%%] | raw | best random "
-                       "serial | p-value | verdict |\n|---|---|---:|---:|---:|---:|---|\n%s", ver.s);
+        text_add(&all, "\n## Ownership: dsn verify\n\n| model cfg | weights | certificate | with its serial [95%%] | raw | best "
+                       "random serial | p-value | verdict |\n|---|---|---|---:|---:|---:|---:|---|\n%s", ver.s);
     if(tra.n)
         text_add(&all, "\n## Ownership: dsn trace\n\n| model weights | certificates | named | adjusted p | time |\n"
                        "|---|---:|---|---:|---|\n%s", tra.s);

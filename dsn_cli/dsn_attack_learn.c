@@ -298,8 +298,9 @@ static void size_row(dsn_attack_ctx *a, const study *st, const dsn_size *sz, int
                             "variants", jc, "scratch", jsc);
     json_array_append_new(out_rows, row);
     int main_task = st->t->train == &a->train;
-    char setting[160];
-    snprintf(setting, sizeof setting, "%.60s%s n=%d (%.15s)", main_task ? "" : st->t->name, main_task ? "" : ",", sz->n, sz->text);
+    char setting[160], share[32] = "";
+    if(strchr(sz->text, '%')) snprintf(share, sizeof share, " (%.15s)", sz->text);
+    snprintf(setting, sizeof setting, "%.60s%sn=%d%s", main_task ? "" : st->t->name, main_task ? "" : ", ", sz->n, share);
     json_array_append_new(json_object_get(a->root, "headline"),
                           json_pack("{s:s, s:s, s:f, s:f, s:f, s:s, s:s}", "attack", st->kind, "setting", setting, "value",
                                     bm, "sd", bsd, "baseline", sm, "seeds", seed_text, "best", cells[best].v->name));
