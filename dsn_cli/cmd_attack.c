@@ -46,7 +46,7 @@ int dsn_cmd_attack(int argc, char **argv)
         {"--weights", NULL, DSN_ARG_STR, &o.weights, "FILE", "the stolen weights"},
         {"--data", NULL, DSN_ARG_STR, &o.data, "FILE", "Darknet .data (train= the thief's images, valid= the test set)"},
         {"--cert", NULL, DSN_ARG_STR, &o.cert, "FILE", "the owner's certificate of the model (reference rows; needed by\n"
-                                                       "                        prune, overwrite, distill)"},
+                                                       "                         prune, overwrite, distill)"},
         {"--pub", NULL, DSN_ARG_STR, &o.pub, "FILE", "the owner's public key (checks --cert and --certs)"},
         {"--certs", NULL, DSN_ARG_STR, &o.certs, "DIR", "issued certificates: trace the attacked models (dsn trace)"},
         {"--seed", NULL, DSN_ARG_INT, &o.seed, "N", "base seed (0)"},
@@ -56,8 +56,8 @@ int dsn_cmd_attack(int argc, char **argv)
         {"--name", NULL, DSN_ARG_STR, &o.name, "NAME", "label of the outputs (default: the certificate's customer)"},
         {"--cache", NULL, DSN_ARG_STR, &o.cache, "FILE", "reuse training runs recorded there (and record new ones)"},
         {"--sizes", NULL, DSN_ARG_STR, &o.sizes, "LIST", "training-set sizes, percentages or counts (finetune, transfer:\n"
-                                                         "                        1%,5%,10%,20%,30%,40%,100,500,1000; overwrite:\n"
-                                                         "                        10%,20%,30%,40%; distill: 100%)"},
+                                                         "                         1%,5%,10%,20%,30%,40%,100,500,1000; overwrite:\n"
+                                                         "                         10%,20%,30%,40%; distill: 100%)"},
         {"--repeats", NULL, DSN_ARG_INT, &o.repeats, "K", "seeds (seed..seed+K-1) on the --repeat-sizes (3)"},
         {"--repeat-sizes", NULL, DSN_ARG_STR, &o.repeat_sizes, "LIST", "sizes run with every seed (100,500,1000)"},
         {"--lrs", NULL, DSN_ARG_STR, &o.lrs, "LIST", "learning rates, each run for attack and baseline (0.001,0.0001)"},
