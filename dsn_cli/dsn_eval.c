@@ -21,6 +21,7 @@
 
 #include "darknet.h"
 #include "dsn_layers.h"
+#include "dsn_model.h"
 #include "dsn_util.h"
 
 /* OpenBLAS runs its own threads inside each gemm; with one network per core we want it single
@@ -545,34 +546,19 @@ done:
 
 /* ---- networks ---------------------------------------------------------------------------- */
 
-/* Parses cfg for `batch` rows and loads weights. quiet: Darknet's layer table goes to /dev/null
- * (for the copies of a network already shown once). */
+/* Parses cfg for `batch` rows and loads weights, through the one model loader (dsn_model.h).
+ * quiet: Darknet's layer table goes to /dev/null (for the copies of a network already shown once).
+ * The network keeps its [serial_stamp] layer: rows are stamped through dsn_stamp_override. */
 static network *load_net(const char *cfg, const char *weights, int batch, int quiet, char *err,
                          size_t errlen)
 {
-    if(readable(cfg, "cfg", err, errlen) != 0 || readable(weights, "weights", err, errlen) != 0) return NULL;
-    int saved = -1;
-    if(quiet) {
-        fflush(stderr);
-        saved = dup(2);
-        FILE *null = fopen("/dev/null", "w");
-        if(saved >= 0 && null) dup2(fileno(null), 2);
-        if(null) fclose(null);
-    }
-    network *net = parse_network_cfg_batch((char *)cfg, batch);
-    /* Darknet's one size check (darknet_patch/0026), reported here instead of exiting */
-    int ok = check_weights_size(net, (char *)weights, 0, net->n, err, errlen) == 0;
-    if(ok) load_weights(net, (char *)weights);
-    if(saved >= 0) {
-        fflush(stderr);
-        dup2(saved, 2);
-        close(saved);
-    }
-    if(!ok) {
-        free_network(net);
-        return NULL;
-    }
-    return net;
+    dsn_model m;
+    dsn_model_opts o;
+    dsn_model_opts_init(&o);
+    o.batch = batch;
+    o.quiet = quiet;
+    if(readable(cfg, "cfg", err, errlen) != 0 || dsn_model_load(&m, cfg, weights, NULL, &o, err, errlen) != 0) return NULL;
+    return m.net;
 }
 
 struct network *dsn_eval_load_net(const char *cfg, const char *weights, int batch, char *err, size_t errlen)

@@ -24,7 +24,10 @@
     X("eval",        eval,        "measure a customer model: valid, raw, forged, near and cross-customer serials") \
     X("report",      report,      "aggregate eval results into report/ (JSON, markdown, plots)") \
     X("demo",        demo,        "a customer model on a camera or video: valid, no and forged serial side by side") \
-    X("fleet",       fleet,       "a student per customer: plan, run locally or on Slurm, report")
+    X("fleet",       fleet,       "a student per customer: plan, run locally or on Slurm, report") \
+    X("verify",      verify,      "prove a suspect model is keyed to an issued serial (p-value)") \
+    X("trace",       trace,       "name the customer whose issued serial unlocks a suspect model") \
+    X("attack",      attack,      "attack a customer model as a thief would (fine-tune, prune, reverse, ...)")
 
 #define X(name, fn, help) int dsn_cmd_##fn(int argc, char **argv);
 DSN_VERBS(X)

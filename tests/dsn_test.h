@@ -37,4 +37,21 @@ char *dsn_test_make_dataset(const char *dir, int classes, int n_per_class, int w
 /* rm -rf dir (kept when DSN_KEEP_TMP is set: tests/gpu/check.sh reuses the files) */
 void dsn_test_rmtree(const char *dir);
 
+/* A tiny DSN model for the ownership and attack tests, trained with the built darknet in a fresh
+ * directory: a 4-class 16x16 data set (dsn_test_make_dataset, 50 images per class; train and
+ * valid lists are the same), an owner key and another owner's key (fixed seeds), n_certs
+ * certificates of 16-bit serials (customers c00, c01, ...) in certs/, a teacher, and a student
+ * keyed to the serial of customer `target`; customer.cfg ([serial_stamp] first) and plain.cfg
+ * (the same without the stamp layer) load the student's weights. Returns 0, or -1 after
+ * printing what failed. */
+typedef struct dsn_test_model {
+    char dir[256];
+    char data[512], certs[512], owner_key[512], owner_pub[512], other_pub[512], other_cert[512];
+    char target_cert[512], wrong_cert[512];
+    char teacher_cfg[512], teacher_weights[512], student_cfg[512], student_weights[512];
+    char customer_cfg[512], plain_cfg[512];
+    int n_certs, target;
+} dsn_test_model;
+int dsn_test_make_dsn_model(dsn_test_model *m, int n_certs, int target, int teacher_iters, int student_iters);
+
 #endif

@@ -1,0 +1,119 @@
+/* dsn_verify.h: is a suspect model keyed to an issued serial (dsn verify), and to which of many
+ * (dsn trace)? Both measure behaviour only: the certificates' signatures are the CLI's business.
+ *
+ *     dsn_verify_opts o;  dsn_verify_result r;  char err[512];
+ *     dsn_verify_opts_init(&o);
+ *     // net built without [serial_stamp] (dsn_model, strip_stamp=1); g placed for its input
+ *     if(dsn_verify_model(&r, net, &g, &cert.serial, &test, &o, err, sizeof err) != 0) ...
+ *     r.verified, r.cert (accuracy with the serial), r.raw, r.random_max, r.p_value ...
+ *     dsn_verify_result_free(&r);
+ *
+ * The test, and why this one. The test images are shuffled (seed) and cut into disjoint parts:
+ * S_cert (n1 images) is stamped with the certificate's serial; S_null (n2 images) is run raw and
+ * with K random serials. H0, "the model is not keyed to this serial", is taken to mean: the serial
+ * does no better than no serial or a serial nobody was issued, i.e. its accuracy p_c is at most
+ * p_null = the largest accuracy among the K+1 null conditions. p_null is unknown; we bound it
+ * from above by p0 = the largest one-sided Clopper-Pearson upper bound of the null conditions at
+ * confidence 1 - a/(K+1) each (Bonferroni), so P(p0 < p_null) <= a. The count X of S_cert images
+ * right with the serial is exactly Binomial(n1, p_c); under H0 and p0 >= p_null the exact tail
+ * P(Bin(n1, p0) >= X) bounds the chance of a count this high. The p-value reported is that tail
+ * plus a (a = 1e-6 by default, the floor of every p-value), which is valid for H0 whatever
+ * p_null is, needs no assumption about the null's distribution over serials (the maximum is taken,
+ * not a mean), and stays conservative when the null is uneven (a near-uniform model answers raw
+ * input with one class). Disjoint images keep the two estimates independent. A model that works
+ * without a serial (not DSN, or stripped of its lock) has p_c close to p_null, hence p near 1; a
+ * model keyed to another serial answers at chance with this one, hence p near 1 too.
+ *
+ * Trace screens every certificate on a small set S_screen (rows batched: certificates x images),
+ * then tests the `top` best on fresh images exactly as above; their p-values are multiplied by
+ * `top` (Bonferroni over the candidates tested; the screening used other images). */
+#ifndef DSN_VERIFY_H
+#define DSN_VERIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "darknet.h"
+#include "dsn_eval.h"
+
+/* ---- statistics --------------------------------------------------------------------------- */
+
+/* log10 P(X >= k) for X ~ Binomial(n, p); 0 when k <= 0, -inf-like (-1e300) when impossible. */
+double dsn_binom_log10_sf(long k, long n, double p);
+/* One-sided Clopper-Pearson upper bound: the p with P(X <= k | n, p) = a (1 when k >= n). */
+double dsn_binom_upper(long k, long n, double a);
+
+/* ---- verify ------------------------------------------------------------------------------- */
+
+typedef struct dsn_verify_opts {
+    int images;        /* test images used, split in two halves (default 1000; at most all) */
+    int serials;       /* K random serials of the null (default 20)                          */
+    uint64_t seed;     /* image split and random serials (default 0)                         */
+    double alpha;      /* verified when p <= alpha (default 0.01)                             */
+    double a;          /* error of the null's upper bound, the p-value's floor (1e-6)         */
+} dsn_verify_opts;
+
+void dsn_verify_opts_init(dsn_verify_opts *o);
+
+typedef struct dsn_verify_result {
+    int n_cert, n_null;          /* images in S_cert and S_null                               */
+    dsn_eval_acc cert, raw;      /* with the certificate's serial (S_cert); raw (S_null)       */
+    int n_random;
+    dsn_eval_acc *random;        /* [n_random] each random serial on S_null                  */
+    double random_mean;
+    int random_max;              /* index of the best random serial                           */
+    double p0;                   /* the null's upper bound (fraction)                          */
+    double tail_log10;           /* log10 P(Bin(n_cert, p0) >= correct)                        */
+    double p_value;              /* min(1, tail + a)                                           */
+    int verified;                /* p_value <= alpha                                           */
+    long rows;
+    double seconds;
+} dsn_verify_result;
+
+/* net: built without [serial_stamp], net->w x net->h input; g: the certificate's geometry placed
+ * for that size; test: images loaded at that size. Returns 0, or -1 with err set. */
+int dsn_verify_model(dsn_verify_result *r, network *net, const dsn_geometry *g, const dsn_serial *serial,
+                     const dsn_eval_data *test, const dsn_verify_opts *o, char *err, size_t errlen);
+void dsn_verify_result_free(dsn_verify_result *r);
+
+/* ---- trace -------------------------------------------------------------------------------- */
+
+typedef struct dsn_trace_opts {
+    int screen;              /* images each certificate is screened on (default 50)        */
+    int top;                 /* candidates tested with a p-value (default 3)               */
+    dsn_verify_opts v;       /* the test of each candidate; images split after S_screen    */
+} dsn_trace_opts;
+
+void dsn_trace_opts_init(dsn_trace_opts *o);
+
+typedef struct dsn_trace_cand {
+    int index;               /* into the certificates given                              */
+    dsn_eval_acc screen;     /* accuracy on S_screen                                      */
+    dsn_verify_result v;     /* the test on fresh images                                   */
+    double p_adj;            /* min(1, v.p_value * top)                                    */
+} dsn_trace_cand;
+
+typedef struct dsn_trace_result {
+    int n;                   /* certificates                                              */
+    long *screen_correct;    /* [n] right answers on S_screen                              */
+    int n_screen;
+    int n_top;
+    dsn_trace_cand *top;     /* [n_top], best screen first                                 */
+    int found;               /* index of the named certificate, or -1                      */
+    long rows;
+    double seconds, screen_seconds;
+} dsn_trace_result;
+
+/* serials[i] stamped with geos[i] (each placed for the network's input). Returns 0, or -1 with
+ * err set. */
+int dsn_trace_model(dsn_trace_result *r, network *net, const dsn_geometry *geos, const dsn_serial *serials,
+                    int n, const dsn_eval_data *test, const dsn_trace_opts *o, char *err, size_t errlen);
+void dsn_trace_result_free(dsn_trace_result *r);
+
+/* Writes a result object as indented JSON, atomically (replacing path). Returns 0, or -1 after
+ * printing an error naming the file. */
+int dsn_verify_write_json(const char *path, json_t *o);
+
+#endif

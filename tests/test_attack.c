@@ -1,0 +1,597 @@
+/* dsn verify, dsn trace and dsn attack on a tiny DSN model trained here (dsn_test_make_dsn_model:
+ * 16x16 images, 4 classes, 16-bit serials, 50 issued certificates, the student keyed to c07's):
+ * verify says yes for the right certificate, no for another customer's and for the teacher (a
+ * network trained without DSN), and yes when the thief removed or moved the stamp layer; trace
+ * names c07 among 50; every attack kind runs with a tiny budget and writes well-formed JSON and
+ * markdown; the scratch baseline used exactly the attack's images, order and budget; bad input
+ * exits 2 naming the file or the reason. Also the statistics and the cfg/model loader. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dsn_model.h"
+#include "dsn_test.h"
+#include "dsn_verify.h"
+
+static dsn_test_model M;
+static const char *DSN;
+static char OUT[300];          /* per-test outputs, inside M.dir */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    DSN = dsn_test_dsn_bin();
+    if(!DSN) return -1;
+    if(dsn_test_make_dsn_model(&M, 50, 7, 150, 400) != 0) return -1;
+    snprintf(OUT, sizeof OUT, "%s/out", M.dir);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", OUT);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    dsn_test_rmtree(M.dir);
+    return 0;
+}
+
+/* Runs `dsn ARGS` (no leak report for the child: Darknet never frees its parsed cfg lists). */
+static int dsn(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int dsn(char *out, size_t len, const char *fmt, ...)
+{
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    return dsn_test_run(out, len, "ASAN_OPTIONS=detect_leaks=0 OMP_NUM_THREADS=1 %s %s", DSN, args);
+}
+
+static json_t *load_json(const char *path)
+{
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    if(!j) fail_msg("%s is not JSON: %s (line %d)", path, je.text, je.line);
+    return j;
+}
+
+/* ---- statistics and loading ---------------------------------------------------------------- */
+
+static void test_binomial(void **state)
+{
+    (void)state;
+    /* P(Bin(10, 0.5) >= 8) = (45 + 10 + 1) / 1024 */
+    assert_true(fabs(pow(10, dsn_binom_log10_sf(8, 10, 0.5)) - 56.0 / 1024) < 1e-9);
+    assert_true(fabs(pow(10, dsn_binom_log10_sf(1, 3, 0.2)) - (1 - 0.512)) < 1e-9);
+    assert_true(dsn_binom_log10_sf(0, 5, 0.3) == 0);
+    assert_true(dsn_binom_log10_sf(6, 5, 0.3) < -300);
+    /* tiny tails stay finite in log10: P(Bin(1000, 0.1) >= 1000) = 1e-1000 */
+    assert_true(fabs(dsn_binom_log10_sf(1000, 1000, 0.1) + 1000) < 1e-6);
+    /* Clopper-Pearson upper bound with 0 successes: 1 - a^(1/n) */
+    assert_true(fabs(dsn_binom_upper(0, 10, 0.05) - (1 - pow(0.05, 0.1))) < 1e-6);
+    assert_true(dsn_binom_upper(10, 10, 0.05) == 1);
+    /* P(X <= k | n, upper) == a */
+    double u = dsn_binom_upper(30, 200, 1e-3), cdf = 1 - pow(10, dsn_binom_log10_sf(31, 200, u));
+    assert_true(fabs(cdf - 1e-3) < 1e-6);
+}
+
+static void test_model_load_errors(void **state)
+{
+    (void)state;
+    dsn_model m;
+    dsn_model_opts o;
+    dsn_model_opts_init(&o);
+    o.quiet = 1;
+    char err[1024], path[600];
+    /* a missing weights file is named */
+    snprintf(path, sizeof path, "%s/nothing.weights", M.dir);
+    assert_int_equal(dsn_model_load(&m, M.customer_cfg, path, NULL, &o, err, sizeof err), -1);
+    assert_non_null(strstr(err, path));
+    /* weights of another (smaller) network */
+    char *cfg = dsn_test_write(M.dir, "wide.cfg", "[net]\nbatch=1\nwidth=16\nheight=16\nchannels=1\n\n[serial_stamp]\nbits=16\n\n"
+                               "[convolutional]\nfilters=64\nsize=3\nstride=1\npad=1\nactivation=relu\n\n"
+                               "[connected]\noutput=4\nactivation=linear\n\n[softmax]\n");
+    assert_int_equal(dsn_model_load(&m, cfg, M.teacher_weights, NULL, &o, err, sizeof err), -1);
+    assert_non_null(strstr(err, "weights of another cfg"));
+    /* cfg text errors name the line */
+    char *bad = dsn_test_write(M.dir, "bad.cfg", "[net]\nwidth=16\nheight=16\nchannels=1\n\n[convolutional]\nfilters\n");
+    assert_int_equal(dsn_model_load(&m, bad, NULL, NULL, &o, err, sizeof err), -1);
+    assert_non_null(strstr(err, "bad.cfg:7"));
+    char *bad2 = dsn_test_write(M.dir, "bad2.cfg", "[net]\nwidth=16\nheight=16\nchannels=1\n[serial_stamp]\ncorner=middle\n");
+    assert_int_equal(dsn_model_load(&m, bad2, NULL, NULL, &o, err, sizeof err), -1);
+    assert_non_null(strstr(err, "corner=middle"));
+    /* stripping the stamp keeps the layers and their weights: same output as the stamped net on raw rows */
+    dsn_model a, b;
+    o.batch = 1;
+    o.strip_stamp = 1;
+    assert_int_equal(dsn_model_load(&a, M.customer_cfg, M.student_weights, NULL, &o, err, sizeof err), 0);
+    assert_true(a.had_stamp && !a.has_stamp);
+    assert_int_equal(a.geo.bits, 16);
+    o.strip_stamp = 0;
+    assert_int_equal(dsn_model_load(&b, M.customer_cfg, M.student_weights, NULL, &o, err, sizeof err), 0);
+    assert_true(b.has_stamp);
+    assert_int_equal(a.net->n + 1, b.net->n);
+    float x[256];
+    for(int i = 0; i < 256; ++i) x[i] = (float)((i * 37) % 100) / 100;
+    float ya[4], yb[4];
+    memcpy(ya, network_predict(a.net, x), sizeof ya);
+    memcpy(yb, network_predict(b.net, x), sizeof yb);   /* no serial set: the row stays raw */
+    for(int k = 0; k < 4; ++k) assert_true(fabsf(ya[k] - yb[k]) < 1e-6f);
+    dsn_model_free(&a);
+    dsn_model_free(&b);
+    free(cfg);
+    free(bad);
+    free(bad2);
+}
+
+/* ---- verify --------------------------------------------------------------------------------- */
+
+static double verify_p(const char *cfg, const char *weights, const char *cert, int expect_rc, const char *expect_text)
+{
+    char out[16384], json[600];
+    snprintf(json, sizeof json, "%s/verify.json", OUT);
+    remove(json);
+    int rc = dsn(out, sizeof out, "verify --cfg %s --weights %s --cert %s --pub %s --data %s --images 200 --json %s", cfg,
+                 weights, cert, M.owner_pub, M.data, json);
+    if(rc != expect_rc) fail_msg("verify %s on %s: exit %d, expected %d:\n%s", cert, weights, rc, expect_rc, out);
+    assert_non_null(strstr(out, expect_text));
+    json_t *j = load_json(json);
+    double p = json_number_value(json_object_get(j, "p_value"));
+    assert_int_equal(json_is_true(json_object_get(j, "verified")), expect_rc == 0);
+    json_decref(j);
+    return p;
+}
+
+static void test_verify_right_certificate(void **state)
+{
+    (void)state;
+    double p = verify_p(M.customer_cfg, M.student_weights, M.target_cert, 0, "VERIFIED: this model is keyed");
+    assert_true(p <= 1e-5);
+}
+
+static void test_verify_other_customer(void **state)
+{
+    (void)state;
+    double p = verify_p(M.customer_cfg, M.student_weights, M.wrong_cert, 1, "NOT VERIFIED");
+    assert_true(p > 0.01);
+}
+
+static void test_verify_model_without_dsn(void **state)
+{
+    (void)state;
+    /* the teacher: trained without DSN, it works with any stamp or none */
+    double p = verify_p(M.teacher_cfg, M.teacher_weights, M.target_cert, 1, "NOT VERIFIED");
+    assert_true(p > 0.01);
+}
+
+static void test_verify_edited_cfg(void **state)
+{
+    (void)state;
+    /* the thief removed the stamp layer ... */
+    verify_p(M.plain_cfg, M.student_weights, M.target_cert, 0, "the cfg has no [serial_stamp] layer");
+    /* ... or moved it and baked in another serial: verify stamps from the certificate anyway */
+    char text[4096];
+    char *c = dsn_test_read(M.customer_cfg);
+    assert_non_null(c);
+    char *at = strstr(c, "bits=16");
+    assert_non_null(at);
+    snprintf(text, sizeof text, "%.*sbits=16\ncorner=tl\nserial=0000-0G\n%s", (int)(at - c), c, at + strlen("bits=16\n"));
+    char *moved = dsn_test_write(M.dir, "moved.cfg", text);
+    verify_p(moved, M.student_weights, M.target_cert, 0, "built without the cfg's [serial_stamp] layer");
+    free(moved);
+    free(c);
+}
+
+static void test_verify_bad_input(void **state)
+{
+    (void)state;
+    char out[8192], missing[600];
+    snprintf(missing, sizeof missing, "%s/missing.weights", M.dir);
+    int rc = dsn(out, sizeof out, "verify --cfg %s --weights %s --cert %s --pub %s --data %s", M.customer_cfg, missing,
+                 M.target_cert, M.owner_pub, M.data);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, missing));
+    /* a cfg that does not match the weights */
+    char *wide = dsn_test_write(M.dir, "wide2.cfg", "[net]\nbatch=1\nwidth=16\nheight=16\nchannels=1\n\n[serial_stamp]\nbits=16\n\n"
+                                "[convolutional]\nfilters=64\nsize=3\nstride=1\npad=1\nactivation=relu\n\n"
+                                "[connected]\noutput=4\nactivation=linear\n\n[softmax]\n");
+    rc = dsn(out, sizeof out, "verify --cfg %s --weights %s --cert %s --pub %s --data %s", wide, M.teacher_weights,
+             M.target_cert, M.owner_pub, M.data);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "weights of another cfg"));
+    free(wide);
+    /* a certificate signed by another key: nothing can be claimed */
+    rc = dsn(out, sizeof out, "verify --cfg %s --weights %s --cert %s --pub %s --data %s", M.customer_cfg, M.student_weights,
+             M.other_cert, M.owner_pub, M.data);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "does not verify against --pub"));
+    /* and the other way round: our certificate against the other key */
+    rc = dsn(out, sizeof out, "verify --cfg %s --weights %s --cert %s --pub %s --data %s", M.customer_cfg, M.student_weights,
+             M.target_cert, M.other_pub, M.data);
+    assert_int_equal(rc, 2);
+    rc = dsn(out, sizeof out, "verify --cfg %s --weights %s --cert %s --data %s", M.customer_cfg, M.student_weights,
+             M.target_cert, M.data);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "--pub"));
+    rc = dsn(out, sizeof out, "verify --cfg %s --weights %s --cert %s --pub %s --data %s --alpha 2", M.customer_cfg,
+             M.student_weights, M.target_cert, M.owner_pub, M.data);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "--alpha"));
+    /* trace: a certificate folder that is not there, or holds none of this owner's */
+    char nodir[600];
+    snprintf(nodir, sizeof nodir, "%s/no-such-certs", M.dir);
+    rc = dsn(out, sizeof out, "trace --cfg %s --weights %s --certs %s --pub %s --data %s", M.customer_cfg, M.student_weights,
+             nodir, M.owner_pub, M.data);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, nodir));
+    rc = dsn(out, sizeof out, "trace --cfg %s --weights %s --certs %s --pub %s --data %s", M.customer_cfg, M.student_weights,
+             M.certs, M.other_pub, M.data);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "no certificate that verifies against the key"));
+    rc = dsn(out, sizeof out, "trace --cfg %s --weights %s --certs %s --pub %s --data %s", M.customer_cfg, missing, M.certs,
+             M.owner_pub, M.data);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, missing));
+}
+
+/* ---- trace ---------------------------------------------------------------------------------- */
+
+static void test_trace_names_the_customer(void **state)
+{
+    (void)state;
+    char out[16384], json[600];
+    snprintf(json, sizeof json, "%s/trace.json", OUT);
+    /* a certificate of another owner in the folder is skipped, not trusted */
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cp %s %s/zz_other.sn", M.other_cert, M.certs);
+    assert_int_equal(system(cmd), 0);
+    int rc = dsn(out, sizeof out, "trace --cfg %s --weights %s --certs %s --pub %s --data %s --images 200 --json %s",
+                 M.customer_cfg, M.student_weights, M.certs, M.owner_pub, M.data, json);
+    snprintf(cmd, sizeof cmd, "%s/zz_other.sn", M.certs);
+    remove(cmd);
+    if(rc != 0) fail_msg("trace: exit %d:\n%s", rc, out);
+    assert_non_null(strstr(out, "skipping"));
+    json_t *j = load_json(json);
+    assert_string_equal(json_string_value(json_object_get(j, "found")), "c07");
+    assert_int_equal(json_integer_value(json_object_get(j, "certificates")), 50);
+    assert_int_equal(json_integer_value(json_object_get(j, "skipped")), 1);
+    json_t *top = json_object_get(j, "top");
+    assert_true(json_array_size(top) == 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(top, 0), "customer")), "c07");
+    assert_true(json_number_value(json_object_get(json_array_get(top, 0), "p_adjusted")) <= 1e-4);
+    /* the runner-up (16-bit serials: another customer's may be only a few bits away) is worse */
+    assert_true(json_number_value(json_object_get(json_object_get(json_array_get(top, 1), "cert_serial"), "acc")) <
+                json_number_value(json_object_get(json_object_get(json_array_get(top, 0), "cert_serial"), "acc")));
+    json_decref(j);
+    /* the teacher is nobody's */
+    rc = dsn(out, sizeof out, "trace --cfg %s --weights %s --certs %s --pub %s --data %s --images 200", M.teacher_cfg,
+             M.teacher_weights, M.certs, M.owner_pub, M.data);
+    if(rc != 1) fail_msg("trace of the teacher: exit %d, expected 1:\n%s", rc, out);
+    assert_non_null(strstr(out, "no issued certificate unlocks this model"));
+}
+
+/* ---- attacks -------------------------------------------------------------------------------- */
+
+#define TINY "--batch 16 --iters-min 6 --iters-max 6 --curve-every 3 --curve-images 40 -q"
+
+static json_t *attack(const char *kind, const char *extra)
+{
+    char out[16384], json[600], md[600];
+    snprintf(json, sizeof json, "%s/%s.json", OUT, kind);
+    snprintf(md, sizeof md, "%s/%s.md", OUT, kind);
+    int rc = dsn(out, sizeof out, "attack %s --cfg %s --weights %s --data %s --cert %s --pub %s --json %s --md %s "
+                 "--png-dir %s " TINY " %s", kind, M.customer_cfg, M.student_weights, M.data, M.target_cert, M.owner_pub,
+                 json, md, OUT, extra);
+    if(rc != 0) fail_msg("attack %s: exit %d:\n%s", kind, rc, out);
+    json_t *j = load_json(json);
+    assert_string_equal(json_string_value(json_object_get(j, "kind")), kind);
+    assert_string_equal(json_string_value(json_object_get(j, "name")), "c07");
+    assert_true(json_array_size(json_object_get(j, "headline")) > 0);
+    json_t *ref = json_object_get(j, "stolen");
+    assert_true(json_number_value(json_object_get(ref, "valid")) > json_number_value(json_object_get(ref, "raw")));
+    char *text = dsn_test_read(md);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "## "));
+    assert_string_equal(text, json_string_value(json_object_get(j, "markdown")));
+    free(text);
+    return j;
+}
+
+static void check_same_budget(json_t *row)
+{
+    /* every attack run has a scratch run of the same seed and learning rate on exactly the same
+       images, in the same order, for the same number of rows */
+    size_t i, k, s, t;
+    json_t *cell, *run, *scell, *srun;
+    int checked = 0;
+    json_array_foreach(json_object_get(row, "variants"), i, cell) {
+        json_array_foreach(json_object_get(cell, "runs"), k, run) {
+            int found = 0;
+            json_array_foreach(json_object_get(row, "scratch"), s, scell) {
+                json_array_foreach(json_object_get(scell, "runs"), t, srun) {
+                    if(json_integer_value(json_object_get(srun, "seed")) != json_integer_value(json_object_get(run, "seed")) ||
+                       json_number_value(json_object_get(srun, "lr")) != json_number_value(json_object_get(run, "lr")))
+                        continue;
+                    found = 1;
+                    static const char *const same[] = {"images_sha256", "order_sha256"};
+                    for(int q = 0; q < 2; ++q)
+                        assert_string_equal(json_string_value(json_object_get(run, same[q])),
+                                            json_string_value(json_object_get(srun, same[q])));
+                    static const char *const nums[] = {"iterations", "batch", "rows_seen", "images"};
+                    for(int q = 0; q < 4; ++q)
+                        assert_int_equal(json_integer_value(json_object_get(run, nums[q])),
+                                         json_integer_value(json_object_get(srun, nums[q])));
+                    ++checked;
+                }
+            }
+            assert_true(found);
+        }
+    }
+    assert_true(checked > 0);
+}
+
+static void test_attack_finetune_and_baseline(void **state)
+{
+    (void)state;
+    json_t *j = attack("finetune", "--sizes 20,10% --repeats 2 --repeat-sizes 20 --lrs 0.001,0.0003");
+    json_t *rows = json_object_get(j, "rows");
+    assert_int_equal(json_array_size(rows), 2);
+    json_t *r0 = json_array_get(rows, 0);
+    assert_string_equal(json_string_value(json_object_get(r0, "size")), "20");
+    assert_string_equal(json_string_value(json_object_get(r0, "seeds")), "0,1");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, 1), "n")), 20);   /* 10% of 200 */
+    assert_int_equal(json_array_size(json_object_get(r0, "variants")), 3 * 2);
+    assert_int_equal(json_array_size(json_object_get(r0, "scratch")), 2);
+    check_same_budget(r0);
+    check_same_budget(json_array_get(rows, 1));
+    /* both seeds ran on different images; the curve has a point before training and at the end */
+    json_t *runs = json_object_get(json_array_get(json_object_get(r0, "variants"), 0), "runs");
+    assert_int_equal(json_array_size(runs), 2);
+    assert_string_not_equal(json_string_value(json_object_get(json_array_get(runs, 0), "images_sha256")),
+                            json_string_value(json_object_get(json_array_get(runs, 1), "images_sha256")));
+    json_t *curve = json_object_get(json_array_get(runs, 0), "curve");
+    assert_int_equal(json_array_size(curve), 3);
+    assert_int_equal(json_integer_value(json_array_get(json_array_get(curve, 2), 0)), 6);
+    char png[600];
+    snprintf(png, sizeof png, "%s/attacks_finetune_c07.png", OUT);
+    FILE *f = fopen(png, "rb");
+    if(f) fclose(f);   /* PNGs need gnuplot: checked only where it is installed */
+    json_decref(j);
+}
+
+static void test_attack_same_seed_same_numbers(void **state)
+{
+    (void)state;
+    json_t *a = attack("finetune", "--sizes 20 --repeats 1 --lrs 0.001");
+    json_t *b = attack("finetune", "--sizes 20 --repeats 1 --lrs 0.001");
+    json_t *ra = json_object_get(json_array_get(json_object_get(a, "rows"), 0), "attack_best");
+    json_t *rb = json_object_get(json_array_get(json_object_get(b, "rows"), 0), "attack_best");
+    assert_true(fabs(json_number_value(json_object_get(ra, "mean")) - json_number_value(json_object_get(rb, "mean"))) < 1e-9);
+    json_decref(a);
+    json_decref(b);
+}
+
+static void test_attack_transfer(void **state)
+{
+    (void)state;
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/task2", M.dir);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", sub);
+    assert_int_equal(system(cmd), 0);
+    char *task = dsn_test_make_dataset(sub, 4, 30, 16, 16, 11);
+    char extra[1200];
+    snprintf(extra, sizeof extra, "--sizes 20 --repeats 1 --lrs 0.001 --task-data %s --task-sizes 20,40,60", task);
+    json_t *j = attack("transfer", extra);
+    json_t *r0 = json_array_get(json_object_get(j, "rows"), 0);
+    assert_int_equal(json_array_size(json_object_get(r0, "variants")), 4);
+    check_same_budget(r0);
+    json_t *t = json_object_get(j, "task");
+    assert_non_null(t);
+    assert_int_equal(json_array_size(json_object_get(t, "rows")), 3);
+    check_same_budget(json_array_get(json_object_get(t, "rows"), 0));
+    json_decref(j);
+    free(task);
+}
+
+static void test_attack_prune(void **state)
+{
+    (void)state;
+    char extra[1200];
+    snprintf(extra, sizeof extra, "--levels 0,50,100 --certs %s --trace-images 100", M.certs);
+    json_t *j = attack("prune", extra);
+    json_t *rows = json_object_get(j, "rows");
+    assert_int_equal(json_array_size(rows), 3);
+    json_t *r0 = json_array_get(rows, 0), *r2 = json_array_get(rows, 2);
+    /* nothing pruned: the model as stolen, and trace still names its customer */
+    assert_int_equal(json_integer_value(json_object_get(r0, "weights_zeroed")), 0);
+    double valid = json_number_value(json_object_get(json_object_get(j, "stolen"), "valid"));
+    assert_true(fabs(json_number_value(json_object_get(r0, "with_serial")) - valid) < 1e-9);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r0, "trace"), "found")), "c07");
+    /* everything pruned: a constant answer */
+    assert_true(json_integer_value(json_object_get(r2, "weights_zeroed")) > 0);
+    json_decref(j);
+}
+
+static void test_attack_overwrite(void **state)
+{
+    (void)state;
+    char extra[1200];
+    snprintf(extra, sizeof extra, "--sizes 20%% --student-cfg %s --certs %s --trace-images 100", M.student_cfg, M.certs);
+    json_t *j = attack("overwrite", extra);
+    json_t *r0 = json_array_get(json_object_get(j, "rows"), 0);
+    json_t *runs = json_object_get(r0, "runs");
+    assert_int_equal(json_array_size(runs), 3 * 2);     /* stolen, stolen-conv, scratch x labels, unlocked teacher */
+    size_t i;
+    json_t *run;
+    const char *images = NULL;
+    json_array_foreach(runs, i, run) {
+        /* every variant on the same images, rows and budget */
+        if(!images) images = json_string_value(json_object_get(run, "images_sha256"));
+        assert_string_equal(json_string_value(json_object_get(run, "images_sha256")), images);
+        assert_string_equal(json_string_value(json_object_get(run, "order_sha256")),
+                            json_string_value(json_object_get(json_array_get(runs, 0), "order_sha256")));
+        assert_int_equal(json_integer_value(json_object_get(run, "rows_seen")),
+                         json_integer_value(json_object_get(json_array_get(runs, 0), "rows_seen")));
+        int scratch = strcmp(json_string_value(json_object_get(run, "init")), "scratch") == 0;
+        assert_true(json_number_value(json_object_get(run, "acc_original_serial")) >= 0);
+        assert_int_equal(json_object_get(run, "trace") != NULL, !scratch);
+        assert_int_equal(json_object_get(run, "verify_original") != NULL, !scratch);
+    }
+    assert_non_null(strstr(json_string_value(json_object_get(json_object_get(r0, "scratch_best"), "variant")), "scratch"));
+    json_decref(j);
+    char out[8192];
+    int rc = dsn(out, sizeof out, "attack overwrite --cfg %s --weights %s --data %s --cert %s --pub %s --student-cfg %s --kd soft",
+                 M.customer_cfg, M.student_weights, M.data, M.target_cert, M.owner_pub, M.student_cfg);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "--kd soft"));
+}
+
+static void test_attack_keysearch(void **state)
+{
+    (void)state;
+    json_t *j = attack("keysearch", "--queries 2000 --per-serial 4 --finalists 3");
+    json_t *k = json_object_get(j, "keysearch");
+    assert_int_equal(json_integer_value(json_object_get(k, "queries")), 2000);
+    assert_int_equal(json_integer_value(json_object_get(k, "serials")), 500);
+    assert_int_equal(json_array_size(json_object_get(k, "top")), 3);
+    long total = 0;
+    size_t i;
+    json_t *h;
+    json_array_foreach(json_object_get(k, "screen_histogram"), i, h) total += (long)json_integer_value(h);
+    assert_int_equal(total, 500);
+    assert_true(json_number_value(json_object_get(k, "expected_serials_one")) > 30000);   /* (2^16 + 1) / 2 */
+    json_decref(j);
+}
+
+static void test_attack_reverse(void **state)
+{
+    (void)state;
+    char extra[1200], darknet[600];
+    snprintf(darknet, sizeof darknet, "%s/darknet", dsn_test_build_dir());
+    snprintf(extra, sizeof extra, "--steps 8 --starts 0.5,random --images 60 --png-images 12 --round-bits 8 --darknet %s", darknet);
+    json_t *j = attack("reverse", extra);
+    assert_int_equal(json_array_size(json_object_get(j, "starts")), 4);    /* 2 starts x (true, surrogate) */
+    json_t *pr = json_object_get(j, "progressive");
+    assert_int_equal(json_integer_value(json_object_get(pr, "rounds")), 2);
+    assert_true(json_integer_value(json_object_get(pr, "hamming")) >= 0);
+    json_t *png = json_object_get(j, "png_valid");
+    if(!json_object_get(png, "top1")) fail_msg("patched PNGs not measured: %s", json_string_value(json_object_get(png, "error")));
+    assert_int_equal(json_integer_value(json_object_get(png, "images")), 12);
+    json_decref(j);
+}
+
+static void test_attack_blackbox(void **state)
+{
+    (void)state;
+    json_t *j = attack("blackbox", "--queries 400 --images 40");
+    json_t *b = json_object_get(j, "blackbox");
+    assert_int_equal(json_integer_value(json_object_get(b, "queries")), 400);
+    assert_int_equal(json_array_size(json_object_get(b, "cells")), 16);
+    json_decref(j);
+}
+
+static void test_attack_distill(void **state)
+{
+    (void)state;
+    json_t *j = attack("distill", "--sizes 25% --steps 6 --images 40 --lrs 0.001");
+    json_t *r0 = json_array_get(json_object_get(j, "rows"), 0);
+    assert_int_equal(json_integer_value(json_object_get(r0, "n")), 50);
+    assert_int_equal(json_array_size(json_object_get(r0, "runs")), 3);
+    json_decref(j);
+}
+
+static void test_attack_summary(void **state)
+{
+    (void)state;
+    char out[8192];
+    int rc = dsn(out, sizeof out, "attack summary --json %s/all.json --md %s/all.md %s/prune.json %s/keysearch.json", OUT,
+                 OUT, OUT, OUT);
+    if(rc != 0) fail_msg("summary: exit %d:\n%s", rc, out);
+    char path[600];
+    snprintf(path, sizeof path, "%s/all.json", OUT);
+    json_t *j = load_json(path);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(j, "attacks"), "prune")), 1);
+    assert_int_equal(json_array_size(json_object_get(j, "headline")), 3 + 1);
+    json_decref(j);
+    snprintf(path, sizeof path, "%s/all.md", OUT);
+    char *md = dsn_test_read(path);
+    assert_non_null(md);
+    assert_non_null(strstr(md, "| prune | c07 | 50% pruned"));
+    free(md);
+}
+
+static void test_attack_bad_input(void **state)
+{
+    (void)state;
+    char out[8192];
+    int rc = dsn(out, sizeof out, "attack nosuch --cfg %s --weights %s --data %s", M.customer_cfg, M.student_weights, M.data);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "unknown attack 'nosuch'"));
+    rc = dsn(out, sizeof out, "attack prune --cfg %s --weights %s --data %s", M.customer_cfg, M.student_weights, M.data);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "needs --cert"));
+    rc = dsn(out, sizeof out, "attack finetune --cfg %s --weights %s --data %s --sizes 5000", M.customer_cfg, M.student_weights, M.data);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "the training set has 200"));
+    rc = dsn(out, sizeof out, "attack finetune --cfg %s --weights %s --data %s", M.plain_cfg, M.student_weights, M.data);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "no [serial_stamp]"));
+    rc = dsn(out, sizeof out, "attack keysearch --cfg %s --weights %s --data %s --cert %s --pub %s", M.customer_cfg,
+             M.student_weights, M.data, M.other_cert, M.owner_pub);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "does not verify"));
+    char missing[600];
+    snprintf(missing, sizeof missing, "%s/missing.weights", M.dir);
+    rc = dsn(out, sizeof out, "attack finetune --cfg %s --weights %s --data %s", M.customer_cfg, missing, M.data);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, missing));
+    rc = dsn(out, sizeof out, "attack overwrite --cfg %s --weights %s --data %s --cert %s --pub %s", M.customer_cfg,
+             M.student_weights, M.data, M.target_cert, M.owner_pub);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "--student-cfg"));
+    /* nothing half-written: a failed run leaves no --json behind */
+    char json[600];
+    snprintf(json, sizeof json, "%s/never.json", OUT);
+    rc = dsn(out, sizeof out, "attack finetune --cfg %s --weights %s --data %s --json %s --sizes 0", M.customer_cfg,
+             M.student_weights, M.data, json);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "--sizes"));
+    assert_null(fopen(json, "r"));
+}
+
+int main(void)
+{
+    darknet_plugins_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_binomial),
+        cmocka_unit_test(test_model_load_errors),
+        cmocka_unit_test(test_verify_right_certificate),
+        cmocka_unit_test(test_verify_other_customer),
+        cmocka_unit_test(test_verify_model_without_dsn),
+        cmocka_unit_test(test_verify_edited_cfg),
+        cmocka_unit_test(test_verify_bad_input),
+        cmocka_unit_test(test_trace_names_the_customer),
+        cmocka_unit_test(test_attack_finetune_and_baseline),
+        cmocka_unit_test(test_attack_same_seed_same_numbers),
+        cmocka_unit_test(test_attack_transfer),
+        cmocka_unit_test(test_attack_prune),
+        cmocka_unit_test(test_attack_overwrite),
+        cmocka_unit_test(test_attack_keysearch),
+        cmocka_unit_test(test_attack_reverse),
+        cmocka_unit_test(test_attack_blackbox),
+        cmocka_unit_test(test_attack_distill),
+        cmocka_unit_test(test_attack_summary),
+        cmocka_unit_test(test_attack_bad_input),
+    };
+    return cmocka_run_group_tests_name("attack", tests, group_setup, group_teardown);
+}
