@@ -246,10 +246,21 @@ int dsn_cmd_trace(int argc, char **argv)
     dsn_trace_result t = {0};
     if(!loaded) goto done;
     if(dsn_file_sha256(hw, weights, err, sizeof err) != 0 ||
-       dsn_eval_data_load(&d, data, list, m.w, m.h, m.c, err, sizeof err) != 0 ||
-       dsn_trace_model(&t, m.net, cs.geo, cs.serial, cs.n, &d, &to, err, sizeof err) != 0) {
+       dsn_eval_data_load(&d, data, list, m.w, m.h, m.c, err, sizeof err) != 0) {
         dsn_error("trace: %s", err);
         goto done;
+    }
+    /* what the cfg says about sealing first; a cfg can have been edited, so when nobody is found
+       the other reading is tried too (each candidate's p-value then counts both: times 2) */
+    for(int pass = 0; pass < 2; ++pass) {
+        to.sealed = pass ? !m.sealed : m.sealed;
+        to.hypotheses = pass + 1;
+        dsn_trace_result_free(&t);
+        if(dsn_trace_model(&t, m.net, cs.geo, cs.serial, cs.n, &d, &to, err, sizeof err) != 0) {
+            dsn_error("trace: %s", err);
+            goto done;
+        }
+        if(t.found >= 0) break;
     }
     print_trace(&cs, &t, &to, weights, hw, dir, pub);
     rc = t.found >= 0 ? DSN_EXIT_OK : DSN_EXIT_NO;

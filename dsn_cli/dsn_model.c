@@ -5,6 +5,7 @@
  * Darknet only warns about (an option before the first section). Non-goals: keeping comments or
  * formatting of the original file (the edited text is a temporary file Darknet reads once). */
 #include "dsn_model.h"
+#include "dsn_seal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -324,63 +325,6 @@ void dsn_model_free(dsn_model *m)
     memset(m, 0, sizeof *m);
 }
 
-long dsn_model_weights_needed(const network *net, int upto)
-{
-    long total = 0;
-    int n = upto > 0 && upto < net->n ? upto : net->n;
-    for(int i = 0; i < n; ++i) {
-        const layer *l = &net->layers[i];
-        if(l->dontload) continue;
-        switch(l->type) {
-        case CONVOLUTIONAL: {
-            long nf = l->numload ? l->numload : l->n;
-            total += nf + (long)l->c / l->groups * nf * l->size * l->size;
-            if(l->batch_normalize && !l->dontloadscales) total += 3 * nf;
-            break;
-        }
-        case CONNECTED:
-            total += l->outputs + (long)l->outputs * l->inputs;
-            if(l->batch_normalize && !l->dontloadscales) total += 3L * l->outputs;
-            break;
-        case BATCHNORM:
-            total += 3L * l->c;
-            break;
-        case DECONVOLUTIONAL: case CRNN: case RNN: case LSTM: case GRU: case LOCAL:
-            return -1;
-        default:
-            break;
-        }
-    }
-    return total;
-}
-
-/* Darknet's load_weights reads without checking: a short file leaves layers at their random
- * initialisation without a word. */
-static int check_weights_size(const network *net, int upto, const char *weights, const char *cfg,
-                              char *err, size_t errlen)
-{
-    long need = dsn_model_weights_needed(net, upto);
-    if(need < 0) return 0;
-    FILE *f = fopen(weights, "rb");
-    if(!f) {
-        snprintf(err, errlen, "weights %s: %s", weights, strerror(errno));
-        return -1;
-    }
-    int head[3] = {0, 0, 0};
-    size_t got = fread(head, sizeof(int), 3, f);
-    long size = -1;
-    if(fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    fclose(f);
-    long header = 3 * (long)sizeof(int) +
-                  ((((long)head[0] * 10 + head[1]) >= 2 && head[0] < 1000 && head[1] < 1000) ? (long)sizeof(size_t) : (long)sizeof(int));
-    if(got != 3 || size < header + need * (long)sizeof(float)) {
-        snprintf(err, errlen, "weights %s hold %ld bytes, but %s needs %ld (%ld floats after a %ld-byte header): "
-                 "weights of another cfg, or a truncated file", weights, size, cfg,
-                 header + need * (long)sizeof(float), need, header);
-        return -1;
-    }
-    return 0;
-}
 
 static int readable(const char *path, const char *what, char *err, size_t errlen)
 {
@@ -410,6 +354,26 @@ static void unmute_stderr(int saved)
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
+}
+
+/* Sealed weights, unsealed with the serial a legitimate user holds: by the [serial_stamp] layer
+ * when the network kept it (unless it already did at load time, with DSN_SERIAL), here otherwise. */
+static int unseal(dsn_model *m, const dsn_cfg *c, const dsn_serial *serial, const dsn_model_opts *o,
+                  char *err, size_t errlen)
+{
+    network *net = m->net;
+    if(o->unseal < 0 || (!m->sealed && o->unseal == 0)) return 0;
+    if(m->has_stamp && m->sealed) {
+        if(dsn_stamp_is_sealed(net) && dsn_stamp_unseal(net, serial) != 0) {
+            snprintf(err, errlen, "%s: cannot unseal the weights with the serial", c->path);
+            return -1;
+        }
+    } else if(dsn_seal_network(net, 0, o->upto > 0 && o->upto < net->n ? o->upto : net->n, serial, DSN_UNSEAL) != 0) {
+        snprintf(err, errlen, "%s: cannot unseal the weights (out of memory, or a layer type sealing does not know)", c->path);
+        return -1;
+    }
+    m->unsealed = 1;
+    return 0;
 }
 
 int dsn_model_load_cfg(dsn_model *m, const dsn_cfg *c, const char *weights, const dsn_serial *serial,
@@ -463,7 +427,8 @@ int dsn_model_load_cfg(dsn_model *m, const dsn_cfg *c, const char *weights, cons
     m->classes = net->outputs;
     int rc = -1;
     if(weights) {
-        if(check_weights_size(net, o->upto, weights, c->path, err, errlen) != 0) goto done;
+        /* Darknet's one size check (darknet_patch/0026), reported here instead of exiting */
+        if(check_weights_size(net, (char *)weights, 0, o->upto > 0 && o->upto < net->n ? o->upto : net->n, err, errlen) != 0) goto done;
         load_weights_upto(net, (char *)weights, 0, o->upto > 0 ? o->upto : net->n);
     }
     if(m->has_stamp && serial) {
@@ -475,6 +440,10 @@ int dsn_model_load_cfg(dsn_model *m, const dsn_cfg *c, const char *weights, cons
         s->serial = *serial;
         s->has_serial = 1;
     }
+    int at = dsn_cfg_find(c, "[serial_stamp]", 0);
+    const char *sealed = at >= 0 ? dsn_cfg_get(&c->sec[at], "sealed") : NULL;
+    m->sealed = sealed && strcmp(sealed, "1") == 0;
+    if(weights && serial && unseal(m, c, serial, o, err, errlen) != 0) goto done;
     rc = 0;
 done:
     unmute_stderr(saved);

@@ -98,6 +98,9 @@ typedef struct dsn_model_opts {
     int quiet;              /* Darknet's layer table and messages to /dev/null                 */
     int cpu;                /* run on the CPU even in a GPU build (input edits and input
                                gradients live in host memory)                                   */
+    int unseal;             /* sealed weights (layers/dsn_seal.h) and a serial given: 0 unseal
+                               when the cfg's [serial_stamp] says sealed=1, 1 unseal whatever the
+                               cfg says (a cfg a thief edited), -1 never                        */
 } dsn_model_opts;
 
 void dsn_model_opts_init(dsn_model_opts *o);
@@ -108,6 +111,8 @@ typedef struct dsn_model {
     int has_stamp;          /* ... and the built network still has it as layer 0                 */
     dsn_geometry geo;       /* that section's geometry, placed (had_stamp)                       */
     int w, h, c, inputs, classes;
+    int sealed;             /* the cfg says its weights are sealed to a serial (sealed=1)         */
+    int unsealed;           /* the loaded weights were unsealed with the serial given              */
 } dsn_model;
 
 /* Builds cfg_path's network and loads `weights` (NULL: random initialisation only). serial: the
@@ -118,10 +123,6 @@ int dsn_model_load(dsn_model *m, const char *cfg_path, const char *weights, cons
 int dsn_model_load_cfg(dsn_model *m, const dsn_cfg *c, const char *weights, const dsn_serial *serial,
                        const dsn_model_opts *o, char *err, size_t errlen);
 void dsn_model_free(dsn_model *m);
-
-/* Floats Darknet's load_weights reads for layers [0, upto) of net (upto <= 0: all), or -1 for
- * a layer type whose count is not known here. */
-long dsn_model_weights_needed(const network *net, int upto);
 
 /* ---- layers ------------------------------------------------------------------------------- */
 

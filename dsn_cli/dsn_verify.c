@@ -3,6 +3,7 @@
  * built without [serial_stamp]; each row is stamped here, from the certificate's geometry, so a
  * thief's edits to the cfg's stamp layer change nothing. */
 #include "dsn_verify.h"
+#include "dsn_seal.h"
 
 #include <float.h>
 #include <math.h>
@@ -224,6 +225,8 @@ int dsn_verify_model(dsn_verify_result *r, network *net, const dsn_geometry *g, 
 
 void dsn_trace_opts_init(dsn_trace_opts *o)
 {
+    o->sealed = 0;
+    o->hypotheses = 1;
     o->screen = 50;
     o->top = 3;
     dsn_verify_opts_init(&o->v);
@@ -245,6 +248,33 @@ static int rank_cmp(const void *a, const void *b)
     const rank *x = a, *y = b;
     if(x->correct != y->correct) return x->correct > y->correct ? -1 : 1;
     return x->index - y->index;
+}
+
+/* The screening rows: all certificates in one run of batches, or, for sealed weights, one
+ * certificate at a time between its unsealing and the sealing that restores the weights. */
+static int screen_rows(network *net, const dsn_eval_data *test, const int *img, const int *ser, long rows, int ns,
+                       const dsn_serial *serials, rows_ctx *ctx, uint8_t *ok, int sealed, char *err, size_t errlen)
+{
+    if(!sealed) {
+        if(dsn_run_rows(net, test, img, rows, stamp_row, ctx, -1, ok, NULL) >= 0) return 0;
+        snprintf(err, errlen, "out of memory while screening");
+        return -1;
+    }
+    for(long at = 0; at < rows; at += ns) {
+        const dsn_serial *sn = &serials[ser[at]];
+        if(dsn_seal_network(net, 0, net->n, sn, DSN_UNSEAL) != 0) {
+            snprintf(err, errlen, "cannot unseal the weights");
+            return -1;
+        }
+        ctx->ser = ser + at;
+        long n = dsn_run_rows(net, test, img + at, ns, stamp_row, ctx, -1, ok + at, NULL);
+        ctx->ser = ser;
+        if(dsn_seal_network(net, 0, net->n, sn, DSN_SEAL) != 0 || n < 0) {
+            snprintf(err, errlen, "cannot seal the weights again, or out of memory while screening");
+            return -1;
+        }
+    }
+    return 0;
 }
 
 int dsn_trace_model(dsn_trace_result *r, network *net, const dsn_geometry *geos, const dsn_serial *serials,
@@ -285,10 +315,7 @@ int dsn_trace_model(dsn_trace_result *r, network *net, const dsn_geometry *geos,
         for(int i = 0; i < ns; ++i, ++at) img[at] = perm[i], ser[at] = s;
     }
     rows_ctx ctx = {ser, serials, geos, 0, test->c};
-    if(dsn_run_rows(net, test, img, rows, stamp_row, &ctx, -1, ok, NULL) < 0) {
-        snprintf(err, errlen, "out of memory while screening");
-        goto done;
-    }
+    if(screen_rows(net, test, img, ser, rows, ns, serials, &ctx, ok, o->sealed, err, errlen) != 0) goto done;
     at = 0;
     for(int s = 0; s < n; ++s) {
         for(int i = 0; i < ns; ++i) r->screen_correct[s] += ok[at++];
@@ -312,10 +339,18 @@ int dsn_trace_model(dsn_trace_result *r, network *net, const dsn_geometry *geos,
         c->screen = dsn_eval_wilson(rk[k].correct, ns);
         dsn_verify_opts vo = o->v;
         vo.seed = o->v.seed + 1000003ull * (uint64_t)(k + 1);
-        if(verify_on(&c->v, net, &geos[c->index], &serials[c->index], test, perm + ns, n1, perm + ns + n1, n2,
-                     &vo, err, errlen) != 0)
+        if(o->sealed && dsn_seal_network(net, 0, net->n, &serials[c->index], DSN_UNSEAL) != 0) {
+            snprintf(err, errlen, "cannot unseal the weights");
             goto done;
-        c->p_adj = fmin(1, c->v.p_value * r->n_top);
+        }
+        int vrc = verify_on(&c->v, net, &geos[c->index], &serials[c->index], test, perm + ns, n1, perm + ns + n1, n2,
+                            &vo, err, errlen);
+        if(o->sealed && dsn_seal_network(net, 0, net->n, &serials[c->index], DSN_SEAL) != 0) {
+            snprintf(err, errlen, "cannot seal the weights again");
+            goto done;
+        }
+        if(vrc != 0) goto done;
+        c->p_adj = fmin(1, c->v.p_value * r->n_top * (o->hypotheses > 1 ? o->hypotheses : 1));
         r->rows += c->v.rows;
     }
     /* the candidate with the smallest p-value, when it passes */

@@ -81,7 +81,12 @@ void dsn_verify_result_free(dsn_verify_result *r);
 /* ---- trace -------------------------------------------------------------------------------- */
 
 typedef struct dsn_trace_opts {
+    int sealed;              /* the weights are sealed (dsn_seal.h): each certificate's serial
+                                unseals them before its rows run, and they are sealed again
+                                after (exactly: sealing is a permutation and sign flips)      */
     int screen;              /* images each certificate is screened on (default 50)        */
+    int hypotheses;          /* readings of the model tried so far (1, or 2 when the sealed one
+                                is tried after the plain one): p-values are multiplied by it  */
     int top;                 /* candidates tested with a p-value (default 3)               */
     dsn_verify_opts v;       /* the test of each candidate; images split after S_screen    */
 } dsn_trace_opts;
