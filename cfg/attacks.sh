@@ -3,14 +3,18 @@
 # Called by mk/attacks.mk with DATA, SEEDS (the attack seeds of the headline rows), RUN, REPORT,
 # BUILD and OPTS (extra options for every dsn attack). Needs make demo's seed 0 (alice and bob).
 #
-# What it runs, on alice's model of the demo's seed 0 (the first customer):
+# What it runs, on alice's model of the demo's seed 0 (the first customer), in the two forms the demo
+# exports: as shipped (customer_alice: the weights sealed to her serial, all a thief without the
+# serial holds) and open (customer_alice_open: the same student in the clear, as a customer who
+# leaks the unsealed weights would; the learned lock alone, the paper's setting):
 #   certificates  1,000 issued by the demo's owner key: alice's and bob's, and 998 more customers
 #                 (fixed issue times: the same files on every run); 100 of them trace the attacked models
 #   verify        alice's model with alice's certificate (expect verified), with bob's (expect not),
 #                 the teacher with alice's (expect not), alice's model with its stamp layer removed
 #                 from the cfg (expect verified)
 #   trace         alice's and bob's models among the 1,000 certificates (timed)
-#   attacks       finetune and transfer (all sizes; seeds SEEDS on n = 100, 500, 1000), prune,
+#   attacks       as shipped: finetune (n = 100, 500, 1000, 10%, 40%; seeds SEEDS), transfer (n =
+#                 100, 500, 1000), reverse; open: finetune and transfer (all sizes, one seed), prune,
 #                 overwrite (the demo's student recipe), keysearch, reverse, blackbox, distill
 # then dsn attack summary writes REPORT/attacks.md and REPORT/attacks.json; the curves go to REPORT/.
 # The training runs are cached in RUN/cache.json for this run only (scratch baselines are shared by
@@ -30,14 +34,15 @@ step() { printf '\n[attacks %s, %ds] %s\n' "$(date +%H:%M:%S)" "$(( $(date +%s) 
 
 cfg=$s0/customer_alice/${data}_customer.cfg
 weights=$s0/customer_alice/${data}_customer.weights
-for f in "$cfg" "$weights" "$s0/alice.sn" "$s0/bob.sn" "$demo/owner.pem" "$demo/owner.pub.pem" "$s0/$data.data" \
+ocfg=$s0/customer_alice_open/${data}_customer.cfg
+oweights=$s0/customer_alice_open/${data}_customer.weights
+for f in "$cfg" "$weights" "$ocfg" "$oweights" "$s0/alice.sn" "$s0/bob.sn" "$demo/owner.pem" "$demo/owner.pub.pem" "$s0/$data.data" \
          "$s0/${data}_student.cfg" "$s0/${data}_teacher.cfg" "$s0/backup/${data}_teacher.weights"; do
     [ -f "$f" ] || die "$f is missing: run make demo DATA=$data first"
 done
 pub=$demo/owner.pub.pem
 dataf=$s0/$data.data
 mkdir -p "$run" "$report"
-rm -f "$run/cache.json"
 seed=${seeds[0]}
 repeats=${#seeds[@]}
 
@@ -84,17 +89,23 @@ for c in alice bob; do
     results+=("$run/trace_$c.json")
 done
 
-common=(--cfg "$cfg" --weights "$weights" --data "$dataf" --cert "$s0/alice.sn" --pub "$pub" --seed "$seed"
-        --png-dir "$report" --cache "$run/cache.json" -q)
-# attack KIND [options]
+common=(--data "$dataf" --cert "$s0/alice.sn" --pub "$pub" --seed "$seed" --png-dir "$report" -q)
+# attack FORM KIND [options]: FORM sealed (as shipped) or open (unsealed)
 attack() {
-    local kind=$1
-    shift
-    step "attack $kind"
-    "$bin/dsn" attack "$kind" "${common[@]}" "$@" "${opts[@]}" --json "$run/$kind.json" --md "$run/$kind.md"
-    results+=("$run/$kind.json")
+    local form=$1 kind=$2
+    shift 2
+    step "attack $kind, $form"
+    local model=(--cfg "$cfg" --weights "$weights" --name "alice (sealed, as shipped)")
+    [ "$form" = open ] && model=(--cfg "$ocfg" --weights "$oweights" --name "alice (open)")
+    "$bin/dsn" attack "$kind" "${model[@]}" "${common[@]}" --cache "$run/cache_$form.json" "$@" "${opts[@]}" \
+        --json "$run/${kind}_$form.json" --md "$run/${kind}_$form.md"
+    results+=("$run/${kind}_$form.json")
 }
-attack finetune --repeats "$repeats" --certs "$run/certs100"
+rm -f "$run"/cache_*.json
+attack sealed finetune --sizes 100,500,1000,10%,40% --repeats "$repeats" --certs "$run/certs100"
+attack sealed transfer --sizes 100,500,1000 --repeats 1
+attack sealed reverse --png-images 100
+attack open finetune --repeats 1 --certs "$run/certs100"
 # the second task: Fashion-MNIST when imported (make demo DATA=fashion, or dsn import fashion), its first
 # 10,000 training and 2,000 test images (the import keeps the data set's own, shuffled order)
 task=()
@@ -105,13 +116,13 @@ if [ "$data" = mnist ] && [ -f data/fashion/train.list ]; then
         cfg/fashion.data > "$run/fashion.data"
     task=(--task-data "$run/fashion.data")
 fi
-attack transfer --repeats "$repeats" --certs "$run/certs100" "${task[@]}"
-attack prune --certs "$run/certs100"
-attack overwrite --student-cfg "$s0/${data}_student.cfg" --certs "$run/certs100"
-attack keysearch
-attack reverse
-attack blackbox
-attack distill
+attack open transfer --repeats 1 --certs "$run/certs100" "${task[@]}"
+attack open prune --certs "$run/certs100"
+attack open overwrite --student-cfg "$s0/${data}_student.cfg" --certs "$run/certs100"
+attack open keysearch
+attack open reverse
+attack open blackbox
+attack open distill
 
 step "summary: $report/attacks.md, $report/attacks.json"
 "$bin/dsn" attack summary --json "$report/attacks.json" --md "$report/attacks.md" "${results[@]}"

@@ -148,6 +148,8 @@ for seed in "${seeds[@]}"; do
         say "seed $seed: export $name's customer model"
         timed "seed $seed: export $name's model" \
         "$bin/dsn" export "$cfg" "$sw" -o "$dir/customer_$name" --name "${data}_customer" --cert "$cert" --force
+        # the same model in the clear: the learned lock alone (make attacks' "open" rows; never shipped)
+        "$bin/dsn" export "$cfg" "$sw" -o "$dir/customer_${name}_open" --name "${data}_customer" --no-seal --force > /dev/null
     }
 
     # evaluate NAME CERT DATASET OTHERS: dsn eval of $dir/customer_NAME into $dir/eval_NAME.json,

@@ -3,6 +3,7 @@
  * of training results, tracing an attacked model, plots, and writing the outputs. The kinds
  * themselves are in dsn_attack_learn.c (training attacks) and dsn_attack_key.c (the others). */
 #include "dsn_attack.h"
+#include "dsn_seal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -613,10 +614,16 @@ static void reference(dsn_attack_ctx *a)
     json_t *ref = json_pack("{s:f, s:[f, f], s:i, s:f, s:i}", "raw", raw.acc, "raw_ci95", raw.lo, raw.hi, "fc1_layer", fc1,
                             "dead_fc1_raw", dead_raw, "dead_images", n_dead);
     dsn_attack_md(a, "Stolen model: %.2f%% on raw test images", raw.acc);
+    json_object_set_new(ref, "sealed", json_boolean(a->stolen.sealed));
+    if(a->stolen.sealed) dsn_attack_md(a, " (its weights sealed to the serial: the thief holds them scrambled)");
+    /* as its owner sold it: a sealed model's weights unsealed with the certificate's serial for
+       these rows only, then sealed again (exactly) for the thief */
+    int open = a->has_cert && a->stolen.sealed && dsn_seal_network(net, 0, net->n, &a->cert.serial, DSN_UNSEAL) == 0;
     if(a->has_cert) {
         dsn_input in = {&a->geo, &a->cert.serial, NULL};
         dsn_eval_acc valid = dsn_attack_test_acc(a, net, &in, -1);
         double dead_valid = dsn_attack_dead_units(a, net, fc1, &in, n_dead);
+        if(open && dsn_seal_network(net, 0, net->n, &a->cert.serial, DSN_SEAL) != 0) abort();
         json_object_set_new(ref, "valid", json_real(valid.acc));
         json_object_set_new(ref, "valid_ci95", json_pack("[f, f]", valid.lo, valid.hi));
         json_object_set_new(ref, "dead_fc1_valid", json_real(dead_valid));
