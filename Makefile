@@ -107,7 +107,8 @@ all: $(BUILD)/darknet $(BUILD)/libdarknet.a $(BUILD)/libdarknet.so $(BUILD)/dsn 
 
 # ---- dependencies ------------------------------------------------------------------------
 DEB_BUILD := gcc g++ make dpkg-dev patch pkg-config libopencv-dev libssl-dev libcmocka-dev \
-             libopenblas-dev clang libclang-rt-14-dev xz-utils ca-certificates openssl gzip tar
+             libopenblas-dev clang libclang-rt-14-dev xz-utils ca-certificates openssl gzip tar \
+             libjansson-dev
 DEB_DATA  := dataset-fashion-mnist
 DEB_ALL   := $(DEB_BUILD) $(DEB_DATA)
 # Installs what is missing when run as root; otherwise names the exact command to run.
@@ -176,10 +177,10 @@ $(BUILD)/darknet: $(EXE_OBJS) $(BUILD)/libdarknet.a
 $(BUILD)/libdsncli.a: $(CLI_OBJS)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 $(BUILD)/dsn: $(BUILD)/obj/cli/main.o $(BUILD)/libdsncli.a $(BUILD)/libdarknet.a
-	$(call say,LD,$@)$(CC) $^ -o $@ -lcrypto $(LDLIBS)
+	$(call say,LD,$@)$(CC) $^ -o $@ -ljansson -lcrypto $(LDLIBS)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/dsn_test.o $(BUILD)/libdsncli.a $(BUILD)/libdarknet.a
 	@mkdir -p $(@D)
-	$(call say,LD,$@)$(CC) $^ -o $@ -lcmocka -lcrypto $(LDLIBS)
+	$(call say,LD,$@)$(CC) $^ -o $@ -lcmocka -ljansson -lcrypto $(LDLIBS)
 
 $(BUILD)/layer_check: $(BUILD)/obj/tests/gpu/layer_check.o $(BUILD)/libdarknet.a
 	$(call say,LD,$@)$(CC) $^ -o $@ $(LDLIBS)

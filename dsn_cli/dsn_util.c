@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -158,6 +159,52 @@ char *dsn_read_file(const char *path, size_t max, size_t *len)
     char *buf = dsn_read_file_err(path, max, len, err, sizeof err);
     if(!buf) dsn_error("%s", err);
     return buf;
+}
+
+/* ---- text buffer ------------------------------------------------------------------------------ */
+
+static int buf_reserve(dsn_buf *b, size_t extra)
+{
+    if(b->oom) return -1;
+    if(b->s && b->n + extra < b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while(cap <= b->n + extra) cap *= 2;
+    char *s = realloc(b->s, cap);
+    if(!s) {
+        b->oom = 1;
+        return -1;
+    }
+    if(!b->s) s[0] = '\0';
+    b->s = s;
+    b->cap = cap;
+    return 0;
+}
+
+void dsn_buf_printf(dsn_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if(n < 0 || buf_reserve(b, (size_t)n + 1) != 0) return;
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->n, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->n += (size_t)n;
+}
+
+void dsn_buf_free(dsn_buf *b)
+{
+    free(b->s);
+    memset(b, 0, sizeof *b);
+}
+
+int dsn_finite(double v)
+{
+    /* by the bits: our code is built with -Ofast, whose -ffinite-math-only folds isfinite() to 1 */
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return ((u >> 52) & 0x7ff) != 0x7ff;
 }
 
 int dsn_check_new(const char *path, const char *hint)

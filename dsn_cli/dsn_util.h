@@ -49,6 +49,24 @@ char *dsn_read_file(const char *path, size_t max, size_t *len);
 /* The same, with the reason in err instead of printed. */
 char *dsn_read_file_err(const char *path, size_t max, size_t *len, char *err, size_t errlen);
 
+/* ---- text buffer ------------------------------------------------------------------------------ */
+
+/* A growing NUL-terminated text: dsn_buf b = {0}; dsn_buf_printf(&b, ...); if(b.oom) ...;
+ * use b.s, b.n; dsn_buf_free(&b). */
+typedef struct dsn_buf {
+    char *s;      /* NUL-terminated text (NULL until the first append) */
+    size_t n;     /* bytes, without the NUL                           */
+    size_t cap;
+    int oom;      /* set when an append ran out of memory: s holds what fitted before */
+} dsn_buf;
+
+void dsn_buf_printf(dsn_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void dsn_buf_free(dsn_buf *b);
+
+/* 1 unless v is NaN or infinite. Tested on the bits: dsn_cli is compiled with -Ofast, under
+ * which isnan() and isfinite() are folded to constants. */
+int dsn_finite(double v);
+
 /* ---- atomic writes --------------------------------------------------------------------------- */
 
 enum { DSN_WRITE_NEW = 0, DSN_WRITE_REPLACE = 1 };
