@@ -55,7 +55,7 @@ int dsn_cmd_eval(int argc, char **argv)
     const char *cfg = NULL, *weights = NULL, *cert_path = NULL, *pub = NULL, *data = NULL, *list = NULL;
     const char *tcfg = NULL, *tweights = NULL, *others_arg = NULL, *json = NULL, *md = NULL;
     const char *dataset = NULL;
-    int forged = 1000, near2 = 200, near4 = 200, per = 500, seed = 0, quiet = 0;
+    int forged = 1000, near2 = 200, near4 = 200, per = 500, seed = 0;
     dsn_eval_opts o;
     dsn_eval_opts_init(&o);
     int batch = o.batch, threads = o.threads;
@@ -79,7 +79,6 @@ int dsn_cmd_eval(int argc, char **argv)
         {"--dataset", NULL, DSN_ARG_STR, &dataset, "NAME", "data set name in the outputs (default: .data's name)"},
         {"--batch", NULL, DSN_ARG_INT, &batch, "N", "rows per forward pass (default 128)"},
         {"--threads", NULL, DSN_ARG_INT, &threads, "N", "networks run side by side (default: CPUs)"},
-        {"--quiet", "-q", DSN_ARG_FLAG, &quiet, NULL, "no progress lines"},
     };
     const dsn_usage u = {
         "eval", "--cfg C.cfg --weights W --cert C.sn --data D.data [options]",
@@ -228,7 +227,7 @@ int dsn_cmd_eval(int argc, char **argv)
     o.seed = (uint64_t)seed;
     o.batch = batch;
     o.threads = threads;
-    o.progress = !quiet;
+    o.progress = !dsn_quiet();
     fprintf(stderr, "dsn: eval: %d images (%d classes) from %s; %d forged, %d + %d near serials on %d images each, "
                     "%d single-bit flips and %d other customers on all; %d thread%s, batch %d\n",
             d.n, d.classes, list ? list : data, forged, near2, near4, per < d.n ? per : d.n, cert.bits, n_others,

@@ -61,6 +61,7 @@ int main(int argc, char **argv)
         if(strcmp(argv[1], verbs[i].name) != 0) continue;
         dsn_util_init();
         int rc = verbs[i].run(argc - 1, argv + 1);
+        dsn_quiet_end();   /* -q (any verb: dsn_args_parse) captured stderr until here */
         if(rc != DSN_EXIT_OK) dsn_crypto_print_errors(stderr);
         else dsn_crypto_clear_errors();
         if(fflush(stdout) != 0) {

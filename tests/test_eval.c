@@ -626,6 +626,37 @@ static void test_cli(void **state)
     rc = dsn_test_run(out, sizeof out, "%s/dsn eval --help", b);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "hamming_1_per_bit"));
+    assert_non_null(strstr(out, "-q, --quiet"));
+
+    /* -q: the results on stdout and nothing at all on stderr; without it, Darknet's layer table */
+    size_t len;
+    for(int quiet = 0; quiet < 2; ++quiet) {
+        rc = dsn_test_run(out, sizeof out, "cd %s && { %s/dsn eval --cfg tiny.cfg --weights tiny.weights --data set.data "
+                          "--forged 4 --near2 2 --near4 2 --images-per-serial 8 --cert alice.sn --pub owner.pub.pem "
+                          "%s 2>stderr.txt; }", d, b, quiet ? "-q" : "");
+        if(rc != 0) fail_msg("eval%s: %s", quiet ? " -q" : "", out);
+        assert_non_null(strstr(out, "| valid serial (A_X+K) |"));
+        snprintf(path, sizeof path, "%s/stderr.txt", d);
+        char *err_text = dsn_read_file(path, 1 << 20, &len);
+        assert_non_null(err_text);
+        if(quiet && len != 0) fail_msg("eval -q wrote on stderr:\n%s", err_text);
+        if(!quiet && !strstr(err_text, "serial_stamp")) fail_msg("no layer table on stderr:\n%s", err_text);
+        free(err_text);
+    }
+    /* -q, and Darknet's parser exits on a cfg it cannot read: its message still reaches stderr */
+    snprintf(path, sizeof path, "%s/tiny.cfg", d);
+    char *cfg = dsn_read_file(path, 1 << 20, &len);
+    assert_non_null(cfg);
+    snprintf(path, sizeof path, "%s/bogus.cfg", d);
+    assert_int_equal(dsn_write_file(path, cfg, len, 0644, DSN_WRITE_NEW), 0);
+    FILE *fp = fopen(path, "a");
+    assert_non_null(fp);
+    fputs("\n[bogus_section]\n", fp);
+    fclose(fp);
+    free(cfg);
+    rc = dsn_test_run(out, sizeof out, "cd %s && %s/dsn eval --cfg bogus.cfg --weights tiny.weights --data set.data "
+                      "--cert alice.sn --pub owner.pub.pem -q", d, b);
+    if(rc == 0 || !strstr(out, "unknown section [bogus_section]")) fail_msg("eval -q, bad cfg: exit %d:\n%s", rc, out);
 }
 
 int main(void)
