@@ -83,11 +83,12 @@ static void test_json_values(void **state)
     dsn_buf_free(&b);
 
     /* a failed constructor (NULL) or a put into a non-container counts, and leaks nothing */
-    dsn_json_put(json_array(), "k", NULL, &bad);
-    assert_int_equal(bad, 1);
     json_t *arr = json_array();
+    dsn_json_put(arr, NULL, NULL, &bad);
+    assert_int_equal(bad, 1);
     dsn_json_put(arr, "k", json_integer(1), &bad);     /* a key into an array */
     assert_int_equal(bad, 2);
+    assert_int_equal(json_array_size(arr), 0);
     json_decref(arr);
     assert_int_equal(dsn_json_dump(&b, NULL), -1);
 
