@@ -11,8 +11,9 @@
 #   torch = bench/bench_torch.py  PEERS=1: teacher_train, student_train, infer in Debian's
 #                                 python3-torch (make bench PEERS=1 installs it), the same cfgs
 #   sgemm                         cblas_sgemm SGEMM_N^3, OPENBLAS_NUM_THREADS=1 and 2
-# each at 1 and 2 threads (OMP_NUM_THREADS=T, OPENBLAS_NUM_THREADS=1 for Darknet; T and T for
-# PyTorch, which also calls torch.set_num_threads(T)), in ROUNDS rounds that run every
+# each at 1 and 2 threads (OMP_NUM_THREADS=T, OPENBLAS_NUM_THREADS=1; PyTorch also calls
+# torch.set_num_threads(T): its OpenMP pool splits the work, and a second, OpenBLAS pool of T
+# threads under it halved its 2-thread speed here), in ROUNDS rounds that run every
 # configuration in the same order, so fast, stock and torch of one configuration are measured
 # seconds apart. Values are medians over the rounds (min-max beside them); fast/stock and
 # fast/torch are medians of the per-round ratios.
@@ -94,7 +95,7 @@ run_one() {   # round build mode batch threads
     local round=$1 build=$2 mode=$3 batch=$4 t=$5 bin envs extra=
     bin=$([ "$build" = stock ] && echo "$stock" || echo "$fast")
     if [ "$mode" = sgemm ]; then envs="OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t"
-    elif [ "$build" = torch ]; then envs="OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t"; bin="$PY bench/bench_torch.py"; extra=$t
+    elif [ "$build" = torch ]; then envs="OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=1"; bin="$PY bench/bench_torch.py"; extra=$t
     else envs="OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=1"; fi
     local log=$OUT/logs/r$round-$build-$mode-b$batch-t$t.log
     wait_quiet
