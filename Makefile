@@ -5,7 +5,8 @@
 #   make demo            the main job: MNIST end to end, report in report/ (DATA=fashion too)
 #   make GPU=1 [CUDNN=1] CUDA build in build/gpu (compiles here; runs where a GPU is)
 #   make bench           images/s of training, inference and stamping against stock Darknet
-#                        (bench/run.sh; ROUNDS=3 SECS=2 QUICK=1); results in bench/results/
+#                        (bench/run.sh; ROUNDS=3 SECS=2 QUICK=1; PEERS=1 adds PyTorch, installing
+#                        python3-torch); results in bench/results/
 #   make stock           stock Darknet, only the build fixes applied, in build/stock (or STOCK=1)
 #   make deps            install every build and test dependency (Debian packages)
 #   make clean | distclean
@@ -252,8 +253,10 @@ $(STOCK_DIR)/bench: $(STOCK_DIR)/obj/bench/bench.o $(STOCK_DIR)/obj/bench/bench_
 ROUNDS ?=
 SECS   ?=
 QUICK  ?=
+PEERS  ?= 0
 bench: $(BUILD)/bench $(STOCK_DIR)/bench
-	@BUILD='$(BUILD)' STOCK_DIR='$(STOCK_DIR)' ROUNDS='$(ROUNDS)' SECS='$(SECS)' QUICK='$(QUICK)' bench/run.sh
+	$(if $(filter 1,$(PEERS)),@$(call ensure_debs,python3-torch))
+	@BUILD='$(BUILD)' STOCK_DIR='$(STOCK_DIR)' ROUNDS='$(ROUNDS)' SECS='$(SECS)' QUICK='$(QUICK)' PEERS='$(PEERS)' bench/run.sh
 
 # ---- numerics: this build against stock, 10 training steps (tests/test_numerics.c) ---------
 $(BUILD)/tests/numerics_probe: $(BUILD)/obj/tests/numerics_probe.o $(BUILD)/obj/bench/bench_util.o $(BUILD)/libdarknet.a

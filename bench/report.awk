@@ -1,8 +1,9 @@
 # bench/report.awk: the tables of make bench from bench/run.sh's runs.tsv (one line per run:
-# round build mode batch threads value mflop_img others steal; value is img/s, or GFLOP/s for
-# sgemm). Appends the markdown to md, writes the JSON records to json. Plain POSIX awk (mawk).
+# round build mode batch threads value mflop_img others steal; build is fast, stock, torch; value
+# is img/s, or GFLOP/s for sgemm). Appends the markdown to md, writes the JSON records to json.
+# Plain POSIX awk (mawk).
 #   awk -F'\t' -v md=FILE -v json=FILE -v quiet=0.15 -v rounds=N -v ttrain=12.877 -v tinfer=4.443 \
-#       -f bench/report.awk runs.tsv
+#       -v sbatch=100 -f bench/report.awk runs.tsv
 
 function sort_median(src, n,    i, j, x) {       # sorts src[1..n] in place, returns the median
     for (i = 2; i <= n; i++) {
@@ -57,8 +58,8 @@ END {
     }
 
     print "\n## Darknet (img/s: median over rounds; GFLOP/s from the median)\n" >> md
-    print "| build | mode | batch | threads | img/s median (min-max) | MFLOP/img | GFLOP/s | % sgemm ceiling | fast/stock | others, max cores | runs |" >> md
-    print "|---|---|---|---|---|---|---|---|---|---|---|" >> md
+    print "| build | mode | batch | threads | img/s median (min-max) | MFLOP/img | GFLOP/s | % sgemm ceiling | fast/stock | fast/torch | others, max cores | runs |" >> md
+    print "|---|---|---|---|---|---|---|---|---|---|---|---|" >> md
     printf "[\n" > json
     nj = 0
     for (i = 1; i <= nk; i++) {
@@ -67,35 +68,47 @@ END {
         b = f[1]; m = f[2]; bs = f[3]; t = f[4]
         if (m == "sgemm") continue
         stats(k)
-        mf = m == "teacher_train" ? ttrain : m == "infer" ? tinfer : m == "student_train" ? mflop[k] : -1
+        mf = m == "teacher_train" ? ttrain : m == "infer" ? tinfer : m == "student_train" && mflop[k] > 0 ? mflop[k] : -1
         gf = mf > 0 ? MED * mf / 1000 : -1
         pc = gf > 0 && ceil[t] > 0 ? 100 * gf / ceil[t] : -1
         fs = b == "fast" ? ratio(k, key("stock", m, bs, t)) : -1
-        printf "| %s | %s | %s | %s | %.0f (%.0f-%.0f) | %s | %s | %s | %s | %.2f | %d |\n", b, m, bs, t, MED, MIN, MAX,
-               fmt(mf, 3), fmt(gf, 1), fmt(pc, 1), fs < 0 ? "-" : sprintf("%.2fx", fs), omax[k], cnt[k] >> md
+        ft = b == "fast" ? ratio(k, key("torch", m, bs, t)) : -1
+        printf "| %s | %s | %s | %s | %.0f (%.0f-%.0f) | %s | %s | %s | %s | %s | %.2f | %d |\n", b, m, bs, t, MED, MIN, MAX,
+               fmt(mf, 3), fmt(gf, 1), fmt(pc, 1), fs < 0 ? "-" : sprintf("%.2fx", fs), ft < 0 ? "-" : sprintf("%.2fx", ft),
+               omax[k], cnt[k] >> md
         printf "%s  {\"net\": \"mnist\", \"mode\": \"%s\", \"batch\": %s, \"threads\": %s, \"build\": \"%s\", " \
                "\"img_s\": %.2f, \"min\": %.2f, \"max\": %.2f, \"rounds\": %d, \"mflop_img\": %s, \"gflops\": %s, " \
-               "\"pct_ceiling\": %s, \"sgemm_gflops\": %s, \"fast_over_stock\": %s, \"others_max_cores\": %.3f}", \
+               "\"pct_ceiling\": %s, \"sgemm_gflops\": %s, \"fast_over_stock\": %s, \"fast_over_torch\": %s, " \
+               "\"others_max_cores\": %.3f}", \
                nj++ ? ",\n" : "", m, bs, t, b, MED, MIN, MAX, cnt[k], jnum(mf, 3), jnum(gf, 2), jnum(pc, 2),
-               jnum((t in ceil) ? ceil[t] : -1, 2), jnum(fs, 3), omax[k] > json
+               jnum((t in ceil) ? ceil[t] : -1, 2), jnum(fs, 3), jnum(ft, 3), omax[k] > json
     }
     printf "\n]\n" > json
 
     print "\nstock Darknet has no OpenMP: its 2-thread runs use one core. Training is the cfg's optimizer" >> md
-    print "(Adam with darknet_patch/0004; stock Darknet's CPU update is SGD-momentum). The student's" >> md
-    print "MFLOP/img includes its teacher's forward on the valid rows." >> md
+    print "(Adam with darknet_patch/0004, and in PyTorch; stock Darknet's CPU update is SGD-momentum). The" >> md
+    print "student's MFLOP/img includes its teacher's forward on the valid rows. torch: bench/bench_torch.py," >> md
+    print "the same cfgs built as torch modules (make bench PEERS=1)." >> md
     if (noisy) printf "\n**%d of %d runs had other processes using more than %s cores (worst %.2f): those numbers are contaminated.**\n", \
                       noisy, nruns, quiet, worst >> md
 
-    print "\n## Targets (issue #5)\n" >> md
-    r = ratio(key("fast", "teacher_train", 500, 2), key("stock", "teacher_train", 500, 2))
+    print "\n## Targets (issues #5 and #16; ratios are medians of per-round ratios)\n" >> md
+    k = key("fast", "teacher_train", 500, 2)
+    r = ratio(k, key("torch", "teacher_train", 500, 2))
+    printf "- teacher_train batch 500, 2 threads, Darknet/PyTorch: %s (target >= 3: %s)\n", r < 0 ? "-" : sprintf("%.2fx", r),
+           met(r, 3) >> md
+    pc = -1
+    if ((k in cnt) && (2 in ceil) && ceil[2] > 0) { stats(k); pc = 100 * MED * ttrain / 1000 / ceil[2] }
+    printf "- teacher_train batch 500, 2 threads, share of the sgemm ceiling: %s (target >= 60%%: %s)\n", \
+           pc < 0 ? "-" : sprintf("%.1f%%", pc), met(pc, 60) >> md
+    r = ratio(k, key("stock", "teacher_train", 500, 2))
     printf "- teacher_train batch 500, 2 threads, fast/stock: %s (target >= 7: %s)\n", r < 0 ? "-" : sprintf("%.2fx", r),
            met(r, 7) >> md
-    split("500 64", batches, " ")
-    for (i = 1; i <= 2; i++) {
-        r = ratio(key("fast", "student_train", batches[i], 2), key("fast", "teacher_train", batches[i], 2))
-        printf "- student/teacher img/s, batch %d, 2 threads: %s (target >= 0.7: %s)\n", batches[i], fmt(r, 2), met(r, 0.7) >> md
-    }
+    r = ratio(key("fast", "student_train", sbatch, 2), key("fast", "teacher_train", sbatch, 2))
+    printf "- student/teacher img/s at the student cfg's batch (%d), 2 threads: %s (target >= 0.9: %s)\n", sbatch, fmt(r, 2),
+           met(r, 0.9) >> md
+    r = ratio(key("fast", "student_train", sbatch, 2), key("torch", "student_train", sbatch, 2))
+    printf "- student_train batch %d, 2 threads, Darknet/PyTorch: %s\n", sbatch, r < 0 ? "-" : sprintf("%.2fx", r) >> md
     best = -1; line = ""
     for (t = 1; t <= 2; t++) {
         k = key("fast", "infer", 1, t)

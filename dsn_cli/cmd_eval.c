@@ -75,7 +75,7 @@ int dsn_cmd_eval(int argc, char **argv)
     const char *cfg = NULL, *weights = NULL, *cert_path = NULL, *pub = NULL, *data = NULL, *list = NULL;
     const char *tcfg = NULL, *tweights = NULL, *others_arg = NULL, *json = NULL, *md = NULL;
     const char *dataset = NULL, *subsets = NULL;
-    int forged = 1000, near2 = 200, near4 = 200, per = 500, seed = 0, quiet = 0, fidelity = 0;
+    int forged = 1000, near2 = 200, near4 = 200, per = 500, seed = 0, fidelity = 0;
     dsn_eval_opts o;
     dsn_eval_opts_init(&o);
     int batch = o.batch, threads = o.threads;
@@ -99,7 +99,6 @@ int dsn_cmd_eval(int argc, char **argv)
         {"--dataset", NULL, DSN_ARG_STR, &dataset, "NAME", "data set name in the outputs (default: .data's name)"},
         {"--batch", NULL, DSN_ARG_INT, &batch, "N", "rows per forward pass (default 128)"},
         {"--threads", NULL, DSN_ARG_INT, &threads, "N", "networks run side by side (default: CPUs)"},
-        {"--quiet", "-q", DSN_ARG_FLAG, &quiet, NULL, "no progress lines"},
         {"--subsets", NULL, DSN_ARG_STR, &subsets, "A,B,..", "also per subset: the word of each image's file name "
                                                              "(default: the .data's subsets=)"},
         {"--fidelity", NULL, DSN_ARG_FLAG, &fidelity, NULL, "teacher, valid serial and no serial only: no forged, "
@@ -279,7 +278,7 @@ int dsn_cmd_eval(int argc, char **argv)
     o.seed = (uint64_t)seed;
     o.batch = batch;
     o.threads = threads;
-    o.progress = !quiet;
+    o.progress = !dsn_quiet();
     o.no_hamming1 = fidelity;
     fprintf(stderr, "dsn: eval: %d images (%d classes) from %s; %d forged, %d + %d near serials on %d images each, "
                     "%d single-bit flips and %d other customers on all; %d thread%s, batch %d\n",

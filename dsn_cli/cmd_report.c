@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dsn_json.h"
+#include "dsn_jansson.h"
 #include "dsn_report.h"
 #include "dsn_util.h"
 
@@ -126,72 +126,49 @@ static int cross_entry(const dsn_run *r, const char *col, double *out)
 
 /* ---- report.json ------------------------------------------------------------------------- */
 
-static void json_num_or_null(dsn_buf *b, int present, double v)
+static json_t *num_or_null(int present, double v)
 {
-    if(present) dsn_buf_json_num(b, v);
-    else dsn_buf_printf(b, "null");
+    return present ? dsn_json_real(v) : json_null();
 }
 
-static void json_run(dsn_buf *b, const dsn_run *r, const char *ind)
+static json_t *str_or_null(const char *s)
 {
-    dsn_buf_printf(b, "%s{\"customer\": ", ind);
-    dsn_buf_json_str(b, r->customer);
-    dsn_buf_printf(b, ", \"model\": ");
-    dsn_buf_json_str(b, r->model);
-    dsn_buf_printf(b, ", \"source\": ");
-    dsn_buf_json_str(b, r->source);
-    dsn_buf_printf(b, ", \"eval\": ");
-    dsn_buf_json_str(b, r->eval_path);
-    dsn_buf_printf(b, ",\n%s ", ind);
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *json_run(const dsn_run *r, int *bad)
+{
+    json_t *j = json_object(), *cross = json_object(), *bits = json_array();
+    if(!j) ++*bad;
+    dsn_json_put(j, "customer", str_or_null(r->customer), bad);
+    dsn_json_put(j, "model", str_or_null(r->model), bad);
+    dsn_json_put(j, "source", str_or_null(r->source), bad);
+    dsn_json_put(j, "eval", str_or_null(r->eval_path), bad);
     for(int m = 0; m < DSN_M_COUNT; ++m) {
-        dsn_buf_printf(b, "\"%s\": ", dsn_metrics[m].key);
-        json_num_or_null(b, r->has[m], r->value[m]);
-        if(r->has_ci[m]) {
-            dsn_buf_printf(b, ", \"%s_ci95\": [", dsn_metrics[m].key);
-            dsn_buf_json_num(b, r->lo[m]);
-            dsn_buf_printf(b, ", ");
-            dsn_buf_json_num(b, r->hi[m]);
-            dsn_buf_printf(b, "]");
-        }
-        dsn_buf_printf(b, ",%s", m % 3 == 2 ? "\n " : " ");
-        if(m % 3 == 2) dsn_buf_printf(b, "%s", ind);
+        dsn_json_put(j, dsn_metrics[m].key, num_or_null(r->has[m], r->value[m]), bad);
+        if(!r->has_ci[m]) continue;
+        char key[64];
+        snprintf(key, sizeof key, "%s_ci95", dsn_metrics[m].key);
+        dsn_json_put(j, key, json_pack("[o, o]", dsn_json_real(r->lo[m]), dsn_json_real(r->hi[m])), bad);
     }
-    dsn_buf_printf(b, "\"cross\": {");
-    for(int k = 0; k < r->n_cross; ++k) {
-        dsn_buf_printf(b, "%s", k ? ", " : "");
-        dsn_buf_json_str(b, r->cross_name[k]);
-        dsn_buf_printf(b, ": ");
-        dsn_buf_json_num(b, r->cross[k]);
-    }
-    dsn_buf_printf(b, "}, \"hamming_1_per_bit\": [");
-    for(int i = 0; i < r->n_bits; ++i) {
-        dsn_buf_printf(b, "%s", i ? ", " : "");
-        dsn_buf_json_num(b, r->per_bit[i]);
-    }
-    dsn_buf_printf(b, "],\n%s \"n_images\": %d, \"train_wall_seconds\": ", ind, r->n_images);
-    json_num_or_null(b, r->train_seconds >= 0, r->train_seconds);
-    dsn_buf_printf(b, ", \"teacher_wall_seconds\": ");
-    json_num_or_null(b, r->teacher_seconds >= 0, r->teacher_seconds);
-    dsn_buf_printf(b, ", \"eval_wall_seconds\": ");
-    json_num_or_null(b, r->eval_seconds >= 0, r->eval_seconds);
-    dsn_buf_printf(b, ", \"train_log\": ");
-    dsn_buf_json_str(b, r->train_log);
-    dsn_buf_printf(b, ", \"teacher_log\": ");
-    dsn_buf_json_str(b, r->teacher_log);
-    dsn_buf_printf(b, "}");
+    for(int k = 0; k < r->n_cross; ++k) dsn_json_put(cross, r->cross_name[k], dsn_json_real(r->cross[k]), bad);
+    dsn_json_put(j, "cross", cross, bad);
+    for(int i = 0; i < r->n_bits; ++i) dsn_json_put(bits, NULL, dsn_json_real(r->per_bit[i]), bad);
+    dsn_json_put(j, "hamming_1_per_bit", bits, bad);
+    dsn_json_put(j, "n_images", json_integer(r->n_images), bad);
+    dsn_json_put(j, "train_wall_seconds", num_or_null(r->train_seconds >= 0, r->train_seconds), bad);
+    dsn_json_put(j, "teacher_wall_seconds", num_or_null(r->teacher_seconds >= 0, r->teacher_seconds), bad);
+    dsn_json_put(j, "eval_wall_seconds", num_or_null(r->eval_seconds >= 0, r->eval_seconds), bad);
+    dsn_json_put(j, "train_log", str_or_null(r->train_log), bad);
+    dsn_json_put(j, "teacher_log", str_or_null(r->teacher_log), bad);
+    return j;
 }
 
-static void json_spread(dsn_buf *b, dsn_spread s)
+static json_t *json_spread(dsn_spread s)
 {
-    dsn_buf_printf(b, "{\"mean\": ");
-    json_num_or_null(b, s.n > 0, s.mean);
-    dsn_buf_printf(b, ", \"sd\": ");
-    json_num_or_null(b, s.n > 1, s.sd);
-    dsn_buf_printf(b, ", \"min\": ");
-    json_num_or_null(b, s.n > 0, s.min);
-    dsn_buf_printf(b, ", \"max\": ");
-    json_num_or_null(b, s.n > 0, s.max);
-    dsn_buf_printf(b, ", \"n\": %d}", s.n);
+    return json_pack("{s:o, s:o, s:o, s:o, s:i}", "mean", num_or_null(s.n > 0, s.mean), "sd",
+                     num_or_null(s.n > 1, s.sd), "min", num_or_null(s.n > 0, s.min), "max",
+                     num_or_null(s.n > 0, s.max), "n", s.n);
 }
 
 /* The per-seed values of measure m (m == DSN_M_COUNT: training seconds, +1: eval seconds) over
@@ -212,76 +189,69 @@ static dsn_spread over_seeds(const report *rp, int a, int b, int m)
     return dsn_spread_of(v, n);
 }
 
+/* One seed of a data set, runs [s, se): its runs, their means, the cross-customer matrix, times. */
+static json_t *json_seed(const report *rp, int s, int se, int *bad)
+{
+    json_t *j = json_object(), *runs = json_array(), *rows = json_array(), *columns = json_array(),
+           *matrix = json_array();
+    if(!j) ++*bad;
+    for(int i = s; i < se; ++i) dsn_json_put(runs, NULL, json_run(&rp->runs[i], bad), bad);
+    dsn_json_put(j, "runs", runs, bad);
+    for(int m = 0; m < DSN_M_COUNT; ++m) {
+        double x = 0;
+        int ok = seed_mean(rp, s, se, m, &x);
+        dsn_json_put(j, dsn_metrics[m].key, num_or_null(ok, x), bad);
+    }
+    const char *cols[MAX_NAMES];
+    int nc = cross_columns(rp, s, se, cols);
+    for(int jc = 0; jc < nc; ++jc) dsn_json_put(columns, NULL, json_string(cols[jc]), bad);
+    for(int i = s; i < se; ++i) {
+        json_t *row = json_array();
+        dsn_json_put(rows, NULL, json_string(rp->runs[i].customer), bad);
+        for(int jc = 0; jc < nc; ++jc) {
+            double x = 0;
+            int ok = cross_entry(&rp->runs[i], cols[jc], &x);
+            dsn_json_put(row, NULL, num_or_null(ok, x), bad);
+        }
+        dsn_json_put(matrix, NULL, row, bad);
+    }
+    dsn_json_put(j, "cross_customer", json_pack("{s:o, s:o, s:o}", "rows", rows, "columns", columns, "matrix", matrix),
+                 bad);
+    int tk, ek;
+    double ts = seed_train_seconds(rp, s, se, &tk), es = seed_eval_seconds(rp, s, se, &ek);
+    dsn_json_put(j, "wall_seconds", json_pack("{s:o, s:o}", "train", num_or_null(tk, ts), "eval", num_or_null(ek, es)),
+                 bad);
+    return j;
+}
+
 static void write_json(dsn_buf *b, const report *rp)
 {
-    dsn_buf_printf(b, "{\n  \"dsn_report\": 1,\n  \"anchors\": {\"mnist\": {");
-    for(int m = 0, k = 0; m < DSN_M_COUNT; ++m) {
-        if(dsn_metrics[m].mnist_anchor < 0) continue;
-        dsn_buf_printf(b, "%s\"%s\": ", k++ ? ", " : "", dsn_metrics[m].key);
-        dsn_buf_json_num(b, dsn_metrics[m].mnist_anchor);
+    int bad = 0;
+    json_t *top = json_object(), *mnist = json_object(), *datasets = json_object();
+    if(!top) bad = 1;
+    dsn_json_put(top, "dsn_report", json_integer(1), &bad);
+    for(int m = 0; m < DSN_M_COUNT; ++m) {
+        if(dsn_metrics[m].mnist_anchor >= 0) dsn_json_put(mnist, dsn_metrics[m].key, json_real(dsn_metrics[m].mnist_anchor), &bad);
     }
-    dsn_buf_printf(b, "}},\n  \"datasets\": {");
+    dsn_json_put(top, "anchors", json_pack("{s:o}", "mnist", mnist), &bad);
     for(int d = 0, de; d < rp->n; d = de) {
         group_end(rp, d, 0, &de);
-        dsn_buf_printf(b, "%s\n    ", d ? "," : "");
-        dsn_buf_json_str(b, rp->runs[d].dataset);
-        dsn_buf_printf(b, ": {\n      \"seeds\": {");
+        json_t *seeds = json_object(), *summary = json_object();
         for(int s = d, se; s < de; s = se) {
             group_end(rp, s, 1, &se);
-            dsn_buf_printf(b, "%s\n        \"%ld\": {\n          \"runs\": [\n", s > d ? "," : "", rp->runs[s].seed);
-            for(int i = s; i < se; ++i) {
-                json_run(b, &rp->runs[i], "            ");
-                dsn_buf_printf(b, "%s\n", i + 1 < se ? "," : "");
-            }
-            dsn_buf_printf(b, "          ],\n          ");
-            for(int m = 0; m < DSN_M_COUNT; ++m) {
-                double x = 0;
-                int ok = seed_mean(rp, s, se, m, &x);
-                dsn_buf_printf(b, "\"%s\": ", dsn_metrics[m].key);
-                json_num_or_null(b, ok, x);
-                dsn_buf_printf(b, ", ");
-            }
-            const char *cols[MAX_NAMES];
-            int nc = cross_columns(rp, s, se, cols);
-            dsn_buf_printf(b, "\n          \"cross_customer\": {\"rows\": [");
-            for(int i = s; i < se; ++i) {
-                dsn_buf_printf(b, "%s", i > s ? ", " : "");
-                dsn_buf_json_str(b, rp->runs[i].customer);
-            }
-            dsn_buf_printf(b, "], \"columns\": [");
-            for(int j = 0; j < nc; ++j) {
-                dsn_buf_printf(b, "%s", j ? ", " : "");
-                dsn_buf_json_str(b, cols[j]);
-            }
-            dsn_buf_printf(b, "], \"matrix\": [");
-            for(int i = s; i < se; ++i) {
-                dsn_buf_printf(b, "%s[", i > s ? ", " : "");
-                for(int j = 0; j < nc; ++j) {
-                    double x = 0;
-                    int ok = cross_entry(&rp->runs[i], cols[j], &x);
-                    dsn_buf_printf(b, "%s", j ? ", " : "");
-                    json_num_or_null(b, ok, x);
-                }
-                dsn_buf_printf(b, "]");
-            }
-            int tk, ek;
-            double ts = seed_train_seconds(rp, s, se, &tk), es = seed_eval_seconds(rp, s, se, &ek);
-            dsn_buf_printf(b, "]},\n          \"wall_seconds\": {\"train\": ");
-            json_num_or_null(b, tk, ts);
-            dsn_buf_printf(b, ", \"eval\": ");
-            json_num_or_null(b, ek, es);
-            dsn_buf_printf(b, "}\n        }");
+            char key[32];
+            snprintf(key, sizeof key, "%ld", rp->runs[s].seed);
+            dsn_json_put(seeds, key, json_seed(rp, s, se, &bad), &bad);
         }
-        dsn_buf_printf(b, "\n      },\n      \"summary\": {\n");
         for(int m = 0; m <= DSN_M_COUNT + 1; ++m) {
             const char *key = m < DSN_M_COUNT ? dsn_metrics[m].key : m == DSN_M_COUNT ? "train_wall_seconds" : "eval_wall_seconds";
-            dsn_buf_printf(b, "        \"%s\": ", key);
-            json_spread(b, over_seeds(rp, d, de, m));
-            dsn_buf_printf(b, "%s\n", m <= DSN_M_COUNT ? "," : "");
+            dsn_json_put(summary, key, json_spread(over_seeds(rp, d, de, m)), &bad);
         }
-        dsn_buf_printf(b, "      }\n    }");
+        dsn_json_put(datasets, rp->runs[d].dataset, json_pack("{s:o, s:o}", "seeds", seeds, "summary", summary), &bad);
     }
-    dsn_buf_printf(b, "\n  }\n}\n");
+    dsn_json_put(top, "datasets", datasets, &bad);
+    if(bad || dsn_json_dump(b, top) != 0) b->oom = 1;
+    json_decref(top);
 }
 
 /* ---- report.md and the summary on stdout -------------------------------------------------- */

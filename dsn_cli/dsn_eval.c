@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "darknet.h"
+#include "dsn_jansson.h"
 #include "dsn_layers.h"
 #include "dsn_model.h"
 #include "dsn_util.h"
@@ -918,63 +919,45 @@ fail:
 
 /* ---- output ------------------------------------------------------------------------------ */
 
-static void json_acc(dsn_buf *b, const char *key, const dsn_eval_acc *a, int present)
+/* [lo, hi] */
+static json_t *json_pair(double lo, double hi)
 {
-    dsn_buf_printf(b, "  \"%s\": ", key);
-    if(present) dsn_buf_json_num(b, a->acc);
-    else dsn_buf_printf(b, "null");
-    dsn_buf_printf(b, ",\n  \"%s_ci95\": ", key);
-    if(present) {
-        dsn_buf_printf(b, "[");
-        dsn_buf_json_num(b, a->lo);
-        dsn_buf_printf(b, ", ");
-        dsn_buf_json_num(b, a->hi);
-        dsn_buf_printf(b, "]");
-    } else {
-        dsn_buf_printf(b, "null");
-    }
-    dsn_buf_printf(b, ",\n");
+    return json_pack("[o, o]", dsn_json_real(lo), dsn_json_real(hi));
 }
 
-static void json_num_or_null(dsn_buf *b, int present, double v)
+/* "<key>" and "<key>_ci95"; both null when absent */
+static void json_acc(json_t *j, const char *key, const dsn_eval_acc *a, int present, int *bad)
 {
-    if(present) dsn_buf_json_num(b, v);
-    else dsn_buf_printf(b, "null");
-}
-
-static void json_pair(dsn_buf *b, double lo, double hi)
-{
-    dsn_buf_printf(b, "[");
-    dsn_buf_json_num(b, lo);
-    dsn_buf_printf(b, ", ");
-    dsn_buf_json_num(b, hi);
-    dsn_buf_printf(b, "]");
+    char ci[96];
+    snprintf(ci, sizeof ci, "%s_ci95", key);
+    dsn_json_put(j, key, present ? dsn_json_real(a->acc) : json_null(), bad);
+    dsn_json_put(j, ci, present ? json_pair(a->lo, a->hi) : json_null(), bad);
 }
 
 /* A measure over serials: "<mean_key>" and "<mean_key>_ci95" for the mean, "<key>_sd",
  * "<key>_max" (with its interval and serial), "<key>_min", "<key>_serials", "<key>_images_each". */
-static void json_set(dsn_buf *b, const char *key, const char *mean_key, const dsn_eval_set *s)
+static void json_set(json_t *j, const char *key, const char *mean_key, const dsn_eval_set *s, int *bad)
 {
-    char text[DSN_SERIAL_TEXT_MAX];
+    char text[DSN_SERIAL_TEXT_MAX], k[96];
     const dsn_eval_acc *mx = s->max_i >= 0 ? &s->each[s->max_i] : NULL;
-    dsn_buf_printf(b, "  \"%s\": ", mean_key);
-    json_num_or_null(b, mx != NULL, s->mean);
-    dsn_buf_printf(b, ",\n  \"%s_ci95\": ", mean_key);
-    if(mx) json_pair(b, s->lo, s->hi);
-    else dsn_buf_printf(b, "null");
-    dsn_buf_printf(b, ",\n  \"%s_sd\": ", key);
-    json_num_or_null(b, mx != NULL, s->sd);
-    dsn_buf_printf(b, ",\n  \"%s_max\": ", key);
-    json_num_or_null(b, mx != NULL, mx ? mx->acc : 0);
-    dsn_buf_printf(b, ",\n  \"%s_max_ci95\": ", key);
-    if(mx) json_pair(b, mx->lo, mx->hi);
-    else dsn_buf_printf(b, "null");
-    dsn_buf_printf(b, ",\n  \"%s_max_serial\": ", key);
-    if(mx && dsn_serial_encode(text, sizeof text, &s->serial[s->max_i]) > 0) dsn_buf_json_str(b, text);
-    else dsn_buf_printf(b, "null");
-    dsn_buf_printf(b, ",\n  \"%s_min\": ", key);
-    json_num_or_null(b, s->min_i >= 0, s->min_i >= 0 ? s->each[s->min_i].acc : 0);
-    dsn_buf_printf(b, ",\n  \"%s_serials\": %d,\n  \"%s_images_each\": %d,\n", key, s->n, key, s->images_each);
+    dsn_json_put(j, mean_key, mx ? dsn_json_real(s->mean) : json_null(), bad);
+    snprintf(k, sizeof k, "%s_ci95", mean_key);
+    dsn_json_put(j, k, mx ? json_pair(s->lo, s->hi) : json_null(), bad);
+    snprintf(k, sizeof k, "%s_sd", key);
+    dsn_json_put(j, k, mx ? dsn_json_real(s->sd) : json_null(), bad);
+    snprintf(k, sizeof k, "%s_max", key);
+    dsn_json_put(j, k, mx ? dsn_json_real(mx->acc) : json_null(), bad);
+    snprintf(k, sizeof k, "%s_max_ci95", key);
+    dsn_json_put(j, k, mx ? json_pair(mx->lo, mx->hi) : json_null(), bad);
+    snprintf(k, sizeof k, "%s_max_serial", key);
+    int has_serial = mx && dsn_serial_encode(text, sizeof text, &s->serial[s->max_i]) > 0;
+    dsn_json_put(j, k, has_serial ? json_string(text) : json_null(), bad);
+    snprintf(k, sizeof k, "%s_min", key);
+    dsn_json_put(j, k, s->min_i >= 0 ? dsn_json_real(s->each[s->min_i].acc) : json_null(), bad);
+    snprintf(k, sizeof k, "%s_serials", key);
+    dsn_json_put(j, k, json_integer(s->n), bad);
+    snprintf(k, sizeof k, "%s_images_each", key);
+    dsn_json_put(j, k, json_integer(s->images_each), bad);
 }
 
 void dsn_eval_json(dsn_buf *b, const dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_meta *m)
@@ -986,49 +969,41 @@ void dsn_eval_json(dsn_buf *b, const dsn_eval_result *r, const dsn_eval_opts *o,
         {"cfg", o->cfg}, {"weights", o->weights}, {"cert", m->cert}, {"data", m->data},
         {"list", m->list}, {"teacher_cfg", o->teacher_cfg}, {"teacher_weights", o->teacher_weights},
     };
-    dsn_buf_printf(b, "{\n  \"dsn_eval\": 1,\n");
-    for(int i = 0; i < DSN_COUNT(strs); ++i) {
-        dsn_buf_printf(b, "  \"%s\": ", strs[i].key);
-        dsn_buf_json_str(b, strs[i].value);
-        dsn_buf_printf(b, ",\n");
+    int bad = 0;
+    json_t *j = json_object(), *per_bit = json_array(), *cross = json_object(), *cross_ci = json_object();
+    if(!j) bad = 1;
+    dsn_json_put(j, "dsn_eval", json_integer(1), &bad);
+    for(int i = 0; i < DSN_COUNT(strs); ++i)
+        dsn_json_put(j, strs[i].key, strs[i].value ? json_string(strs[i].value) : json_null(), &bad);
+    dsn_json_put(j, "bits", json_integer(r->bits), &bad);
+    dsn_json_put(j, "n_images", json_integer(r->n_images), &bad);
+    dsn_json_put(j, "classes", json_integer(r->classes), &bad);
+    dsn_json_put(j, "counts", json_pack("{s:i, s:i, s:i, s:i}", "forged", o->forged, "near2", o->near2, "near4",
+                                        o->near4, "images_per_serial", o->per_serial), &bad);
+    dsn_json_put(j, "seeds", json_pack("{s:I}", "eval", (json_int_t)o->seed), &bad);
+    json_acc(j, "teacher", &r->teacher, r->has_teacher, &bad);
+    json_acc(j, "valid", &r->valid, 1, &bad);
+    json_acc(j, "raw", &r->raw, 1, &bad);
+    json_set(j, "forged", "forged_mean", &r->forged, &bad);
+    json_set(j, "hamming_1", "hamming_1", &r->h1, &bad);
+    dsn_json_put(j, "hamming_1_max_bit", json_integer(r->h1.max_i), &bad);
+    for(int i = 0; per_bit && i < r->h1.n; ++i) dsn_json_put(per_bit, NULL, dsn_json_real(r->h1.each[i].acc), &bad);
+    dsn_json_put(j, "hamming_1_per_bit", per_bit, &bad);
+    json_set(j, "hamming_2", "hamming_2", &r->h2, &bad);
+    json_set(j, "hamming_4", "hamming_4", &r->h4, &bad);
+    for(int i = 0; cross && cross_ci && i < r->n_cross; ++i) {
+        dsn_json_put(cross, o->other_names[i], dsn_json_real(r->cross[i].acc), &bad);
+        dsn_json_put(cross_ci, o->other_names[i], json_pair(r->cross[i].lo, r->cross[i].hi), &bad);
     }
-    dsn_buf_printf(b, "  \"bits\": %d,\n  \"n_images\": %d,\n  \"classes\": %d,\n", r->bits, r->n_images, r->classes);
-    dsn_buf_printf(b, "  \"counts\": {\"forged\": %d, \"near2\": %d, \"near4\": %d, \"images_per_serial\": %d},\n",
-                   o->forged, o->near2, o->near4, o->per_serial);
-    dsn_buf_printf(b, "  \"seeds\": {\"eval\": %llu},\n", (unsigned long long)o->seed);
-    json_acc(b, "teacher", &r->teacher, r->has_teacher);
-    json_acc(b, "valid", &r->valid, 1);
-    json_acc(b, "raw", &r->raw, 1);
-    json_set(b, "forged", "forged_mean", &r->forged);
-    json_set(b, "hamming_1", "hamming_1", &r->h1);
-    dsn_buf_printf(b, "  \"hamming_1_max_bit\": %d,\n  \"hamming_1_per_bit\": [", r->h1.max_i);
-    for(int i = 0; i < r->h1.n; ++i) {
-        if(i) dsn_buf_printf(b, ", ");
-        dsn_buf_json_num(b, r->h1.each[i].acc);
-    }
-    dsn_buf_printf(b, "],\n");
-    json_set(b, "hamming_2", "hamming_2", &r->h2);
-    json_set(b, "hamming_4", "hamming_4", &r->h4);
-    dsn_buf_printf(b, "  \"cross\": {");
-    for(int i = 0; i < r->n_cross; ++i) {
-        dsn_buf_printf(b, "%s", i ? ", " : "");
-        dsn_buf_json_str(b, o->other_names[i]);
-        dsn_buf_printf(b, ": ");
-        dsn_buf_json_num(b, r->cross[i].acc);
-    }
-    dsn_buf_printf(b, "},\n  \"cross_ci95\": {");
-    for(int i = 0; i < r->n_cross; ++i) {
-        dsn_buf_printf(b, "%s", i ? ", " : "");
-        dsn_buf_json_str(b, o->other_names[i]);
-        dsn_buf_printf(b, ": ");
-        json_pair(b, r->cross[i].lo, r->cross[i].hi);
-    }
-    dsn_buf_printf(b, "},\n  \"rows\": %ld,\n  \"threads\": %d,\n  \"batch\": %d,\n  \"rows_per_second\": ",
-                   r->rows, o->threads, o->batch);
-    json_num_or_null(b, r->seconds > 0, r->seconds > 0 ? floor(r->rows / r->seconds) : 0);
-    dsn_buf_printf(b, ",\n  \"wall_seconds\": ");
-    dsn_buf_json_num(b, floor(r->seconds * 100 + 0.5) / 100);
-    dsn_buf_printf(b, "\n}\n");
+    dsn_json_put(j, "cross", cross, &bad);
+    dsn_json_put(j, "cross_ci95", cross_ci, &bad);
+    dsn_json_put(j, "rows", json_integer(r->rows), &bad);
+    dsn_json_put(j, "threads", json_integer(o->threads), &bad);
+    dsn_json_put(j, "batch", json_integer(o->batch), &bad);
+    dsn_json_put(j, "rows_per_second", r->seconds > 0 ? dsn_json_real(floor(r->rows / r->seconds)) : json_null(), &bad);
+    dsn_json_put(j, "wall_seconds", dsn_json_real(floor(r->seconds * 100 + 0.5) / 100), &bad);
+    if(bad || dsn_json_dump(b, j) != 0) b->oom = 1;
+    json_decref(j);
 }
 
 static void md_row(dsn_buf *b, const char *what, double acc, double lo, double hi, const char *n)

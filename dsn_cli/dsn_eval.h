@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dsn_json.h"
+#include "dsn_util.h"
 #include "dsn_serial.h"
 #include "dsn_stamp.h"
 
@@ -158,7 +158,8 @@ typedef struct dsn_eval_meta {
     const char *customer, *model, *cert, *data, *list, *dataset;
 } dsn_eval_meta;
 
-/* The JSON object (see dsn eval --help for its keys), each accuracy in percent. */
+/* The JSON object (see dsn eval --help for its keys), each accuracy in percent, as text appended
+ * to b (b->oom set when out of memory). */
 void dsn_eval_json(dsn_buf *b, const dsn_eval_result *r, const dsn_eval_opts *o,
                    const dsn_eval_meta *m);
 /* A markdown section: one table of every measure with its interval. */

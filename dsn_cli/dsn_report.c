@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "dsn_json.h"
+#include "dsn_jansson.h"
 #include "dsn_util.h"
 
 #define RUN_FILE_MAX (16u << 20)
@@ -48,126 +48,138 @@ void dsn_run_free(dsn_run *r)
     memset(r, 0, sizeof *r);
 }
 
-static int is_number(const dsn_json *j)
-{
-    return j && j->type == DSN_JSON_NUMBER;
-}
-
 /* A copy of an optional string field; -1 (err set) when present but not a string. */
-static int opt_str(char **out, const dsn_json *obj, const char *key, const char *file, char *err, size_t errlen)
+static int opt_str(char **out, const json_t *obj, const char *key, const char *file, char *err, size_t errlen)
 {
-    const dsn_json *v = dsn_json_get(obj, key);
+    const json_t *v = json_object_get(obj, key);
     *out = NULL;
-    if(!v || v->type == DSN_JSON_NULL) return 0;
-    if(v->type != DSN_JSON_STRING) {
+    if(!v || json_is_null(v)) return 0;
+    if(!json_is_string(v)) {
         snprintf(err, errlen, "%s: \"%s\" must be a string", file, key);
         return -1;
     }
-    if(!(*out = strdup(v->string))) {
+    if(!(*out = strdup(json_string_value(v)))) {
         snprintf(err, errlen, "%s: out of memory", file);
         return -1;
     }
     return 0;
 }
 
-static int opt_num(double *out, const dsn_json *obj, const char *key, double def, const char *file, char *err,
+static int opt_num(double *out, const json_t *obj, const char *key, double def, const char *file, char *err,
                    size_t errlen)
 {
-    const dsn_json *v = dsn_json_get(obj, key);
+    const json_t *v = json_object_get(obj, key);
     *out = def;
-    if(!v || v->type == DSN_JSON_NULL) return 0;
-    if(v->type != DSN_JSON_NUMBER) {
+    if(!v || json_is_null(v)) return 0;
+    if(!json_is_number(v)) {
         snprintf(err, errlen, "%s: \"%s\" must be a number", file, key);
         return -1;
     }
-    *out = v->number;
+    *out = json_number_value(v);
     return 0;
 }
 
-static int percent_ok(double v)
+/* 1 when v is a number in 0..100 */
+static int percent(const json_t *v, double *out)
 {
-    return v >= 0 && v <= 100;
+    if(!json_is_number(v)) return 0;
+    *out = json_number_value(v);
+    return *out >= 0 && *out <= 100;
+}
+
+/* "hamming_1_per_bit": an array of percentages */
+static int read_per_bit(dsn_run *r, const json_t *pb, const char *file, char *err, size_t errlen)
+{
+    size_t n = json_array_size(pb);
+    if(n == 0) return 0;
+    if(!(r->per_bit = malloc(n * sizeof *r->per_bit))) {
+        snprintf(err, errlen, "%s: out of memory", file);
+        return -1;
+    }
+    r->n_bits = (int)n;
+    for(size_t i = 0; i < n; ++i) {
+        if(!percent(json_array_get(pb, i), &r->per_bit[i])) {
+            snprintf(err, errlen, "%s: \"hamming_1_per_bit\"[%zu] must be a percentage", file, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* "cross": {"customer": percentage, ...}, and their mean */
+static int read_cross(dsn_run *r, const json_t *cross, const char *file, char *err, size_t errlen)
+{
+    size_t n = json_object_size(cross);
+    if(n == 0) return 0;
+    r->cross_name = calloc(n, sizeof *r->cross_name);
+    r->cross = calloc(n, sizeof *r->cross);
+    if(!r->cross_name || !r->cross) goto oom;
+    const char *key;
+    const json_t *v;
+    double sum = 0;
+    json_object_foreach((json_t *)cross, key, v) {
+        if(!percent(v, &r->cross[r->n_cross])) {
+            snprintf(err, errlen, "%s: \"cross\".\"%s\" must be a percentage", file, key);
+            return -1;
+        }
+        if(!(r->cross_name[r->n_cross] = strdup(key))) goto oom;
+        sum += r->cross[r->n_cross++];
+    }
+    r->value[DSN_M_CROSS] = sum / r->n_cross;
+    r->has[DSN_M_CROSS] = 1;
+    return 0;
+oom:
+    snprintf(err, errlen, "%s: out of memory", file);
+    return -1;
 }
 
 /* The measures of an eval JSON. */
-static int read_eval(dsn_run *r, const dsn_json *e, const char *file, char *err, size_t errlen)
+static int read_eval(dsn_run *r, const json_t *e, const char *file, char *err, size_t errlen)
 {
     for(int m = 0; m < DSN_M_COUNT; ++m) {
         if(m == DSN_M_CROSS) continue;
-        const dsn_json *v = dsn_json_get(e, dsn_metrics[m].key);
-        if(!v || v->type == DSN_JSON_NULL) {
+        const json_t *v = json_object_get(e, dsn_metrics[m].key);
+        if(!v || json_is_null(v)) {
             if(m == DSN_M_VALID || m == DSN_M_RAW) {
                 snprintf(err, errlen, "%s: no \"%s\": not a dsn eval result", file, dsn_metrics[m].key);
                 return -1;
             }
             continue;
         }
-        if(!is_number(v) || !percent_ok(v->number)) {
+        if(!percent(v, &r->value[m])) {
             snprintf(err, errlen, "%s: \"%s\" must be a percentage (0..100)", file, dsn_metrics[m].key);
             return -1;
         }
-        r->value[m] = v->number;
         r->has[m] = 1;
         char key[64];
         snprintf(key, sizeof key, "%s_ci95", dsn_metrics[m].key);
-        const dsn_json *ci = dsn_json_get(e, key);
-        if(ci && ci->type == DSN_JSON_ARRAY && ci->n == 2 && is_number(&ci->items[0]) && is_number(&ci->items[1])) {
-            r->lo[m] = ci->items[0].number;
-            r->hi[m] = ci->items[1].number;
+        const json_t *ci = json_object_get(e, key);
+        if(json_array_size(ci) == 2 && json_is_number(json_array_get(ci, 0)) && json_is_number(json_array_get(ci, 1))) {
+            r->lo[m] = json_number_value(json_array_get(ci, 0));
+            r->hi[m] = json_number_value(json_array_get(ci, 1));
             r->has_ci[m] = 1;
         }
     }
-    const dsn_json *pb = dsn_json_get(e, "hamming_1_per_bit");
-    if(pb && pb->type == DSN_JSON_ARRAY && pb->n > 0) {
-        if(!(r->per_bit = malloc((size_t)pb->n * sizeof *r->per_bit))) goto oom;
-        r->n_bits = pb->n;
-        for(int i = 0; i < pb->n; ++i) {
-            if(!is_number(&pb->items[i]) || !percent_ok(pb->items[i].number)) {
-                snprintf(err, errlen, "%s: \"hamming_1_per_bit\"[%d] must be a percentage", file, i);
-                return -1;
-            }
-            r->per_bit[i] = pb->items[i].number;
-        }
-    }
-    const dsn_json *cross = dsn_json_get(e, "cross");
-    if(cross && cross->type == DSN_JSON_OBJECT && cross->n > 0) {
-        r->cross_name = calloc((size_t)cross->n, sizeof *r->cross_name);
-        r->cross = calloc((size_t)cross->n, sizeof *r->cross);
-        if(!r->cross_name || !r->cross) goto oom;
-        double sum = 0;
-        for(int i = 0; i < cross->n; ++i) {
-            if(!is_number(&cross->items[i]) || !percent_ok(cross->items[i].number)) {
-                snprintf(err, errlen, "%s: \"cross\".\"%s\" must be a percentage", file, cross->keys[i]);
-                return -1;
-            }
-            if(!(r->cross_name[i] = strdup(cross->keys[i]))) goto oom;
-            r->cross[i] = cross->items[i].number;
-            ++r->n_cross;
-            sum += r->cross[i];
-        }
-        r->value[DSN_M_CROSS] = sum / r->n_cross;
-        r->has[DSN_M_CROSS] = 1;
-    }
-    r->n_images = (int)dsn_json_num(dsn_json_get(e, "n_images"), 0);
-    r->classes = (int)dsn_json_num(dsn_json_get(e, "classes"), 0);
+    const json_t *pb = json_object_get(e, "hamming_1_per_bit"), *cross = json_object_get(e, "cross");
+    if(json_is_array(pb) && read_per_bit(r, pb, file, err, errlen) != 0) return -1;
+    if(json_is_object(cross) && read_cross(r, cross, file, err, errlen) != 0) return -1;
+    r->n_images = (int)dsn_json_num(json_object_get(e, "n_images"), 0);
+    r->classes = (int)dsn_json_num(json_object_get(e, "classes"), 0);
     return opt_num(&r->eval_seconds, e, "wall_seconds", -1, file, err, errlen);
-oom:
-    snprintf(err, errlen, "%s: out of memory", file);
-    return -1;
 }
 
 int dsn_run_load(dsn_run *r, const char *path, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
     r->eval_seconds = r->train_seconds = r->teacher_seconds = -1;
-    dsn_json *top = dsn_json_load(path, RUN_FILE_MAX, err, errlen), *ev = NULL;
+    json_t *top = dsn_json_load(path, RUN_FILE_MAX, err, errlen), *ev = NULL;
     if(!top) return -1;
     int rc = -1;
-    const dsn_json *man = NULL, *e = top;
+    const json_t *man = NULL, *e = top;
     if(!(r->source = strdup(path))) goto oom;
-    if(dsn_json_get(top, "dsn_run")) {
+    if(json_object_get(top, "dsn_run")) {
         man = top;
-        const char *ep = dsn_json_str(dsn_json_get(man, "eval"));
+        const char *ep = json_string_value(json_object_get(man, "eval"));
         if(!ep) {
             snprintf(err, errlen, "%s: a run manifest needs \"eval\": the path of a dsn eval JSON", path);
             goto done;
@@ -182,7 +194,7 @@ int dsn_run_load(dsn_run *r, const char *path, char *err, size_t errlen)
     } else if(!(r->eval_path = strdup(path))) {
         goto oom;
     }
-    if(!dsn_json_get(e, "dsn_eval")) {
+    if(!json_object_get(e, "dsn_eval")) {
         snprintf(err, errlen, "%s: neither a run manifest (\"dsn_run\") nor a dsn eval result (\"dsn_eval\")", r->eval_path);
         goto done;
     }
@@ -199,10 +211,10 @@ int dsn_run_load(dsn_run *r, const char *path, char *err, size_t errlen)
     if(!r->dataset && !(r->dataset = strdup("data"))) goto oom;
     if(!r->customer && !(r->customer = strdup("customer"))) goto oom;
     double seed = 0;
-    if(man && dsn_json_get(man, "seed")) {
+    if(man && json_object_get(man, "seed")) {
         if(opt_num(&seed, man, "seed", 0, path, err, errlen) != 0) goto done;
     } else {
-        seed = dsn_json_num(dsn_json_get(dsn_json_get(e, "seeds"), "eval"), 0);
+        seed = dsn_json_num(json_object_get(json_object_get(e, "seeds"), "eval"), 0);
     }
     if(seed != floor(seed) || seed < 0 || seed > 1e15) {
         snprintf(err, errlen, "%s: \"seed\" must be a whole number >= 0", path);
@@ -221,8 +233,8 @@ int dsn_run_load(dsn_run *r, const char *path, char *err, size_t errlen)
 oom:
     snprintf(err, errlen, "%s: out of memory", path);
 done:
-    dsn_json_free(top);
-    dsn_json_free(ev);
+    json_decref(top);
+    json_decref(ev);
     if(rc != 0) dsn_run_free(r);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -43,9 +44,72 @@ static int pending_add(const char *path)
     return -1;
 }
 
+/* ---- quiet: stderr captured, errors still printed ------------------------------------------- */
+
+static FILE *quiet_err;                    /* the real stderr while quiet; NULL when not quiet */
+static volatile sig_atomic_t quiet_fd = -1; /* the capture file (unbuffered), while quiet       */
+static volatile sig_atomic_t quiet_settled; /* the verb returned or died with its own message    */
+
+/* Copies the last 64 KiB of the capture to the real stderr: what Darknet printed before it exited
+ * or aborted on its own. read/write/lseek only, so that a signal handler may call it. */
+static void quiet_replay(void)
+{
+    static char buf[4096];
+    int fd = quiet_fd;
+    if(fd < 0 || !quiet_err) return;
+    off_t end = lseek(fd, 0, SEEK_END);
+    if(end <= 0 || lseek(fd, end > 65536 ? end - 65536 : 0, SEEK_SET) < 0) return;
+    ssize_t n;
+    while((n = read(fd, buf, sizeof buf)) > 0) {
+        if(write(fileno(quiet_err), buf, (size_t)n) != n) break;
+    }
+}
+
+static void quiet_atexit(void)
+{
+    if(!quiet_settled) quiet_replay();
+}
+
+int dsn_quiet_begin(void)
+{
+    static int registered;
+    if(quiet_err) return 0;
+    FILE *cap = tmpfile();
+    if(!cap) return -1;
+    setvbuf(cap, NULL, _IONBF, 0);
+    fflush(stderr);
+    quiet_err = stderr;
+    stderr = cap;   /* glibc's stderr is a plain variable: Darknet's fprintf(stderr, ...) lands here */
+    quiet_fd = fileno(cap);
+    quiet_settled = 0;
+    if(!registered) registered = atexit(quiet_atexit) == 0;
+    return 0;
+}
+
+void dsn_quiet_end(void)
+{
+    if(!quiet_err) return;
+    quiet_settled = 1;
+    quiet_fd = -1;
+    fclose(stderr);
+    stderr = quiet_err;
+    quiet_err = NULL;
+}
+
+int dsn_quiet(void)
+{
+    return quiet_err != NULL;
+}
+
+FILE *dsn_err_stream(void)
+{
+    return quiet_err ? quiet_err : stderr;
+}
+
 static void on_signal(int sig)
 {
     pending_remove_all(); /* unlink() is async-signal-safe */
+    if(sig == SIGABRT && !quiet_settled) quiet_replay();   /* Darknet's error(): perror, then assert */
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -59,13 +123,15 @@ void dsn_util_init(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGABRT, &sa, NULL);
 }
 
 static void vmessage(const char *fmt, va_list ap)
 {
-    fputs("dsn: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    FILE *f = dsn_err_stream();
+    fputs("dsn: ", f);
+    vfprintf(f, fmt, ap);
+    fputc('\n', f);
 }
 
 void dsn_error(const char *fmt, ...)
@@ -79,7 +145,7 @@ void dsn_error(const char *fmt, ...)
 static void where(const char *file, int line)
 {
     const char *debug = getenv("DSN_DEBUG");
-    if(debug && *debug && strcmp(debug, "0") != 0) fprintf(stderr, "dsn:   (at %s:%d)\n", file, line);
+    if(debug && *debug && strcmp(debug, "0") != 0) fprintf(dsn_err_stream(), "dsn:   (at %s:%d)\n", file, line);
 }
 
 _Noreturn void dsn_die_at(const char *file, int line, const char *fmt, ...)
@@ -90,6 +156,7 @@ _Noreturn void dsn_die_at(const char *file, int line, const char *fmt, ...)
     va_end(ap);
     where(file, line);
     pending_remove_all();
+    quiet_settled = 1;   /* the message above says what went wrong */
     exit(DSN_EXIT_ERROR);
 }
 
@@ -158,6 +225,52 @@ char *dsn_read_file(const char *path, size_t max, size_t *len)
     char *buf = dsn_read_file_err(path, max, len, err, sizeof err);
     if(!buf) dsn_error("%s", err);
     return buf;
+}
+
+/* ---- text buffer ------------------------------------------------------------------------------ */
+
+static int buf_reserve(dsn_buf *b, size_t extra)
+{
+    if(b->oom) return -1;
+    if(b->s && b->n + extra < b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while(cap <= b->n + extra) cap *= 2;
+    char *s = realloc(b->s, cap);
+    if(!s) {
+        b->oom = 1;
+        return -1;
+    }
+    if(!b->s) s[0] = '\0';
+    b->s = s;
+    b->cap = cap;
+    return 0;
+}
+
+void dsn_buf_printf(dsn_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if(n < 0 || buf_reserve(b, (size_t)n + 1) != 0) return;
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->n, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->n += (size_t)n;
+}
+
+void dsn_buf_free(dsn_buf *b)
+{
+    free(b->s);
+    memset(b, 0, sizeof *b);
+}
+
+int dsn_finite(double v)
+{
+    /* by the bits: our code is built with -Ofast, whose -ffinite-math-only folds isfinite() to 1 */
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return ((u >> 52) & 0x7ff) != 0x7ff;
 }
 
 int dsn_check_new(const char *path, const char *hint)
@@ -284,6 +397,7 @@ void dsn_args_help(FILE *f, const dsn_option *opts, int nopts, const dsn_usage *
                  opts[i].meta ? opts[i].meta : "");
         fprintf(f, "  %-22s %s\n", left, opts[i].help);
     }
+    fprintf(f, "  %-22s %s\n", "-q, --quiet", "results and errors only (no progress, no Darknet layer tables)");
     fprintf(f, "  %-22s %s\n", "-h, --help", "show this help");
 }
 
@@ -329,6 +443,10 @@ int dsn_args_parse(int argc, char **argv, const dsn_option *opts, int nopts, con
         if(strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             dsn_args_help(stdout, opts, nopts, u);
             return DSN_ARGS_HELP;
+        }
+        if(strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+            if(dsn_quiet_begin() != 0) dsn_error("%s: -q: cannot open a temporary file: %s (not quiet)", u->verb, strerror(errno));
+            continue;
         }
         const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
         size_t n = eq ? (size_t)(eq - a) : strlen(a);

@@ -49,6 +49,24 @@ char *dsn_read_file(const char *path, size_t max, size_t *len);
 /* The same, with the reason in err instead of printed. */
 char *dsn_read_file_err(const char *path, size_t max, size_t *len, char *err, size_t errlen);
 
+/* ---- text buffer ------------------------------------------------------------------------------ */
+
+/* A growing NUL-terminated text: dsn_buf b = {0}; dsn_buf_printf(&b, ...); if(b.oom) ...;
+ * use b.s, b.n; dsn_buf_free(&b). */
+typedef struct dsn_buf {
+    char *s;      /* NUL-terminated text (NULL until the first append) */
+    size_t n;     /* bytes, without the NUL                           */
+    size_t cap;
+    int oom;      /* set when an append ran out of memory: s holds what fitted before */
+} dsn_buf;
+
+void dsn_buf_printf(dsn_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void dsn_buf_free(dsn_buf *b);
+
+/* 1 unless v is NaN or infinite. Tested on the bits: dsn_cli is compiled with -Ofast, under
+ * which isnan() and isfinite() are folded to constants. */
+int dsn_finite(double v);
+
 /* ---- atomic writes --------------------------------------------------------------------------- */
 
 enum { DSN_WRITE_NEW = 0, DSN_WRITE_REPLACE = 1 };
@@ -63,8 +81,23 @@ int dsn_write_file(const char *path, const void *data, size_t len, mode_t mode, 
  * returns -1. For checking every output before any work is done. */
 int dsn_check_new(const char *path, const char *hint);
 
-/* Installs SIGINT/SIGTERM/SIGHUP handlers that remove pending temporary files. */
+/* Installs SIGINT/SIGTERM/SIGHUP/SIGABRT handlers that remove pending temporary files. */
 void dsn_util_init(void);
+
+/* ---- quiet (-q, --quiet on every verb; dsn_args_parse calls dsn_quiet_begin) ------------------ */
+
+/* From here on, whatever is written to stderr (Darknet's option defaults, layer tables and
+ * "Loading weights" lines, our layers' rows, progress lines) goes to a private temporary file;
+ * dsn_error and dsn_die still print, on the real stderr. stdout (a verb's results) is untouched.
+ * Should Darknet exit or abort on its own (a cfg it cannot parse), the last 64 KiB it printed are
+ * copied to the real stderr, so its error is not lost. Returns 0, or -1 (still loud) when no
+ * temporary file can be made. */
+int dsn_quiet_begin(void);
+/* Back to the real stderr, the capture dropped (main() calls it when the verb returns). */
+void dsn_quiet_end(void);
+int dsn_quiet(void);
+/* Where errors go: the real stderr, quiet or not. */
+FILE *dsn_err_stream(void);
 
 /* ---- options --------------------------------------------------------------------------------- */
 

@@ -68,6 +68,7 @@ int main(int argc, char **argv)
         dsn_util_init();
         darknet_exit_code = DSN_EXIT_ERROR;   /* Darknet's fatal errors (a bad cfg, weights) are input errors */
         int rc = verbs[i].run(argc - 1, argv + 1);
+        dsn_quiet_end();   /* -q (any verb: dsn_args_parse) captured stderr until here */
         if(rc != DSN_EXIT_OK) dsn_crypto_print_errors(stderr);
         else dsn_crypto_clear_errors();
         if(fflush(stdout) != 0) {

@@ -152,6 +152,7 @@ static void test_help(void **state)
         assert_int_equal(dsn(f, "%s --help", verbs[i]), 0);
         snprintf(want, sizeof want, "usage: dsn %s", verbs[i]);
         expect_output(f, want);
+        expect_output(f, "-q, --quiet");    /* every verb, from dsn_args_parse */
         assert_int_equal(dsn(f, "%s --no-such-option", verbs[i]), 2);
         expect_output(f, "dsn: ");
         expect_output(f, "--no-such-option");

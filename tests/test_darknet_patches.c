@@ -1,5 +1,6 @@
 /* The numerical patches to Darknet: delta accumulation for two-headed nets (0003), Adam on the
- * CPU (0004), and gemm routed to OpenBLAS (0001) against Darknet's reference loops. */
+ * CPU (0004), and gemm routed to OpenBLAS (0001) against Darknet's reference loops; and what
+ * classifier train leaves in the backup folder (0041), and its ETA (0042). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -206,6 +207,75 @@ static void test_gemm_matches_reference(void **state)
     }
 }
 
+/* ---- classifier train: the last and the best weights, -backups (0041), ETA (0042) --------- */
+static const char *TINY_CLASSIFIER =
+    "[net]\nbatch=8\nsubdivisions=1\nwidth=8\nheight=8\nchannels=3\nmax_batches=30\n"
+    "learning_rate=0.1\nmomentum=0.9\ndecay=0.0005\npolicy=constant\n\n"
+    "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\nactivation=leaky\n\n"
+    "[connected]\noutput=4\nactivation=linear\n\n[softmax]\n";
+
+/* trains dir/<name>.cfg for 30 batches of 8 on 40 images (6 epochs); the log in dir/<name>.log */
+static void train_tiny(const char *dir, const char *name, const char *opts)
+{
+    char out[4096], path[512];
+    char *bin = realpath(dsn_test_build_dir(), NULL);
+    assert_non_null(bin);
+    snprintf(path, sizeof path, "%s.cfg", name);
+    free(dsn_test_write(dir, path, TINY_CLASSIFIER));
+    int rc = dsn_test_run(out, sizeof out, "cd %s && ASAN_OPTIONS=detect_leaks=0 %s/darknet classifier train set.data "
+                          "%s.cfg -seed 3 %s > %s.log 2>&1", dir, bin, name, opts, name);
+    free(bin);
+    if(rc != 0) fail_msg("classifier train %s: exit %d (log %s/%s.log)", opts, rc, dir, name);
+}
+
+static void test_classifier_train_last_best_eta(void **state)
+{
+    (void)state;
+    char dir[256], out[4096], path[512];
+    dsn_test_tmpdir(dir, sizeof dir);
+    free(dsn_test_make_dataset(dir, 4, 10, 8, 8, 5));   /* dir/set.data, backup=dir */
+    train_tiny(dir, "tiny", "");
+    /* the final weights and the best, nothing per epoch, no .backup or .tmp left */
+    assert_int_equal(dsn_test_run(out, sizeof out, "cd %s && LC_ALL=C ls -d tiny.* tiny_* | tr '\\n' ' '", dir), 0);
+    assert_string_equal(out, "tiny.cfg tiny.log tiny.weights tiny_best.weights ");
+    assert_int_equal(dsn_test_run(out, sizeof out, "cd %s && "
+                                  "[ $(stat -c %%s tiny.weights) = $(stat -c %%s tiny_best.weights) ]", dir), 0);
+    snprintf(path, sizeof path, "%s/tiny.log", dir);
+    char *log = dsn_test_read(path);
+    assert_non_null(log);
+    /* every progress line has an ETA after the fields dsn report parses; the last says 0s */
+    int lines = 0, etas = 0, bests = 0;
+    float prev = 1e30f, last_eta = -1;
+    char *save = 0, *line;
+    for(line = strtok_r(log, "\n", &save); line; line = strtok_r(0, "\n", &save)){
+        long it, imgs;
+        float epoch, loss, avg, rate, secs, best;
+        int ep;
+        if(sscanf(line, "%ld, %f: %f, %f avg, %f rate, %f seconds, %ld images", &it, &epoch, &loss, &avg, &rate, &secs, &imgs) == 7){
+            ++lines;
+            const char *e = strstr(line, " images, ETA ");
+            if(e){ ++etas; last_eta = strtof(e + 13, 0); }
+        }
+        if(sscanf(line, "best: epoch %d, %f avg ->", &ep, &best) == 2){
+            if(!(best < prev)) fail_msg("best %g after %g: not lower", best, prev);
+            prev = best;
+            ++bests;
+        }
+    }
+    assert_int_equal(lines, 30);
+    assert_int_equal(etas, 30);
+    assert_true(last_eta == 0);
+    assert_true(bests >= 1 && bests <= 6);
+    free(log);
+
+    /* -backups: stock's file per epoch and its .backup, and the best too */
+    train_tiny(dir, "tinyb", "-backups");
+    assert_int_equal(dsn_test_run(out, sizeof out, "cd %s && LC_ALL=C ls -d tinyb.* tinyb_* | tr '\\n' ' '", dir), 0);
+    assert_string_equal(out, "tinyb.backup tinyb.cfg tinyb.log tinyb.weights tinyb_1.weights tinyb_2.weights "
+                             "tinyb_3.weights tinyb_4.weights tinyb_5.weights tinyb_6.weights tinyb_best.weights ");
+    dsn_test_rmtree(dir);
+}
+
 int main(void)
 {
     darknet_plugins_init();     /* a static link runs no constructor of an unreferenced object */
@@ -218,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_dropout_leaves_input_alone),
         cmocka_unit_test(test_cpu_adam_matches_hand_computation),
         cmocka_unit_test(test_gemm_matches_reference),
+        cmocka_unit_test(test_classifier_train_last_best_eta),
     };
     return cmocka_run_group_tests_name("darknet_patches", tests, NULL, NULL);
 }

@@ -10,7 +10,7 @@
 
 #include "darknet.h"
 #include "dsn_eval.h"
-#include "dsn_json.h"
+#include "dsn_jansson.h"
 #include "dsn_layers.h"
 #include "dsn_test.h"
 
@@ -496,33 +496,31 @@ static void test_end_to_end(void **state)
     dsn_eval_meta m = {"alice", "tiny", "alice.sn", f->data, NULL, "tiny"};
     dsn_eval_json(&b, &r, &o, &m);
     assert_false(b.oom);
-    dsn_json *j = dsn_json_parse(b.s, b.n, "eval.json", err, sizeof err);
+    json_t *j = dsn_json_parse(b.s, b.n, "eval.json", err, sizeof err);
     if(!j) fail_msg("%s", err);
     const char *keys[] = {"teacher", "valid", "raw", "forged_mean", "forged_max", "hamming_1", "hamming_1_max",
                           "hamming_2", "hamming_2_max", "hamming_4", "hamming_4_max"};
     for(size_t i = 0; i < sizeof keys / sizeof keys[0]; ++i) {
         char ci[64];
-        double v = dsn_json_num(dsn_json_get(j, keys[i]), -1);
+        double v = dsn_json_num(json_object_get(j, keys[i]), -1);
         if(!(v >= 0 && v <= 100)) fail_msg("%s = %g", keys[i], v);
         snprintf(ci, sizeof ci, "%s_ci95", keys[i]);
-        const dsn_json *c = dsn_json_get(j, ci);
-        assert_non_null(c);
-        assert_int_equal(c->type, DSN_JSON_ARRAY);
-        assert_int_equal(c->n, 2);
-        assert_true(c->items[0].number <= v + 1e-6 && v <= c->items[1].number + 1e-6);
+        const json_t *c = json_object_get(j, ci);
+        assert_int_equal(json_array_size(c), 2);
+        assert_true(dsn_json_num(json_array_get(c, 0), 1e9) <= v + 1e-6 && v <= dsn_json_num(json_array_get(c, 1), -1) + 1e-6);
     }
-    assert_near(dsn_json_num(dsn_json_get(j, "valid"), -1), r.valid.acc, 1e-6);
-    const dsn_json *pb = dsn_json_get(j, "hamming_1_per_bit");
-    assert_non_null(pb);
-    assert_int_equal(pb->n, 16);
-    for(int i = 0; i < 16; ++i) assert_near(pb->items[i].number, r.h1.each[i].acc, 1e-6);
-    double bob = dsn_json_num(dsn_json_get(dsn_json_get(j, "cross"), "bob"), -1);
+    assert_near(dsn_json_num(json_object_get(j, "valid"), -1), r.valid.acc, 1e-6);
+    const json_t *pb = json_object_get(j, "hamming_1_per_bit");
+    assert_int_equal(json_array_size(pb), 16);
+    for(size_t i = 0; i < 16; ++i) assert_near(dsn_json_num(json_array_get(pb, i), -1), r.h1.each[i].acc, 1e-6);
+    double bob = dsn_json_num(json_object_get(json_object_get(j, "cross"), "bob"), -1);
     assert_true(bob >= 0 && bob <= 100);
-    assert_int_equal((int)dsn_json_num(dsn_json_get(j, "n_images"), -1), 36);
-    assert_non_null(dsn_json_get(dsn_json_get(j, "seeds"), "eval"));
-    assert_true(dsn_json_num(dsn_json_get(j, "wall_seconds"), -1) >= 0);
-    assert_string_equal(dsn_json_str(dsn_json_get(j, "customer")), "alice");
-    dsn_json_free(j);
+    assert_int_equal((int)dsn_json_num(json_object_get(j, "n_images"), -1), 36);
+    assert_near(dsn_json_num(json_object_get(json_object_get(j, "seeds"), "eval"), -1), (double)o.seed, 0);
+    assert_true(dsn_json_num(json_object_get(j, "wall_seconds"), -1) >= 0);
+    assert_string_equal(json_string_value(json_object_get(j, "customer")), "alice");
+    assert_true(json_is_null(json_object_get(j, "list")));   /* a name not given: null */
+    json_decref(j);
     dsn_buf_free(&b);
 
     dsn_eval_markdown(&b, &r, &o, &m);
@@ -599,11 +597,11 @@ static void test_cli(void **state)
     assert_non_null(strstr(out, "rows in"));
     char err[512], path[512];
     snprintf(path, sizeof path, "%s/e.json", d);
-    dsn_json *j = dsn_json_load(path, 1 << 20, err, sizeof err);
+    json_t *j = dsn_json_load(path, 1 << 20, err, sizeof err);
     if(!j) fail_msg("%s", err);
-    assert_string_equal(dsn_json_str(dsn_json_get(j, "customer")), "alice");
-    assert_string_equal(dsn_json_str(dsn_json_get(j, "dataset")), "set");
-    dsn_json_free(j);
+    assert_string_equal(json_string_value(json_object_get(j, "customer")), "alice");
+    assert_string_equal(json_string_value(json_object_get(j, "dataset")), "set");
+    json_decref(j);
 
     const struct { const char *args, *needle; int rc; } cases[] = {
         {"--cert eve.sn --pub owner.pub.pem", "does not verify", 1},
@@ -628,6 +626,39 @@ static void test_cli(void **state)
     rc = dsn_test_run(out, sizeof out, "%s/dsn eval --help", b);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "hamming_1_per_bit"));
+    assert_non_null(strstr(out, "-q, --quiet"));
+
+    /* -q: the results on stdout and nothing at all on stderr; without it, Darknet's layer table */
+    size_t len;
+    for(int quiet = 0; quiet < 2; ++quiet) {
+        /* (a sanitized build's leak checker lists its suppressions on stderr at exit: not here) */
+        rc = dsn_test_run(out, sizeof out, "cd %s && export LSAN_OPTIONS=\"$LSAN_OPTIONS:print_suppressions=0\" && "
+                          "{ %s/dsn eval --cfg tiny.cfg --weights tiny.weights --data set.data "
+                          "--forged 4 --near2 2 --near4 2 --images-per-serial 8 --cert alice.sn --pub owner.pub.pem "
+                          "%s 2>stderr.txt; }", d, b, quiet ? "-q" : "");
+        if(rc != 0) fail_msg("eval%s: %s", quiet ? " -q" : "", out);
+        assert_non_null(strstr(out, "| valid serial (A_X+K) |"));
+        snprintf(path, sizeof path, "%s/stderr.txt", d);
+        char *err_text = dsn_read_file(path, 1 << 20, &len);
+        assert_non_null(err_text);
+        if(quiet && len != 0) fail_msg("eval -q wrote on stderr:\n%s", err_text);
+        if(!quiet && !strstr(err_text, "serial_stamp")) fail_msg("no layer table on stderr:\n%s", err_text);
+        free(err_text);
+    }
+    /* -q, and Darknet's parser exits on a cfg it cannot read: its message still reaches stderr */
+    snprintf(path, sizeof path, "%s/tiny.cfg", d);
+    char *cfg = dsn_read_file(path, 1 << 20, &len);
+    assert_non_null(cfg);
+    snprintf(path, sizeof path, "%s/bogus.cfg", d);
+    assert_int_equal(dsn_write_file(path, cfg, len, 0644, DSN_WRITE_NEW), 0);
+    FILE *fp = fopen(path, "a");
+    assert_non_null(fp);
+    fputs("\n[bogus_section]\n", fp);
+    fclose(fp);
+    free(cfg);
+    rc = dsn_test_run(out, sizeof out, "cd %s && %s/dsn eval --cfg bogus.cfg --weights tiny.weights --data set.data "
+                      "--cert alice.sn --pub owner.pub.pem -q", d, b);
+    if(rc == 0 || !strstr(out, "unknown section [bogus_section]")) fail_msg("eval -q, bad cfg: exit %d:\n%s", rc, out);
 }
 
 int main(void)

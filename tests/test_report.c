@@ -1,4 +1,4 @@
-/* `dsn report` (dsn_cli/dsn_json.c, dsn_report.c, cmd_report.c): the JSON reader and writer, the
+/* `dsn report` (dsn_cli/dsn_jansson.c, dsn_report.c, cmd_report.c): the JSON reader and writer, the
  * training-log parser, the spread over seeds, reading runs, and a whole report from hand-made eval
  * results whose means, spreads and cross-customer matrix are checked against hand values. */
 #include <stdarg.h>
@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "darknet.h"
-#include "dsn_json.h"
+#include "dsn_jansson.h"
 #include "dsn_report.h"
 #include "dsn_test.h"
 #include "dsn_util.h"
@@ -22,9 +22,9 @@
 #define assert_near(a, b, eps) do { double a_ = (a), b_ = (b); \
     if(!(fabs(a_ - b_) <= (eps))) fail_msg("%s = %.9g, expected %.9g", #a, a_, b_); } while(0)
 
-/* ---- JSON -------------------------------------------------------------------------------- */
+/* ---- JSON (dsn_cli/dsn_jansson.c over libjansson) ------------------------------------------ */
 
-static dsn_json *parse(const char *text, char *err, size_t errlen)
+static json_t *parse(const char *text, char *err, size_t errlen)
 {
     return dsn_json_parse(text, strlen(text), "t.json", err, errlen);
 }
@@ -33,53 +33,65 @@ static void test_json_values(void **state)
 {
     (void)state;
     char err[256];
-    dsn_json *j = parse(" {\"a\": [1, -2.5e2, 0, 0.125, true, false, null],\n \"s\": \"x\\\"y\\\\z\\n\\u00e9\\ud83d\\ude00\","
-                        " \"o\": {}, \"e\": [], \"a\": 7} ", err, sizeof err);
+    json_t *j = parse(" {\"a\": [1, -2.5e2, 0, 0.125, true, false, null, 18446744073709551616],\n"
+                      " \"s\": \"x\\\"y\\\\z\\n\\u00e9\\ud83d\\ude00\", \"o\": {}, \"e\": []} ", err, sizeof err);
     if(!j) fail_msg("%s", err);
-    assert_int_equal(j->type, DSN_JSON_OBJECT);
-    assert_int_equal(j->n, 5);
-    const dsn_json *a = dsn_json_get(j, "a");   /* the first of duplicate keys */
-    assert_int_equal(a->type, DSN_JSON_ARRAY);
-    assert_int_equal(a->n, 7);
-    assert_near(a->items[1].number, -250, 0);
-    assert_near(a->items[3].number, 0.125, 0);
-    assert_int_equal(a->items[4].type, DSN_JSON_BOOL);
-    assert_true(a->items[4].boolean);
-    assert_false(a->items[5].boolean);
-    assert_int_equal(a->items[6].type, DSN_JSON_NULL);
-    assert_string_equal(dsn_json_str(dsn_json_get(j, "s")), "x\"y\\z\n\xc3\xa9\xf0\x9f\x98\x80");
-    assert_int_equal(dsn_json_get(j, "o")->n, 0);
-    assert_null(dsn_json_get(j, "missing"));
-    assert_null(dsn_json_get(a, "x"));            /* not an object */
-    assert_near(dsn_json_num(dsn_json_get(j, "s"), -1), -1, 0);
-    assert_null(dsn_json_str(a));
-    dsn_json_free(j);
+    assert_true(json_is_object(j));
+    assert_int_equal(json_object_size(j), 4);
+    const json_t *a = json_object_get(j, "a");
+    assert_int_equal(json_array_size(a), 8);
+    /* every number is a real, integers too (even one beyond 64 bits) */
+    assert_true(json_is_real(json_array_get(a, 0)));
+    assert_near(dsn_json_num(json_array_get(a, 1), 0), -250, 0);
+    assert_near(dsn_json_num(json_array_get(a, 3), 0), 0.125, 0);
+    assert_near(dsn_json_num(json_array_get(a, 7), 0), 18446744073709551616.0, 0);
+    assert_true(json_is_true(json_array_get(a, 4)));
+    assert_true(json_is_false(json_array_get(a, 5)));
+    assert_true(json_is_null(json_array_get(a, 6)));
+    assert_string_equal(json_string_value(json_object_get(j, "s")), "x\"y\\z\n\xc3\xa9\xf0\x9f\x98\x80");
+    assert_int_equal(json_object_size(json_object_get(j, "o")), 0);
+    assert_null(json_object_get(j, "missing"));
+    assert_near(dsn_json_num(json_object_get(j, "s"), -1), -1, 0);   /* not a number: the default */
+    assert_near(dsn_json_num(NULL, -2), -2, 0);
+    json_decref(j);
 
-    /* the writer's output reads back */
-    dsn_buf b = {0};
+    /* a key given twice is refused, at the second one */
+    assert_null(parse("{\"a\": 1,\n \"a\": 2}", err, sizeof err));
+    if(!strstr(err, "t.json:2:") || !strstr(err, "duplicate")) fail_msg("%s", err);
+
+    /* the writer: NaN and infinities as null, 10 significant digits, two-space indent, a newline */
     const char *nasty = "q\"b\\s\x01t\tn\ne\x7f";
-    dsn_buf_printf(&b, "{\"k\": ");
-    dsn_buf_json_str(&b, nasty);
-    dsn_buf_printf(&b, ", \"n\": [");
-    dsn_buf_json_num(&b, 99.123456789);
-    dsn_buf_printf(&b, ", ");
-    dsn_buf_json_num(&b, 1e300 * 1e300);   /* infinity: null */
-    dsn_buf_printf(&b, ", ");
-    dsn_buf_json_num(&b, 42);
-    dsn_buf_printf(&b, "], \"z\": ");
-    dsn_buf_json_str(&b, NULL);
-    dsn_buf_printf(&b, "}");
-    assert_false(b.oom);
+    int bad = 0;
+    json_t *o = json_object(), *n = json_array();
+    dsn_json_put(o, "k", json_string(nasty), &bad);
+    dsn_json_put(n, NULL, dsn_json_real(99.123456789), &bad);
+    dsn_json_put(n, NULL, dsn_json_real(1e300 * 1e300), &bad);
+    dsn_json_put(n, NULL, dsn_json_real(-NAN), &bad);
+    dsn_json_put(n, NULL, json_integer(42), &bad);
+    dsn_json_put(o, "n", n, &bad);
+    dsn_json_put(o, "z", json_null(), &bad);
+    assert_int_equal(bad, 0);
+    dsn_buf b = {0};
+    assert_int_equal(dsn_json_dump(&b, o), 0);
+    json_decref(o);
+    assert_string_equal(b.s, "{\n  \"k\": \"q\\\"b\\\\s\\u0001t\\tn\\ne\x7f\",\n  \"n\": [\n    99.12345679,\n"
+                             "    null,\n    null,\n    42\n  ],\n  \"z\": null\n}\n");
     j = dsn_json_parse(b.s, b.n, "w.json", err, sizeof err);
     if(!j) fail_msg("%s in %s", err, b.s);
-    assert_string_equal(dsn_json_str(dsn_json_get(j, "k")), nasty);
-    const dsn_json *n = dsn_json_get(j, "n");
-    assert_near(n->items[0].number, 99.123456789, 1e-7);   /* 10 significant digits */
-    assert_int_equal(n->items[1].type, DSN_JSON_NULL);
-    assert_non_null(strstr(b.s, "42]"));
-    assert_int_equal(dsn_json_get(j, "z")->type, DSN_JSON_NULL);
-    dsn_json_free(j);
+    assert_string_equal(json_string_value(json_object_get(j, "k")), nasty);
+    json_decref(j);
     dsn_buf_free(&b);
+
+    /* a failed constructor (NULL) or a put into a non-container counts, and leaks nothing */
+    json_t *arr = json_array();
+    dsn_json_put(arr, NULL, NULL, &bad);
+    assert_int_equal(bad, 1);
+    dsn_json_put(arr, "k", json_integer(1), &bad);     /* a key into an array */
+    assert_int_equal(bad, 2);
+    assert_int_equal(json_array_size(arr), 0);
+    json_decref(arr);
+    assert_int_equal(dsn_json_dump(&b, NULL), -1);
+
     assert_false(dsn_finite(NAN));
     assert_false(dsn_finite(-1e300 * 1e300));
     assert_true(dsn_finite(-0.0));
@@ -88,50 +100,61 @@ static void test_json_values(void **state)
 static void test_json_errors(void **state)
 {
     (void)state;
-    char err[256], deep[200];
+    char err[256], deep[300];
     const struct { const char *text, *needle; } bad[] = {
-        {"", "t.json:1:1: unexpected end"},
-        {"{\"a\": 1,}", "t.json:1:9: expected a quoted key"},
-        {"[1, 2", "t.json:1:6: expected ',' or ']'"},
-        {"{\"a\" 1}", "expected ':'"},
-        {"\"abc", "unterminated string"},
-        {"\"a\\qb\"", "unknown escape"},
-        {"\"a\\u12\"", "four hex digits"},
-        {"\"\\ud800x\"", "surrogate"},
-        {"\"\\udc00\"", "surrogate"},
-        {"\"\\u0000\"", "\\u0000"},
+        {"", "t.json:1:1: "},
+        {"{\"a\": 1,}", "t.json:1:9: "},
+        {"[1, 2", "t.json:1:5: "},
+        {"{\"a\" 1}", "':' expected"},
+        {"\"abc", "premature end of input"},
+        {"\"a\\qb\"", "invalid escape"},
+        {"\"a\\u12\"", "invalid escape"},
+        {"\"\\ud800x\"", "invalid Unicode"},
+        {"\"\\udc00\"", "invalid Unicode"},
+        {"\"\\u0000\"", "\\u0000 is not allowed"},
         {"\"tab\there\"", "control character"},
-        {"[01]", "expected ',' or ']'"},
-        {"[1.]", "digit after '.'"},
-        {"[1e]", "exponent"},
-        {"[-]", "expected a value"},
-        {"nul", "expected a value"},
-        {"NaN", "expected a value"},
-        {"{}\n  x", "t.json:2:3: text after the end"},
-        {"[1] // comment", "text after"},
+        {"\"\xff\"", "unable to decode byte 0xff"},
+        {"[01]", "invalid token"},
+        {"[1.]", "invalid token"},
+        {"[1e]", "invalid token"},
+        {"[-]", "invalid token"},
+        {"nul", "invalid token"},
+        {"NaN", "invalid token"},
+        {"[Infinity]", "invalid token"},
+        {"[1e999]", "overflow"},
+        {"{}\n  x", "t.json:2:3: end of file expected"},
+        {"[1] // comment", "end of file expected"},
     };
     for(size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         err[0] = 0;
-        dsn_json *j = parse(bad[i].text, err, sizeof err);
+        json_t *j = parse(bad[i].text, err, sizeof err);
         if(j || !strstr(err, bad[i].needle)) fail_msg("case %zu '%s': '%s'", i, bad[i].text, err);
     }
-    /* NUL inside the text */
-    assert_null(dsn_json_parse("[1]\0", 4, "t.json", err, sizeof err));
-    assert_non_null(strstr(err, "NUL"));
-    /* depth: DSN_JSON_DEPTH levels parse, one more does not */
+    /* NUL inside the text, at its place */
+    assert_null(dsn_json_parse("[1,\n 2]\0", 8, "t.json", err, sizeof err));
+    assert_string_equal(err, "t.json:2:4: NUL byte in the text");
+    /* depth: DSN_JSON_DEPTH levels parse, one more does not; brackets in strings do not count */
     memset(deep, '[', DSN_JSON_DEPTH);
     memset(deep + DSN_JSON_DEPTH, ']', DSN_JSON_DEPTH);
     deep[2 * DSN_JSON_DEPTH] = 0;
-    dsn_json *j = parse(deep, err, sizeof err);
-    assert_non_null(j);
-    dsn_json_free(j);
+    json_t *j = parse(deep, err, sizeof err);
+    if(!j) fail_msg("%s", err);
+    json_decref(j);
     memset(deep, '[', DSN_JSON_DEPTH + 1);
     memset(deep + DSN_JSON_DEPTH + 1, ']', DSN_JSON_DEPTH + 1);
     deep[2 * DSN_JSON_DEPTH + 2] = 0;
     assert_null(parse(deep, err, sizeof err));
-    assert_non_null(strstr(err, "deeply"));
+    assert_non_null(strstr(err, "t.json:1:65: nested too deeply"));
+    snprintf(deep, sizeof deep, "[\"\\\"%0*d\"]", 2 * DSN_JSON_DEPTH, 0);
+    memset(deep + 4, '[', 2 * DSN_JSON_DEPTH);
+    j = parse(deep, err, sizeof err);
+    if(!j) fail_msg("%s", err);
+    json_decref(j);
     /* a half-built tree is freed (ASan checks) */
     assert_null(parse("{\"a\": [1, {\"b\": \"c\", \"d\": [tru", err, sizeof err));
+    /* a file: its name in the message */
+    assert_null(dsn_json_load("/nonexistent/x.json", 100, err, sizeof err));
+    assert_non_null(strstr(err, "/nonexistent/x.json"));
 }
 
 /* ---- logs and spreads -------------------------------------------------------------------- */
@@ -265,7 +288,9 @@ static void test_run_load(void **state)
         {"{\"dsn_eval\": 1, \"valid\": 120, \"raw\": 10}", "\"valid\" must be a percentage"},
         {"{\"dsn_eval\": 1, \"valid\": 99, \"raw\": 10, \"cross\": {\"b\": \"x\"}}", "\"cross\".\"b\""},
         {"{\"dsn_eval\": 1, \"valid\": 99, \"raw\": 10, \"customer\": 5}", "\"customer\" must be a string"},
-        {"[1, 2", "expected"},
+        {"[1, 2", "bad.json:1:5: ']' expected"},
+        {"{\"dsn_eval\": 1, \"valid\": 99,\n \"raw\": 10, \"valid\": 12}", "bad.json:2:19: duplicate object key"},
+        {"{\"dsn_eval\": 1, \"valid\": 99, \"raw\": 10, \"hamming_1_per_bit\": [50, null]}", "[1] must be"},
     };
     for(size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         man = dsn_test_write(dir, "bad.json", bad[i].text);
@@ -283,7 +308,7 @@ static void test_run_load(void **state)
     dsn_test_rmtree(dir);
 }
 
-static const dsn_json *at(const dsn_json *j, const char *path)
+static const json_t *at(const json_t *j, const char *path)
 {
     /* "a.b.c" */
     char key[128];
@@ -291,7 +316,7 @@ static const dsn_json *at(const dsn_json *j, const char *path)
         const char *dot = strchr(path, '.');
         size_t n = dot ? (size_t)(dot - path) : strlen(path);
         snprintf(key, sizeof key, "%.*s", (int)n, path);
-        j = dsn_json_get(j, key);
+        j = json_object_get(j, key);
         path += n + (dot ? 1 : 0);
     }
     return j;
@@ -334,9 +359,9 @@ static void test_report_cli(void **state)
 
     char path[4400];
     snprintf(path, sizeof path, "%s/rep/report.json", dir);
-    dsn_json *j = dsn_json_load(path, 1 << 22, err, sizeof err);
+    json_t *j = dsn_json_load(path, 1 << 22, err, sizeof err);
     if(!j) fail_msg("%s", err);
-    const dsn_json *mn = at(j, "datasets.mnist");
+    const json_t *mn = at(j, "datasets.mnist");
     assert_non_null(mn);
     assert_near(dsn_json_num(at(mn, "seeds.0.valid"), -1), 98.5, 1e-9);
     assert_near(dsn_json_num(at(mn, "seeds.1.valid"), -1), 98.0, 1e-9);
@@ -351,25 +376,24 @@ static void test_report_cli(void **state)
     assert_near(dsn_json_num(at(mn, "summary.teacher.mean"), -1), 99.25, 1e-9);
     /* training time: seed 0 only (40 for the teacher, once, + 100 + 101) */
     assert_near(dsn_json_num(at(mn, "seeds.0.wall_seconds.train"), -1), 241, 1e-9);
-    assert_int_equal(at(mn, "seeds.1.wall_seconds.train")->type, DSN_JSON_NULL);
+    assert_true(json_is_null(at(mn, "seeds.1.wall_seconds.train")));
     assert_near(dsn_json_num(at(mn, "seeds.1.wall_seconds.eval"), -1), 121, 1e-9);
     assert_near(dsn_json_num(at(mn, "summary.train_wall_seconds.n"), -1), 1, 0);
     /* the matrix: rows models, columns serials, valid on the diagonal */
-    const dsn_json *cm = at(mn, "seeds.1.cross_customer");
+    const json_t *cm = at(mn, "seeds.1.cross_customer");
     assert_non_null(cm);
-    assert_string_equal(dsn_json_str(&dsn_json_get(cm, "rows")->items[0]), "alice");
-    assert_string_equal(dsn_json_str(&dsn_json_get(cm, "columns")->items[1]), "bob");
-    const dsn_json *mx = dsn_json_get(cm, "matrix");
-    assert_near(mx->items[0].items[0].number, 97, 0);
-    assert_near(mx->items[0].items[1].number, 10, 0);
-    assert_near(mx->items[1].items[0].number, 13, 0);
-    assert_near(mx->items[1].items[1].number, 99, 0);
-    const dsn_json *runs = at(mn, "seeds.0.runs");
-    assert_int_equal(runs->n, 2);
-    assert_string_equal(dsn_json_str(dsn_json_get(&runs->items[0], "customer")), "alice");
-    assert_string_equal(dsn_json_str(dsn_json_get(&runs->items[0], "train_log")), slog);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(cm, "rows"), 0)), "alice");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(cm, "columns"), 1)), "bob");
+    const json_t *mx = json_object_get(cm, "matrix");
+    const double want[2][2] = {{97, 10}, {13, 99}};
+    for(size_t r = 0; r < 2; ++r)
+        for(size_t c = 0; c < 2; ++c) assert_near(dsn_json_num(json_array_get(json_array_get(mx, r), c), -1), want[r][c], 0);
+    const json_t *runs = at(mn, "seeds.0.runs");
+    assert_int_equal(json_array_size(runs), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(runs, 0), "customer")), "alice");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(runs, 0), "train_log")), slog);
     assert_near(dsn_json_num(at(j, "anchors.mnist.raw"), -1), 9.2, 1e-12);
-    dsn_json_free(j);
+    json_decref(j);
 
     snprintf(path, sizeof path, "%s/rep/report.md", dir);
     size_t len;
