@@ -1,6 +1,6 @@
 /* The numerical patches to Darknet: delta accumulation for two-headed nets (0003), Adam on the
  * CPU (0004), and gemm routed to OpenBLAS (0001) against Darknet's reference loops; and what
- * classifier train leaves in the backup folder (0041), and its ETA (0042). */
+ * classifier train leaves in the backup folder (0035), and its ETA (0036). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -207,7 +207,7 @@ static void test_gemm_matches_reference(void **state)
     }
 }
 
-/* ---- classifier train: the last and the best weights, -backups (0041), ETA (0042) --------- */
+/* ---- classifier train: the last and the best weights, -backups (0035), ETA (0036) --------- */
 static const char *TINY_CLASSIFIER =
     "[net]\nbatch=8\nsubdivisions=1\nwidth=8\nheight=8\nchannels=3\nmax_batches=30\n"
     "learning_rate=0.1\nmomentum=0.9\ndecay=0.0005\npolicy=constant\n\n"
