@@ -319,7 +319,8 @@ static int write_item(const plan *p, int i)
     dsn_serial_encode(serial, sizeof serial, &it->cert.serial);
 
     const char *train[] = {p->darknet, "classifier", "train", data, cfg, "-seed", seed, "-serial", serial, NULL};
-    const char *export[] = {p->dsn, "export", cfg, weights, "-o", customer, "--name", "customer", NULL};
+    /* sealed to the customer's serial, as a shipped model is */
+    const char *export[] = {p->dsn, "export", cfg, weights, "-o", customer, "--name", "customer", "--serial", serial, NULL};
     json_t *others = json_array();
     json_t *steps = json_pack("[o, o, o]", step("train", argv_of(train)), step("export", argv_of(export)),
                               eval_step(p, i, work, others));

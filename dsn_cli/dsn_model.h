@@ -22,7 +22,7 @@
  *
  * Before Darknet parses anything (its parser exits on errors), the loader checks what it can and
  * reports it in err: unreadable files, a cfg without [net] or an input size, a [serial_stamp] with
- * a bad geometry, and weights too short for the cfg ("weights of another cfg"). Darknet's
+ * a bad geometry, and weights of another size than the cfg needs (darknet_patch 0026). Darknet's
  * layer table goes to stderr unless quiet. Nothing here changes Darknet's global state but
  * rand()'s seed (srand(init_seed) before parsing, for a reproducible random initialisation). */
 #ifndef DSN_MODEL_H

@@ -323,6 +323,10 @@ int dsn_test_make_dsn_model(dsn_test_model *m, int n_certs, int target, int teac
     if(rc == 0)
         rc = dsn_test_run(out, sizeof out, "cd %s && ASAN_OPTIONS=detect_leaks=0 %s/darknet classifier train %s %s -seed 2 -serial %s > student.log 2>&1",
                           m->dir, bin, m->data, m->student_cfg, serial_text);
+    dsn_test_pathf(m->customer_weights, sizeof m->customer_weights, "%s/cust/customer.weights", m->dir);
+    if(rc == 0)
+        rc = dsn_test_run(out, sizeof out, "cd %s && ASAN_OPTIONS=detect_leaks=0 %s/dsn export %s %s -o cust --name customer "
+                          "--no-seal > export.log 2>&1", m->dir, bin, m->student_cfg, m->student_weights);
     free(bin);
     if(rc != 0) {
         fprintf(stderr, "dsn_test_make_dsn_model: training failed (%d) in %s:\n%s\n", rc, m->dir, out);

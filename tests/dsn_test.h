@@ -50,6 +50,7 @@ typedef struct dsn_test_model {
     char target_cert[512], wrong_cert[512];
     char teacher_cfg[512], teacher_weights[512], student_cfg[512], student_weights[512];
     char customer_cfg[512], plain_cfg[512];
+    char customer_weights[512];   /* dsn export --no-seal of the student: G_e + G_y in the clear */
     int n_certs, target;
 } dsn_test_model;
 int dsn_test_make_dsn_model(dsn_test_model *m, int n_certs, int target, int teacher_iters, int student_iters);

@@ -101,7 +101,7 @@ static void test_model_load_errors(void **state)
                                "[convolutional]\nfilters=64\nsize=3\nstride=1\npad=1\nactivation=relu\n\n"
                                "[connected]\noutput=4\nactivation=linear\n\n[softmax]\n");
     assert_int_equal(dsn_model_load(&m, cfg, M.teacher_weights, NULL, &o, err, sizeof err), -1);
-    assert_non_null(strstr(err, "weights of another cfg"));
+    assert_non_null(strstr(err, "do not belong to this cfg"));
     /* cfg text errors name the line */
     char *bad = dsn_test_write(M.dir, "bad.cfg", "[net]\nwidth=16\nheight=16\nchannels=1\n\n[convolutional]\nfilters\n");
     assert_int_equal(dsn_model_load(&m, bad, NULL, NULL, &o, err, sizeof err), -1);
@@ -113,11 +113,11 @@ static void test_model_load_errors(void **state)
     dsn_model a, b;
     o.batch = 1;
     o.strip_stamp = 1;
-    assert_int_equal(dsn_model_load(&a, M.customer_cfg, M.student_weights, NULL, &o, err, sizeof err), 0);
+    assert_int_equal(dsn_model_load(&a, M.customer_cfg, M.customer_weights, NULL, &o, err, sizeof err), 0);
     assert_true(a.had_stamp && !a.has_stamp);
     assert_int_equal(a.geo.bits, 16);
     o.strip_stamp = 0;
-    assert_int_equal(dsn_model_load(&b, M.customer_cfg, M.student_weights, NULL, &o, err, sizeof err), 0);
+    assert_int_equal(dsn_model_load(&b, M.customer_cfg, M.customer_weights, NULL, &o, err, sizeof err), 0);
     assert_true(b.has_stamp);
     assert_int_equal(a.net->n + 1, b.net->n);
     float x[256];
@@ -154,14 +154,14 @@ static double verify_p(const char *cfg, const char *weights, const char *cert, i
 static void test_verify_right_certificate(void **state)
 {
     (void)state;
-    double p = verify_p(M.customer_cfg, M.student_weights, M.target_cert, 0, "VERIFIED: this model is keyed");
+    double p = verify_p(M.customer_cfg, M.customer_weights, M.target_cert, 0, "VERIFIED: this model is keyed");
     assert_true(p <= 1e-5);
 }
 
 static void test_verify_other_customer(void **state)
 {
     (void)state;
-    double p = verify_p(M.customer_cfg, M.student_weights, M.wrong_cert, 1, "NOT VERIFIED");
+    double p = verify_p(M.customer_cfg, M.customer_weights, M.wrong_cert, 1, "NOT VERIFIED");
     assert_true(p > 0.01);
 }
 
@@ -177,7 +177,7 @@ static void test_verify_edited_cfg(void **state)
 {
     (void)state;
     /* the thief removed the stamp layer ... */
-    verify_p(M.plain_cfg, M.student_weights, M.target_cert, 0, "the cfg has no [serial_stamp] layer");
+    verify_p(M.plain_cfg, M.customer_weights, M.target_cert, 0, "the cfg has no [serial_stamp] layer");
     /* ... or moved it and baked in another serial: verify stamps from the certificate anyway */
     char text[4096];
     char *c = dsn_test_read(M.customer_cfg);
@@ -186,7 +186,7 @@ static void test_verify_edited_cfg(void **state)
     assert_non_null(at);
     snprintf(text, sizeof text, "%.*sbits=16\ncorner=tl\nserial=0000-0G\n%s", (int)(at - c), c, at + strlen("bits=16\n"));
     char *moved = dsn_test_write(M.dir, "moved.cfg", text);
-    verify_p(moved, M.student_weights, M.target_cert, 0, "built without the cfg's [serial_stamp] layer");
+    verify_p(moved, M.customer_weights, M.target_cert, 0, "built without the cfg's [serial_stamp] layer");
     free(moved);
     free(c);
 }
@@ -207,33 +207,33 @@ static void test_verify_bad_input(void **state)
     rc = dsn(out, sizeof out, "verify --cfg %s --weights %s --cert %s --pub %s --data %s", wide, M.teacher_weights,
              M.target_cert, M.owner_pub, M.data);
     assert_int_equal(rc, 2);
-    assert_non_null(strstr(out, "weights of another cfg"));
+    assert_non_null(strstr(out, "do not belong to this cfg"));
     free(wide);
     /* a certificate signed by another key: nothing can be claimed */
-    rc = dsn(out, sizeof out, "verify --cfg %s --weights %s --cert %s --pub %s --data %s", M.customer_cfg, M.student_weights,
+    rc = dsn(out, sizeof out, "verify --cfg %s --weights %s --cert %s --pub %s --data %s", M.customer_cfg, M.customer_weights,
              M.other_cert, M.owner_pub, M.data);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "does not verify against --pub"));
     /* and the other way round: our certificate against the other key */
-    rc = dsn(out, sizeof out, "verify --cfg %s --weights %s --cert %s --pub %s --data %s", M.customer_cfg, M.student_weights,
+    rc = dsn(out, sizeof out, "verify --cfg %s --weights %s --cert %s --pub %s --data %s", M.customer_cfg, M.customer_weights,
              M.target_cert, M.other_pub, M.data);
     assert_int_equal(rc, 2);
-    rc = dsn(out, sizeof out, "verify --cfg %s --weights %s --cert %s --data %s", M.customer_cfg, M.student_weights,
+    rc = dsn(out, sizeof out, "verify --cfg %s --weights %s --cert %s --data %s", M.customer_cfg, M.customer_weights,
              M.target_cert, M.data);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "--pub"));
     rc = dsn(out, sizeof out, "verify --cfg %s --weights %s --cert %s --pub %s --data %s --alpha 2", M.customer_cfg,
-             M.student_weights, M.target_cert, M.owner_pub, M.data);
+             M.customer_weights, M.target_cert, M.owner_pub, M.data);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "--alpha"));
     /* trace: a certificate folder that is not there, or holds none of this owner's */
     char nodir[600];
     snprintf(nodir, sizeof nodir, "%s/no-such-certs", M.dir);
-    rc = dsn(out, sizeof out, "trace --cfg %s --weights %s --certs %s --pub %s --data %s", M.customer_cfg, M.student_weights,
+    rc = dsn(out, sizeof out, "trace --cfg %s --weights %s --certs %s --pub %s --data %s", M.customer_cfg, M.customer_weights,
              nodir, M.owner_pub, M.data);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, nodir));
-    rc = dsn(out, sizeof out, "trace --cfg %s --weights %s --certs %s --pub %s --data %s", M.customer_cfg, M.student_weights,
+    rc = dsn(out, sizeof out, "trace --cfg %s --weights %s --certs %s --pub %s --data %s", M.customer_cfg, M.customer_weights,
              M.certs, M.other_pub, M.data);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "no certificate that verifies against the key"));
@@ -255,7 +255,7 @@ static void test_trace_names_the_customer(void **state)
     snprintf(cmd, sizeof cmd, "cp %s %s/zz_other.sn", M.other_cert, M.certs);
     assert_int_equal(system(cmd), 0);
     int rc = dsn(out, sizeof out, "trace --cfg %s --weights %s --certs %s --pub %s --data %s --images 200 --json %s",
-                 M.customer_cfg, M.student_weights, M.certs, M.owner_pub, M.data, json);
+                 M.customer_cfg, M.customer_weights, M.certs, M.owner_pub, M.data, json);
     snprintf(cmd, sizeof cmd, "%s/zz_other.sn", M.certs);
     remove(cmd);
     if(rc != 0) fail_msg("trace: exit %d:\n%s", rc, out);
@@ -289,7 +289,7 @@ static json_t *attack(const char *kind, const char *extra)
     snprintf(json, sizeof json, "%s/%s.json", OUT, kind);
     snprintf(md, sizeof md, "%s/%s.md", OUT, kind);
     int rc = dsn(out, sizeof out, "attack %s --cfg %s --weights %s --data %s --cert %s --pub %s --json %s --md %s "
-                 "--png-dir %s " TINY " %s", kind, M.customer_cfg, M.student_weights, M.data, M.target_cert, M.owner_pub,
+                 "--png-dir %s " TINY " %s", kind, M.customer_cfg, M.customer_weights, M.data, M.target_cert, M.owner_pub,
                  json, md, OUT, extra);
     if(rc != 0) fail_msg("attack %s: exit %d:\n%s", kind, rc, out);
     json_t *j = load_json(json);
@@ -451,7 +451,7 @@ static void test_attack_overwrite(void **state)
     json_decref(j);
     char out[8192];
     int rc = dsn(out, sizeof out, "attack overwrite --cfg %s --weights %s --data %s --cert %s --pub %s --student-cfg %s --kd soft",
-                 M.customer_cfg, M.student_weights, M.data, M.target_cert, M.owner_pub, M.student_cfg);
+                 M.customer_cfg, M.customer_weights, M.data, M.target_cert, M.owner_pub, M.student_cfg);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "--kd soft"));
 }
@@ -534,20 +534,20 @@ static void test_attack_bad_input(void **state)
 {
     (void)state;
     char out[8192];
-    int rc = dsn(out, sizeof out, "attack nosuch --cfg %s --weights %s --data %s", M.customer_cfg, M.student_weights, M.data);
+    int rc = dsn(out, sizeof out, "attack nosuch --cfg %s --weights %s --data %s", M.customer_cfg, M.customer_weights, M.data);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "unknown attack 'nosuch'"));
-    rc = dsn(out, sizeof out, "attack prune --cfg %s --weights %s --data %s", M.customer_cfg, M.student_weights, M.data);
+    rc = dsn(out, sizeof out, "attack prune --cfg %s --weights %s --data %s", M.customer_cfg, M.customer_weights, M.data);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "needs --cert"));
-    rc = dsn(out, sizeof out, "attack finetune --cfg %s --weights %s --data %s --sizes 5000", M.customer_cfg, M.student_weights, M.data);
+    rc = dsn(out, sizeof out, "attack finetune --cfg %s --weights %s --data %s --sizes 5000", M.customer_cfg, M.customer_weights, M.data);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "the training set has 200"));
-    rc = dsn(out, sizeof out, "attack finetune --cfg %s --weights %s --data %s", M.plain_cfg, M.student_weights, M.data);
+    rc = dsn(out, sizeof out, "attack finetune --cfg %s --weights %s --data %s", M.plain_cfg, M.customer_weights, M.data);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "no [serial_stamp]"));
     rc = dsn(out, sizeof out, "attack keysearch --cfg %s --weights %s --data %s --cert %s --pub %s", M.customer_cfg,
-             M.student_weights, M.data, M.other_cert, M.owner_pub);
+             M.customer_weights, M.data, M.other_cert, M.owner_pub);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "does not verify"));
     char missing[600];
@@ -556,14 +556,14 @@ static void test_attack_bad_input(void **state)
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, missing));
     rc = dsn(out, sizeof out, "attack overwrite --cfg %s --weights %s --data %s --cert %s --pub %s", M.customer_cfg,
-             M.student_weights, M.data, M.target_cert, M.owner_pub);
+             M.customer_weights, M.data, M.target_cert, M.owner_pub);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "--student-cfg"));
     /* nothing half-written: a failed run leaves no --json behind */
     char json[600];
     snprintf(json, sizeof json, "%s/never.json", OUT);
     rc = dsn(out, sizeof out, "attack finetune --cfg %s --weights %s --data %s --json %s --sizes 0", M.customer_cfg,
-             M.student_weights, M.data, json);
+             M.customer_weights, M.data, json);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "--sizes"));
     assert_null(fopen(json, "r"));
