@@ -153,8 +153,8 @@ int dsn_cmd_eval(int argc, char **argv)
         dsn_error("eval: --batch at most 4096, --threads at most 64");
         return DSN_EXIT_ERROR;
     }
-    for(int i = 0; i < DSN_COUNT(ranges); ++i) {
-        if(ranges[i].value > 10000000) {
+    for(int i = 0; i < DSN_COUNT(ranges); ++i) {   /* counts, not the seed: any int seed is one */
+        if(ranges[i].value > 10000000 && strcmp(ranges[i].option, "--seed") != 0) {
             dsn_error("eval: %s %d: at most 10000000", ranges[i].option, ranges[i].value);
             return DSN_EXIT_ERROR;
         }

@@ -360,12 +360,12 @@ static void check_complete(const char *fleet)
     closedir(d);
 }
 
-/* `dsn fleet run FLEET -j 2` in a process group of its own; returns its pid (= the group). */
-static pid_t start_run(const char *fleet, const char *log)
+/* `dsn fleet run FLEET -j J` in a process group of its own; returns its pid (= the group). */
+static pid_t start_run(const char *fleet, const char *log, int jobs)
 {
     char cmd[2048];
-    dsn_test_pathf(cmd, sizeof cmd, "exec env ASAN_OPTIONS=detect_leaks=0 %s/dsn fleet run %s -j 2 > %s/%s 2>&1", fx->bin,
-                   fleet, fx->dir, log);
+    dsn_test_pathf(cmd, sizeof cmd, "exec env ASAN_OPTIONS=detect_leaks=0 %s/dsn fleet run %s -j %d > %s/%s 2>&1", fx->bin,
+                   fleet, jobs, fx->dir, log);
     fflush(NULL);
     pid_t pid = fork();
     if(pid == 0) {
@@ -413,7 +413,7 @@ static void test_local_run_stop_kill_resume(void **state)
     sh_expect(0, "%s", PLAN " -o fleet_local");
     double t0 = now_s();
     /* 1. SIGTERM to the runner once an item is done: it stops its items and says how to resume */
-    pid_t pid = start_run(fx->local, "run1.log");
+    pid_t pid = start_run(fx->local, "run1.log", 2);
     wait_done_at_least(fx->local, 1, pid);
     kill(pid, SIGTERM);
     assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -430,8 +430,9 @@ static void test_local_run_stop_kill_resume(void **state)
     for(int i = 0; i < CUSTOMERS; ++i) kept[i] = read_at("%s/out/%s/result.json", fx->local, NAMES[i]);
 
     /* 2. SIGKILL to the runner alone, after one more is done: its items stop with it
-       (PR_SET_PDEATHSIG), leaving their work/NAME behind, never an out/NAME */
-    pid = start_run(fx->local, "run2.log");
+       (PR_SET_PDEATHSIG), leaving their work/NAME behind, never an out/NAME. One at a time, so
+       that the kill comes while the last one is still running, however fast items are */
+    pid = start_run(fx->local, "run2.log", 1);
     wait_done_at_least(fx->local, done1 + 1, pid);
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
@@ -443,7 +444,8 @@ static void test_local_run_stop_kill_resume(void **state)
         if(!kept[i]) kept[i] = read_at("%s/out/%s/result.json", fx->local, NAMES[i]);
 
     /* 3. SIGKILL to everything at once (a machine lost) as the rerun starts its items */
-    pid = start_run(fx->local, "run3.log");
+    assert_true(done2 < CUSTOMERS);
+    pid = start_run(fx->local, "run3.log", 2);
     int running = 0;
     for(int t = 0; t < 400 && !running; ++t) {       /* until an item holds its lock */
         for(int i = 0; i < CUSTOMERS && !running; ++i) {
