@@ -223,6 +223,20 @@ done
 
 say "report"
 timed "report" "$bin/dsn" report --out "$report" "${manifest[@]}"
+# fidelity under distribution shift (MNIST): each customer's per-subset table, after the report
+if [ -n "$shift" ]; then
+    {
+        printf '\n## Fidelity under distribution shift (%s, never trained on)\n\n' "$shift"
+        for seed in "${seeds[@]}"; do
+            for c in "${customers[@]}"; do
+                f=$run/seed$seed/shift_$c.md
+                [ -f "$f" ] || continue
+                printf '### seed %s, %s\n\n' "$seed" "$c"
+                sed -n '/^| subset/,/^$/p' "$f"
+            done
+        done
+    } >> "$report/report.md"
+fi
 total=$(( $(date +%s) - t0 ))
 {
     printf '# Where the time goes (make demo, DATA=%s, SEEDS=%s)\n\n' "$data" "${seeds[*]}"
