@@ -53,7 +53,7 @@ $(FUZZ_DIR)/fuzz_cfg: tests/fuzz/fuzz_cfg.c tests/fuzz/fuzz_alloc.c $(FUZZ_DK_OB
 	@printf '  %-7s %s\n' FUZZCC $@
 	$(Q)$(FUZZ_CC) $(filter-out -std=c11 -D_POSIX_C_SOURCE=200809L,$(FUZZ_CFLAGS)) -std=gnu11 -D_GNU_SOURCE \
 	    -I$(DKSRC)/include -I$(DKSRC)/src tests/fuzz/fuzz_cfg.c tests/fuzz/fuzz_alloc.c $(FUZZ_DK_OBJS) \
-	    -o $@ -lm -pthread
+	    -o $@ -lm -pthread -lcrypto
 # the target's own flags: stdout and stderr closed (Darknet prints its layer table for every
 # parse; sanitizer reports still come through libFuzzer's copy of stderr)
 FUZZ_FLAGS_cfg := -close_fd_mask=3 -max_len=8192
