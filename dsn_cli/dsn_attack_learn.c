@@ -566,6 +566,8 @@ static int overwrite_cfg(dsn_attack_ctx *a, dsn_cfg *s, const dsn_serial *fresh,
     }
     dsn_cfg_set(s, kd, "teacher_cfg", teacher_path);
     dsn_cfg_set(s, kd, "teacher_weights", o->weights);
+    /* the attack sets the starting weights itself (stolen or fresh): the recipe's warm start off */
+    dsn_cfg_set(s, kd, "warm", "0");
     return 0;
 }
 

@@ -337,23 +337,18 @@ static int readable(const char *path, const char *what, char *err, size_t errlen
     return 0;
 }
 
-/* stderr to /dev/null and back (Darknet prints its layer table and "Loading weights"). */
+/* Darknet's printing (its layer table, "Loading weights") captured while the model is built, the
+ * way -q captures it (dsn_util.h): a fatal error inside Darknet still reaches the real stderr, replayed
+ * at exit, instead of vanishing. 1: this call began the capture; 0: it was already on (or failed). */
 static int mute_stderr(void)
 {
-    fflush(stderr);
-    int saved = dup(2);
-    FILE *null = fopen("/dev/null", "w");
-    if(saved >= 0 && null) dup2(fileno(null), 2);
-    if(null) fclose(null);
-    return saved;
+    if(dsn_quiet()) return 0;
+    return dsn_quiet_begin() == 0;
 }
 
-static void unmute_stderr(int saved)
+static void unmute_stderr(int began)
 {
-    if(saved < 0) return;
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
+    if(began > 0) dsn_quiet_end();
 }
 
 /* Sealed weights, unsealed with the serial a legitimate user holds: by the [serial_stamp] layer

@@ -288,7 +288,8 @@ int dsn_test_make_dsn_model(dsn_test_model *m, int n_certs, int target, int teac
     dsn_key_free(owner);
     dsn_key_free(other);
 
-    /* teacher, student (keyed to the target's serial), customer and plain cfgs */
+    /* teacher, student (keyed to the target's serial; the shipped recipe's soft rows and warm start), customer
+       and plain cfgs */
     char text[8192], out[4096], serial_text[DSN_SERIAL_TEXT_MAX];
     dsn_serial_encode(serial_text, sizeof serial_text, &serial);
     dsn_test_pathf(m->teacher_weights, sizeof m->teacher_weights, "%s/teacher.weights", m->dir);
@@ -299,9 +300,9 @@ int dsn_test_make_dsn_model(dsn_test_model *m, int n_certs, int target, int teac
     snprintf(m->teacher_cfg, sizeof m->teacher_cfg, "%s", p);
     free(p);
     n = snprintf(text, sizeof text, TINY_NET, student_iters);
-    n += snprintf(text + n, sizeof text - n, "[serial_stamp]\nbits=16\nvalid=.5\nforged=.2\nnear=.15\nnear_max=2\nseed=1\n\n%s", TINY_BODY);
+    n += snprintf(text + n, sizeof text - n, "[serial_stamp]\nbits=16\nvalid=.5\nforged=.2\nnear=.15\nsoft=.1\nnear_max=2\nseed=1\n\n%s", TINY_BODY);
     snprintf(text + n, sizeof text - n,
-             "[distill_kl]\nteacher_cfg=%s\nteacher_weights=%s\ntemperature=4\nhard=.5\npush=.5\n\n"
+             "[distill_kl]\nteacher_cfg=%s\nteacher_weights=%s\ntemperature=4\nhard=.5\npush=.5\nwarm=1\n\n"
              "[route]\nlayers=3\n\n[gradient_reversal]\nlambda=1\ngamma=10\n\n"
              "[connected]\noutput=32\nactivation=relu\n\n[connected]\noutput=4\nactivation=linear\n\n[masked_softmax]\nselect=neg\n",
              m->teacher_cfg, m->teacher_weights);
