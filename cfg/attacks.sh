@@ -17,8 +17,10 @@
 #                 100, 500, 1000), reverse; open: finetune and transfer (all sizes, one seed), prune,
 #                 overwrite (the demo's student recipe), keysearch, reverse, blackbox, distill
 # then dsn attack summary writes REPORT/attacks.md and REPORT/attacks.json; the curves go to REPORT/.
-# The training runs are cached in RUN/cache.json for this run only (scratch baselines are shared by
-# finetune and transfer, and finetune's reinit-fc is transfer's conv-trained); it starts empty.
+# The training runs are cached in RUN/cache_FORM.json (scratch baselines are shared by finetune and
+# transfer, and finetune's reinit-fc is transfer's conv-trained). A second make attacks resumes: an
+# attack whose JSON is newer than the model and whose command line is unchanged (RUN/KIND_FORM.cmd)
+# is not run again; ATTACK_FRESH=1 (FRESH here) starts over, cache included.
 set -euo pipefail
 bin=${BUILD:-build}
 data=${DATA:-mnist}
@@ -97,13 +99,21 @@ attack() {
     step "attack $kind, $form"
     local model=(--cfg "$cfg" --weights "$weights" --name "alice (sealed, as shipped)")
     [ "$form" = open ] && model=(--cfg "$ocfg" --weights "$oweights" --name "alice (open)")
-    "$bin/dsn" attack "$kind" "${model[@]}" "${common[@]}" --cache "$run/cache_$form.json" "$@" "${opts[@]}" \
-        --json "$run/${kind}_$form.json" --md "$run/${kind}_$form.md"
-    results+=("$run/${kind}_$form.json")
+    local args=("$kind" "${model[@]}" "${common[@]}" --cache "$run/cache_$form.json" "$@" "${opts[@]}"
+                --json "$run/${kind}_$form.json" --md "$run/${kind}_$form.md")
+    local json=$run/${kind}_$form.json cmd=$run/${kind}_$form.cmd
+    results+=("$json")
+    if [ -f "$json" ] && [ "$json" -nt "${model[3]}" ] && [ -f "$cmd" ] && [ "$(cat "$cmd")" = "${args[*]}" ]; then
+        echo "  done before (same model, same command): $json"
+        return
+    fi
+    rm -f "$cmd"
+    "$bin/dsn" attack "${args[@]}"
+    printf '%s' "${args[*]}" > "$cmd"
 }
-rm -f "$run"/cache_*.json
+[ "${FRESH:-0}" = 1 ] && rm -f "$run"/cache_*.json "$run"/*.cmd
 attack sealed finetune --sizes 100,500,1000,10%,40% --repeats "$repeats" --certs "$run/certs100"
-attack sealed transfer --sizes 100,500,1000 --repeats 1
+attack sealed transfer --sizes 100,500,1000 --repeats "$repeats"
 attack sealed reverse --png-images 100
 attack open finetune --repeats 1 --certs "$run/certs100"
 # the second task: Fashion-MNIST when imported (make demo DATA=fashion, or dsn import fashion), its first
