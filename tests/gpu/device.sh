@@ -10,16 +10,19 @@
 # Steps: the CPU and GPU=1 builds (OPENCV=0 OPENBLAS=0, tests/gpu/device.mk; CUDNN=1 when cuDNN's
 # header is found); tests/gpu/check.sh (every DSN layer CPU against GPU, 20 iterations of a small
 # student on both); the MNIST student (cfg/mnist_student.cfg, alice's serial) trained on the GPU for
-# at most TRAIN_SECS (180), the same on the CPU for CPU_SECS (60: speed, losses), the customer model
-# exported and evaluated with and without the serial (dsn eval EVAL_OPTS; darknet classifier valid
-# on the GPU). OUTDIR gets summary.txt, eval.md and logs.tar.gz (refreshed after every step).
+# at most TRAIN_SECS (180), the same on the CPU for at most CPU_SECS (90: speed, losses), and each
+# student's customer model exported and evaluated with and without the serial (dsn eval EVAL_OPTS;
+# darknet classifier valid on the GPU). OUTDIR gets summary.txt, eval_gpu_trained.md,
+# eval_cpu_trained.md and logs.tar.gz (refreshed after every step). tests/gpu/device_deps.sh
+# gathers $DEPS here; on the lent machine (device tool): carry .gpudeps, build/darknet-src and
+# data/mnist and run `tests/gpu/device.sh "$OUT"` (about 100 s there on an H200 with 16 CPUs).
 # SKIP_GPU=1: everything but the GPU (a dry run on a machine without one; CPU_BUILD picks the dir).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 out=${1:?usage: tests/gpu/device.sh OUTDIR}
 mkdir -p "$out" && out=$(cd "$out" && pwd)
 deps=$(cd "${DEPS:-.gpudeps}" && pwd)
-TRAIN_SECS=${TRAIN_SECS:-180} CPU_SECS=${CPU_SECS:-60} SKIP_GPU=${SKIP_GPU:-0}
+TRAIN_SECS=${TRAIN_SECS:-180} CPU_SECS=${CPU_SECS:-90} SKIP_GPU=${SKIP_GPU:-0}
 EVAL_OPTS=${EVAL_OPTS:---forged 100 --near2 50 --near4 50 --images-per-serial 200}
 cb=${CPU_BUILD:-build} gb=build/gpu
 logs=$(mktemp -d) work=$(mktemp -d)
@@ -49,6 +52,21 @@ fi
 say "machine: $( (. /etc/os-release && echo "$PRETTY_NAME") ), $(nproc) CPUs, gcc $(gcc -dumpfullversion)," \
     "$("$nvcc" --version | tail -1), cuDNN header: $cudnn, make $(make --version | head -1)"
 [ "$SKIP_GPU" = 1 ] || say "GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader)"
+
+# make does not fetch here: the carried tree must hold exactly this darknet_patch/ (undo the
+# patches, last first, in a copy; one that does not undo was not applied)
+if command -v patch >/dev/null; then
+    mkdir "$work/dk" && cp -r build/darknet-src/. "$work/dk"     # /.: the tree, also through a link
+    patches=(darknet_patch/[0-9]*.patch)
+    for ((i = ${#patches[@]} - 1; i >= 0; --i)); do
+        p=${patches[i]}
+        patch -d "$work/dk" -p1 -R -f -s --no-backup-if-mismatch --reject-file=- < "$p" > /dev/null 2>&1 ||
+            { say "build/darknet-src lacks $(basename "$p") (or differs): run make fetch where it was made, carry it again"; exit 1; }
+    done
+    say "build/darknet-src: every darknet_patch/*.patch applied"
+else
+    say "no patch(1) here: build/darknet-src not checked against darknet_patch/"
+fi
 
 # ---- builds: strict first; on failure once more with warnings as warnings (another gcc) --------
 MK="make -f tests/gpu/device.mk OPENCV=0 OPENBLAS=0 NVCC=$nvcc"
@@ -123,29 +141,41 @@ s=$(date +%s)
 # shellcheck disable=SC2086
 timeout "$CPU_SECS" $lb "$cb/darknet" classifier train "$m/cpu.data" "$m/mnist_student.cfg" -seed 1 -serial "$serial" \
     > "$logs/mnist_cpu.log" 2>&1
-say "the same student on the CPU ($(nproc) threads, no OpenBLAS): exit $? after $(($(date +%s) - s))s (cap ${CPU_SECS}s): $(train_stats "$logs/mnist_cpu.log")"
+rc=$?
+say "the same student on the CPU ($(nproc) threads, no OpenBLAS): exit $rc after $(($(date +%s) - s))s (cap ${CPU_SECS}s): $(train_stats "$logs/mnist_cpu.log")"
 for i in 1 10 100 500 1000 2000; do
     say "  iteration $i: loss gpu $(loss_at "$logs/mnist_gpu.log" $i) cpu $(loss_at "$logs/mnist_cpu.log" $i)"
 done
 snap
 
-w=$m/backup/mnist_student.weights
-[ -f "$w" ] || w=$m/backup/mnist_student.backup
-"$cb/dsn" export "$m/mnist_student.cfg" "$w" -o "$m/customer" --name mnist_customer --cert weights/alice.sn --force > "$logs/export.log" 2>&1 &&
-"$cb/dsn" export "$m/mnist_student.cfg" "$w" -o "$m/open" --name mnist_customer --no-seal --force >> "$logs/export.log" 2>&1
-say "dsn export of $(basename "$w"): exit $?"
-s=$(date +%s)
-# shellcheck disable=SC2086
-timeout 120 "$cb/dsn" eval --cfg "$m/customer/mnist_customer.cfg" --weights "$m/customer/mnist_customer.weights" \
-    --cert weights/alice.sn --pub weights/owner.pub.pem --data "$m/mnist.data" --teacher-cfg cfg/mnist_teacher.cfg \
-    --teacher-weights "$deps/mnist_teacher.weights" --seed 0 --dataset mnist $EVAL_OPTS -q \
-    --md "$out/eval.md" --json "$logs/eval.json" > "$logs/eval.log" 2>&1
-say "dsn eval (CPU build, $EVAL_OPTS): exit $? ($(($(date +%s) - s))s)"
-grep -E '^\| (teacher|valid|no serial|forged|Hamming distance 1, mean)' "$out/eval.md" | tee -a "$out/summary.txt"
-if [ "$SKIP_GPU" != 1 ]; then
+# evaluate NAME WEIGHTS: the customer model (sealed to alice's serial, and in the clear) exported
+# from the student's weights, dsn eval on the CPU build (OUTDIR/eval_NAME.md), and darknet
+# classifier valid on the GPU with the serial (sealed model) and without one (open model)
+evaluate() {
+    local name=$1 w=$2 c=$m/$1 s rc
+    [ -f "$w" ] || w=${w%.weights}.backup     # a training stopped by its cap: the last epoch
+    [ -f "$w" ] || { say "$name: no weights to evaluate"; return; }
+    "$cb/dsn" export "$m/mnist_student.cfg" "$w" -o "$c/customer" --name mnist_customer --cert weights/alice.sn --force \
+        > "$logs/export_$name.log" 2>&1 &&
+    "$cb/dsn" export "$m/mnist_student.cfg" "$w" -o "$c/open" --name mnist_customer --no-seal --force \
+        >> "$logs/export_$name.log" 2>&1
+    rc=$?
+    say "$name: dsn export of $(basename "$w"): exit $rc"
+    s=$(date +%s)
+    # shellcheck disable=SC2086
+    timeout 120 "$cb/dsn" eval --cfg "$c/customer/mnist_customer.cfg" --weights "$c/customer/mnist_customer.weights" \
+        --cert weights/alice.sn --pub weights/owner.pub.pem --data "$m/mnist.data" --teacher-cfg cfg/mnist_teacher.cfg \
+        --teacher-weights "$deps/mnist_teacher.weights" --seed 0 --dataset mnist $EVAL_OPTS -q \
+        --md "$out/eval_$name.md" --json "$logs/eval_$name.json" > "$logs/eval_$name.log" 2>&1
+    say "$name: dsn eval (CPU build, $EVAL_OPTS): exit $? ($(($(date +%s) - s))s)"
+    grep -E '^\| (teacher|valid|no serial|forged|Hamming distance 1, mean)' "$out/eval_$name.md" | tee -a "$out/summary.txt"
+    [ "$SKIP_GPU" = 1 ] && return
     valid() { "$gb/darknet" classifier valid "$m/mnist.data" "$@" 2>/dev/null | grep 'top 1' | tail -1; }
-    say "darknet classifier valid on the GPU, sealed model with -serial: $(valid "$m/customer/mnist_customer.cfg" "$m/customer/mnist_customer.weights" -serial "$serial")"
-    say "darknet classifier valid on the GPU, open model, no serial: $(valid "$m/open/mnist_customer.cfg" "$m/open/mnist_customer.weights")"
-fi
+    say "$name: darknet classifier valid on the GPU, sealed model with -serial: $(valid "$c/customer/mnist_customer.cfg" "$c/customer/mnist_customer.weights" -serial "$serial")"
+    say "$name: darknet classifier valid on the GPU, open model, no serial: $(valid "$c/open/mnist_customer.cfg" "$c/open/mnist_customer.weights")"
+}
+evaluate gpu_trained "$m/backup/mnist_student.weights"
+snap
+evaluate cpu_trained "$m/cpu/mnist_student.weights"
 snap
 say "done"
