@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "dsn_image.h"
+#include "dsn_seal.h"
 #include "dsn_layers.h"
 #include "dsn_util.h"
 
@@ -150,6 +151,153 @@ static int scored_cmp(const void *x, const void *y)
     return a->index < b->index ? -1 : a->index > b->index;
 }
 
+/* A sealed model is tried the way its thief would: each candidate serial first unseals the weights
+ * (a wrong one gives a different scramble), then is stamped; sealing again restores them exactly.
+ * `keyed` 0: the network is used as it is (an open model). */
+typedef struct key_net { dsn_attack_ctx *a; network *net; int keyed; } key_net;
+
+static int keyed(const key_net *k, const dsn_serial *sn, int direction)
+{
+    if(!k->keyed || dsn_seal_network(k->net, 0, k->net->n, sn, direction) == 0) return 0;
+    return dsn_attack_fail(k->a, "sealing failed (OpenSSL or memory)");
+}
+
+static int keyed_test_acc(const key_net *k, const dsn_serial *sn, dsn_eval_acc *acc)
+{
+    dsn_input in = {&k->a->geo, sn, NULL};
+    if(keyed(k, sn, DSN_UNSEAL) != 0) return -1;
+    *acc = dsn_attack_test_acc(k->a, k->net, &in, -1);
+    return keyed(k, sn, DSN_SEAL);
+}
+
+/* One search's results: serials ranked by their screen, the finalists' best test accuracy. */
+typedef struct key_search {
+    long n_serials;
+    int per, finalists;
+    const dsn_serial *table;
+    scored *sc;
+    long *hist;          /* [per + 1] serials by images right              */
+    double best, secs;   /* the finalists' best test accuracy; screen time */
+    json_t *top;
+} key_search;
+
+/* Screens every serial of ks->table on the same `per` images (batched 4,096 serials at a time, one
+ * at a time when each unseals), then tests the finalists. */
+static int key_search_run(const key_net *k, key_search *ks, const int *pool)
+{
+    dsn_attack_ctx *a = k->a;
+    const long chunk = k->keyed ? 1 : 4096;
+    int m = ks->per;
+    key_rows kr = {&a->geo, ks->table, 0, m, a->train.c};
+    int *img = malloc((size_t)chunk * m * sizeof *img);
+    uint8_t *ok = malloc((size_t)chunk * m);
+    if(!img || !ok) dsn_die("out of memory");
+    for(long i = 0; i < chunk * m; ++i) img[i] = pool[i % m];
+    double t0 = now_seconds();
+    for(long first = 0; first < ks->n_serials; first += chunk) {
+        long n = ks->n_serials - first < chunk ? ks->n_serials - first : chunk;
+        kr.first = first;
+        if(keyed(k, &ks->table[first], DSN_UNSEAL) != 0) return -1;
+        if(dsn_run_rows(k->net, &a->train, img, n * m, key_row, &kr, -1, ok, NULL) < 0) dsn_die("out of memory");
+        if(keyed(k, &ks->table[first], DSN_SEAL) != 0) return -1;
+        for(long s = 0; s < n; ++s) {
+            long c = 0;
+            for(int j = 0; j < m; ++j) c += ok[s * m + j];
+            ks->sc[first + s] = (scored){c, first + s};
+            ks->hist[c]++;
+        }
+    }
+    ks->secs = now_seconds() - t0;
+    free(img);
+    free(ok);
+    qsort(ks->sc, (size_t)ks->n_serials, sizeof *ks->sc, scored_cmp);
+    ks->best = -1;
+    ks->top = json_array();
+    for(int f = 0; f < ks->finalists; ++f) {
+        const dsn_serial *sn = &ks->table[ks->sc[f].index];
+        dsn_eval_acc acc;
+        if(keyed_test_acc(k, sn, &acc) != 0) return -1;
+        char text[DSN_SERIAL_TEXT_MAX];
+        dsn_serial_encode(text, sizeof text, sn);
+        json_t *j = json_pack("{s:s, s:I, s:f}", "serial", text, "screen_correct", (json_int_t)ks->sc[f].correct, "test_acc", acc.acc);
+        if(a->has_cert) json_object_set_new(j, "hamming", json_integer(dsn_serial_hamming(sn, &a->cert.serial)));
+        json_array_append_new(ks->top, j);
+        if(acc.acc > ks->best) ks->best = acc.acc;
+    }
+    return 0;
+}
+
+/* For the record, not a thief's move: the best of the serial's single-bit neighbours on the test
+ * images (a sealed model unsealed with each). -1 without a certificate, -2 on failure. */
+static double best_neighbour(const key_net *k)
+{
+    double best = -1;
+    if(!k->a->has_cert) return -1;
+    for(int b = 0; b < k->a->cert.serial.nbits; ++b) {
+        dsn_serial nb = k->a->cert.serial;
+        nb.bit[b] ^= 1;
+        dsn_eval_acc acc;
+        if(keyed_test_acc(k, &nb, &acc) != 0) return -2;
+        if(acc.acc > best) best = acc.acc;
+    }
+    return best;
+}
+
+/* The control of a sealed model's search: the same serials unsealing a freshly initialised network
+ * of the same architecture, i.e. the same search over random networks. -1 on failure. */
+static int key_search_control(dsn_attack_ctx *a, key_search *ctl, const int *pool)
+{
+    dsn_model fresh;
+    if(dsn_attack_fresh_net(a, &fresh, a->o->batch, (unsigned)dsn_attack_seed((uint64_t)a->o->seed, "keyctl", 0, 0)) != 0)
+        return -1;
+    key_net k = {a, fresh.net, 1};
+    int rc = key_search_run(&k, ctl, pool);
+    dsn_model_free(&fresh);
+    return rc;
+}
+
+static void key_search_json(dsn_attack_ctx *a, const key_search *ks, const key_search *ctl, double raw, double nb)
+{
+    int m = ks->per, bits = a->geo.bits, min_h = bits;
+    double rate = ks->secs > 0 ? ks->n_serials * m / ks->secs : 0;
+    /* expected work: uniform search without replacement over 2^bits serials, A of which unlock */
+    double space = pow(2.0, bits), e1 = (space + 1) / 2, eA = (space + 1) / (bits + 2);
+    double years1 = rate > 0 ? e1 * m / rate / 3.15576e7 : -1, yearsA = rate > 0 ? eA * m / rate / 3.15576e7 : -1;
+    json_t *jh = json_array();
+    for(int c = 0; c <= m; ++c) json_array_append_new(jh, json_integer(ks->hist[c]));
+    for(long i = 0; a->has_cert && i < ks->n_serials; ++i) {
+        int h = dsn_serial_hamming(&ks->table[i], &a->cert.serial);
+        if(h < min_h) min_h = h;
+    }
+    json_t *jk = json_pack("{s:I, s:I, s:i, s:i, s:f, s:f, s:f, s:o, s:O, s:f, s:f, s:f, s:f, s:f, s:b}", "queries",
+                           (json_int_t)(ks->n_serials * m), "serials", (json_int_t)ks->n_serials, "images_per_serial", m,
+                           "finalists", ks->finalists, "best_test_acc", ks->best, "raw_test_acc", raw, "queries_per_second",
+                           rate, "screen_histogram", jh, "top", ks->top, "expected_serials_one", e1, "expected_serials_ball",
+                           eA, "expected_years_one", years1, "expected_years_ball", yearsA, "seconds", ks->secs,
+                           "unsealed_per_serial", ctl != NULL);
+    if(a->has_cert) json_object_set_new(jk, "nearest_hamming", json_integer(min_h));
+    if(a->has_cert) json_object_set_new(jk, "best_single_bit_neighbour", json_real(nb));
+    if(ctl) json_object_set_new(jk, "random_networks_best_test_acc", json_real(ctl->best));
+    json_object_set_new(a->root, "keysearch", jk);
+    char nearest[32] = "-";
+    if(a->has_cert) snprintf(nearest, sizeof nearest, "%d bits away", min_h);
+    if(ctl) dsn_attack_md(a, "The weights are sealed: each candidate serial unseals them first, as a thief who tries a serial "
+                             "would run them. Control: the same serials unsealing a freshly initialised network of the "
+                             "same architecture (the same search over random networks).\n\n");
+    dsn_attack_md(a, "Random serials, each screened on the same %d labelled training images (one query = one image with one "
+                     "serial), the %d best re-tested on the test images. %ld serials, %ld queries in %.1f s (%.0f queries/s).\n\n"
+                     "| best screen | best test accuracy of the finalists | %s | nearest serial tried |\n|---:|---:|---:|---:|\n"
+                     "| %ld/%d | %.2f | %.2f | %s |\n\n",
+                  m, ks->finalists, ks->n_serials, ks->n_serials * m, ks->secs, rate,
+                  ctl ? "control: random networks" : "raw input", ks->sc[0].correct, m, ks->best, ctl ? ctl->best : raw, nearest);
+    dsn_attack_md(a, "Expected work for %d bits by uniform search: %.3g serials to hit the one serial (%.3g years at %d "
+                     "queries per serial and this rate); %.3g serials (%.3g years) even if all %d single-bit neighbours "
+                     "unlocked too.\n", bits, e1, years1, m, eA, yearsA, bits);
+    if(a->has_cert)
+        dsn_attack_md(a, "\nFor the record (a thief does not know them): the best of the serial's %d single-bit neighbours "
+                         "reaches %.2f%% on the test images.\n", bits, nb);
+}
+
 int dsn_attack_keysearch(dsn_attack_ctx *a)
 {
     const dsn_attack_opts *o = a->o;
@@ -160,91 +308,38 @@ int dsn_attack_keysearch(dsn_attack_ctx *a)
     if(N < 1) return dsn_attack_fail(a, "--queries %ld is less than --per-serial %d", Q, m);
     if(N > 10000000) return dsn_attack_fail(a, "--queries %ld: at most 10^7 serials per run", Q);
     if(F > N) F = (int)N;
-    const long chunk = 4096;
+    int sealed = a->stolen.sealed;
     int *pool = dsn_attack_subset(a, m, dsn_attack_seed((uint64_t)o->seed, "keypool", 0, 0));
     dsn_serial *table = malloc((size_t)N * sizeof *table);
-    int *img = malloc((size_t)chunk * m * sizeof *img);
-    uint8_t *ok = malloc((size_t)chunk * m);
-    scored *sc = malloc((size_t)N * sizeof *sc);
-    long *hist = calloc((size_t)m + 1, sizeof *hist);
-    if(!pool || !table || !img || !ok || !sc || !hist) dsn_die("out of memory");
+    scored *sc = malloc((size_t)N * 2 * sizeof *sc);
+    long *hist = calloc((size_t)(m + 1) * 2, sizeof *hist);
+    if(!pool || !table || !sc || !hist) dsn_die("out of memory");
     dsn_serial ref = a->has_cert ? a->cert.serial : (dsn_serial){.nbits = bits};
     dsn_rng r;
     dsn_rng_stream(&r, dsn_attack_seed((uint64_t)o->seed, "keysearch", 0, 0), 1);
     dsn_eval_forged(table, (int)N, &ref, &r);
-    key_rows kr = {&a->geo, table, 0, m, a->train.c};
-    for(long i = 0; i < chunk * m; ++i) img[i] = pool[i % m];
-    dsn_attack_say(a, "%ld random serials x %d labelled training images = %ld queries", N, m, N * m);
-    double t0 = now_seconds();
-    for(long first = 0; first < N; first += chunk) {
-        long n = N - first < chunk ? N - first : chunk;
-        kr.first = first;
-        if(dsn_run_rows(a->stolen.net, &a->train, img, n * m, key_row, &kr, -1, ok, NULL) < 0) dsn_die("out of memory");
-        for(long s = 0; s < n; ++s) {
-            long c = 0;
-            for(int j = 0; j < m; ++j) c += ok[s * m + j];
-            sc[first + s] = (scored){c, first + s};
-            hist[c]++;
-        }
+    dsn_attack_say(a, "%ld random serials x %d labelled training images = %ld queries%s", N, m, N * m,
+                   sealed ? ", each serial unsealing the weights (and the same on a random network)" : "");
+    key_net k = {a, a->stolen.net, sealed};
+    key_search ks = {N, m, F, table, sc, hist, -1, 0, NULL}, ctl = {N, m, F, table, sc + N, hist + m + 1, -1, 0, NULL};
+    int rc = key_search_run(&k, &ks, pool);
+    if(rc == 0 && sealed) rc = key_search_control(a, &ctl, pool);
+    double nb = rc == 0 ? best_neighbour(&k) : -2;
+    if(rc == 0 && nb >= -1) {
+        double raw = json_number_value(json_object_get(json_object_get(a->root, "stolen"), "raw"));
+        key_search_json(a, &ks, sealed ? &ctl : NULL, raw, nb);
+        dsn_attack_subsampled(a, "%ld serials of 2^%d, each screened on %d images", N, bits, m);
+        char setting[96];
+        snprintf(setting, sizeof setting, "%ld queries of random serials: best test accuracy", N * m);
+        headline(a, setting, ks.best, sealed ? ctl.best : raw, 1);
     }
-    double secs = now_seconds() - t0, rate = secs > 0 ? N * m / secs : 0;
-    qsort(sc, (size_t)N, sizeof *sc, scored_cmp);
-    /* the finalists on the test images */
-    double best = -1;
-    long best_i = -1;
-    json_t *fin = json_array();
-    for(int f = 0; f < F; ++f) {
-        dsn_input in = {&a->geo, &table[sc[f].index], NULL};
-        dsn_eval_acc acc = dsn_attack_test_acc(a, a->stolen.net, &in, -1);
-        char text[DSN_SERIAL_TEXT_MAX];
-        dsn_serial_encode(text, sizeof text, &table[sc[f].index]);
-        json_t *j = json_pack("{s:s, s:I, s:f}", "serial", text, "screen_correct", (json_int_t)sc[f].correct, "test_acc", acc.acc);
-        if(a->has_cert) json_object_set_new(j, "hamming", json_integer(dsn_serial_hamming(&table[sc[f].index], &a->cert.serial)));
-        json_array_append_new(fin, j);
-        if(acc.acc > best) best = acc.acc, best_i = sc[f].index;
-    }
-    json_t *jh = json_array();
-    for(int c = 0; c <= m; ++c) json_array_append_new(jh, json_integer(hist[c]));
-    int min_h = bits;
-    if(a->has_cert) {
-        for(long i = 0; i < N; ++i) {
-            int h = dsn_serial_hamming(&table[i], &a->cert.serial);
-            if(h < min_h) min_h = h;
-        }
-    }
-    /* expected work: uniform search without replacement over 2^bits serials, A of which unlock */
-    double space = pow(2.0, bits), e1 = (space + 1) / 2, eA = (space + 1) / (bits + 2);
-    double years1 = rate > 0 ? e1 * m / rate / 3.15576e7 : -1, yearsA = rate > 0 ? eA * m / rate / 3.15576e7 : -1;
-    double raw = json_number_value(json_object_get(json_object_get(a->root, "stolen"), "raw"));
-    json_object_set_new(a->root, "keysearch",
-                        json_pack("{s:I, s:I, s:i, s:i, s:f, s:f, s:f, s:o, s:o, s:f, s:f, s:f, s:f, s:f}", "queries",
-                                  (json_int_t)(N * m), "serials", (json_int_t)N, "images_per_serial", m, "finalists", F,
-                                  "best_test_acc", best, "raw_test_acc", raw, "queries_per_second", rate,
-                                  "screen_histogram", jh, "top", fin, "expected_serials_one", e1, "expected_serials_ball",
-                                  eA, "expected_years_one", years1, "expected_years_ball", yearsA, "seconds", secs));
-    if(a->has_cert) json_object_set_new(json_object_get(a->root, "keysearch"), "nearest_hamming", json_integer(min_h));
-    (void)best_i;
-    char nearest[32] = "-";
-    if(a->has_cert) snprintf(nearest, sizeof nearest, "%d bits away", min_h);
-    dsn_attack_md(a, "Random serials, each screened on the same %d labelled training images (one query = one image with one "
-                     "serial), the %d best re-tested on the test images. %ld serials, %ld queries in %.1f s (%.0f queries/s).\n\n"
-                     "| best screen | best test accuracy of the finalists | raw input | nearest serial tried |\n|---:|---:|---:|---:|\n"
-                     "| %ld/%d | %.2f | %.2f | %s |\n\n",
-                  m, F, N, N * m, secs, rate, sc[0].correct, m, best, raw, nearest);
-    dsn_attack_md(a, "Expected work for %d bits by uniform search: %.3g serials to hit the one serial (%.3g years at %d "
-                     "queries per serial and this rate); %.3g serials (%.3g years) even if all %d single-bit neighbours "
-                     "unlocked too.\n", bits, e1, years1, m, eA, yearsA, bits);
-    dsn_attack_subsampled(a, "%ld serials of 2^%d, each screened on %d images", N, bits, m);
-    char setting[96];
-    snprintf(setting, sizeof setting, "%ld queries of random serials: best test accuracy", N * m);
-    headline(a, setting, best, raw, 1);
+    json_decref(ks.top);
+    json_decref(ctl.top);
     free(pool);
     free(table);
-    free(img);
-    free(ok);
     free(sc);
     free(hist);
-    return 0;
+    return rc == 0 && nb >= -1 ? 0 : -1;
 }
 
 /* ---- white-box: a continuous stamp by gradient descent ------------------------------------- */

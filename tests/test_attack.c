@@ -473,6 +473,36 @@ static void test_attack_keysearch(void **state)
     json_decref(j);
 }
 
+/* The model as shipped (sealed): every candidate serial unseals the weights before its queries, and
+ * the same serials unsealing a random network are the control; the stolen model is left as it was. */
+static void test_attack_keysearch_sealed(void **state)
+{
+    (void)state;
+    char out[16384], dir[600], cfg[700], weights[700], json[700];
+    snprintf(dir, sizeof dir, "%s/sealed", OUT);
+    snprintf(cfg, sizeof cfg, "%s/customer.cfg", dir);
+    snprintf(weights, sizeof weights, "%s/customer.weights", dir);
+    snprintf(json, sizeof json, "%s/keysearch_sealed.json", OUT);
+    int rc = dsn(out, sizeof out, "export %s %s -o %s --name customer --cert %s -q", M.student_cfg, M.student_weights, dir,
+                 M.target_cert);
+    if(rc != 0) fail_msg("export: exit %d:\n%s", rc, out);
+    rc = dsn(out, sizeof out, "attack keysearch --cfg %s --weights %s --data %s --cert %s --pub %s --json %s " TINY
+             " --queries 400 --per-serial 4 --finalists 3", cfg, weights, M.data, M.target_cert, M.owner_pub, json);
+    if(rc != 0) fail_msg("attack keysearch (sealed): exit %d:\n%s", rc, out);
+    json_t *j = load_json(json), *k = json_object_get(j, "keysearch"), *ref = json_object_get(j, "stolen");
+    assert_true(json_is_true(json_object_get(ref, "sealed")));
+    /* the owner's rows unsealed with the serial: the model works; the thief's raw rows do not */
+    assert_true(json_number_value(json_object_get(ref, "valid")) > json_number_value(json_object_get(ref, "raw")) + 20);
+    assert_true(json_is_true(json_object_get(k, "unsealed_per_serial")));
+    assert_int_equal(json_integer_value(json_object_get(k, "serials")), 100);
+    assert_true(json_is_number(json_object_get(k, "random_networks_best_test_acc")));
+    assert_int_equal(json_array_size(json_object_get(k, "top")), 3);
+    /* the serial's own neighbours unseal to noise as well (16 bits: far below the valid serial) */
+    assert_true(json_number_value(json_object_get(k, "best_single_bit_neighbour")) <
+                json_number_value(json_object_get(ref, "valid")) - 20);
+    json_decref(j);
+}
+
 static void test_attack_reverse(void **state)
 {
     (void)state;
@@ -587,6 +617,7 @@ int main(void)
         cmocka_unit_test(test_attack_prune),
         cmocka_unit_test(test_attack_overwrite),
         cmocka_unit_test(test_attack_keysearch),
+        cmocka_unit_test(test_attack_keysearch_sealed),
         cmocka_unit_test(test_attack_reverse),
         cmocka_unit_test(test_attack_blackbox),
         cmocka_unit_test(test_attack_distill),
