@@ -14,7 +14,7 @@
 #                 from the cfg (expect verified)
 #   trace         alice's and bob's models among the 1,000 certificates (timed)
 #   attacks       as shipped: finetune (n = 100, 500, 1000, 10%, 40%; seeds SEEDS), transfer (n =
-#                 100, 500, 1000), reverse; open: finetune and transfer (all sizes, one seed), prune,
+#                 100, 500, 1000; seeds SEEDS), reverse, keysearch (each serial unseals), blackbox; open: finetune and transfer (all sizes, one seed), prune,
 #                 overwrite (the demo's student recipe), keysearch, reverse, blackbox, distill
 # then dsn attack summary writes REPORT/attacks.md and REPORT/attacks.json; the curves go to REPORT/.
 # The training runs are cached in RUN/cache_FORM.json (scratch baselines are shared by finetune and
@@ -115,6 +115,8 @@ attack() {
 attack sealed finetune --sizes 100,500,1000,10%,40% --repeats "$repeats" --certs "$run/certs100"
 attack sealed transfer --sizes 100,500,1000 --repeats "$repeats"
 attack sealed reverse --png-images 100
+attack sealed keysearch
+attack sealed blackbox
 attack open finetune --repeats 1 --certs "$run/certs100"
 # the second task: Fashion-MNIST when imported (make demo DATA=fashion, or dsn import fashion), its first
 # 10,000 training and 2,000 test images (the import keeps the data set's own, shuffled order)
