@@ -378,18 +378,20 @@ void resize_serial_stamp_layer(layer *l, int w, int h)
 
 static void counts_from_fractions(dsn_stamp_state *s, int batch)
 {
-    /* exact counts by largest remainder: floor each quota, hand the rest out by remainder */
+    /* exact counts by largest remainder: floor each quota, hand the rest out by remainder. In
+       integers (fractions to 1e-6), so that ties (16 rows at .35/.1/.3/.15/.1) go the same way in
+       every build and under every compiler's float rounding: raw first, then by role order. */
     int r, total = 0;
-    float rem[DSN_ROLE_COUNT];
+    long long rem[DSN_ROLE_COUNT];
     for(r = 0; r < DSN_ROLE_COUNT; ++r){
-        float q = s->frac[r]*batch;
-        s->count[r] = (int)floorf(q + 1e-6f);
-        rem[r] = q - s->count[r];
+        long long q = llround((double)s->frac[r]*1e6)*batch;
+        s->count[r] = (int)(q/1000000);
+        rem[r] = q%1000000;
         total += s->count[r];
     }
     while(total < batch){
         int best = DSN_ROLE_RAW;
-        for(r = 0; r < DSN_ROLE_COUNT; ++r) if(rem[r] > rem[best] + 1e-6f) best = r;
+        for(r = 0; r < DSN_ROLE_COUNT; ++r) if(rem[r] > rem[best]) best = r;
         s->count[best]++;
         rem[best] = -1;
         total++;
