@@ -19,7 +19,7 @@
 # then dsn attack summary writes REPORT/attacks.md and REPORT/attacks.json; the curves go to REPORT/.
 # The training runs are cached in RUN/cache_FORM.json (scratch baselines are shared by finetune and
 # transfer, and finetune's reinit-fc is transfer's conv-trained). A second make attacks resumes: an
-# attack whose JSON is newer than the model and whose command line is unchanged (RUN/KIND_FORM.cmd)
+# attack whose model (cfg and weights, by SHA-256) and command line are unchanged (RUN/KIND_FORM.cmd)
 # is not run again; ATTACK_FRESH=1 (FRESH here) starts over, cache included.
 set -euo pipefail
 bin=${BUILD:-build}
@@ -102,14 +102,17 @@ attack() {
     local args=("$kind" "${model[@]}" "${common[@]}" --cache "$run/cache_$form.json" "$@" "${opts[@]}"
                 --json "$run/${kind}_$form.json" --md "$run/${kind}_$form.md")
     local json=$run/${kind}_$form.json cmd=$run/${kind}_$form.cmd
+    # the command and the model's bytes (make demo rewrites the same export with a new time)
+    local key
+    key="$(sha256sum "${model[1]}" "${model[3]}" | cut -c1-64 | tr '\n' ' ')${args[*]}"
     results+=("$json")
-    if [ -f "$json" ] && [ "$json" -nt "${model[3]}" ] && [ -f "$cmd" ] && [ "$(cat "$cmd")" = "${args[*]}" ]; then
+    if [ -f "$json" ] && [ -f "$cmd" ] && [ "$(cat "$cmd")" = "$key" ]; then
         echo "  done before (same model, same command): $json"
         return
     fi
     rm -f "$cmd"
     "$bin/dsn" attack "${args[@]}"
-    printf '%s' "${args[*]}" > "$cmd"
+    printf '%s' "$key" > "$cmd"
 }
 [ "${FRESH:-0}" = 1 ] && rm -f "$run"/cache_*.json "$run"/*.cmd
 attack sealed finetune --sizes 100,500,1000,10%,40% --repeats "$repeats" --certs "$run/certs100"
