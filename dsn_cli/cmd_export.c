@@ -489,14 +489,157 @@ static int install_pair(const export_job *job, const char *cfg_buf, size_t cfg_l
     return 0;
 }
 
+/* The student cfg: [net], [serial_stamp] first, a [distill_kl] after G_y, outputs that are not
+ * its inputs, a readable teacher. 0 or -1. */
+static int check_student(export_job *job, const cfg_text *c, student_parts *parts, const char *const outs[2])
+{
+    if(c->nsec < 1 || (strcmp(c->sec[0].name, "[net]") != 0 && strcmp(c->sec[0].name, "[network]") != 0)) {
+        dsn_error("export: %s: the first section must be [net]", job->cfg);
+        return -1;
+    }
+    if(c->nsec < 2 || strcmp(c->sec[1].name, "[serial_stamp]") != 0) {
+        dsn_error("export: %s: no [serial_stamp] as the first layer: not a DSN student cfg", job->cfg);
+        return -1;
+    }
+    if(student_parts_find(c, job->cfg, parts) != 0) return -1;
+    student_parts_print(parts, job->cfg);
+    const int kls = parts->kl + 1;   /* [distill_kl]'s section: section 0 is [net] */
+    if(check_not_inputs(job, c, kls, outs) != 0) return -1;
+    /* the student loads its teacher; say so here rather than from inside Darknet */
+    const char *const teacher[] = {"teacher_cfg", "teacher_weights"};
+    for(int i = 0; i < DSN_COUNT(teacher); ++i) {
+        const char *t = cfg_find(c, kls, teacher[i]);
+        if(t && !readable(t)) {
+            dsn_error("export: %s:%d: [distill_kl] %s=%s cannot be read (loading the student loads "
+                      "its teacher; paths are relative to where dsn runs)", job->cfg, c->sec[kls].line,
+                      teacher[i], t);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The customer cfg (G_e + G_y, then [softmax]) into the file at path. 0 or -1. */
+static int write_customer_cfg(const export_job *job, const cfg_text *c, int kls, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if(!f) {
+        dsn_error("export: cannot write the memory file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    const char *base = strrchr(job->cfg, '/');
+    base = base ? base + 1 : job->cfg;
+    fprintf(f, "# %s: customer model exported by `dsn export` from %.200s (G_e + G_y).\n"
+               "# The serial comes from -serial KEY (or DSN_SERIAL) at run time.%s\n",
+            job->name, base, job->seal ? "\n# The weights are sealed to it: without it they are scrambled." : "");
+    fprintf(f, "[net]\nbatch=1\nsubdivisions=1\n");
+    for(int i = 0; i < c->sec[0].n; ++i) {
+        const cfg_opt *o = &c->opt[c->sec[0].first + i];
+        if(in_list(net_keep, DSN_COUNT(net_keep), o->key)) fprintf(f, "%s=%s\n", o->key, o->val);
+    }
+    emit_section(f, c, 1, stamp_keep, DSN_COUNT(stamp_keep));
+    if(job->seal) fprintf(f, "sealed=1\n");
+    for(int s = 2; s < kls; ++s) emit_section(f, c, s, NULL, 0);
+    fprintf(f, "\n[softmax]\ngroups=1\n");
+    if(fclose(f) != 0) {
+        dsn_error("export: cannot write the memory file %s", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* The customer's serial (--serial) decoded at the stamp's length, and a random check serial of
+ * that length in *check and check_text. 0 or -1. */
+static int stamp_serials(export_job *job, const cfg_text *c, dsn_serial *check, char *check_text, size_t len)
+{
+    char err[512];
+    const char *bits_text = cfg_find(c, 1, "bits");
+    long bits = bits_text ? strtol(bits_text, NULL, 10) : 64;
+    if(bits < DSN_MIN_BITS || bits > DSN_MAX_BITS) {
+        dsn_error("export: %s: [serial_stamp] bits=%s is out of range (%d..%d)", job->cfg,
+                  bits_text ? bits_text : "", DSN_MIN_BITS, DSN_MAX_BITS);
+        return -1;
+    }
+    if(job->serial_text && dsn_serial_decode(&job->serial, job->serial_text, (int)bits, err, sizeof err) != 0) {
+        dsn_error("export: --serial '%s' (%ld bits, as %s's [serial_stamp]): %s", job->serial_text, bits, job->cfg, err);
+        return -1;
+    }
+    if(job->seal && job->serial.nbits != bits) {
+        dsn_error("export: the customer's serial has %d bits, %s's [serial_stamp] bits=%ld",
+                  job->serial.nbits, job->cfg, bits);
+        return -1;
+    }
+    uint8_t rnd[DSN_MAX_BITS / 8];
+    random_bytes(rnd, sizeof rnd);
+    if(dsn_serial_from_bytes(check, rnd, sizeof rnd, (int)bits) != 0 || dsn_serial_encode(check_text, len, check) < 0) {
+        dsn_error("export: cannot make a %ld-bit check serial", bits);
+        return -1;
+    }
+    return 0;
+}
+
+/* Loads the student, writes the customer weights (sealed) to weights_path, loads the customer
+ * model back and checks it against the student on random inputs. 0 or -1; the networks are
+ * returned for the caller to free. */
+static int build_and_check(const export_job *job, int kl, const char *cfg_path, const char *weights_path,
+                           const dsn_serial *check, network **student, network **customer, float *maxdiff, int *rows)
+{
+    char err[1024];
+    gpu_index = -1;
+    darknet_plugins_init();
+    printf("loading the student %s with %s\n", job->cfg, job->weights);
+    fflush(stdout);
+    *student = parse_network_cfg((char *)job->cfg);
+    /* Darknet's one size check (darknet_patch/0026), reported here rather than exiting */
+    if(check_weights_size(*student, (char *)job->weights, 0, (*student)->n, err, sizeof err) != 0) {
+        dsn_error("export: %s", err);
+        return -1;
+    }
+    load_weights(*student, (char *)job->weights);
+    if(seal_and_save(*student, kl, job, weights_path) != 0) return -1;
+    printf("checking the customer model against the student\n");
+    fflush(stdout);
+    if(job->seal) {   /* the customer model unseals itself at load time, with its serial */
+        char cust_text[DSN_SERIAL_TEXT_MAX];
+        dsn_serial_encode(cust_text, sizeof cust_text, &job->serial);
+        setenv("DSN_SERIAL", cust_text, 1);
+    }
+    *customer = load_network((char *)cfg_path, (char *)weights_path, 0);
+    if((*customer)->n != kl + 1) {
+        dsn_error("export: the customer cfg has %d layers, expected %d", (*customer)->n, kl + 1);
+        return -1;
+    }
+    if(check_models(*student, *customer, kl, check, maxdiff, rows, err, sizeof err) != 0) {
+        dsn_error("export: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the staged pair back, checks the weights are finite and installs both. 0 or -1. */
+static int install_staged(export_job *job, memfile *mcfg, memfile *mweights, const char *const outs[2], size_t *w_len)
+{
+    char err[512];
+    size_t cfg_len = 0;
+    char *cfg_buf = memfile_read(mcfg, &cfg_len), *w_buf = memfile_read(mweights, w_len);
+    int rc = -1;
+    if(!cfg_buf || !w_buf) dsn_error("export: cannot read back the staged customer files");
+    else if(weights_finite(w_buf, *w_len, err, sizeof err) != 0) dsn_error("export: %s", err);
+    else if(job->force || (dsn_check_new(outs[0], "pass --force to replace it") == 0 &&
+                           dsn_check_new(outs[1], "pass --force to replace it") == 0))
+        rc = install_pair(job, cfg_buf, cfg_len, w_buf, *w_len);
+    free(cfg_buf);
+    free(w_buf);
+    return rc;
+}
+
 static int export_model(export_job *job)
 {
-    char err[1024], out_cfg[4096], out_weights[4096], serial_text[DSN_SERIAL_TEXT_MAX];
+    char out_cfg[4096], out_weights[4096], serial_text[DSN_SERIAL_TEXT_MAX];
     cfg_text c;
     memfile mcfg = {-1, ""}, mweights = {-1, ""};
     network *student = NULL, *customer = NULL;
-    char *cfg_buf = NULL, *w_buf = NULL, *old_serial = NULL;
-    size_t cfg_len = 0, w_len = 0;
+    char *old_serial = NULL;
     int rc = -1;
 
     if(dsn_pathf(out_cfg, sizeof out_cfg, "%s/%s.cfg", job->dir, job->name) != 0 ||
@@ -507,140 +650,26 @@ static int export_model(export_job *job)
     if(!job->force && (dsn_check_new(out_cfg, "pass --force to replace it") != 0 ||
                        dsn_check_new(out_weights, "pass --force to replace it") != 0))
         return -1;
-
-    /* the cfg: [net], [serial_stamp] first, a [distill_kl] after G_y */
-    if(cfg_read(&c, job->cfg) != 0) goto cleanup;
-    if(c.nsec < 1 || (strcmp(c.sec[0].name, "[net]") != 0 && strcmp(c.sec[0].name, "[network]") != 0)) {
-        dsn_error("export: %s: the first section must be [net]", job->cfg);
-        goto cleanup;
-    }
-    if(c.nsec < 2 || strcmp(c.sec[1].name, "[serial_stamp]") != 0) {
-        dsn_error("export: %s: no [serial_stamp] as the first layer: not a DSN student cfg", job->cfg);
-        goto cleanup;
-    }
-    student_parts parts;
-    if(student_parts_find(&c, job->cfg, &parts) != 0) goto cleanup;
-    student_parts_print(&parts, job->cfg);
-    const int kl = parts.kl, kls = kl + 1;   /* its layer and section: section 0 is [net] */
     const char *const outs[2] = {out_cfg, out_weights};
-    if(check_not_inputs(job, &c, kls, outs) != 0) goto cleanup;
-    /* the student loads its teacher; say so here rather than from inside Darknet */
-    const char *const teacher[] = {"teacher_cfg", "teacher_weights"};
-    for(int i = 0; i < DSN_COUNT(teacher); ++i) {
-        const char *t = cfg_find(&c, kls, teacher[i]);
-        if(t && !readable(t)) {
-            dsn_error("export: %s:%d: [distill_kl] %s=%s cannot be read (loading the student loads "
-                      "its teacher; paths are relative to where dsn runs)", job->cfg, c.sec[kls].line,
-                      teacher[i], t);
-            goto cleanup;
-        }
-    }
-
-    /* the customer cfg, into a memory file */
-    if(memfile_open(&mcfg, "customer.cfg") != 0 || memfile_open(&mweights, "customer.weights") != 0)
+    student_parts parts;
+    if(cfg_read(&c, job->cfg) != 0 || check_student(job, &c, &parts, outs) != 0) goto cleanup;
+    const int kl = parts.kl;
+    if(memfile_open(&mcfg, "customer.cfg") != 0 || memfile_open(&mweights, "customer.weights") != 0 ||
+       write_customer_cfg(job, &c, kl + 1, mcfg.path) != 0)
         goto cleanup;
-    {
-        FILE *f = fopen(mcfg.path, "w");
-        if(!f) {
-            dsn_error("export: cannot write the memory file %s: %s", mcfg.path, strerror(errno));
-            goto cleanup;
-        }
-        const char *base = strrchr(job->cfg, '/');
-        base = base ? base + 1 : job->cfg;
-        fprintf(f, "# %s: customer model exported by `dsn export` from %.200s (G_e + G_y).\n"
-                   "# The serial comes from -serial KEY (or DSN_SERIAL) at run time.%s\n",
-                job->name, base, job->seal ? "\n# The weights are sealed to it: without it they are scrambled." : "");
-        fprintf(f, "[net]\nbatch=1\nsubdivisions=1\n");
-        for(int i = 0; i < c.sec[0].n; ++i) {
-            const cfg_opt *o = &c.opt[c.sec[0].first + i];
-            if(in_list(net_keep, DSN_COUNT(net_keep), o->key)) fprintf(f, "%s=%s\n", o->key, o->val);
-        }
-        emit_section(f, &c, 1, stamp_keep, DSN_COUNT(stamp_keep));
-        if(job->seal) fprintf(f, "sealed=1\n");
-        for(int s = 2; s < kls; ++s) emit_section(f, &c, s, NULL, 0);
-        fprintf(f, "\n[softmax]\ngroups=1\n");
-        if(fclose(f) != 0) {
-            dsn_error("export: cannot write the memory file %s", mcfg.path);
-            goto cleanup;
-        }
-    }
-
     /* a random serial of the stamp's length stamps the check inputs; the student's training
      * roles need one set at load time (valid > 0), so DSN_SERIAL holds it while loading */
-    const char *bits_text = cfg_find(&c, 1, "bits");
-    long bits = bits_text ? strtol(bits_text, NULL, 10) : 64;
-    if(bits < DSN_MIN_BITS || bits > DSN_MAX_BITS) {
-        dsn_error("export: %s: [serial_stamp] bits=%s is out of range (%d..%d)", job->cfg,
-                  bits_text ? bits_text : "", DSN_MIN_BITS, DSN_MAX_BITS);
-        goto cleanup;
-    }
-    if(job->serial_text && dsn_serial_decode(&job->serial, job->serial_text, (int)bits, err, sizeof err) != 0) {
-        dsn_error("export: --serial '%s' (%ld bits, as %s's [serial_stamp]): %s", job->serial_text, bits, job->cfg, err);
-        goto cleanup;
-    }
-    if(job->seal && job->serial.nbits != bits) {
-        dsn_error("export: the customer's serial has %d bits, %s's [serial_stamp] bits=%ld",
-                  job->serial.nbits, job->cfg, bits);
-        goto cleanup;
-    }
     dsn_serial serial;
-    uint8_t rnd[DSN_MAX_BITS / 8];
-    random_bytes(rnd, sizeof rnd);
-    if(dsn_serial_from_bytes(&serial, rnd, sizeof rnd, (int)bits) != 0 ||
-       dsn_serial_encode(serial_text, sizeof serial_text, &serial) < 0) {
-        dsn_error("export: cannot make a %ld-bit check serial", bits);
-        goto cleanup;
-    }
+    if(stamp_serials(job, &c, &serial, serial_text, sizeof serial_text) != 0) goto cleanup;
     const char *prev = getenv("DSN_SERIAL");
     if(prev) old_serial = strdup(prev);
     setenv("DSN_SERIAL", serial_text, 1);
-
-    gpu_index = -1;
-    darknet_plugins_init();
-    printf("loading the student %s with %s\n", job->cfg, job->weights);
-    fflush(stdout);
-    student = parse_network_cfg((char *)job->cfg);
-    /* Darknet's one size check (darknet_patch/0026), reported here rather than exiting */
-    if(check_weights_size(student, (char *)job->weights, 0, student->n, err, sizeof err) != 0) {
-        dsn_error("export: %s", err);
-        goto cleanup;
-    }
-    load_weights(student, (char *)job->weights);
-    if(seal_and_save(student, kl, job, mweights.path) != 0) goto cleanup;
-
-    printf("checking the customer model against the student\n");
-    fflush(stdout);
-    if(job->seal) {   /* the customer model unseals itself at load time, with its serial */
-        char cust_text[DSN_SERIAL_TEXT_MAX];
-        dsn_serial_encode(cust_text, sizeof cust_text, &job->serial);
-        setenv("DSN_SERIAL", cust_text, 1);
-    }
-    customer = load_network(mcfg.path, mweights.path, 0);
-    if(customer->n != kl + 1) {
-        dsn_error("export: the customer cfg has %d layers, expected %d", customer->n, kl + 1);
-        goto cleanup;
-    }
     float maxdiff;
     int rows;
-    if(check_models(student, customer, kl, &serial, &maxdiff, &rows, err, sizeof err) != 0) {
-        dsn_error("export: %s", err);
+    size_t w_len = 0;
+    if(build_and_check(job, kl, mcfg.path, mweights.path, &serial, &student, &customer, &maxdiff, &rows) != 0 ||
+       install_staged(job, &mcfg, &mweights, outs, &w_len) != 0)
         goto cleanup;
-    }
-
-    cfg_buf = memfile_read(&mcfg, &cfg_len);
-    w_buf = memfile_read(&mweights, &w_len);
-    if(!cfg_buf || !w_buf) {
-        dsn_error("export: cannot read back the staged customer files");
-        goto cleanup;
-    }
-    if(weights_finite(w_buf, w_len, err, sizeof err) != 0) {
-        dsn_error("export: %s", err);
-        goto cleanup;
-    }
-    if(!job->force && (dsn_check_new(out_cfg, "pass --force to replace it") != 0 ||
-                       dsn_check_new(out_weights, "pass --force to replace it") != 0))
-        goto cleanup;
-    if(install_pair(job, cfg_buf, cfg_len, w_buf, w_len) != 0) goto cleanup;
     printf("wrote %s (%d layers: [serial_stamp] .. layer %d, [softmax]) and %s (%zu bytes)\n"
            "checked: on %d random inputs with a random serial the customer's output equals the "
            "student's [distill_kl] output (max |diff| %.2g)\n",
@@ -654,8 +683,6 @@ cleanup:
     if(student) free_network(student);
     memfile_close(&mcfg);
     memfile_close(&mweights);
-    free(cfg_buf);
-    free(w_buf);
     cfg_free(&c);
     return rc;
 }
