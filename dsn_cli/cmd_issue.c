@@ -12,6 +12,66 @@
 #include "dsn_issue_batch.h"
 #include "dsn_util.h"
 
+/* The stamp geometry of the options, checked to fit a --size image. 0 or -1. */
+static int issue_geometry(dsn_geometry *g, int bits, const char *corner_name, int cell, int margin, const char *size)
+{
+    char err[512];
+    int corner = dsn_corner_from_name(corner_name);
+    if(corner < 0) {
+        dsn_error("issue: --corner '%s' is not one of tl, tr, bl, br", corner_name);
+        return -1;
+    }
+    if(bits < DSN_MIN_BITS || bits > DSN_MAX_BITS) {
+        dsn_error("issue: --bits %d is out of range (%d..%d)", bits, DSN_MIN_BITS, DSN_MAX_BITS);
+        return -1;
+    }
+    const struct { int value; const char *option; } sizes[] = {{cell, "--cell"}, {margin, "--margin"}};
+    for(int i = 0; i < DSN_COUNT(sizes); ++i) {
+        if(sizes[i].value < 0 || sizes[i].value > DSN_CERT_INT_MAX) {
+            dsn_error("issue: %s %d is out of range (0..%d pixels)", sizes[i].option, sizes[i].value,
+                      DSN_CERT_INT_MAX);
+            return -1;
+        }
+    }
+    if(dsn_geometry_init(g, bits, cell, (dsn_corner)corner, margin, err, sizeof err) != 0) {
+        dsn_error("issue: %s", err);
+        return -1;
+    }
+    int w, h;
+    if(dsn_parse_size(size, &w, &h) != 0) {
+        dsn_error("issue: --size '%s' is not WxH (e.g. 28x28)", size);
+        return -1;
+    }
+    dsn_geometry placed = *g;
+    if(dsn_geometry_place(&placed, w, h, err, sizeof err) != 0) {
+        dsn_error("issue: the stamp does not fit the network input (--size %dx%d): %s", w, h, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Signs c with the private key, writes it to out and prints the serial. 0 or -1. */
+static int sign_and_write(dsn_cert *c, const char *key, const char *out, int force)
+{
+    char err[512], text[DSN_CERT_TEXT_MAX], serial[DSN_SERIAL_TEXT_MAX];
+    dsn_key *k = NULL;
+    if(dsn_key_load_private(&k, key, err, sizeof err) != 0) {
+        dsn_error("issue: --key: %s", err);
+        return -1;
+    }
+    int n = -1;
+    if(dsn_cert_sign(c, k) == 0) n = dsn_cert_format(text, sizeof text, c);
+    dsn_key_free(k);
+    if(n < 0) {
+        dsn_error("issue: cannot sign the certificate with %s", key);
+        return -1;
+    }
+    if(dsn_write_file(out, text, (size_t)n, 0644, force ? DSN_WRITE_REPLACE : DSN_WRITE_NEW) != 0) return -1;
+    dsn_serial_encode(serial, sizeof serial, &c->serial);
+    printf("%s\n", serial);
+    return 0;
+}
+
 int dsn_cmd_issue(int argc, char **argv)
 {
     const char *key = NULL, *owner = NULL, *customer = NULL, *model = NULL, *out = NULL;
@@ -68,38 +128,8 @@ int dsn_cmd_issue(int argc, char **argv)
             return DSN_EXIT_ERROR;
         }
     }
-    int corner = dsn_corner_from_name(corner_name);
-    if(corner < 0) {
-        dsn_error("issue: --corner '%s' is not one of tl, tr, bl, br", corner_name);
-        return DSN_EXIT_ERROR;
-    }
-    if(bits < DSN_MIN_BITS || bits > DSN_MAX_BITS) {
-        dsn_error("issue: --bits %d is out of range (%d..%d)", bits, DSN_MIN_BITS, DSN_MAX_BITS);
-        return DSN_EXIT_ERROR;
-    }
-    const struct { int value; const char *option; } sizes[] = {{cell, "--cell"}, {margin, "--margin"}};
-    for(int i = 0; i < DSN_COUNT(sizes); ++i) {
-        if(sizes[i].value < 0 || sizes[i].value > DSN_CERT_INT_MAX) {
-            dsn_error("issue: %s %d is out of range (0..%d pixels)", sizes[i].option, sizes[i].value,
-                      DSN_CERT_INT_MAX);
-            return DSN_EXIT_ERROR;
-        }
-    }
     dsn_geometry g;
-    if(dsn_geometry_init(&g, bits, cell, (dsn_corner)corner, margin, err, sizeof err) != 0) {
-        dsn_error("issue: %s", err);
-        return DSN_EXIT_ERROR;
-    }
-    int w, h;
-    if(dsn_parse_size(size, &w, &h) != 0) {
-        dsn_error("issue: --size '%s' is not WxH (e.g. 28x28)", size);
-        return DSN_EXIT_ERROR;
-    }
-    dsn_geometry placed = g;
-    if(dsn_geometry_place(&placed, w, h, err, sizeof err) != 0) {
-        dsn_error("issue: the stamp does not fit the network input (--size %dx%d): %s", w, h, err);
-        return DSN_EXIT_ERROR;
-    }
+    if(issue_geometry(&g, bits, corner_name, cell, margin, size) != 0) return DSN_EXIT_ERROR;
     int64_t issued = (int64_t)time(NULL);
     if(when && dsn_time_parse(&issued, when) != 0) {
         dsn_error("issue: --time '%s' is not a UTC time like 2026-11-26T04:00:00Z", when);
@@ -117,22 +147,6 @@ int dsn_cmd_issue(int argc, char **argv)
         dsn_error("issue: %s", err);
         return DSN_EXIT_ERROR;
     }
-    dsn_key *k = NULL;
-    if(dsn_key_load_private(&k, key, err, sizeof err) != 0) {
-        dsn_error("issue: --key: %s", err);
-        return DSN_EXIT_ERROR;
-    }
-    char text[DSN_CERT_TEXT_MAX], serial[DSN_SERIAL_TEXT_MAX];
-    int n = -1;
-    if(dsn_cert_sign(&c, k) == 0) n = dsn_cert_format(text, sizeof text, &c);
-    dsn_key_free(k);
-    if(n < 0) {
-        dsn_error("issue: cannot sign the certificate with %s", key);
-        return DSN_EXIT_ERROR;
-    }
-    if(dsn_write_file(out, text, (size_t)n, 0644, force ? DSN_WRITE_REPLACE : DSN_WRITE_NEW) != 0)
-        return DSN_EXIT_ERROR;
-    dsn_serial_encode(serial, sizeof serial, &c.serial);
-    printf("%s\n", serial);
+    if(sign_and_write(&c, key, out, force) != 0) return DSN_EXIT_ERROR;
     return DSN_EXIT_OK;
 }
