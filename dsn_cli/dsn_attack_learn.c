@@ -436,13 +436,19 @@ static void md_variants(dsn_attack_ctx *a, const variant *v, int n)
                   a->o->batch, a->o->epochs, a->o->iters_min, a->o->iters_max);
 }
 
+/* A task's name from its .data path: "mnist" from "cfg/mnist.data". */
+static void data_name(char *out, size_t len, const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    snprintf(out, len, "%.*s", (int)strcspn(base, "."), base);
+}
+
 int dsn_attack_finetune(dsn_attack_ctx *a)
 {
-    task t = {"mnist", &a->train, &a->test, a->n_test, a->o->data};
-    const char *dn = strrchr(a->o->data, '/');
     static char tname[64];
-    snprintf(tname, sizeof tname, "%.*s", (int)strcspn(dn ? dn + 1 : a->o->data, "."), dn ? dn + 1 : a->o->data);
-    t.name = tname;
+    data_name(tname, sizeof tname, a->o->data);
+    task t = {tname, &a->train, &a->test, a->n_test, a->o->data};
     dsn_attack_md(a, "Fine-tuning on raw labelled training images, against the same network trained from scratch on the "
                      "same images with the same budget.\n");
     md_variants(a, finetune_variants, DSN_COUNT(finetune_variants));
@@ -458,9 +464,8 @@ int dsn_attack_finetune(dsn_attack_ctx *a)
 
 int dsn_attack_transfer(dsn_attack_ctx *a)
 {
-    const char *dn = strrchr(a->o->data, '/');
     static char tname[64], tname2[64];
-    snprintf(tname, sizeof tname, "%.*s", (int)strcspn(dn ? dn + 1 : a->o->data, "."), dn ? dn + 1 : a->o->data);
+    data_name(tname, sizeof tname, a->o->data);
     task t = {tname, &a->train, &a->test, a->n_test, a->o->data};
     dsn_attack_md(a, "Transfer learning: the stolen feature layers under a fresh head, against scratch.\n");
     md_variants(a, transfer_variants, DSN_COUNT(transfer_variants));
@@ -472,8 +477,7 @@ int dsn_attack_transfer(dsn_attack_ctx *a)
     md_traces(a, rows);
     if(a->o->task_data) {
         dsn_eval_data tr = {0}, te = {0};
-        const char *d2 = strrchr(a->o->task_data, '/');
-        snprintf(tname2, sizeof tname2, "%.*s", (int)strcspn(d2 ? d2 + 1 : a->o->task_data, "."), d2 ? d2 + 1 : a->o->task_data);
+        data_name(tname2, sizeof tname2, a->o->task_data);
         dsn_attack_say(a, "loading the second task %s", a->o->task_data);
         if(dsn_learn_load_set(&tr, a->o->task_data, "train", a->stolen.w, a->stolen.h, a->stolen.c, a->err, a->errlen) != 0 ||
            dsn_learn_load_set(&te, a->o->task_data, "valid", a->stolen.w, a->stolen.h, a->stolen.c, a->err, a->errlen) != 0) {
