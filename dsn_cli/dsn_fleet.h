@@ -77,6 +77,9 @@ json_t *dsn_fleet_read_json(const char *path);
 /* The absolute path of the running `dsn` program. */
 int dsn_fleet_self(char *out, size_t len);
 
+/* SIGINT, SIGTERM and SIGHUP to handler (a runner stops its children and exits cleanly). */
+void dsn_fleet_catch_stops(void (*handler)(int));
+
 /* ---- the verbs (each returns a DSN_EXIT_* code) -------------------------------------------- */
 
 typedef struct dsn_fleet_plan_opts {

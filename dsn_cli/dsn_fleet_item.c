@@ -41,17 +41,6 @@ static void on_stop(int sig)
     if(running_child > 0) kill(running_child, sig == SIGINT ? SIGINT : SIGTERM);
 }
 
-static void catch_stops(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-}
-
 static double now_s(void)
 {
     struct timespec t;
@@ -300,7 +289,7 @@ static int lock_item(const dsn_fleet *f, const char *name)
 
 int dsn_fleet_item(const dsn_fleet *f, const char *name, int attempts)
 {
-    catch_stops();
+    dsn_fleet_catch_stops(on_stop);
     json_t *item = load_item(f, name);
     if(!item) return DSN_EXIT_ERROR;
     int fd = lock_item(f, name), rc = DSN_EXIT_ERROR;

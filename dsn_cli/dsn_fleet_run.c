@@ -119,17 +119,6 @@ static void stop_all(runner *r)
     }
 }
 
-static void catch_stops(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-}
-
 /* Starts items while slots are free, reaps finished ones, prints progress; until all ran or a
  * stop signal. */
 static int loop(runner *r)
@@ -175,7 +164,7 @@ int dsn_fleet_run(const dsn_fleet *f, int jobs, int attempts)
         if(dsn_fleet_state_of(f, f->names[i]) == DSN_FLEET_DONE) ++r.kept;
         else r.todo[r.n_todo++] = i;
     }
-    catch_stops();
+    dsn_fleet_catch_stops(on_stop);
     r.t0 = r.last_print = now_s();
     fprintf(stderr, "dsn: fleet: %s: %d items, %d done already, %d to run, %d at a time\n", f->dir, f->n, r.kept,
             r.n_todo, jobs);
