@@ -4,6 +4,7 @@
  * against --pub, its stamp against the student cfg's [serial_stamp]), the .data file's lists.
  * The fleet directory is built beside its final name and renamed into place. */
 #include "dsn_fleet.h"
+#include "dsn_issue_batch.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -162,18 +163,6 @@ static int data_text(plan *p)
     return rc;
 }
 
-static const char *notes_of(const plan *p, const char *file)
-{
-    json_t *list = json_object_get(p->notes, "customers"), *c;
-    size_t i;
-    json_array_foreach(list, i, c) {
-        const char *f = json_string_value(json_object_get(c, "file"));
-        const char *notes = json_string_value(json_object_get(c, "notes"));
-        if(f && notes && strcmp(f, file) == 0) return notes;
-    }
-    return "";
-}
-
 static int sn_file(const struct dirent *e)
 {
     size_t n = strlen(e->d_name);
@@ -218,7 +207,7 @@ static int load_certs(plan *p, const dsn_geometry *g, dsn_key *pub)
                       dsn_corner_name(g->corner), g->margin);
             rc = -1;
         } else {
-            it->notes = notes_of(p, e[i]->d_name);
+            it->notes = dsn_issue_index_notes(p->notes, e[i]->d_name);
             it->seed = item_seed(p->o->seed, it->name);
             ++p->n;
         }

@@ -158,10 +158,9 @@ static int read_records(batch *b)
     return 0;
 }
 
-/* The notes of a certificate already in DIR, from its old customers.json ("" when absent). */
-static const char *old_notes(const batch *b, const char *file)
+const char *dsn_issue_index_notes(const json_t *index, const char *file)
 {
-    json_t *list = json_object_get(b->old_index, "customers"), *c;
+    json_t *list = json_object_get(index, "customers"), *c;
     size_t i;
     json_array_foreach(list, i, c) {
         const char *f = json_string_value(json_object_get(c, "file"));
@@ -181,7 +180,7 @@ static char *index_json(const batch *b)
         dsn_serial_encode(serial, sizeof serial, &x->cert.serial);
         dsn_time_format(when, x->cert.issued);
         json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "customer", x->cert.customer,
-                                              "model", x->cert.model, "notes", x->line ? x->notes : old_notes(b, x->file),
+                                              "model", x->cert.model, "notes", x->line ? x->notes : dsn_issue_index_notes(b->old_index, x->file),
                                               "file", x->file, "serial", serial, "issued", when));
     }
     json_t *root = json_pack("{s:i, s:o}", "dsn_customers", 1, "customers", list);

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dsn_jansson.h"
 #include "dsn_stamp.h"
 
 #define DSN_NOTES_MAX 1024
@@ -34,5 +35,8 @@ int dsn_issue_batch(const dsn_issue_batch_opts *o);
 /* The file name (without ".sn") for a customer name: ASCII letters and digits lower-cased,
  * '-' '_' '.' kept, every other byte '_', a leading '.' made '_', at most 64 bytes. */
 void dsn_customer_file(char *out, size_t len, const char *customer);
+
+/* The notes of certificate file `file` in a customers.json index ("" when absent). */
+const char *dsn_issue_index_notes(const json_t *index, const char *file);
 
 #endif
