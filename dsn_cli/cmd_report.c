@@ -584,12 +584,17 @@ static void plot_bits(report *rp, const dsn_run *r, char **pngs, int *npng)
     dsn_buf_free(&dat);
 }
 
-/* Learning curves of one seed: Darknet's average loss for the teacher and every student, and
- * each student's DSN losses (G_y kd and push, G_d ce), averaged in up to 200 bins. */
-static void plot_learning(report *rp, int s, int se, char **pngs, int *npng)
+/* One training log of a seed, as plot_learning draws it. */
+typedef struct learn_log {
+    const char *path, *who;
+    int student;
+    dsn_curve c;
+} learn_log;
+
+/* Loads the teacher and student logs that runs s..se-1 name, each path once, into logs (at most
+ * MAX_NAMES); warns about and skips those without a curve. Returns how many were loaded. */
+static int load_learning_logs(const report *rp, int s, int se, learn_log *logs)
 {
-    typedef struct { const char *path, *who; int student; dsn_curve c; } logf;
-    logf logs[MAX_NAMES];
     int nl = 0;
     char err[512];
     for(int i = s; i < se; ++i) {
@@ -614,94 +619,132 @@ static void plot_learning(report *rp, int s, int se, char **pngs, int *npng)
             ++nl;
         }
     }
-    if(nl == 0) return;
-    char ds[128], base[256], title[512];
-    safe_name(ds, sizeof ds, rp->runs[s].dataset);
-    snprintf(base, sizeof base, "learning_%s_s%ld", ds, rp->runs[s].seed);
-    dsn_buf dat = {0}, g = {0};
-    /* blocks: per log, the loss block then (students) the dsn block */
-    int block = 0, loss_block[MAX_NAMES], dsn_block[MAX_NAMES];
+    return nl;
+}
+
+/* One student's dsn block: iteration, G_y kd, G_y push, G_d ce, as means over up to 200 bins. */
+static void write_dsn_bins(dsn_buf *dat, const learn_log *lg)
+{
+    const dsn_curve *c = &lg->c;
+    /* dsn lines go to stderr, Darknet's to stdout: the order in a log is not reliable, the
+     * counts are (one dsn line per forward pass), so spread them over the iterations */
+    double last = c->n > 0 ? (double)c->iter[c->n - 1] : (double)c->n_dsn;
+    int bins = c->n_dsn < 200 ? c->n_dsn : 200;
+    dsn_buf_printf(dat, "# %s: iteration, G_y kd, G_y push, G_d ce (bin means)\n", lg->who);
+    for(int k = 0; k < bins; ++k) {
+        int a = (int)((long)c->n_dsn * k / bins), e = (int)((long)c->n_dsn * (k + 1) / bins), n = 0, ng = 0;
+        double kd = 0, push = 0, gd = 0;
+        for(int i = a; i < e; ++i) {
+            if(c->dsn[i].has_kd) {
+                kd += c->dsn[i].kd;
+                push += c->dsn[i].push;
+                ++n;
+            }
+            if(c->dsn[i].has_gd) {
+                gd += c->dsn[i].gd;
+                ++ng;
+            }
+        }
+        double x = last * (a + e) / 2.0 / c->n_dsn;
+        dsn_buf_printf(dat, "%.1f ", x);
+        if(n) dsn_buf_printf(dat, "%.6g %.6g ", kd / n, push / n);
+        else dsn_buf_printf(dat, "NaN NaN ");
+        if(ng) dsn_buf_printf(dat, "%.6g\n", gd / ng);
+        else dsn_buf_printf(dat, "NaN\n");
+    }
+    dsn_buf_printf(dat, "\n\n");
+}
+
+/* The data file: per log, the loss block then (students) the dsn block. Sets each log's block
+ * indices (-1 where it has none); returns whether any dsn block was written. */
+static int write_learning_data(dsn_buf *dat, const learn_log *logs, int nl, int *loss_block, int *dsn_block)
+{
+    int block = 0;
     for(int l = 0; l < nl; ++l) {
         const dsn_curve *c = &logs[l].c;
         int step = c->n > 400 ? c->n / 400 : 1;
         loss_block[l] = -1;
         if(c->n > 0) {
-            dsn_buf_printf(&dat, "# %s: iteration, Darknet avg loss\n", logs[l].who);
-            for(int i = 0; i < c->n; i += step) dsn_buf_printf(&dat, "%ld %.6g\n", c->iter[i], c->avg_loss[i]);
-            dsn_buf_printf(&dat, "\n\n");
+            dsn_buf_printf(dat, "# %s: iteration, Darknet avg loss\n", logs[l].who);
+            for(int i = 0; i < c->n; i += step) dsn_buf_printf(dat, "%ld %.6g\n", c->iter[i], c->avg_loss[i]);
+            dsn_buf_printf(dat, "\n\n");
             loss_block[l] = block++;
         }
         dsn_block[l] = -1;
         if(logs[l].student && c->n_dsn > 0) {
-            /* dsn lines go to stderr, Darknet's to stdout: the order in a log is not reliable, the
-             * counts are (one dsn line per forward pass), so spread them over the iterations */
-            double last = c->n > 0 ? (double)c->iter[c->n - 1] : (double)c->n_dsn;
-            int bins = c->n_dsn < 200 ? c->n_dsn : 200;
-            dsn_buf_printf(&dat, "# %s: iteration, G_y kd, G_y push, G_d ce (bin means)\n", logs[l].who);
-            for(int k = 0; k < bins; ++k) {
-                int a = (int)((long)c->n_dsn * k / bins), e = (int)((long)c->n_dsn * (k + 1) / bins), n = 0, ng = 0;
-                double kd = 0, push = 0, gd = 0;
-                for(int i = a; i < e; ++i) {
-                    if(c->dsn[i].has_kd) {
-                        kd += c->dsn[i].kd;
-                        push += c->dsn[i].push;
-                        ++n;
-                    }
-                    if(c->dsn[i].has_gd) {
-                        gd += c->dsn[i].gd;
-                        ++ng;
-                    }
-                }
-                double x = last * (a + e) / 2.0 / c->n_dsn;
-                dsn_buf_printf(&dat, "%.1f ", x);
-                if(n) dsn_buf_printf(&dat, "%.6g %.6g ", kd / n, push / n);
-                else dsn_buf_printf(&dat, "NaN NaN ");
-                if(ng) dsn_buf_printf(&dat, "%.6g\n", gd / ng);
-                else dsn_buf_printf(&dat, "NaN\n");
-            }
-            dsn_buf_printf(&dat, "\n\n");
+            write_dsn_bins(dat, &logs[l]);
             dsn_block[l] = block++;
         }
     }
     int any_dsn = 0;
     for(int l = 0; l < nl; ++l) any_dsn |= dsn_block[l] >= 0;
-    gp_head(&g, base, 900, any_dsn ? 900 : 500);
-    dsn_buf_printf(&g, "set datafile missing 'NaN'\nset key outside right\nset grid\nset xlabel 'iteration'\n");
-    if(any_dsn) dsn_buf_printf(&g, "set multiplot layout 2,1\n");
-    snprintf(title, sizeof title, "%s, seed %ld: Darknet's average training loss", rp->runs[s].dataset, rp->runs[s].seed);
-    dsn_buf_printf(&g, "set title ");
-    gp_str(&g, title);
-    dsn_buf_printf(&g, "\nset ylabel 'avg loss'\nplot ");
+    return any_dsn;
+}
+
+/* The upper (or only) panel: every log's Darknet average loss. */
+static void gp_loss_panel(dsn_buf *g, const dsn_run *r, const char *base, const learn_log *logs, int nl,
+                          const int *loss_block)
+{
+    char title[512];
+    snprintf(title, sizeof title, "%s, seed %ld: Darknet's average training loss", r->dataset, r->seed);
+    dsn_buf_printf(g, "set title ");
+    gp_str(g, title);
+    dsn_buf_printf(g, "\nset ylabel 'avg loss'\nplot ");
     int first = 1;
     for(int l = 0; l < nl; ++l) {
         if(loss_block[l] < 0) continue;
-        dsn_buf_printf(&g, "%s'%s.dat' index %d using 1:2 with lines lw 2 title ", first ? "" : ", \\\n  ", base, loss_block[l]);
-        gp_str(&g, logs[l].who);
+        dsn_buf_printf(g, "%s'%s.dat' index %d using 1:2 with lines lw 2 title ", first ? "" : ", \\\n  ", base, loss_block[l]);
+        gp_str(g, logs[l].who);
         first = 0;
     }
-    if(first) dsn_buf_printf(&g, "NaN notitle");
-    dsn_buf_printf(&g, "\n");
-    if(any_dsn) {
-        snprintf(title, sizeof title, "%s, seed %ld: student losses (G_y: kd on valid rows, push on the others; "
-                 "G_d: cross-entropy)", rp->runs[s].dataset, rp->runs[s].seed);
-        dsn_buf_printf(&g, "set title ");
-        gp_str(&g, title);
-        dsn_buf_printf(&g, "\nset ylabel 'loss'\nplot ");
-        first = 1;
-        for(int l = 0; l < nl; ++l) {
-            if(dsn_block[l] < 0) continue;
-            static const char *what[3] = {"kd", "push", "G_d ce"};
-            for(int k = 0; k < 3; ++k) {
-                char t[256];
-                snprintf(t, sizeof t, "%s %s", logs[l].who, what[k]);
-                dsn_buf_printf(&g, "%s'%s.dat' index %d using 1:%d with lines lw 2 dt %d lc %d title ",
-                               first ? "" : ", \\\n  ", base, dsn_block[l], k + 2, k + 1, l + 1);
-                gp_str(&g, t);
-                first = 0;
-            }
+    if(first) dsn_buf_printf(g, "NaN notitle");
+    dsn_buf_printf(g, "\n");
+}
+
+/* The lower panel: each student's kd, push and G_d ce, one colour per student. */
+static void gp_dsn_panel(dsn_buf *g, const dsn_run *r, const char *base, const learn_log *logs, int nl,
+                         const int *dsn_block)
+{
+    char title[512];
+    snprintf(title, sizeof title, "%s, seed %ld: student losses (G_y: kd on valid rows, push on the others; "
+             "G_d: cross-entropy)", r->dataset, r->seed);
+    dsn_buf_printf(g, "set title ");
+    gp_str(g, title);
+    dsn_buf_printf(g, "\nset ylabel 'loss'\nplot ");
+    int first = 1;
+    for(int l = 0; l < nl; ++l) {
+        if(dsn_block[l] < 0) continue;
+        static const char *what[3] = {"kd", "push", "G_d ce"};
+        for(int k = 0; k < 3; ++k) {
+            char t[256];
+            snprintf(t, sizeof t, "%s %s", logs[l].who, what[k]);
+            dsn_buf_printf(g, "%s'%s.dat' index %d using 1:%d with lines lw 2 dt %d lc %d title ",
+                           first ? "" : ", \\\n  ", base, dsn_block[l], k + 2, k + 1, l + 1);
+            gp_str(g, t);
+            first = 0;
         }
-        dsn_buf_printf(&g, "\nunset multiplot\n");
     }
+    dsn_buf_printf(g, "\nunset multiplot\n");
+}
+
+/* Learning curves of one seed: Darknet's average loss for the teacher and every student, and
+ * each student's DSN losses (G_y kd and push, G_d ce), averaged in up to 200 bins. */
+static void plot_learning(report *rp, int s, int se, char **pngs, int *npng)
+{
+    learn_log logs[MAX_NAMES];
+    int nl = load_learning_logs(rp, s, se, logs);
+    if(nl == 0) return;
+    char ds[128], base[256];
+    safe_name(ds, sizeof ds, rp->runs[s].dataset);
+    snprintf(base, sizeof base, "learning_%s_s%ld", ds, rp->runs[s].seed);
+    dsn_buf dat = {0}, g = {0};
+    int loss_block[MAX_NAMES], dsn_block[MAX_NAMES];
+    int any_dsn = write_learning_data(&dat, logs, nl, loss_block, dsn_block);
+    gp_head(&g, base, 900, any_dsn ? 900 : 500);
+    dsn_buf_printf(&g, "set datafile missing 'NaN'\nset key outside right\nset grid\nset xlabel 'iteration'\n");
+    if(any_dsn) dsn_buf_printf(&g, "set multiplot layout 2,1\n");
+    gp_loss_panel(&g, &rp->runs[s], base, logs, nl, loss_block);
+    if(any_dsn) gp_dsn_panel(&g, &rp->runs[s], base, logs, nl, dsn_block);
     render_plot(rp, base, &dat, &g, pngs, npng);
     dsn_buf_free(&dat);
     dsn_buf_free(&g);
@@ -731,6 +774,100 @@ static int mkdirs(const char *path)
         return -1;
     }
     return 0;
+}
+
+/* Loads every RUN.json named on the command line into rp (rp->n counts them); -1, reported, at
+ * the first that fails. */
+static int load_runs(report *rp, char **pos, int npos)
+{
+    char err[1024];
+    for(int i = 0; i < npos; ++i) {
+        if(dsn_run_load(&rp->runs[rp->n], pos[i], err, sizeof err) != 0) {
+            dsn_error("report: %s", err);
+            return -1;
+        }
+        ++rp->n;
+    }
+    return 0;
+}
+
+/* Data sets in the order they first appear on the command line; in each, by seed and customer. */
+static void sort_runs(report *rp)
+{
+    dsn_run *sorted = calloc((size_t)rp->n, sizeof *sorted);
+    char *done_flags = calloc((size_t)rp->n, 1);
+    if(!sorted || !done_flags) dsn_die("out of memory");
+    int k = 0;
+    for(int i = 0; i < rp->n; ++i) {
+        if(done_flags[i]) continue;
+        int start = k;
+        for(int j = i; j < rp->n; ++j) {
+            if(!done_flags[j] && strcmp(rp->runs[j].dataset, rp->runs[i].dataset) == 0) {
+                sorted[k++] = rp->runs[j];
+                done_flags[j] = 1;
+            }
+        }
+        qsort(sorted + start, (size_t)(k - start), sizeof *sorted, run_cmp);
+    }
+    memcpy(rp->runs, sorted, (size_t)rp->n * sizeof *sorted);
+    free(sorted);
+    free(done_flags);
+}
+
+/* -1, reported, when two of the sorted runs share data set, seed and customer. */
+static int check_unique(const report *rp)
+{
+    for(int i = 1; i < rp->n; ++i) {
+        const dsn_run *a = &rp->runs[i - 1], *b = &rp->runs[i];
+        if(strcmp(a->dataset, b->dataset) == 0 && a->seed == b->seed && strcmp(a->customer, b->customer) == 0) {
+            dsn_error("report: %s and %s are both %s, seed %ld, customer %s: give each run once", a->source, b->source,
+                      a->dataset, a->seed, a->customer);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Every plot: per data set, accuracy against Hamming distance; per seed, the learning curves,
+ * the cross-customer matrix and each run's per-bit map. */
+static void plot_all(report *rp, char **pngs, int *npng)
+{
+    for(int d = 0, de; d < rp->n; d = de) {
+        group_end(rp, d, 0, &de);
+        plot_hamming(rp, d, de, pngs, npng);
+        for(int s = d, se; s < de; s = se) {
+            group_end(rp, s, 1, &se);
+            plot_learning(rp, s, se, pngs, npng);
+            plot_cross(rp, s, se, pngs, npng);
+            for(int i = s; i < se; ++i) plot_bits(rp, &rp->runs[i], pngs, npng);
+        }
+    }
+}
+
+/* Writes report.json and report.md into rp->out and prints the summary tables and what was
+ * written; DSN_EXIT_OK, or DSN_EXIT_ERROR when a file could not be written. */
+static int write_outputs(const report *rp, char **pngs, int npng)
+{
+    const char *out = rp->out;
+    dsn_buf js = {0}, md = {0}, sum = {0};
+    write_json(&js, rp);
+    write_md(&md, rp, pngs, npng);
+    for(int d = 0, de; d < rp->n; d = de) {
+        group_end(rp, d, 0, &de);
+        summary_table(&sum, rp, d, de, 0);
+    }
+    if(js.oom || md.oom || sum.oom) dsn_die("out of memory");
+    char path[2048];
+    snprintf(path, sizeof path, "%s/report.json", out);
+    int rc = dsn_write_file(path, js.s, js.n, 0644, DSN_WRITE_REPLACE) == 0 ? DSN_EXIT_OK : DSN_EXIT_ERROR;
+    snprintf(path, sizeof path, "%s/report.md", out);
+    if(dsn_write_file(path, md.s, md.n, 0644, DSN_WRITE_REPLACE) != 0) rc = DSN_EXIT_ERROR;
+    fputs(sum.s, stdout);
+    printf("wrote %s/report.json, %s/report.md and %d plot%s in %s/\n", out, out, npng, npng == 1 ? "" : "s", rp->plots);
+    dsn_buf_free(&js);
+    dsn_buf_free(&md);
+    dsn_buf_free(&sum);
+    return rc;
 }
 
 int dsn_cmd_report(int argc, char **argv)
@@ -773,77 +910,14 @@ int dsn_cmd_report(int argc, char **argv)
     char **pngs = calloc(MAX_RUNS, sizeof *pngs);
     int npng = 0, rc = DSN_EXIT_ERROR;
     if(!rp.runs || !pngs) dsn_die("out of memory");
-    char err[1024];
-    for(int i = 0; i < npos; ++i) {
-        if(dsn_run_load(&rp.runs[rp.n], pos[i], err, sizeof err) != 0) {
-            dsn_error("report: %s", err);
-            goto done;
-        }
-        ++rp.n;
-    }
-    /* data sets in the order they first appear on the command line; in each, by seed and customer */
-    {
-        dsn_run *sorted = calloc((size_t)rp.n, sizeof *sorted);
-        char *done_flags = calloc((size_t)rp.n, 1);
-        if(!sorted || !done_flags) dsn_die("out of memory");
-        int k = 0;
-        for(int i = 0; i < rp.n; ++i) {
-            if(done_flags[i]) continue;
-            int start = k;
-            for(int j = i; j < rp.n; ++j) {
-                if(!done_flags[j] && strcmp(rp.runs[j].dataset, rp.runs[i].dataset) == 0) {
-                    sorted[k++] = rp.runs[j];
-                    done_flags[j] = 1;
-                }
-            }
-            qsort(sorted + start, (size_t)(k - start), sizeof *sorted, run_cmp);
-        }
-        memcpy(rp.runs, sorted, (size_t)rp.n * sizeof *sorted);
-        free(sorted);
-        free(done_flags);
-    }
-    for(int i = 1; i < rp.n; ++i) {
-        const dsn_run *a = &rp.runs[i - 1], *b = &rp.runs[i];
-        if(strcmp(a->dataset, b->dataset) == 0 && a->seed == b->seed && strcmp(a->customer, b->customer) == 0) {
-            dsn_error("report: %s and %s are both %s, seed %ld, customer %s: give each run once", a->source, b->source,
-                      a->dataset, a->seed, a->customer);
-            goto done;
-        }
-    }
+    if(load_runs(&rp, pos, npos) != 0) goto done;
+    sort_runs(&rp);
+    if(check_unique(&rp) != 0) goto done;
 
     snprintf(rp.plots, sizeof rp.plots, "%s/plots", out);
     if(mkdirs(out) != 0 || (!no_plots && mkdirs(rp.plots) != 0)) goto done;
-    if(!no_plots) {
-        for(int d = 0, de; d < rp.n; d = de) {
-            group_end(&rp, d, 0, &de);
-            plot_hamming(&rp, d, de, pngs, &npng);
-            for(int s = d, se; s < de; s = se) {
-                group_end(&rp, s, 1, &se);
-                plot_learning(&rp, s, se, pngs, &npng);
-                plot_cross(&rp, s, se, pngs, &npng);
-                for(int i = s; i < se; ++i) plot_bits(&rp, &rp.runs[i], pngs, &npng);
-            }
-        }
-    }
-
-    dsn_buf js = {0}, md = {0}, sum = {0};
-    write_json(&js, &rp);
-    write_md(&md, &rp, pngs, npng);
-    for(int d = 0, de; d < rp.n; d = de) {
-        group_end(&rp, d, 0, &de);
-        summary_table(&sum, &rp, d, de, 0);
-    }
-    if(js.oom || md.oom || sum.oom) dsn_die("out of memory");
-    char path[2048];
-    snprintf(path, sizeof path, "%s/report.json", out);
-    rc = dsn_write_file(path, js.s, js.n, 0644, DSN_WRITE_REPLACE) == 0 ? DSN_EXIT_OK : DSN_EXIT_ERROR;
-    snprintf(path, sizeof path, "%s/report.md", out);
-    if(dsn_write_file(path, md.s, md.n, 0644, DSN_WRITE_REPLACE) != 0) rc = DSN_EXIT_ERROR;
-    fputs(sum.s, stdout);
-    printf("wrote %s/report.json, %s/report.md and %d plot%s in %s/\n", out, out, npng, npng == 1 ? "" : "s", rp.plots);
-    dsn_buf_free(&js);
-    dsn_buf_free(&md);
-    dsn_buf_free(&sum);
+    if(!no_plots) plot_all(&rp, pngs, &npng);
+    rc = write_outputs(&rp, pngs, npng);
 done:
     for(int i = 0; i < rp.n; ++i) dsn_run_free(&rp.runs[i]);
     free(rp.runs);

@@ -424,6 +424,83 @@ static void check_set(const dsn_eval_set *s, int n, int images)
         assert_true(s->each[i].acc <= s->each[s->max_i].acc && s->each[i].acc >= s->each[s->min_i].acc);
 }
 
+/* Sizes of every set, the distance of each serial from the valid one, the row count. */
+static void check_end_to_end_shape(const dsn_eval_result *r, const dsn_serial *valid)
+{
+    assert_int_equal(r->n_images, 36);
+    assert_int_equal(r->bits, 16);
+    assert_true(r->has_teacher);
+    check_acc(&r->teacher, 36);
+    check_acc(&r->valid, 36);
+    check_acc(&r->raw, 36);
+    check_set(&r->forged, 12, 10);
+    check_set(&r->h1, 16, 36);
+    check_set(&r->h2, 5, 10);
+    check_set(&r->h4, 6, 10);
+    assert_int_equal(r->n_cross, 1);
+    check_acc(&r->cross[0], 36);
+    for(int i = 0; i < 16; ++i) {
+        assert_int_equal(dsn_serial_hamming(&r->h1.serial[i], valid), 1);
+        assert_int_not_equal(r->h1.serial[i].bit[i], valid->bit[i]);
+    }
+    for(int i = 0; i < 12; ++i) assert_true(dsn_serial_hamming(&r->forged.serial[i], valid) > 0);
+    for(int i = 0; i < 5; ++i) assert_int_equal(dsn_serial_hamming(&r->h2.serial[i], valid), 2);
+    for(int i = 0; i < 6; ++i) assert_int_equal(dsn_serial_hamming(&r->h4.serial[i], valid), 4);
+    assert_int_equal(r->rows, 36 * 3 + 12 * 10 + 16 * 36 + 5 * 10 + 6 * 10 + 36);
+}
+
+/* A second run with one thread and batch 64 gives the same counts and serials as r. */
+static void check_threads_batch_invariant(const fixture *f, dsn_eval_opts *o, const dsn_eval_result *r)
+{
+    char err[512];
+    dsn_eval_result r2;
+    o->threads = 1;
+    o->batch = 64;
+    assert_int_equal(dsn_eval_run(&r2, o, &f->d, err, sizeof err), 0);
+    assert_int_equal(r2.valid.correct, r->valid.correct);
+    assert_int_equal(r2.raw.correct, r->raw.correct);
+    assert_int_equal(r2.teacher.correct, r->teacher.correct);
+    for(int i = 0; i < 12; ++i) assert_int_equal(r2.forged.each[i].correct, r->forged.each[i].correct);
+    for(int i = 0; i < 16; ++i) assert_int_equal(r2.h1.each[i].correct, r->h1.each[i].correct);
+    assert_memory_equal(r2.h4.serial, r->h4.serial, 6 * sizeof(dsn_serial));
+    dsn_eval_result_free(&r2);
+}
+
+/* dsn_eval_json's object: every key, numbers in range, the values of r. */
+static void check_eval_json(const dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_meta *m)
+{
+    char err[512];
+    dsn_buf b = {0};
+    dsn_eval_json(&b, r, o, m);
+    assert_false(b.oom);
+    json_t *j = dsn_json_parse(b.s, b.n, "eval.json", err, sizeof err);
+    if(!j) fail_msg("%s", err);
+    const char *keys[] = {"teacher", "valid", "raw", "forged_mean", "forged_max", "hamming_1", "hamming_1_max",
+                          "hamming_2", "hamming_2_max", "hamming_4", "hamming_4_max"};
+    for(size_t i = 0; i < sizeof keys / sizeof keys[0]; ++i) {
+        char ci[64];
+        double v = dsn_json_num(json_object_get(j, keys[i]), -1);
+        if(!(v >= 0 && v <= 100)) fail_msg("%s = %g", keys[i], v);
+        snprintf(ci, sizeof ci, "%s_ci95", keys[i]);
+        const json_t *c = json_object_get(j, ci);
+        assert_int_equal(json_array_size(c), 2);
+        assert_true(dsn_json_num(json_array_get(c, 0), 1e9) <= v + 1e-6 && v <= dsn_json_num(json_array_get(c, 1), -1) + 1e-6);
+    }
+    assert_near(dsn_json_num(json_object_get(j, "valid"), -1), r->valid.acc, 1e-6);
+    const json_t *pb = json_object_get(j, "hamming_1_per_bit");
+    assert_int_equal(json_array_size(pb), 16);
+    for(size_t i = 0; i < 16; ++i) assert_near(dsn_json_num(json_array_get(pb, i), -1), r->h1.each[i].acc, 1e-6);
+    double bob = dsn_json_num(json_object_get(json_object_get(j, "cross"), "bob"), -1);
+    assert_true(bob >= 0 && bob <= 100);
+    assert_int_equal((int)dsn_json_num(json_object_get(j, "n_images"), -1), 36);
+    assert_near(dsn_json_num(json_object_get(json_object_get(j, "seeds"), "eval"), -1), (double)o->seed, 0);
+    assert_true(dsn_json_num(json_object_get(j, "wall_seconds"), -1) >= 0);
+    assert_string_equal(json_string_value(json_object_get(j, "customer")), "alice");
+    assert_true(json_is_null(json_object_get(j, "list")));   /* a name not given: null */
+    json_decref(j);
+    dsn_buf_free(&b);
+}
+
 static void test_end_to_end(void **state)
 {
     fixture *f = *state;
@@ -449,26 +526,7 @@ static void test_end_to_end(void **state)
     o.threads = 2;
     dsn_eval_result r;
     assert_int_equal(dsn_eval_run(&r, &o, &f->d, err, sizeof err), 0);
-    assert_int_equal(r.n_images, 36);
-    assert_int_equal(r.bits, 16);
-    assert_true(r.has_teacher);
-    check_acc(&r.teacher, 36);
-    check_acc(&r.valid, 36);
-    check_acc(&r.raw, 36);
-    check_set(&r.forged, 12, 10);
-    check_set(&r.h1, 16, 36);
-    check_set(&r.h2, 5, 10);
-    check_set(&r.h4, 6, 10);
-    assert_int_equal(r.n_cross, 1);
-    check_acc(&r.cross[0], 36);
-    for(int i = 0; i < 16; ++i) {
-        assert_int_equal(dsn_serial_hamming(&r.h1.serial[i], &valid), 1);
-        assert_int_not_equal(r.h1.serial[i].bit[i], valid.bit[i]);
-    }
-    for(int i = 0; i < 12; ++i) assert_true(dsn_serial_hamming(&r.forged.serial[i], &valid) > 0);
-    for(int i = 0; i < 5; ++i) assert_int_equal(dsn_serial_hamming(&r.h2.serial[i], &valid), 2);
-    for(int i = 0; i < 6; ++i) assert_int_equal(dsn_serial_hamming(&r.h4.serial[i], &valid), 4);
-    assert_int_equal(r.rows, 36 * 3 + 12 * 10 + 16 * 36 + 5 * 10 + 6 * 10 + 36);
+    check_end_to_end_shape(&r, &valid);
 
     /* raw = the model with no serial = the model with the eval hook's "no stamp"; valid = the
      * deploy path with the serial set, one image at a time */
@@ -479,49 +537,12 @@ static void test_end_to_end(void **state)
     assert_int_equal(r.h1.each[5].correct, count_correct(f, &r.h1.serial[5], 0));
 
     /* threads and batch size change nothing */
-    dsn_eval_result r2;
-    o.threads = 1;
-    o.batch = 64;
-    assert_int_equal(dsn_eval_run(&r2, &o, &f->d, err, sizeof err), 0);
-    assert_int_equal(r2.valid.correct, r.valid.correct);
-    assert_int_equal(r2.raw.correct, r.raw.correct);
-    assert_int_equal(r2.teacher.correct, r.teacher.correct);
-    for(int i = 0; i < 12; ++i) assert_int_equal(r2.forged.each[i].correct, r.forged.each[i].correct);
-    for(int i = 0; i < 16; ++i) assert_int_equal(r2.h1.each[i].correct, r.h1.each[i].correct);
-    assert_memory_equal(r2.h4.serial, r.h4.serial, 6 * sizeof(dsn_serial));
-    dsn_eval_result_free(&r2);
+    check_threads_batch_invariant(f, &o, &r);
 
     /* the JSON: every key, numbers in range */
     dsn_buf b = {0};
     dsn_eval_meta m = {"alice", "tiny", "alice.sn", f->data, NULL, "tiny"};
-    dsn_eval_json(&b, &r, &o, &m);
-    assert_false(b.oom);
-    json_t *j = dsn_json_parse(b.s, b.n, "eval.json", err, sizeof err);
-    if(!j) fail_msg("%s", err);
-    const char *keys[] = {"teacher", "valid", "raw", "forged_mean", "forged_max", "hamming_1", "hamming_1_max",
-                          "hamming_2", "hamming_2_max", "hamming_4", "hamming_4_max"};
-    for(size_t i = 0; i < sizeof keys / sizeof keys[0]; ++i) {
-        char ci[64];
-        double v = dsn_json_num(json_object_get(j, keys[i]), -1);
-        if(!(v >= 0 && v <= 100)) fail_msg("%s = %g", keys[i], v);
-        snprintf(ci, sizeof ci, "%s_ci95", keys[i]);
-        const json_t *c = json_object_get(j, ci);
-        assert_int_equal(json_array_size(c), 2);
-        assert_true(dsn_json_num(json_array_get(c, 0), 1e9) <= v + 1e-6 && v <= dsn_json_num(json_array_get(c, 1), -1) + 1e-6);
-    }
-    assert_near(dsn_json_num(json_object_get(j, "valid"), -1), r.valid.acc, 1e-6);
-    const json_t *pb = json_object_get(j, "hamming_1_per_bit");
-    assert_int_equal(json_array_size(pb), 16);
-    for(size_t i = 0; i < 16; ++i) assert_near(dsn_json_num(json_array_get(pb, i), -1), r.h1.each[i].acc, 1e-6);
-    double bob = dsn_json_num(json_object_get(json_object_get(j, "cross"), "bob"), -1);
-    assert_true(bob >= 0 && bob <= 100);
-    assert_int_equal((int)dsn_json_num(json_object_get(j, "n_images"), -1), 36);
-    assert_near(dsn_json_num(json_object_get(json_object_get(j, "seeds"), "eval"), -1), (double)o.seed, 0);
-    assert_true(dsn_json_num(json_object_get(j, "wall_seconds"), -1) >= 0);
-    assert_string_equal(json_string_value(json_object_get(j, "customer")), "alice");
-    assert_true(json_is_null(json_object_get(j, "list")));   /* a name not given: null */
-    json_decref(j);
-    dsn_buf_free(&b);
+    check_eval_json(&r, &o, &m);
 
     dsn_eval_markdown(&b, &r, &o, &m);
     assert_non_null(strstr(b.s, "| valid serial (A_X+K) |"));

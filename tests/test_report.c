@@ -322,42 +322,25 @@ static const json_t *at(const json_t *j, const char *path)
     return j;
 }
 
-static void test_report_cli(void **state)
+/* A student log (dsn lines and Darknet's) and a teacher log, 50 iterations each, written to dir. */
+static void write_logs(const char *dir, char **slog, char **tlog)
 {
-    (void)state;
-    char dir[256], out[8192], err[512], real[4096], bin[4200], text[1024];
-    dsn_test_tmpdir(dir, sizeof dir);
-    if(!realpath(dsn_test_build_dir(), real) || strlen(real) > 1000) fail_msg("no build dir");
-    snprintf(bin, sizeof bin, "%s/dsn", real);
-
-    /* two seeds x two customers; valid 98/99 (seed 0) and 97/99 (seed 1): per-seed means 98.5, 98 */
-    char *e[4];
-    e[0] = write_eval(dir, "e_a0.json", "alice", 0, 99.5, 98, 10, "bob", 11);
-    e[1] = write_eval(dir, "e_b0.json", "bob", 0, 99.5, 99, 12, "alice", 9);
-    e[2] = write_eval(dir, "e_a1.json", "alice", 1, 99.0, 97, 8, "bob", 10);
-    e[3] = write_eval(dir, "e_b1.json", "bob", 1, 99.0, 99, 9, "alice", 13);
     dsn_buf lb = {0}, tb = {0};
     for(int i = 1; i <= 50; ++i) {
         dsn_buf_printf(&lb, "dsn: rows valid 4 forged 2 near 2 raw 2 | G_y kd %g hard 0.1 push 0.05 | G_d ce 2.3 acc 0.1 lambda 0.5\n", 1.0 / i);
         dsn_buf_printf(&lb, "%d, 0.1: 1.0, %g avg, 0.001 rate, 0.1 seconds, %d images\n", i, 2.0 / i, i * 10);
         dsn_buf_printf(&tb, "%d, 0.1: 1.0, %g avg, 0.001 rate, 0.1 seconds, %d images\n", i, 1.0 / i, i * 10);
     }
-    char *slog = dsn_test_write(dir, "student.log", lb.s), *tlog = dsn_test_write(dir, "teacher.log", tb.s);
+    *slog = dsn_test_write(dir, "student.log", lb.s);
+    *tlog = dsn_test_write(dir, "teacher.log", tb.s);
     dsn_buf_free(&lb);
     dsn_buf_free(&tb);
-    /* seed 0 through manifests (training times and logs), seed 1 as bare eval JSONs */
-    char *m[2];
-    for(int i = 0; i < 2; ++i) {
-        snprintf(text, sizeof text, "{\"dsn_run\": 1, \"eval\": \"%s\", \"train_wall_seconds\": %d, "
-                 "\"teacher_wall_seconds\": 40, \"train_log\": \"%s\", \"teacher_log\": \"%s\"}", e[i], 100 + i, slog, tlog);
-        m[i] = dsn_test_write(dir, i ? "m_b0.json" : "m_a0.json", text);
-    }
-    int rc = dsn_test_run(out, sizeof out, "%s report --out %s/rep %s %s %s %s", bin, dir, e[3], m[1], e[2], m[0]);
-    if(rc != 0) fail_msg("report: %s", out);
-    assert_non_null(strstr(out, "valid serial (A_X+K)"));
-    assert_non_null(strstr(out, "98.25"));                   /* mean valid over seeds */
+}
 
-    char path[4400];
+/* dir/rep/report.json: per-seed values, the summary over seeds, wall times, the matrix, the runs. */
+static void check_report_json(const char *dir, const char *slog)
+{
+    char err[512], path[4400];
     snprintf(path, sizeof path, "%s/rep/report.json", dir);
     json_t *j = dsn_json_load(path, 1 << 22, err, sizeof err);
     if(!j) fail_msg("%s", err);
@@ -394,7 +377,12 @@ static void test_report_cli(void **state)
     assert_string_equal(json_string_value(json_object_get(json_array_get(runs, 0), "train_log")), slog);
     assert_near(dsn_json_num(at(j, "anchors.mnist.raw"), -1), 9.2, 1e-12);
     json_decref(j);
+}
 
+/* dir/rep/report.md: the summary and cross-customer rows. */
+static void check_report_md(const char *dir)
+{
+    char err[512], path[4400];
     snprintf(path, sizeof path, "%s/rep/report.md", dir);
     size_t len;
     char *md = dsn_read_file_err(path, 1 << 22, &len, err, sizeof err);
@@ -403,8 +391,12 @@ static void test_report_cli(void **state)
     assert_non_null(strstr(md, "| no serial (A_X) | 9.2 |"));
     assert_non_null(strstr(md, "| alice | **97.00** | 10.00 |"));
     free(md);
+}
 
-    /* plots: the scripts and data always, PNGs where gnuplot is installed */
+/* The scripts and data always, PNGs where gnuplot is installed; out: the report's output, for failures. */
+static void check_plots(const char *dir, const char *out)
+{
+    char path[4400];
     const char *plots[] = {"hamming_mnist", "learning_mnist_s0", "cross_mnist_s0", "cross_mnist_s1",
                            "h1bits_mnist_s0_alice", "h1bits_mnist_s1_bob"};
     int have_gnuplot = dsn_test_run(NULL, 0, "command -v gnuplot") == 0;
@@ -417,20 +409,62 @@ static void test_report_cli(void **state)
     }
     snprintf(path, sizeof path, "%s/rep/plots/learning_mnist_s1.gp", dir);   /* seed 1 has no logs */
     assert_int_not_equal(access(path, R_OK), 0);
+}
 
-    /* refusals: a run twice, no runs, an unreadable one */
-    rc = dsn_test_run(out, sizeof out, "%s report --out %s/rep2 %s %s", bin, dir, e[0], m[0]);
+/* Refusals: a run twice, no runs, an unreadable one; and --no-plots writes no plots folder. */
+static void check_refusals(const char *bin, const char *dir, const char *e0, const char *m0, char *out, size_t outlen)
+{
+    char path[4400];
+    int rc = dsn_test_run(out, outlen, "%s report --out %s/rep2 %s %s", bin, dir, e0, m0);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "give each run once"));
-    rc = dsn_test_run(out, sizeof out, "%s report --out %s/rep2", bin, dir);
+    rc = dsn_test_run(out, outlen, "%s report --out %s/rep2", bin, dir);
     assert_int_equal(rc, 2);
-    rc = dsn_test_run(out, sizeof out, "%s report --out %s/rep2 %s/none.json", bin, dir, dir);
+    rc = dsn_test_run(out, outlen, "%s report --out %s/rep2 %s/none.json", bin, dir, dir);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "none.json"));
-    rc = dsn_test_run(out, sizeof out, "%s report --no-plots --out %s/rep3 %s", bin, dir, e[0]);
+    rc = dsn_test_run(out, outlen, "%s report --no-plots --out %s/rep3 %s", bin, dir, e0);
     assert_int_equal(rc, 0);
     snprintf(path, sizeof path, "%s/rep3/plots", dir);
     assert_int_not_equal(access(path, F_OK), 0);
+}
+
+static void test_report_cli(void **state)
+{
+    (void)state;
+    char dir[256], out[8192], real[4096], bin[4200], text[1024];
+    dsn_test_tmpdir(dir, sizeof dir);
+    if(!realpath(dsn_test_build_dir(), real) || strlen(real) > 1000) fail_msg("no build dir");
+    snprintf(bin, sizeof bin, "%s/dsn", real);
+
+    /* two seeds x two customers; valid 98/99 (seed 0) and 97/99 (seed 1): per-seed means 98.5, 98 */
+    char *e[4];
+    e[0] = write_eval(dir, "e_a0.json", "alice", 0, 99.5, 98, 10, "bob", 11);
+    e[1] = write_eval(dir, "e_b0.json", "bob", 0, 99.5, 99, 12, "alice", 9);
+    e[2] = write_eval(dir, "e_a1.json", "alice", 1, 99.0, 97, 8, "bob", 10);
+    e[3] = write_eval(dir, "e_b1.json", "bob", 1, 99.0, 99, 9, "alice", 13);
+    char *slog, *tlog;
+    write_logs(dir, &slog, &tlog);
+    /* seed 0 through manifests (training times and logs), seed 1 as bare eval JSONs */
+    char *m[2];
+    for(int i = 0; i < 2; ++i) {
+        snprintf(text, sizeof text, "{\"dsn_run\": 1, \"eval\": \"%s\", \"train_wall_seconds\": %d, "
+                 "\"teacher_wall_seconds\": 40, \"train_log\": \"%s\", \"teacher_log\": \"%s\"}", e[i], 100 + i, slog, tlog);
+        m[i] = dsn_test_write(dir, i ? "m_b0.json" : "m_a0.json", text);
+    }
+    int rc = dsn_test_run(out, sizeof out, "%s report --out %s/rep %s %s %s %s", bin, dir, e[3], m[1], e[2], m[0]);
+    if(rc != 0) fail_msg("report: %s", out);
+    assert_non_null(strstr(out, "valid serial (A_X+K)"));
+    assert_non_null(strstr(out, "98.25"));                   /* mean valid over seeds */
+
+    check_report_json(dir, slog);
+    check_report_md(dir);
+
+    /* plots: the scripts and data always, PNGs where gnuplot is installed */
+    check_plots(dir, out);
+
+    /* refusals: a run twice, no runs, an unreadable one */
+    check_refusals(bin, dir, e[0], m[0], out, sizeof out);
 
     for(int i = 0; i < 4; ++i) free(e[i]);
     free(m[0]);
