@@ -104,12 +104,6 @@ static int load_certs(cert_set *s, const char *dir, const dsn_key *key, int w, i
     return 0;
 }
 
-static json_t *acc_json(const dsn_eval_acc *a)
-{
-    return json_pack("{s:f, s:[f, f], s:I, s:I}", "acc", a->acc, "ci95", a->lo, a->hi, "correct", (json_int_t)a->correct,
-                     "total", (json_int_t)a->total);
-}
-
 static int write_json(const char *path, const cert_set *s, const dsn_trace_result *t, const char *cfg,
                       const char *weights, const char *hw)
 {
@@ -118,9 +112,10 @@ static int write_json(const char *path, const cert_set *s, const dsn_trace_resul
         const dsn_trace_cand *c = &t->top[k];
         json_array_append_new(top, json_pack("{s:s, s:s, s:o, s:o, s:o, s:f, s:f, s:f, s:f}", "customer",
                                              s->cert[c->index].customer, "cert", s->path[c->index], "screen",
-                                             acc_json(&c->screen), "cert_serial", acc_json(&c->v.cert), "raw",
-                                             acc_json(&c->v.raw), "null_upper_bound", 100 * c->v.p0, "tail_log10",
-                                             c->v.tail_log10, "p_value", c->v.p_value, "p_adjusted", c->p_adj));
+                                             dsn_verify_acc_json(&c->screen), "cert_serial",
+                                             dsn_verify_acc_json(&c->v.cert), "raw", dsn_verify_acc_json(&c->v.raw),
+                                             "null_upper_bound", 100 * c->v.p0, "tail_log10", c->v.tail_log10,
+                                             "p_value", c->v.p_value, "p_adjusted", c->p_adj));
     }
     json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:i, s:i, s:i, s:o, s:s?, s:s?, s:I, s:f, s:f}", "dsn_trace", 1, "cfg", cfg,
                           "weights", weights, "weights_sha256", hw, "certificates", s->n, "skipped", s->skipped,
@@ -162,6 +157,25 @@ static void print_trace(const cert_set *cs, const dsn_trace_result *t, const dsn
     printf("  time            %.1f s, %ld rows\n", t->seconds, t->rows);
 }
 
+/* What the cfg says about sealing first; a cfg can have been edited, so when nobody is found
+ * the other reading is tried too (each candidate's p-value then counts both: times 2). */
+static int trace_readings(dsn_trace_result *t, const dsn_model *m, const cert_set *cs, const dsn_eval_data *d,
+                          dsn_trace_opts *to)
+{
+    char err[1024];
+    for(int pass = 0; pass < 2; ++pass) {
+        to->sealed = pass ? !m->sealed : m->sealed;
+        to->hypotheses = pass + 1;
+        dsn_trace_result_free(t);
+        if(dsn_trace_model(t, m->net, cs->geo, cs->serial, cs->n, d, to, err, sizeof err) != 0) {
+            dsn_error("trace: %s", err);
+            return -1;
+        }
+        if(t->found >= 0) break;
+    }
+    return 0;
+}
+
 int dsn_cmd_trace(int argc, char **argv)
 {
     const char *cfg = NULL, *weights = NULL, *dir = NULL, *pub = NULL, *data = NULL, *list = NULL;
@@ -194,22 +208,13 @@ int dsn_cmd_trace(int argc, char **argv)
     };
     int r = dsn_args_parse(argc, argv, opts, DSN_COUNT(opts), &u, NULL, 0, NULL);
     if(r != DSN_ARGS_RUN) return r == DSN_ARGS_HELP ? DSN_EXIT_OK : DSN_EXIT_ERROR;
-    const struct { const char *value, *what; } required[] = {
+    const dsn_verify_arg required[] = {
         {cfg, "--cfg FILE"}, {weights, "--weights FILE"}, {dir, "--certs DIR"}, {pub, "--pub FILE"},
         {data, "--data FILE"},
     };
-    for(int i = 0; i < DSN_COUNT(required); ++i) {
-        if(!required[i].value) {
-            dsn_error("trace: missing %s (see dsn trace --help)", required[i].what);
-            return DSN_EXIT_ERROR;
-        }
-    }
     dsn_trace_opts to;
     dsn_trace_opts_init(&to);
-    if(alpha_s && (dsn_parse_real(alpha_s, &to.v.alpha) != 0 || to.v.alpha <= 0 || to.v.alpha >= 1)) {
-        dsn_error("trace: --alpha %s: give a probability between 0 and 1", alpha_s);
-        return DSN_EXIT_ERROR;
-    }
+    if(dsn_verify_check_args("trace", required, DSN_COUNT(required), alpha_s, &to.v.alpha) != 0) return DSN_EXIT_ERROR;
     if(images < 2 || serials < 1 || seed < 0 || batch < 1 || batch > 4096 || screen < 1 || top < 1) {
         dsn_error("trace: --images must be >= 2, --serials, --screen and --top >= 1, --seed >= 0, --batch 1..4096");
         return DSN_EXIT_ERROR;
@@ -228,11 +233,7 @@ int dsn_cmd_trace(int argc, char **argv)
     }
     dsn_model m;
     dsn_model_opts mo;
-    dsn_model_opts_init(&mo);
-    mo.batch = batch;
-    mo.strip_stamp = 1;
-    mo.quiet = 1;
-    mo.cpu = 1;
+    dsn_verify_model_opts(&mo, batch);
     if(dsn_model_load(&m, cfg, weights, NULL, &mo, err, sizeof err) != 0) {
         dsn_error("trace: %s", err);
         dsn_key_free(key);
@@ -250,18 +251,7 @@ int dsn_cmd_trace(int argc, char **argv)
         dsn_error("trace: %s", err);
         goto done;
     }
-    /* what the cfg says about sealing first; a cfg can have been edited, so when nobody is found
-       the other reading is tried too (each candidate's p-value then counts both: times 2) */
-    for(int pass = 0; pass < 2; ++pass) {
-        to.sealed = pass ? !m.sealed : m.sealed;
-        to.hypotheses = pass + 1;
-        dsn_trace_result_free(&t);
-        if(dsn_trace_model(&t, m.net, cs.geo, cs.serial, cs.n, &d, &to, err, sizeof err) != 0) {
-            dsn_error("trace: %s", err);
-            goto done;
-        }
-        if(t.found >= 0) break;
-    }
+    if(trace_readings(&t, &m, &cs, &d, &to) != 0) goto done;
     print_trace(&cs, &t, &to, weights, hw, dir, pub);
     rc = t.found >= 0 ? DSN_EXIT_OK : DSN_EXIT_NO;
     if(json && write_json(json, &cs, &t, cfg, weights, hw) != 0) rc = DSN_EXIT_ERROR;

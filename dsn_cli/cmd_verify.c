@@ -22,12 +22,6 @@
 #include "dsn_util.h"
 #include "dsn_verify.h"
 
-static json_t *acc_json(const dsn_eval_acc *a)
-{
-    return json_pack("{s:f, s:[f, f], s:I, s:I}", "acc", a->acc, "ci95", a->lo, a->hi, "correct", (json_int_t)a->correct,
-                     "total", (json_int_t)a->total);
-}
-
 static void print_p(char *out, size_t len, double p, double tail_log10)
 {
     if(p >= 1e-4) snprintf(out, len, "%.4g", p);
@@ -80,11 +74,7 @@ static int load_suspect(verify_case *vc, dsn_model *m, dsn_eval_data *d, int bat
 {
     char err[1024];
     dsn_model_opts mo;
-    dsn_model_opts_init(&mo);
-    mo.batch = batch;
-    mo.strip_stamp = 1;
-    mo.quiet = 1;
-    mo.cpu = 1;
+    dsn_verify_model_opts(&mo, batch);
     mo.unseal = unseal;
     if(dsn_model_load(m, vc->cfg, vc->weights, &vc->cert.serial, &mo, err, sizeof err) != 0) {
         dsn_error("verify: %s", err);
@@ -151,14 +141,15 @@ static int write_json(const char *path, const verify_case *vc, const dsn_verify_
     char serial[DSN_SERIAL_TEXT_MAX];
     dsn_serial_encode(serial, sizeof serial, &vc->cert.serial);
     json_t *rnd = json_array();
-    for(int i = 0; i < v->n_random; ++i) json_array_append_new(rnd, acc_json(&v->random[i]));
+    for(int i = 0; i < v->n_random; ++i) json_array_append_new(rnd, dsn_verify_acc_json(&v->random[i]));
     json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:o, s:o, s:f, s:o, "
                           "s:f, s:f, s:f, s:f, s:f, s:b, s:f}",
                           "dsn_verify", 1, "cert", vc->cert_path, "owner", vc->cert.owner, "customer", vc->cert.customer,
                           "model", vc->cert.model, "serial", serial, "cfg", vc->cfg, "cfg_sha256", vc->hcfg, "weights",
                           vc->weights, "weights_sha256", vc->hw, "data", vc->list ? vc->list : vc->data, "images_cert",
-                          v->n_cert, "images_null", v->n_null, "seed", vc->seed, "cert_serial", acc_json(&v->cert), "raw",
-                          acc_json(&v->raw), "random_mean", v->random_mean, "random", rnd, "null_upper_bound", 100 * v->p0,
+                          v->n_cert, "images_null", v->n_null, "seed", vc->seed, "cert_serial",
+                          dsn_verify_acc_json(&v->cert), "raw", dsn_verify_acc_json(&v->raw), "random_mean",
+                          v->random_mean, "random", rnd, "null_upper_bound", 100 * v->p0,
                           "tail_log10", v->tail_log10, "p_value", v->p_value, "alpha", vo->alpha, "bound_error", vo->a,
                           "verified", v->verified, "wall_seconds", v->seconds);
     json_object_set_new(o, "weights_unsealed", json_boolean(vc->unsealed));
@@ -201,22 +192,13 @@ int dsn_cmd_verify(int argc, char **argv)
     };
     int r = dsn_args_parse(argc, argv, opts, DSN_COUNT(opts), &u, NULL, 0, NULL);
     if(r != DSN_ARGS_RUN) return r == DSN_ARGS_HELP ? DSN_EXIT_OK : DSN_EXIT_ERROR;
-    const struct { const char *value, *what; } required[] = {
+    const dsn_verify_arg required[] = {
         {vc.cfg, "--cfg FILE"}, {vc.weights, "--weights FILE"}, {vc.cert_path, "--cert FILE"}, {vc.pub, "--pub FILE"},
         {vc.data, "--data FILE"},
     };
-    for(int i = 0; i < DSN_COUNT(required); ++i) {
-        if(!required[i].value) {
-            dsn_error("verify: missing %s (see dsn verify --help)", required[i].what);
-            return DSN_EXIT_ERROR;
-        }
-    }
     dsn_verify_opts vo;
     dsn_verify_opts_init(&vo);
-    if(alpha_s && (dsn_parse_real(alpha_s, &vo.alpha) != 0 || vo.alpha <= 0 || vo.alpha >= 1)) {
-        dsn_error("verify: --alpha %s: give a probability between 0 and 1", alpha_s);
-        return DSN_EXIT_ERROR;
-    }
+    if(dsn_verify_check_args("verify", required, DSN_COUNT(required), alpha_s, &vo.alpha) != 0) return DSN_EXIT_ERROR;
     if(images < 2 || serials < 1 || vc.seed < 0 || batch < 1 || batch > 4096) {
         dsn_error("verify: --images must be >= 2, --serials >= 1, --seed >= 0, --batch 1..4096");
         return DSN_EXIT_ERROR;

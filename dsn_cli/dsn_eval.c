@@ -732,63 +732,51 @@ static int set_alloc(dsn_eval_set *s, int n)
     return s->serial && s->each ? 0 : -1;
 }
 
-int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data *d, char *err,
-                 size_t errlen)
+/* The customer's networks, one per thread (the first shows its layer table, the copies are
+ * quiet), and the teacher if any, each checked against the serial and the images. */
+static int load_nets(network **nets, int nthreads, network **teacher, const dsn_eval_opts *o,
+                     const dsn_eval_data *d, int batch, char *err, size_t errlen)
 {
-    memset(r, 0, sizeof *r);
-    double t0 = now_seconds();
-    int rc = -1, nb = o->valid.nbits, nthreads = o->threads < 1 ? 1 : o->threads;
-    int batch = o->batch < 1 ? 1 : o->batch, m = o->per_serial < d->n ? o->per_serial : d->n;
-    network **nets = calloc((size_t)nthreads, sizeof *nets), *teacher = NULL;
-    dsn_serial *table = NULL;
-    int *img = NULL, *ser = NULL, *subset = NULL;
-    uint8_t *correct = NULL;
-    measure ms[6] = {{0}};   /* forged, h1, h2, h4, cross, and valid+raw */
-    int saved_blas = openblas_get_num_threads ? openblas_get_num_threads() : 0;
-    if(!nets) goto oom;
-    if(o->forged < 0 || o->near2 < 0 || o->near4 < 0 || o->per_serial < 1) {
-        snprintf(err, errlen, "--forged, --near2 and --near4 must be >= 0, --images-per-serial >= 1");
-        goto fail;
-    }
-    if(nb > 0 && nb < 4 && o->near4 > 0) {
-        snprintf(err, errlen, "a %d-bit serial has no serials 4 bits away: use --near4 0", nb);
-        goto fail;
-    }
-
-    /* the networks: the first shows its layer table, the copies are quiet */
+    int nb = o->valid.nbits;
     for(int t = 0; t < nthreads; ++t) {
-        if(!(nets[t] = load_net(o->cfg, o->weights, batch, t > 0, err, errlen))) goto fail;
+        if(!(nets[t] = load_net(o->cfg, o->weights, batch, t > 0, err, errlen))) return -1;
     }
     dsn_stamp_state *st = dsn_stamp_state_of(nets[0]);
     if(!st) {
         snprintf(err, errlen, "%s: layer 0 is not [serial_stamp]: not a DSN customer cfg", o->cfg);
-        goto fail;
+        return -1;
     }
     if(st->geo.bits != nb) {
         snprintf(err, errlen, "%s stamps %d-bit serials, the certificate's serial has %d bits", o->cfg, st->geo.bits, nb);
-        goto fail;
+        return -1;
     }
     if(nets[0]->w != d->w || nets[0]->h != d->h || nets[0]->c != d->c) {
         snprintf(err, errlen, "%s takes %dx%dx%d input, the images were loaded at %dx%dx%d", o->cfg,
                  nets[0]->w, nets[0]->h, nets[0]->c, d->w, d->h, d->c);
-        goto fail;
+        return -1;
     }
     if(nets[0]->outputs != d->classes) {
         snprintf(err, errlen, "%s outputs %d scores, the data set has %d classes", o->cfg, nets[0]->outputs, d->classes);
-        goto fail;
+        return -1;
     }
     if(o->teacher_cfg) {
-        if(!(teacher = load_net(o->teacher_cfg, o->teacher_weights, batch, 0, err, errlen))) goto fail;
-        if(teacher->w != d->w || teacher->h != d->h || teacher->c != d->c || teacher->outputs != d->classes) {
+        network *tn = *teacher = load_net(o->teacher_cfg, o->teacher_weights, batch, 0, err, errlen);
+        if(!tn) return -1;
+        if(tn->w != d->w || tn->h != d->h || tn->c != d->c || tn->outputs != d->classes) {
             snprintf(err, errlen, "teacher %s takes %dx%dx%d input and outputs %d scores; the customer model %dx%dx%d and %d",
-                     o->teacher_cfg, teacher->w, teacher->h, teacher->c, teacher->outputs, d->w, d->h, d->c, d->classes);
-            goto fail;
+                     o->teacher_cfg, tn->w, tn->h, tn->c, tn->outputs, d->w, d->h, d->c, d->classes);
+            return -1;
         }
     }
+    return 0;
+}
 
-    /* the serial table: valid, forged, hamming 1, 2, 4, others */
+/* The serial table: valid, forged, hamming 1, 2, 4, others (NULL when out of memory). */
+static dsn_serial *serial_table(const dsn_eval_opts *o, int nb)
+{
     int ntab = 1 + o->forged + nb + o->near2 + o->near4 + o->n_others;
-    if(!(table = calloc((size_t)ntab, sizeof *table))) goto oom;
+    dsn_serial *table = calloc((size_t)ntab, sizeof *table);
+    if(!table) return NULL;
     table[0] = o->valid;
     dsn_rng rs;
     stream(&rs, o->seed, 1);
@@ -799,17 +787,17 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
     stream(&rs, o->seed, 4);
     dsn_eval_near(table + 1 + o->forged + nb + o->near2, o->near4, &o->valid, 4, &rs);
     for(int i = 0; i < o->n_others; ++i) table[1 + o->forged + nb + o->near2 + o->near4 + i] = o->others[i];
+    return table;
+}
 
-    /* rows: valid, raw, then each measure's serials on their images */
-    const int counts[5] = {o->forged, o->no_hamming1 ? 0 : nb, o->near2, o->near4, o->n_others};
-    const int each[5] = {m, d->n, m, m, d->n};
-    long rows = 2L * d->n;
-    for(int k = 0; k < 5; ++k) rows += (long)counts[k] * each[k];
-    img = malloc((size_t)rows * sizeof *img);
-    ser = malloc((size_t)rows * sizeof *ser);
-    correct = calloc((size_t)rows, 1);
-    subset = malloc((size_t)d->n * sizeof *subset);
-    if(!img || !ser || !correct || !subset) goto oom;
+/* Fills the rows planned (img, ser [rows]): valid, raw, then measure k's counts[k] serials on
+ * each[k] images each (all d->n in order, or m of them stratified by class). Returns 0, or -1
+ * when out of memory. */
+static int fill_rows(measure *ms, int *img, int *ser, const int counts[5], const int each[5], int m,
+                     const dsn_eval_data *d, uint64_t seed)
+{
+    int *subset = malloc((size_t)d->n * sizeof *subset);
+    if(!subset) return -1;
     long at = 0;
     for(int i = 0; i < d->n; ++i, ++at) {
         img[at] = i;
@@ -819,17 +807,17 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
         img[at] = i;
         ser[at] = -1;
     }
-    int first = 1;
+    int first = 1, rc = -1;
     for(int k = 0; k < 5; ++k) {
         ms[k].first = first;
         ms[k].n = counts[k];
-        if(!(ms[k].start = malloc(((size_t)counts[k] + 1) * sizeof(long)))) goto oom;
+        if(!(ms[k].start = malloc(((size_t)counts[k] + 1) * sizeof(long)))) goto done;
         dsn_rng rsub;
-        stream(&rsub, o->seed, 100 + (uint64_t)k);
+        stream(&rsub, seed, 100 + (uint64_t)k);
         for(int i = 0; i < counts[k]; ++i) {
             ms[k].start[i] = at;
             int got = each[k] == d->n ? d->n : dsn_eval_stratified(subset, m, d->label, d->n, d->classes, &rsub);
-            if(got < 0) goto oom;
+            if(got < 0) goto done;
             for(int j = 0; j < got; ++j, ++at) {
                 img[at] = each[k] == d->n ? j : subset[j];
                 ser[at] = first + i;
@@ -838,32 +826,41 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
         ms[k].start[counts[k]] = at;
         first += counts[k];
     }
+    rc = 0;
+done:
+    free(subset);
+    return rc;
+}
 
-    /* go: the teacher on raw images first (one network, small), then everything else */
-    if(nthreads > 1 && openblas_set_num_threads) openblas_set_num_threads(1);
-    if(teacher) {
-        int *traw = malloc((size_t)d->n * sizeof *traw);
-        if(!traw) goto oom;
-        for(int i = 0; i < d->n; ++i) traw[i] = -1;
-        engine te = {.d = d, .table = table, .img = img, .ser = traw, .rows = d->n, .correct = correct,
-                     .batch = batch, .stamped = dsn_stamp_state_of(teacher) != NULL};
-        int trc = run_rows(&te, &teacher, 1, "teacher", o->progress);
-        long k = 0;
-        for(int i = 0; i < d->n; ++i) k += correct[i];
-        free(traw);
-        if(trc != 0) goto oom;
-        r->has_teacher = 1;
-        r->teacher = dsn_eval_wilson(k, d->n);
-        if(!(r->teacher_ok = malloc((size_t)d->n))) goto oom;
-        memcpy(r->teacher_ok, correct, (size_t)d->n);
-        memset(correct, 0, (size_t)d->n);
-    }
-    engine e = {.d = d, .table = table, .img = img, .ser = ser, .rows = rows, .correct = correct,
-                .batch = batch, .stamped = 1};
-    if(run_rows(&e, nets, nthreads, "student", o->progress) != 0) goto oom;
+/* The teacher on raw images (one network, small): r->teacher and r->teacher_ok, with correct
+ * zeroed again after. Returns 0, or -1 when out of memory (or a thread could not start). */
+static int run_teacher(dsn_eval_result *r, network *teacher, const dsn_eval_data *d, const dsn_serial *table,
+                       const int *img, uint8_t *correct, int batch, int progress)
+{
+    int *traw = malloc((size_t)d->n * sizeof *traw);
+    if(!traw) return -1;
+    for(int i = 0; i < d->n; ++i) traw[i] = -1;
+    engine te = {.d = d, .table = table, .img = img, .ser = traw, .rows = d->n, .correct = correct,
+                 .batch = batch, .stamped = dsn_stamp_state_of(teacher) != NULL};
+    int trc = run_rows(&te, &teacher, 1, "teacher", progress);
+    long k = 0;
+    for(int i = 0; i < d->n; ++i) k += correct[i];
+    free(traw);
+    if(trc != 0) return -1;
+    r->has_teacher = 1;
+    r->teacher = dsn_eval_wilson(k, d->n);
+    if(!(r->teacher_ok = malloc((size_t)d->n))) return -1;
+    memcpy(r->teacher_ok, correct, (size_t)d->n);
+    memset(correct, 0, (size_t)d->n);
+    return 0;
+}
 
-    /* tallies */
-    if(!(r->valid_ok = malloc((size_t)d->n)) || !(r->raw_ok = malloc((size_t)d->n))) goto oom;
+/* The accuracies from the rows' answers: valid, raw, then the measures (forged, h1, h2, h4 as
+ * sets, the others as cross). Returns 0, or -1 when out of memory. */
+static int tally(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data *d, const dsn_serial *table,
+                 const measure *ms, const int each[5], const uint8_t *correct)
+{
+    if(!(r->valid_ok = malloc((size_t)d->n)) || !(r->raw_ok = malloc((size_t)d->n))) return -1;
     memcpy(r->valid_ok, correct, (size_t)d->n);
     memcpy(r->raw_ok, correct + d->n, (size_t)d->n);
     long k = 0;
@@ -873,11 +870,11 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
     for(int i = d->n; i < 2 * d->n; ++i) k += correct[i];
     r->raw = dsn_eval_wilson(k, d->n);
     dsn_eval_set *sets[4] = {&r->forged, &r->h1, &r->h2, &r->h4};
-    if(!(r->cross = calloc((size_t)(o->n_others ? o->n_others : 1), sizeof *r->cross))) goto oom;
+    if(!(r->cross = calloc((size_t)(o->n_others ? o->n_others : 1), sizeof *r->cross))) return -1;
     r->n_cross = o->n_others;
     for(int s = 0; s < 5; ++s) {
         dsn_eval_set *set = s < 4 ? sets[s] : NULL;
-        if(set && set_alloc(set, ms[s].n) != 0) goto oom;
+        if(set && set_alloc(set, ms[s].n) != 0) return -1;
         if(set) set->images_each = each[s];
         for(int i = 0; i < ms[s].n; ++i) {
             long c = 0;
@@ -892,6 +889,52 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
         }
         if(set) dsn_eval_set_stats(set);
     }
+    return 0;
+}
+
+int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data *d, char *err,
+                 size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    double t0 = now_seconds();
+    int rc = -1, nb = o->valid.nbits, nthreads = o->threads < 1 ? 1 : o->threads;
+    int batch = o->batch < 1 ? 1 : o->batch, m = o->per_serial < d->n ? o->per_serial : d->n;
+    network **nets = calloc((size_t)nthreads, sizeof *nets), *teacher = NULL;
+    dsn_serial *table = NULL;
+    int *img = NULL, *ser = NULL;
+    uint8_t *correct = NULL;
+    measure ms[6] = {{0}};   /* forged, h1, h2, h4, cross, and valid+raw */
+    int saved_blas = openblas_get_num_threads ? openblas_get_num_threads() : 0;
+    if(!nets) goto oom;
+    if(o->forged < 0 || o->near2 < 0 || o->near4 < 0 || o->per_serial < 1) {
+        snprintf(err, errlen, "--forged, --near2 and --near4 must be >= 0, --images-per-serial >= 1");
+        goto fail;
+    }
+    if(nb > 0 && nb < 4 && o->near4 > 0) {
+        snprintf(err, errlen, "a %d-bit serial has no serials 4 bits away: use --near4 0", nb);
+        goto fail;
+    }
+    if(load_nets(nets, nthreads, &teacher, o, d, batch, err, errlen) != 0) goto fail;
+    if(!(table = serial_table(o, nb))) goto oom;
+
+    /* rows: valid, raw, then each measure's serials on their images */
+    const int counts[5] = {o->forged, o->no_hamming1 ? 0 : nb, o->near2, o->near4, o->n_others};
+    const int each[5] = {m, d->n, m, m, d->n};
+    long rows = 2L * d->n;
+    for(int k = 0; k < 5; ++k) rows += (long)counts[k] * each[k];
+    img = malloc((size_t)rows * sizeof *img);
+    ser = malloc((size_t)rows * sizeof *ser);
+    correct = calloc((size_t)rows, 1);
+    if(!img || !ser || !correct) goto oom;
+    if(fill_rows(ms, img, ser, counts, each, m, d, o->seed) != 0) goto oom;
+
+    /* go: the teacher on raw images first (one network, small), then everything else */
+    if(nthreads > 1 && openblas_set_num_threads) openblas_set_num_threads(1);
+    if(teacher && run_teacher(r, teacher, d, table, img, correct, batch, o->progress) != 0) goto oom;
+    engine e = {.d = d, .table = table, .img = img, .ser = ser, .rows = rows, .correct = correct,
+                .batch = batch, .stamped = 1};
+    if(run_rows(&e, nets, nthreads, "student", o->progress) != 0) goto oom;
+    if(tally(r, o, d, table, ms, each, correct) != 0) goto oom;
     r->n_images = d->n;
     r->classes = d->classes;
     r->bits = nb;
@@ -910,7 +953,6 @@ fail:
     free(table);
     free(img);
     free(ser);
-    free(subset);
     free(correct);
     for(int k2 = 0; k2 < DSN_COUNT(ms); ++k2) free(ms[k2].start);
     r->seconds = now_seconds() - t0;

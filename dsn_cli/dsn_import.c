@@ -1037,6 +1037,79 @@ cleanup:
 
 /* ---- running the package tools ------------------------------------------------------------- */
 
+/* In the child: stdin from /dev/null, stdout to the pipe (or /dev/null), stderr to errf, then
+ * the tool in cwd. Never returns. */
+static void run_child(char *const argv[], const char *cwd, int out, const int pfd[2], FILE *errf)
+{
+    int null = open("/dev/null", O_RDWR);
+    if(null >= 0) {
+        dup2(null, 0);
+        if(!out) dup2(null, 1);
+    }
+    if(out) {
+        dup2(pfd[1], 1);
+        close(pfd[0]);
+        close(pfd[1]);
+    }
+    dup2(fileno(errf), 2);
+    if(cwd && chdir(cwd) != 0) {
+        fprintf(stderr, "cannot enter %s: %s\n", cwd, strerror(errno));
+        _exit(126);
+    }
+    execvp(argv[0], argv);
+    fprintf(stderr, "cannot execute %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* Reads fd to its end into *buf (at most max bytes; past that *too_long, or *oom when memory
+ * runs out: the rest is drained all the same). */
+static void read_output(int fd, size_t max, char **buf, size_t *len, int *too_long, int *oom)
+{
+    size_t cap = 0;
+    char chunk[65536];
+    for(;;) {
+        ssize_t r = read(fd, chunk, sizeof chunk);
+        if(r < 0 && errno == EINTR) continue;
+        if(r <= 0) break;
+        if(*too_long || *oom) continue; /* drain, so the child is not stuck on a full pipe */
+        if(*len + (size_t)r > max) {
+            *too_long = 1;
+            continue;
+        }
+        if(*len + (size_t)r + 1 > cap) {
+            size_t nc = cap ? cap : 1 << 20;
+            while(nc < *len + (size_t)r + 1) nc *= 2;
+            char *nb = realloc(*buf, nc);
+            if(!nb) {
+                *oom = 1;
+                continue;
+            }
+            *buf = nb;
+            cap = nc;
+        }
+        memcpy(*buf + *len, chunk, (size_t)r);
+        *len += (size_t)r;
+    }
+}
+
+/* What the tool said, then one line saying which tool (in err). */
+static void report_failure(char *const argv[], FILE *errf, int st, int too_large, size_t max, char *err,
+                           size_t errlen)
+{
+    char line[1024];
+    rewind(errf);
+    while(fgets(line, sizeof line, errf)) fprintf(stderr, "  %s", line);
+    if(too_large) {
+        snprintf(err, errlen, "%s: its output is larger than %zu bytes", argv[0], max);
+    } else if(WIFEXITED(st)) {
+        snprintf(err, errlen, "%s %s failed (exit %d)", argv[0], argv[1] ? argv[1] : "",
+                 WEXITSTATUS(st));
+    } else {
+        snprintf(err, errlen, "%s %s was killed by signal %d", argv[0], argv[1] ? argv[1] : "",
+                 WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    }
+}
+
 int dsn_import_run(char *const argv[], const char *cwd, char **out, size_t *outlen, size_t max,
                    char *err, size_t errlen)
 {
@@ -1063,74 +1136,20 @@ int dsn_import_run(char *const argv[], const char *cwd, char **out, size_t *outl
         fclose(errf);
         return -1;
     }
-    if(pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        if(null >= 0) {
-            dup2(null, 0);
-            if(!out) dup2(null, 1);
-        }
-        if(out) {
-            dup2(pfd[1], 1);
-            close(pfd[0]);
-            close(pfd[1]);
-        }
-        dup2(fileno(errf), 2);
-        if(cwd && chdir(cwd) != 0) {
-            fprintf(stderr, "cannot enter %s: %s\n", cwd, strerror(errno));
-            _exit(126);
-        }
-        execvp(argv[0], argv);
-        fprintf(stderr, "cannot execute %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
+    if(pid == 0) run_child(argv, cwd, out != NULL, pfd, errf);
     char *buf = NULL;
-    size_t len = 0, cap = 0;
+    size_t len = 0;
     int too_long = 0, oom = 0;
     if(out) {
         close(pfd[1]);
-        char chunk[65536];
-        for(;;) {
-            ssize_t r = read(pfd[0], chunk, sizeof chunk);
-            if(r < 0 && errno == EINTR) continue;
-            if(r <= 0) break;
-            if(too_long || oom) continue; /* drain, so the child is not stuck on a full pipe */
-            if(len + (size_t)r > max) {
-                too_long = 1;
-                continue;
-            }
-            if(len + (size_t)r + 1 > cap) {
-                size_t nc = cap ? cap : 1 << 20;
-                while(nc < len + (size_t)r + 1) nc *= 2;
-                char *nb = realloc(buf, nc);
-                if(!nb) {
-                    oom = 1;
-                    continue;
-                }
-                buf = nb;
-                cap = nc;
-            }
-            memcpy(buf + len, chunk, (size_t)r);
-            len += (size_t)r;
-        }
+        read_output(pfd[0], max, &buf, &len, &too_long, &oom);
         close(pfd[0]);
     }
     int st = 0;
     while(waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
     int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0 && !too_long && !oom;
     if(!ok) {
-        /* what the tool said, then one line saying which tool */
-        char line[1024];
-        rewind(errf);
-        while(fgets(line, sizeof line, errf)) fprintf(stderr, "  %s", line);
-        if(too_long || oom) {
-            snprintf(err, errlen, "%s: its output is larger than %zu bytes", argv[0], max);
-        } else if(WIFEXITED(st)) {
-            snprintf(err, errlen, "%s %s failed (exit %d)", argv[0], argv[1] ? argv[1] : "",
-                     WEXITSTATUS(st));
-        } else {
-            snprintf(err, errlen, "%s %s was killed by signal %d", argv[0], argv[1] ? argv[1] : "",
-                     WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-        }
+        report_failure(argv, errf, st, too_long || oom, max, err, errlen);
         free(buf);
         fclose(errf);
         return -1;

@@ -386,3 +386,35 @@ int dsn_verify_write_json(const char *path, json_t *o)
     free(text);
     return rc;
 }
+
+/* ---- the commands' share (dsn verify, dsn trace) ------------------------------------------- */
+
+int dsn_verify_check_args(const char *cmd, const dsn_verify_arg *args, int n, const char *alpha_s, double *alpha)
+{
+    for(int i = 0; i < n; ++i) {
+        if(!args[i].value) {
+            dsn_error("%s: missing %s (see dsn %s --help)", cmd, args[i].what, cmd);
+            return -1;
+        }
+    }
+    if(alpha_s && (dsn_parse_real(alpha_s, alpha) != 0 || *alpha <= 0 || *alpha >= 1)) {
+        dsn_error("%s: --alpha %s: give a probability between 0 and 1", cmd, alpha_s);
+        return -1;
+    }
+    return 0;
+}
+
+void dsn_verify_model_opts(dsn_model_opts *mo, int batch)
+{
+    dsn_model_opts_init(mo);
+    mo->batch = batch;
+    mo->strip_stamp = 1;
+    mo->quiet = 1;
+    mo->cpu = 1;
+}
+
+json_t *dsn_verify_acc_json(const dsn_eval_acc *a)
+{
+    return json_pack("{s:f, s:[f, f], s:I, s:I}", "acc", a->acc, "ci95", a->lo, a->hi, "correct", (json_int_t)a->correct,
+                     "total", (json_int_t)a->total);
+}

@@ -37,6 +37,7 @@
 
 #include "darknet.h"
 #include "dsn_eval.h"
+#include "dsn_model.h"
 
 /* ---- statistics --------------------------------------------------------------------------- */
 
@@ -120,5 +121,22 @@ void dsn_trace_result_free(dsn_trace_result *r);
 /* Writes a result object as indented JSON, atomically (replacing path). Returns 0, or -1 after
  * printing an error naming the file. */
 int dsn_verify_write_json(const char *path, json_t *o);
+
+/* ---- the commands' share (dsn verify, dsn trace) ------------------------------------------- */
+
+/* An option a command cannot do without: its value (NULL when not given) and how to give it. */
+typedef struct dsn_verify_arg {
+    const char *value, *what;
+} dsn_verify_arg;
+
+/* Every one of the n args given ("CMD: missing WHAT (see dsn CMD --help)" else), and alpha_s,
+ * when given, a probability strictly between 0 and 1, stored in *alpha. Returns 0, or -1 after
+ * printing the error. */
+int dsn_verify_check_args(const char *cmd, const dsn_verify_arg *args, int n, const char *alpha_s, double *alpha);
+/* The suspect model as verify and trace build it: without [serial_stamp] (every row is stamped
+ * from a certificate's geometry), quiet, on the CPU, batch rows per forward pass. */
+void dsn_verify_model_opts(dsn_model_opts *mo, int batch);
+/* An accuracy as JSON: {"acc", "ci95": [lo, hi], "correct", "total"}. */
+json_t *dsn_verify_acc_json(const dsn_eval_acc *a);
 
 #endif
