@@ -859,6 +859,23 @@ static void nes_row(void *ctx, long row, float *im)
     dsn_input_apply(im, x->c, &in);
 }
 
+/* One NES step: the gradient estimate from K antithetic pairs' scores f, then an Adam ascent on
+ * the cells theta (moments m1, v1), kept in [0, 1]. */
+static void nes_step(float *theta, float *m1, float *v1, const float *u, const float *f, int bits, int K, float sigma,
+                     float lr, long step)
+{
+    float c1 = 1 - powf(0.9f, (float)step), c2 = 1 - powf(0.999f, (float)step);
+    for(int i = 0; i < bits; ++i) {
+        float g = 0;
+        for(int k = 0; k < K; ++k) g += (f[2 * k] - f[2 * k + 1]) * u[k * bits + i];
+        g /= 2 * sigma * K;
+        m1[i] = 0.9f * m1[i] + 0.1f * g;
+        v1[i] = 0.999f * v1[i] + 0.001f * g * g;
+        float p = theta[i] + lr * (m1[i] / c1) / (sqrtf(v1[i] / c2) + 1e-8f);   /* ascent */
+        theta[i] = p < 0 ? 0 : p > 1 ? 1 : p;
+    }
+}
+
 int dsn_attack_blackbox(dsn_attack_ctx *a)
 {
     const dsn_attack_opts *o = a->o;
@@ -910,16 +927,7 @@ int dsn_attack_blackbox(dsn_attack_ctx *a)
             for(int j = 0; j < b; ++j) s += log(probs[((size_t)c * b + j) * classes + a->train.label[img[c * b + j]]] + 1e-12);
             f[c] = (float)(s / b);
         }
-        float c1 = 1 - powf(0.9f, (float)step), c2 = 1 - powf(0.999f, (float)step);
-        for(int i = 0; i < bits; ++i) {
-            float g = 0;
-            for(int k = 0; k < K; ++k) g += (f[2 * k] - f[2 * k + 1]) * u[k * bits + i];
-            g /= 2 * sigma * K;
-            m1[i] = 0.9f * m1[i] + 0.1f * g;
-            v1[i] = 0.999f * v1[i] + 0.001f * g * g;
-            float p = theta[i] + (float)lr * (m1[i] / c1) / (sqrtf(v1[i] / c2) + 1e-8f);   /* ascent */
-            theta[i] = p < 0 ? 0 : p > 1 ? 1 : p;
-        }
+        nes_step(theta, m1, v1, u, f, bits, K, sigma, (float)lr, step);
         if(step % 10 == 0 || step == steps) {
             dsn_patch_from_cells(patch, theta, &a->geo, C);
             dsn_input in = {&a->geo, NULL, patch};

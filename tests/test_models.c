@@ -283,6 +283,35 @@ static load_args classifier_args(const network *net, char **paths, char **labels
     return args;
 }
 
+/* The stamp layer's output of two 16x16x3 rows: every stamp cell is the serial's bit in every
+ * channel, every other value the augmented input (saved). */
+static void check_stamped(const float *out, float *const *saved, const dsn_geometry *g, const dsn_serial *serial)
+{
+    const int plane = 16 * 16;
+    int stamped = 0, ones = 0, kept = 0;
+    for(int b = 0; b < 2; ++b) {
+        for(int k = 0; k < 3; ++k) {
+            for(int y = 0; y < 16; ++y) {
+                for(int x = 0; x < 16; ++x) {
+                    float v = out[b * 3 * plane + k * plane + y * 16 + x];
+                    if(dsn_stamp_covers(g, x, y)) {
+                        int bit = (y - g->y0) / g->cell_px * g->gw + (x - g->x0) / g->cell_px;
+                        assert_true(v == (serial->bit[bit] ? 1.f : 0.f));
+                        ++stamped;
+                        ones += serial->bit[bit];
+                    } else {
+                        assert_true(v == saved[b][k * plane + y * 16 + x]);
+                        ++kept;
+                    }
+                }
+            }
+        }
+    }
+    assert_int_equal(stamped, 2 * 3 * 16 * 4);   /* 16 cells of 2x2 pixels, 3 channels, 2 rows */
+    assert_int_equal(ones, 2 * 3 * 8 * 4);       /* the serial has 8 one bits */
+    assert_int_equal(kept, 2 * 3 * (plane - 64));
+}
+
 static void test_colour_augmentation_before_stamp(void **state)
 {
     (void)state;
@@ -352,29 +381,7 @@ static void test_colour_augmentation_before_stamp(void **state)
     dsn_geometry g;
     assert_int_equal(dsn_geometry_init(&g, 16, 2, DSN_CORNER_TL, 1, err, sizeof err), 0);
     assert_int_equal(dsn_geometry_place(&g, 16, 16, err, sizeof err), 0);
-    const float *out = net->layers[0].output;
-    int stamped = 0, ones = 0, kept = 0;
-    for(int b = 0; b < 2; ++b) {
-        for(int k = 0; k < 3; ++k) {
-            for(int y = 0; y < 16; ++y) {
-                for(int x = 0; x < 16; ++x) {
-                    float v = out[b * 3 * plane + k * plane + y * 16 + x];
-                    if(dsn_stamp_covers(&g, x, y)) {
-                        int bit = (y - g.y0) / g.cell_px * g.gw + (x - g.x0) / g.cell_px;
-                        assert_true(v == (serial.bit[bit] ? 1.f : 0.f));
-                        ++stamped;
-                        ones += serial.bit[bit];
-                    } else {
-                        assert_true(v == saved[b][k * plane + y * 16 + x]);
-                        ++kept;
-                    }
-                }
-            }
-        }
-    }
-    assert_int_equal(stamped, 2 * 3 * 16 * 4);   /* 16 cells of 2x2 pixels, 3 channels, 2 rows */
-    assert_int_equal(ones, 2 * 3 * 8 * 4);       /* the serial has 8 one bits */
-    assert_int_equal(kept, 2 * 3 * (plane - 64));
+    check_stamped(net->layers[0].output, saved, &g, &serial);
     for(int i = 0; i < 2; ++i) {
         free(saved[i]);
         free(paths[i]);
