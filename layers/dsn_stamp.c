@@ -54,6 +54,29 @@ int dsn_geometry_init(dsn_geometry *g, int bits, int cell, dsn_corner corner, in
     return 0;
 }
 
+int dsn_geometry_set_frame(dsn_geometry *g, int frame, char *err, size_t errlen)
+{
+    if(frame < 0 || frame > DSN_MAX_FRAME) {
+        snprintf(err, errlen, "frame=%d is out of range (0..%d rings of cells)", frame, DSN_MAX_FRAME);
+        return -1;
+    }
+    g->frame = frame;
+    return 0;
+}
+
+int dsn_geometry_same(const dsn_geometry *a, const dsn_geometry *b)
+{
+    return a->bits == b->bits && a->cell == b->cell && a->corner == b->corner && a->margin == b->margin &&
+           a->frame == b->frame;
+}
+
+void dsn_geometry_describe(char *out, size_t len, const dsn_geometry *g)
+{
+    int n = snprintf(out, len, "bits=%d cell=%d corner=%s margin=%d", g->bits, g->cell,
+                     dsn_corner_name(g->corner), g->margin);
+    if(g->frame && n >= 0 && (size_t)n < len) snprintf(out + n, len - (size_t)n, " frame=%d", g->frame);
+}
+
 int dsn_geometry_auto_cell(int w, int h)
 {
     int m = w < h ? w : h;
@@ -68,17 +91,22 @@ int dsn_geometry_place(dsn_geometry *g, int w, int h, char *err, size_t errlen)
     }
     int cell = g->cell ? g->cell : dsn_geometry_auto_cell(w, h);
     /* 64-bit sums: cell and margin come from user input and may be huge */
-    long long gridw = (long long)g->gw * cell, gridh = (long long)g->gh * cell;
+    int sw = g->gw + 2 * g->frame, sh = g->gh + 2 * g->frame;
+    long long gridw = (long long)sw * cell, gridh = (long long)sh * cell;
     if(gridw + g->margin > w || gridh + g->margin > h) {
         snprintf(err, errlen, "the stamp (%dx%d cells of %d px = %lldx%lld px) plus margin %d does not "
-                 "fit a %dx%d image", g->gw, g->gh, cell, gridw, gridh, g->margin, w, h);
+                 "fit a %dx%d image", sw, sh, cell, gridw, gridh, g->margin, w, h);
         return -1;
     }
     int right = g->corner == DSN_CORNER_TR || g->corner == DSN_CORNER_BR;
     int bottom = g->corner == DSN_CORNER_BL || g->corner == DSN_CORNER_BR;
     g->cell_px = cell;
-    g->x0 = right ? w - g->margin - (int)gridw : g->margin;
-    g->y0 = bottom ? h - g->margin - (int)gridh : g->margin;
+    g->sw = sw;
+    g->sh = sh;
+    g->sx0 = right ? w - g->margin - (int)gridw : g->margin;
+    g->sy0 = bottom ? h - g->margin - (int)gridh : g->margin;
+    g->x0 = g->sx0 + g->frame * cell;
+    g->y0 = g->sy0 + g->frame * cell;
     g->w = w;
     g->h = h;
     return 0;
@@ -91,13 +119,28 @@ void dsn_stamp_apply(float *im, int c, const dsn_geometry *g, const dsn_serial *
     dsn_stamp_apply_values(im, c, g, v);
 }
 
+int dsn_stamp_cells(const dsn_geometry *g, const float *vals, float *out)
+{
+    for(int y = 0; y < g->sh; ++y) {
+        for(int x = 0; x < g->sw; ++x) {
+            int gx = x - g->frame, gy = y - g->frame, i = gy * g->gw + gx;
+            int in_grid = gx >= 0 && gy >= 0 && gx < g->gw && gy < g->gh;
+            out[y * g->sw + x] = !in_grid ? (float)((x + y) & 1) : i < g->bits ? vals[i] : -1.0f;
+        }
+    }
+    return g->sw * g->sh;
+}
+
 void dsn_stamp_apply_values(float *im, int c, const dsn_geometry *g, const float *vals)
 {
     size_t plane = (size_t)g->w * (size_t)g->h;
-    for(int i = 0; i < g->bits; ++i) {
-        float v = vals[i];
-        int x0 = g->x0 + (i % g->gw) * g->cell_px;
-        int y0 = g->y0 + (i / g->gw) * g->cell_px;
+    float cells[DSN_MAX_STAMP_CELLS];
+    int n = dsn_stamp_cells(g, vals, cells);
+    for(int i = 0; i < n; ++i) {
+        float v = cells[i];
+        if(v < 0) continue;
+        int x0 = g->sx0 + (i % g->sw) * g->cell_px;
+        int y0 = g->sy0 + (i / g->sw) * g->cell_px;
         for(int k = 0; k < c; ++k) {
             for(int y = y0; y < y0 + g->cell_px; ++y) {
                 float *row = im + (size_t)k * plane + (size_t)y * (size_t)g->w;
@@ -107,10 +150,19 @@ void dsn_stamp_apply_values(float *im, int c, const dsn_geometry *g, const float
     }
 }
 
+void dsn_stamp_frame(float *im, int c, const dsn_geometry *g)
+{
+    float none[DSN_MAX_BITS];
+    if(!g->frame) return;
+    for(int i = 0; i < g->bits; ++i) none[i] = -1.0f;
+    dsn_stamp_apply_values(im, c, g, none);
+}
+
 int dsn_stamp_covers(const dsn_geometry *g, int x, int y)
 {
-    if(g->cell_px <= 0 || x < g->x0 || y < g->y0) return 0;
-    int col = (x - g->x0) / g->cell_px, row = (y - g->y0) / g->cell_px;
-    if(col >= g->gw || row >= g->gh) return 0;
+    if(g->cell_px <= 0 || x < g->sx0 || y < g->sy0) return 0;
+    int col = (x - g->sx0) / g->cell_px - g->frame, row = (y - g->sy0) / g->cell_px - g->frame;
+    if(col >= g->gw + g->frame || row >= g->gh + g->frame) return 0;
+    if(col < 0 || row < 0 || col >= g->gw || row >= g->gh) return 1;   /* the frame */
     return row * g->gw + col < g->bits;
 }

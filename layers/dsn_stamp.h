@@ -12,12 +12,22 @@
  * grid's top-left) carries bit i; cells past `bits` are left untouched. Each cell is a square of
  * `cell` pixels. The grid sits `margin` pixels in from the chosen corner. Pixel rule (the paper's
  * Eq. 7): a 1 bit sets the cell's pixels to 1.0 in every channel, a 0 bit sets them to 0.0.
- * Images are planar CHW floats in [0,1], as Darknet holds them. */
+ * Images are planar CHW floats in [0,1], as Darknet holds them.
+ *
+ * Frame (frame=N, default 0): N rings of cells around the grid with a fixed checkerboard (cell
+ * (x, y) of the stamp, frame included, is 1 when x + y is odd), written whenever a serial is.
+ * Every serial cell then has stamped cells on all sides: a network reading the stamp through
+ * 3x3 convolutions sees each bit in a full neighbourhood, instead of beside the image's edge or
+ * the digit. The frame is public (it is the same for every serial); the certificate carries it. */
 #ifndef DSN_STAMP_H
 #define DSN_STAMP_H
 
 #include <stddef.h>
 #include "dsn_serial.h"
+
+#define DSN_MAX_FRAME 2
+/* the most cells a stamp has: a 16x16 grid (256 bits) in two rings of frame */
+#define DSN_MAX_STAMP_CELLS ((16 + 2*DSN_MAX_FRAME)*(16 + 2*DSN_MAX_FRAME))
 
 typedef enum { DSN_CORNER_TL = 0, DSN_CORNER_TR, DSN_CORNER_BL, DSN_CORNER_BR, DSN_CORNER_COUNT } dsn_corner;
 
@@ -25,11 +35,14 @@ typedef struct dsn_geometry {
     int bits;          /* serial length                                        */
     int cell;          /* cell size in pixels as configured; 0 = from the image */
     dsn_corner corner;
-    int margin;        /* pixels between the grid and the corner's two edges    */
+    int margin;        /* pixels between the stamp and the corner's two edges   */
+    int frame;         /* rings of constant cells around the grid (0..DSN_MAX_FRAME) */
     /* filled by dsn_geometry_place() */
     int gw, gh;        /* grid columns and rows                                 */
     int cell_px;       /* effective cell size                                   */
-    int x0, y0;        /* top-left pixel of the grid                            */
+    int x0, y0;        /* top-left pixel of the grid (the serial's cells)       */
+    int sw, sh;        /* stamp columns and rows, frame included: gw + 2*frame  */
+    int sx0, sy0;      /* top-left pixel of the stamp, frame included           */
     int w, h;          /* image size it was placed for                          */
 } dsn_geometry;
 
@@ -41,6 +54,19 @@ const char *dsn_corner_name(dsn_corner c);
  * valid) and computes gw and gh. Returns 0, or -1 with the offending option named in err. */
 int dsn_geometry_init(dsn_geometry *g, int bits, int cell, dsn_corner corner, int margin,
                       char *err, size_t errlen);
+
+/* Sets the frame (call between init and place). Returns 0, or -1 with the option named in err. */
+int dsn_geometry_set_frame(dsn_geometry *g, int frame, char *err, size_t errlen);
+
+/* Every cell of the stamp, frame included, row-major over sw x sh: the frame's checkerboard,
+ * the serial's cell i from vals[i], and -1 (leave the pixels alone) for grid cells past `bits`.
+ * out has room for sw*sh values. Returns sw*sh. */
+int dsn_stamp_cells(const dsn_geometry *g, const float *vals, float *out);
+
+/* 1 when a and b configure the same stamp (bits, cell, corner, margin, frame), else 0. */
+int dsn_geometry_same(const dsn_geometry *a, const dsn_geometry *b);
+/* "bits=64 cell=0 corner=br margin=0 frame=1" (frame only when set), for messages. */
+void dsn_geometry_describe(char *out, size_t len, const dsn_geometry *g);
 
 /* Effective cell size for a cell option of 0: max(1, min(w,h)/28), so an 8x8 grid covers
  * 8 of MNIST's 28 pixels and scales with larger inputs. */
@@ -56,7 +82,11 @@ void dsn_stamp_apply(float *im, int c, const dsn_geometry *g, const dsn_serial *
  * trained to refuse. */
 void dsn_stamp_apply_values(float *im, int c, const dsn_geometry *g, const float *v);
 
-/* 1 when pixel (x, y) lies inside a stamped cell, else 0. */
+/* Writes the frame's cells only (nothing when frame=0): what an attacker pastes around a patch of
+ * his own, since the frame is public. */
+void dsn_stamp_frame(float *im, int c, const dsn_geometry *g);
+
+/* 1 when pixel (x, y) lies inside a stamped cell (frame included), else 0. */
 int dsn_stamp_covers(const dsn_geometry *g, int x, int y);
 
 #endif

@@ -183,6 +183,67 @@ static void test_covers_outside(void **state)
     assert_int_equal(dsn_stamp_covers(&g, 1, 7), 0);  /* below the grid */
 }
 
+/* frame=F: a checkerboard ring of F cells around the grid, the grid F cells in from the stamp's
+ * corner. Checked pixel by pixel against the rule written out here, not against dsn_stamp_cells. */
+static void check_frame(int bits, int cell, dsn_corner corner, int frame, int w, int h)
+{
+    char err[160];
+    dsn_geometry g;
+    dsn_serial s = {.nbits = bits};
+    for(int i = 0; i < bits; ++i) s.bit[i] = (uint8_t)((i * 7 + 3) % 5 < 2);
+    assert_int_equal(dsn_geometry_init(&g, bits, cell, corner, 0, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_set_frame(&g, frame, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_place(&g, w, h, err, sizeof err), 0);
+    int cp = g.cell_px, side_w = (g.gw + 2 * frame) * cp, side_h = (g.gh + 2 * frame) * cp;
+    int sx = corner == DSN_CORNER_TR || corner == DSN_CORNER_BR ? w - side_w : 0;
+    int sy = corner == DSN_CORNER_BL || corner == DSN_CORNER_BR ? h - side_h : 0;
+    assert_int_equal(g.x0, sx + frame * cp);
+    assert_int_equal(g.y0, sy + frame * cp);
+    float *im = malloc((size_t)w * h * sizeof *im), *fr = malloc((size_t)w * h * sizeof *fr);
+    assert_true(im && fr);
+    for(int i = 0; i < w * h; ++i) im[i] = fr[i] = 0.5f;
+    dsn_stamp_apply(im, 1, &g, &s);
+    dsn_stamp_frame(fr, 1, &g);
+    for(int y = 0; y < h; ++y) {
+        for(int x = 0; x < w; ++x) {
+            int cx = (x - sx) / cp, cy = (y - sy) / cp;
+            int inside = x >= sx && y >= sy && x < sx + side_w && y < sy + side_h;
+            int ring = inside && (cx < frame || cy < frame || cx >= g.gw + frame || cy >= g.gh + frame);
+            int bit = (cy - frame) * g.gw + (cx - frame);
+            float want = !inside ? 0.5f : ring ? (float)((cx + cy) % 2) : bit < bits ? (float)s.bit[bit] : 0.5f;
+            assert_true(im[y * w + x] == want);
+            assert_true(fr[y * w + x] == (ring ? want : 0.5f));
+            assert_int_equal(dsn_stamp_covers(&g, x, y), inside && want != 0.5f);
+        }
+    }
+    free(im);
+    free(fr);
+}
+
+static void test_frame_pixels(void **state)
+{
+    (void)state;
+    check_frame(64, 0, DSN_CORNER_BR, 1, 28, 28);   /* the MNIST student's stamp: 10x10 at 18..27 */
+    check_frame(64, 2, DSN_CORNER_TL, 2, 40, 30);
+    check_frame(10, 1, DSN_CORNER_BL, 1, 12, 12);   /* last grid row partly empty: left alone */
+    check_frame(9, 3, DSN_CORNER_TR, 0, 28, 28);    /* no frame: as before */
+}
+
+static void test_frame_rejects(void **state)
+{
+    (void)state;
+    char err[160];
+    dsn_geometry g;
+    assert_int_equal(dsn_geometry_init(&g, 9, 3, DSN_CORNER_BR, 0, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_set_frame(&g, DSN_MAX_FRAME + 1, err, sizeof err), -1);
+    assert_non_null(strstr(err, "frame=3"));
+    assert_int_equal(dsn_geometry_set_frame(&g, -1, err, sizeof err), -1);
+    assert_int_equal(dsn_geometry_set_frame(&g, 2, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_place(&g, 20, 20, err, sizeof err), -1);   /* (3 + 4) cells of 3 px > 20 */
+    assert_non_null(strstr(err, "7x7 cells"));
+    assert_int_equal(dsn_geometry_place(&g, 21, 21, err, sizeof err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_init_rejects),   cmocka_unit_test(test_auto_cell),
         cmocka_unit_test(test_place_corners),  cmocka_unit_test(test_place_fit),
         cmocka_unit_test(test_apply_pixels),   cmocka_unit_test(test_covers_outside),
+        cmocka_unit_test(test_frame_pixels),   cmocka_unit_test(test_frame_rejects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
