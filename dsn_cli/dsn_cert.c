@@ -12,13 +12,13 @@
 #include <string.h>
 
 enum {
-    F_VERSION, F_OWNER, F_CUSTOMER, F_MODEL, F_ISSUED, F_BITS, F_CELL, F_CORNER, F_MARGIN,
+    F_VERSION, F_OWNER, F_CUSTOMER, F_MODEL, F_ISSUED, F_BITS, F_CELL, F_CORNER, F_MARGIN, F_FRAME,
     F_PUBKEY, F_SIGNATURE, F_SERIAL, F_COUNT
 };
 
 static const char *const field_names[F_COUNT] = {
     "dsn-certificate", "owner", "customer", "model", "issued", "bits", "cell", "corner", "margin",
-    "pubkey-sha256", "signature", "serial",
+    "frame", "pubkey-sha256", "signature", "serial",
 };
 
 _Static_assert(sizeof field_names / sizeof field_names[0] == F_COUNT, "one name per field");
@@ -182,10 +182,10 @@ int dsn_cert_check_name(const char *field, const char *value, char *err, size_t 
 
 /* ---- body, format, sign ---------------------------------------------------------------------- */
 
-static int geometry_in_range(int bits, int cell, int margin)
+static int geometry_in_range(const dsn_geometry *g)
 {
-    return bits >= DSN_MIN_BITS && bits <= DSN_MAX_BITS && cell >= 0 && cell <= DSN_CERT_INT_MAX &&
-           margin >= 0 && margin <= DSN_CERT_INT_MAX;
+    return g->bits >= DSN_MIN_BITS && g->bits <= DSN_MAX_BITS && g->cell >= 0 && g->cell <= DSN_CERT_INT_MAX &&
+           g->margin >= 0 && g->margin <= DSN_CERT_INT_MAX && g->frame >= 0 && g->frame <= DSN_MAX_FRAME;
 }
 
 int dsn_cert_init(dsn_cert *c, const char *owner, const char *customer, const char *model,
@@ -198,11 +198,10 @@ int dsn_cert_init(dsn_cert *c, const char *owner, const char *customer, const ch
         return -1;
     if(issued < 0 || issued > time_max)
         return fail(err, errlen, "issue time %lld is outside 1970..9999", (long long)issued);
-    if(!geometry_in_range(g->bits, g->cell, g->margin) || (int)g->corner < 0 ||
-       g->corner >= DSN_CORNER_COUNT)
-        return fail(err, errlen, "geometry bits=%d cell=%d margin=%d is out of range (bits %d..%d, "
-                    "cell and margin 0..%d)", g->bits, g->cell, g->margin, DSN_MIN_BITS, DSN_MAX_BITS,
-                    DSN_CERT_INT_MAX);
+    if(!geometry_in_range(g) || (int)g->corner < 0 || g->corner >= DSN_CORNER_COUNT)
+        return fail(err, errlen, "geometry bits=%d cell=%d margin=%d frame=%d is out of range (bits %d..%d, "
+                    "cell and margin 0..%d, frame 0..%d)", g->bits, g->cell, g->margin, g->frame, DSN_MIN_BITS,
+                    DSN_MAX_BITS, DSN_CERT_INT_MAX, DSN_MAX_FRAME);
     memcpy(c->owner, owner, strlen(owner) + 1);
     memcpy(c->customer, customer, strlen(customer) + 1);
     memcpy(c->model, model, strlen(model) + 1);
@@ -211,6 +210,7 @@ int dsn_cert_init(dsn_cert *c, const char *owner, const char *customer, const ch
     c->cell = g->cell;
     c->corner = g->corner;
     c->margin = g->margin;
+    c->frame = g->frame;
     return 0;
 }
 
@@ -219,11 +219,13 @@ int dsn_cert_body(char *out, size_t len, const dsn_cert *c)
     char when[DSN_TIME_TEXT], fp[2 * DSN_SHA256_BYTES + 1];
     dsn_time_format(when, c->issued);
     dsn_hex_encode(fp, c->pubkey_sha256, sizeof c->pubkey_sha256);
+    char frame[32] = "";   /* the frame line only for a framed stamp: earlier certificates stay valid */
+    if(c->frame) snprintf(frame, sizeof frame, "frame: %d\n", c->frame);
     int n = snprintf(out, len,
                      "dsn-certificate: %d\nowner: %s\ncustomer: %s\nmodel: %s\nissued: %s\n"
-                     "bits: %d\ncell: %d\ncorner: %s\nmargin: %d\npubkey-sha256: %s\n",
+                     "bits: %d\ncell: %d\ncorner: %s\nmargin: %d\n%spubkey-sha256: %s\n",
                      DSN_CERT_VERSION, c->owner, c->customer, c->model, when, c->bits, c->cell,
-                     dsn_corner_name(c->corner), c->margin, fp);
+                     dsn_corner_name(c->corner), c->margin, frame, fp);
     return n < 0 || (size_t)n >= len ? -1 : n;
 }
 
@@ -259,7 +261,8 @@ int dsn_cert_sign(dsn_cert *c, const dsn_key *owner)
 
 int dsn_cert_geometry(dsn_geometry *g, const dsn_cert *c, char *err, size_t errlen)
 {
-    return dsn_geometry_init(g, c->bits, c->cell, c->corner, c->margin, err, errlen);
+    if(dsn_geometry_init(g, c->bits, c->cell, c->corner, c->margin, err, errlen) != 0) return -1;
+    return dsn_geometry_set_frame(g, c->frame, err, errlen);
 }
 
 int dsn_cert_verify(const dsn_cert *c, const dsn_key *pub, char *err, size_t errlen)
@@ -359,6 +362,12 @@ static int parse_value(dsn_cert *c, int f, const char *v, const char *name, int 
                         DSN_MIN_BITS, DSN_MAX_BITS);
         return 0;
     }
+    case F_FRAME:
+        /* canonical: no frame line for frame 0 */
+        if(parse_uint(v, &c->frame) != 0 || c->frame < 1 || c->frame > DSN_MAX_FRAME)
+            return fail(err, errlen, "%s:%d: frame: '%s' is not a plain number 1..%d (a stamp without a "
+                        "frame has no frame line)", name, lineno, v, DSN_MAX_FRAME);
+        return 0;
     case F_CORNER:
         corner = dsn_corner_from_name(v);
         if(corner < 0)
@@ -446,7 +455,7 @@ static int parse_lines(dsn_cert *c, const char *text, size_t len, const char *na
     }
 
     for(int f = 0; f < F_COUNT; ++f) {
-        if(!line_of[f]) return fail(err, errlen, "%s: missing field '%s'", name, field_names[f]);
+        if(!line_of[f] && f != F_FRAME) return fail(err, errlen, "%s: missing field '%s'", name, field_names[f]);
     }
     char why[160];
     if(decode_cert_serial(&c->serial, serial_text, c->bits, why, sizeof why) != 0)

@@ -20,11 +20,12 @@
  *     cell: 0
  *     corner: br
  *     margin: 0
+ *     frame: 1                  (only for a framed stamp, frame 1..DSN_MAX_FRAME)
  *     pubkey-sha256: <64 lower-case hex: SHA-256 of the raw 32-byte Ed25519 public key>
  *     signature: <128 lower-case hex: Ed25519 signature of the body>
  *     serial: XXXX-XXXX-XXXX-XXX
  *
- * The signed body is the first ten lines exactly as above, each LF-terminated. Parsing accepts only
+ * The signed body is the lines up to pubkey-sha256 exactly as above, each LF-terminated. Parsing accepts only
  * that canonical spelling (lower-case hex, plain decimal numbers, one space after the colon), so
  * changing any byte of the body either fails to parse or fails the signature. The serial is the
  * first `bits` bits of SHA-256("DSN-serial-v1" NUL || signature): Ed25519 is deterministic, so the
@@ -54,7 +55,7 @@ typedef struct dsn_cert {
     char customer[DSN_CERT_NAME_MAX + 1];
     char model[DSN_CERT_NAME_MAX + 1];
     int64_t issued;                             /* seconds since 1970-01-01T00:00:00Z */
-    int bits, cell, margin;                     /* stamp geometry, as dsn_geometry    */
+    int bits, cell, margin, frame;              /* stamp geometry, as dsn_geometry    */
     dsn_corner corner;
     uint8_t pubkey_sha256[DSN_SHA256_BYTES];    /* filled by dsn_cert_sign             */
     uint8_t signature[DSN_SIG_BYTES];           /* filled by dsn_cert_sign             */

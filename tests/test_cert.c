@@ -461,6 +461,56 @@ static void test_load(void **state)
     dsn_test_rmtree(dir);
 }
 
+/* Replaces the first occurrence of `from` in text by `to` (text has room). */
+static void replace_text(char *text, const char *from, const char *to)
+{
+    char *p = strstr(text, from), rest[DSN_CERT_TEXT_MAX];
+    assert_non_null(p);
+    snprintf(rest, sizeof rest, "%s", p + strlen(from));
+    sprintf(p, "%s%s", to, rest);
+}
+
+/* A framed stamp: the frame line sits between margin and pubkey-sha256 and is signed; a
+ * certificate without a frame has no frame line (so earlier certificates stay valid). */
+static void test_framed_cert(void **state)
+{
+    (void)state;
+    char err[256], text[DSN_CERT_TEXT_MAX], bad[DSN_CERT_TEXT_MAX];
+    dsn_key *k = rfc_key();
+    dsn_cert c, p;
+    dsn_geometry g;
+    golden_cert(&c);
+    c.frame = 1;
+    assert_int_equal(dsn_cert_sign(&c, k), 0);
+    assert_true(dsn_cert_format(text, sizeof text, &c) > 0);
+    assert_non_null(strstr(text, "margin: 0\nframe: 1\npubkey-sha256: "));
+    assert_string_not_equal(text, golden);   /* another body, another signature and serial */
+    assert_int_equal(dsn_cert_parse(&p, text, strlen(text), "f.sn", err, sizeof err), 0);
+    assert_int_equal(p.frame, 1);
+    assert_int_equal(dsn_cert_verify(&p, k, err, sizeof err), 0);
+    assert_int_equal(dsn_cert_geometry(&g, &p, err, sizeof err), 0);
+    assert_int_equal(g.frame, 1);
+    const struct { const char *to, *why; } cases[] = {
+        {"frame: 2\n", NULL}, {"", NULL},
+        {"frame: 0\n", "f.sn:10: frame: '0' is not a plain number 1..2"},
+        {"frame: 3\n", "f.sn:10: frame: '3'"},
+        {"frame: 01\n", "f.sn:10: frame: '01'"},
+    };
+    for(size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+        snprintf(bad, sizeof bad, "%s", text);
+        replace_text(bad, "frame: 1\n", cases[i].to);
+        int rc = dsn_cert_parse(&p, bad, strlen(bad), "f.sn", err, sizeof err);
+        if(cases[i].why) {
+            assert_int_equal(rc, -1);
+            assert_non_null(strstr(err, cases[i].why));
+        } else {   /* parses, but the signature no longer matches */
+            assert_int_equal(rc, 0);
+            assert_int_equal(dsn_cert_verify(&p, k, err, sizeof err), -1);
+        }
+    }
+    dsn_key_free(k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +525,7 @@ int main(void)
         cmocka_unit_test(test_bad_bytes_and_lines),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_load),
+        cmocka_unit_test(test_framed_cert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
