@@ -46,6 +46,8 @@ typedef struct dsn_stamp_state {
     int near_max;                  /* near rows flip 1..near_max bits                        */
     float near_one;                /* P(exactly one flip) for a near row; 0: uniform k       */
     int mine;                      /* per-bit hard-negative mining of single flips           */
+    float mine_share;              /* share of single flips drawn by the mined weights       */
+    float swap;                    /* share of near rows that swap two neighbouring cells    */
     float *bit_w;                  /* [bits] EMA of the push loss of single flips, per bit   */
     dsn_rng rng;
     int batch;

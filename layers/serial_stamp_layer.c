@@ -8,7 +8,8 @@
  *   valid   the customer's serial                      I = 1
  *   forged  a uniformly random serial != the valid one I = 0
  *   near    the valid serial with 1..near_max bits flipped (near_one: share of single flips;
- *           mine=1 samples single flips towards bits whose flips are still accepted)   I = 0
+ *           mine=1 samples single flips towards bits whose flips are still accepted), or
+ *           with two neighbouring cells of different value exchanged (share swap)    I = 0
  *   soft    a continuous stamp: cells anywhere in [0,1] (uniform noise; the valid or a random
  *           serial with every cell moved part of the way to its opposite; a blend of the valid
  *           serial and a forged one), so a stamp optimised as real numbers finds no way in; with soft_pool=N,
@@ -30,8 +31,8 @@
  * serial (dsn_seal.h); right after Darknet loads it, this layer unseals it with the serial. Without
  * one the network runs on scrambled weights.
  *
- * Options: bits=64 cell=0 corner=br margin=0 valid= forged= near= soft= soft_pool=0 near_max=4
- *          near_one=0 mine=0 augment=0 seed= serial= sealed=0
+ * Options: bits=64 cell=0 corner=br margin=0 frame=0 valid= forged= near= soft= soft_pool=0 near_max=4
+ *          near_one=0 mine=0 mine_share=0.5 swap=0 augment=0 seed= serial= sealed=0
  * Multi-GPU training (-gpus 0,1,...): each copy of the network has its own state (parsed anew);
  * copy k > 0 (DSN_NET_COPY, darknet_patch/0034) seeds its generator apart from copy 0.
  * Gradient: none flows into the input (l.delta is NULL), so backward does nothing. */
@@ -121,16 +122,17 @@ static void set_soft_row(dsn_stamp_state *s, int b)
     s->stamped[b] = 2;
 }
 
-/* Single flips under mining: 0.5 * uniform + 0.5 * the per-bit EMA of the push loss. */
+/* Single flips under mining: (1 - mine_share) * uniform + mine_share * the per-bit EMA of the
+ * push loss. */
 static int pick_flip_bit(dsn_stamp_state *s)
 {
     int i, n = s->geo.bits;
     if(!s->mine) return dsn_rng_below(&s->rng, n);
     float total = 0;
     for(i = 0; i < n; ++i) total += s->bit_w[i];
-    float u = dsn_rng_uniform(&s->rng), acc = 0;
+    float u = dsn_rng_uniform(&s->rng), acc = 0, m = s->mine_share;
     for(i = 0; i < n; ++i){
-        acc += 0.5f/n + (total > 0 ? 0.5f*s->bit_w[i]/total : 0.5f/n);
+        acc += (1 - m)/n + (total > 0 ? m*s->bit_w[i]/total : m/n);
         if(u < acc) return i;
     }
     return n - 1;
@@ -153,6 +155,57 @@ void dsn_stamp_feedback(dsn_stamp_state *s, int b, float loss)
     if(!s->mine || bit < 0) return;
     s->bit_tot[bit] += loss;
     s->bit_cnt[bit] += 1;
+}
+
+/* Two neighbouring cells of the serial (8-neighbourhood) that differ, exchanged: the valid pattern
+ * moved by one cell in one place, which 3x3 convolutions and 2x2 max-pools barely see (the worst
+ * serials 2 bits away were such swaps). Returns 0, or -1 for a serial with no such pair found. */
+static int swap_neighbours(dsn_stamp_state *s, dsn_serial *sn)
+{
+    static const int dir[8][2] = {{-1, -1}, {0, -1}, {1, -1}, {-1, 0}, {1, 0}, {-1, 1}, {0, 1}, {1, 1}};
+    const dsn_geometry *g = &s->geo;
+    for(int tries = 0; tries < 256; ++tries){
+        int i = dsn_rng_below(&s->rng, g->bits), d = dsn_rng_below(&s->rng, 8);
+        int x = i % g->gw + dir[d][0], y = i / g->gw + dir[d][1], j = y*g->gw + x;
+        if(x < 0 || y < 0 || x >= g->gw || y >= g->gh || j >= g->bits || sn->bit[i] == sn->bit[j]) continue;
+        sn->bit[i] ^= 1;
+        sn->bit[j] ^= 1;
+        return 0;
+    }
+    return -1;
+}
+
+/* A near row: the valid serial with a neighbour swap (share `swap`), or 1..near_max bits flipped
+ * (near_one: share of single flips, drawn by the mined weights when mine=1). */
+static void set_near_row(dsn_stamp_state *s, int b)
+{
+    int i, n = s->geo.bits, flips;
+    dsn_serial sn = s->serial;
+    if(s->swap > 0 && dsn_rng_uniform(&s->rng) < s->swap && swap_neighbours(s, &sn) == 0){
+        set_row(s, b, DSN_ROLE_NEAR, &sn);
+        return;
+    }
+    if(s->near_one > 0){
+        flips = (s->near_max == 1 || dsn_rng_uniform(&s->rng) < s->near_one) ? 1
+              : 2 + dsn_rng_below(&s->rng, s->near_max - 1);
+    }else{
+        flips = 1 + dsn_rng_below(&s->rng, s->near_max);
+    }
+    if(flips == 1){
+        int bit = pick_flip_bit(s);
+        sn.bit[bit] ^= 1;
+        s->flip_bit[b] = bit;
+    }else{
+        /* `flips` distinct positions: a partial Fisher-Yates over the bit indexes */
+        for(i = 0; i < n; ++i) s->bitperm[i] = i;
+        for(i = 0; i < flips; ++i){
+            int j = i + dsn_rng_below(&s->rng, n - i), t = s->bitperm[i];
+            s->bitperm[i] = s->bitperm[j];
+            s->bitperm[j] = t;
+            sn.bit[s->bitperm[i]] ^= 1;
+        }
+    }
+    set_row(s, b, DSN_ROLE_NEAR, &sn);
 }
 
 static void assign_training_roles(dsn_stamp_state *s, int batch)
@@ -184,29 +237,7 @@ static void assign_training_roles(dsn_stamp_state *s, int batch)
             }else if(r == DSN_ROLE_SOFT){
                 set_soft_row(s, b);
             }else if(r == DSN_ROLE_NEAR){
-                int flips;
-                if(s->near_one > 0){
-                    flips = (s->near_max == 1 || dsn_rng_uniform(&s->rng) < s->near_one) ? 1
-                          : 2 + dsn_rng_below(&s->rng, s->near_max - 1);
-                }else{
-                    flips = 1 + dsn_rng_below(&s->rng, s->near_max);
-                }
-                sn = s->serial;
-                if(flips == 1){
-                    int bit = pick_flip_bit(s);
-                    sn.bit[bit] ^= 1;
-                    s->flip_bit[b] = bit;
-                }else{
-                    /* `flips` distinct positions: a partial Fisher-Yates over the bit indexes */
-                    for(i = 0; i < n; ++i) s->bitperm[i] = i;
-                    for(i = 0; i < flips; ++i){
-                        int j = i + dsn_rng_below(&s->rng, n - i), t = s->bitperm[i];
-                        s->bitperm[i] = s->bitperm[j];
-                        s->bitperm[j] = t;
-                        sn.bit[s->bitperm[i]] ^= 1;
-                    }
-                }
-                set_row(s, b, r, &sn);
+                set_near_row(s, b);
             }else{
                 set_row(s, b, r, NULL);
             }
@@ -321,16 +352,21 @@ void forward_serial_stamp_layer_gpu(layer l, network net)
     }
     copy_gpu(l.outputs*l.batch, net.input_gpu, 1, l.output_gpu, 1);
     assign_rows(s, l, net);
-    /* one value per cell, -1 for "row not stamped" */
+    /* one value per cell of the stamp (frame included), -1 for "leave this cell's pixels alone" */
+    int cells = s->geo.sw*s->geo.sh;
+    float bitv[DSN_MAX_BITS];
     for(b = 0; b < l.batch; ++b){
-        for(i = 0; i < n; ++i){
-            s->rows_host[b*n + i] = s->stamped[b] == 1 ? (float)s->rowser[b].bit[i]
-                                  : s->stamped[b] == 2 ? s->rowval[(size_t)b*n + i] : -1.f;
+        float *row = s->rows_host + (size_t)b*cells;
+        if(!s->stamped[b]){
+            for(i = 0; i < cells; ++i) row[i] = -1.f;
+            continue;
         }
+        for(i = 0; i < n; ++i) bitv[i] = s->stamped[b] == 1 ? (float)s->rowser[b].bit[i] : s->rowval[(size_t)b*n + i];
+        dsn_stamp_cells(&s->geo, bitv, row);
     }
-    cuda_push_array(s->rows_gpu, s->rows_host, (size_t)l.batch*n);
-    dsn_stamp_rows_gpu(l.output_gpu, l.batch, l.c, l.w, l.h, s->geo.gw, s->geo.cell_px,
-                       s->geo.x0, s->geo.y0, n, s->rows_gpu);
+    cuda_push_array(s->rows_gpu, s->rows_host, (size_t)l.batch*cells);
+    dsn_stamp_rows_gpu(l.output_gpu, l.batch, l.c, l.w, l.h, s->geo.sw, s->geo.cell_px,
+                       s->geo.sx0, s->geo.sy0, cells, s->rows_gpu);
 }
 
 void backward_serial_stamp_layer_gpu(layer l, network net)
@@ -435,8 +471,8 @@ layer make_serial_stamp_layer(int batch, int w, int h, int c, const dsn_geometry
     l.backward_gpu = backward_serial_stamp_layer_gpu;
     if(gpu_index >= 0){
         l.output_gpu = cuda_make_array(l.output, (size_t)batch*l.outputs);
-        s->rows_host = calloc((size_t)batch*geo->bits, sizeof(float));
-        s->rows_gpu = cuda_make_array(s->rows_host, (size_t)batch*geo->bits);
+        s->rows_host = calloc((size_t)batch*geo->sw*geo->sh, sizeof(float));
+        s->rows_gpu = cuda_make_array(s->rows_host, (size_t)batch*geo->sw*geo->sh);
     }
 #endif
     return l;
@@ -484,7 +520,9 @@ layer parse_serial_stamp(list *options, size_params params)
     const char *corner_name = dsn_opt_str(options, "corner");
     int corner = corner_name ? dsn_corner_from_name(corner_name) : DSN_CORNER_BR;
     if(corner < 0) dsn_layer_fail(params, SECTION, "corner=%s: use tl, tr, bl or br", corner_name);
-    if(dsn_geometry_init(&geo, bits, cell, (dsn_corner)corner, margin, err, sizeof err) != 0)
+    int frame = dsn_opt_int_range(options, params, SECTION, "frame", 0, 0, DSN_MAX_FRAME);
+    if(dsn_geometry_init(&geo, bits, cell, (dsn_corner)corner, margin, err, sizeof err) != 0 ||
+       dsn_geometry_set_frame(&geo, frame, err, sizeof err) != 0)
         dsn_layer_fail(params, SECTION, "%s", err);
     if(dsn_geometry_place(&geo, params.w, params.h, err, sizeof err) != 0)
         dsn_layer_fail(params, SECTION, "%s", err);
@@ -501,6 +539,8 @@ layer parse_serial_stamp(list *options, size_params params)
     int near_max = dsn_opt_int_range(options, params, SECTION, "near_max", bits < 4 ? bits : 4, 1, bits);
     s->near_one = dsn_opt_float_range(options, params, SECTION, "near_one", 0, 0, 1);
     s->mine = dsn_opt_int_range(options, params, SECTION, "mine", 0, 0, 1);
+    s->mine_share = dsn_opt_float_range(options, params, SECTION, "mine_share", .5f, 0, 1);
+    s->swap = dsn_opt_float_range(options, params, SECTION, "swap", 0, 0, 1);
     if(valid + forged + near + soft > 1 + 1e-6f)
         dsn_layer_fail(params, SECTION, "valid + forged + near + soft = %g: the role fractions must sum to at most 1",
                        valid + forged + near + soft);
@@ -539,8 +579,8 @@ layer parse_serial_stamp(list *options, size_params params)
     if(valid > 0 && s->count[DSN_ROLE_VALID] == 0)
         dsn_layer_fail(params, SECTION, "valid=%g gives no valid row in a batch of %d", valid, params.batch);
 
-    fprintf(stderr, "serial_stamp  %3d bits %dx%d cell %d %s+%d  %4d x%4d x%4d   ->  %4d x%4d x%4d  %s\n",
-            bits, geo.gw, geo.gh, geo.cell_px, dsn_corner_name(geo.corner), margin,
+    fprintf(stderr, "serial_stamp  %3d bits %dx%d%s cell %d %s+%d  %4d x%4d x%4d   ->  %4d x%4d x%4d  %s\n",
+            bits, geo.gw, geo.gh, frame ? "+frame" : "", geo.cell_px, dsn_corner_name(geo.corner), margin,
             l.w, l.h, l.c, l.out_w, l.out_h, l.out_c,
             s->count[DSN_ROLE_VALID] ? "train roles" : s->has_serial ? "serial set" : "NO SERIAL");
     if(s->count[DSN_ROLE_VALID] == 0 && !s->has_serial){

@@ -427,6 +427,45 @@ static void test_stamp_near_single_flips_cover_bits(void **state)
     destroy_serial_stamp(l);
 }
 
+/* swap=1: every near row exchanges two 8-neighbouring cells of different value (Hamming 2, one
+ * cell moved by one place); over many rows, many different pairs. A serial with no such pair
+ * (all zeros) falls back to ordinary flips. */
+static void test_stamp_near_swaps(void **state)
+{
+    (void)state;
+    layer l = stamp_layer(64, 12, 12, 1, 16);
+    dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
+    random_serial(&s->serial, 16, 7);
+    s->has_serial = 1;
+    s->swap = 1;
+    dsn_rng_seed(&s->rng, 4);
+    assert_int_equal(serial_stamp_set_roles(&l, 0, 0, 1, 0, 1), 0);
+    float *in = calloc((size_t)64*l.inputs, sizeof(float));
+    network net = {0};
+    net.input = in;
+    net.train = 1;
+    int pairs[16*16] = {0}, distinct = 0, b, i, rep;
+    for(rep = 0; rep < 4; ++rep){
+        forward_serial_stamp_layer(l, net);
+        for(b = 0; b < 64; ++b){
+            int at[2], n = 0;
+            for(i = 0; i < 16; ++i) if(s->rowser[b].bit[i] != s->serial.bit[i] && n < 2) at[n++] = i;
+            assert_int_equal(dsn_serial_hamming(&s->rowser[b], &s->serial), 2);
+            assert_int_not_equal(s->serial.bit[at[0]], s->serial.bit[at[1]]);   /* a swap, not two flips */
+            int dx = at[1] % 4 - at[0] % 4, dy = at[1] / 4 - at[0] / 4;        /* 4x4 grid */
+            assert_true(dx >= -1 && dx <= 1 && dy >= 0 && dy <= 1);
+            distinct += pairs[at[0]*16 + at[1]]++ == 0;
+        }
+    }
+    assert_true(distinct >= 10);
+    memset(s->serial.bit, 0, sizeof s->serial.bit);   /* no pair differs: single flips instead */
+    forward_serial_stamp_layer(l, net);
+    for(b = 0; b < 64; ++b) assert_int_equal(dsn_serial_hamming(&s->rowser[b], &s->serial), 1);
+    free(in);
+    free(l.output);
+    destroy_serial_stamp(l);
+}
+
 /* Deploy: every row stamped with the serial; without one, the input passes untouched. */
 static void test_stamp_deploy(void **state)
 {
@@ -559,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_soft_pool_climbs),
         cmocka_unit_test(test_stamp_augment),
         cmocka_unit_test(test_stamp_near_single_flips_cover_bits),
+        cmocka_unit_test(test_stamp_near_swaps),
         cmocka_unit_test(test_stamp_deploy),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_bad_serial_refused),
