@@ -116,11 +116,12 @@ static int check_cfg(demo_run *d)
         dsn_error("demo: --cert %s: %s", d->o.cert, err);
         return -1;
     }
-    if(cg.bits != kg.bits || cg.cell != kg.cell || cg.corner != kg.corner || cg.margin != kg.margin) {
-        dsn_error("demo: --cert %s is for a stamp of bits=%d cell=%d corner=%s margin=%d, but --cfg %s has "
-                  "bits=%d cell=%d corner=%s margin=%d: not this model's certificate", d->o.cert, kg.bits,
-                  kg.cell, dsn_corner_name(kg.corner), kg.margin, d->o.cfg, cg.bits, cg.cell,
-                  dsn_corner_name(cg.corner), cg.margin);
+    if(!dsn_geometry_same(&cg, &kg)) {
+        char want[120], have[120];
+        dsn_geometry_describe(want, sizeof want, &kg);
+        dsn_geometry_describe(have, sizeof have, &cg);
+        dsn_error("demo: --cert %s is for a stamp of %s, but --cfg %s has %s: not this model's certificate",
+                  d->o.cert, want, d->o.cfg, have);
         return -1;
     }
     if(d->c != 1 && d->c != 3) {

@@ -40,6 +40,7 @@
 
 #include "darknet.h"
 #include "dsn_cert.h"
+#include "dsn_model.h"
 #include "dsn_import.h"
 #include "dsn_layers.h"
 #include "dsn_seal.h"
@@ -52,7 +53,7 @@
 
 /* [net] options the customer keeps (after batch=1, subdivisions=1), and the stamp's geometry */
 static const char *const net_keep[] = {"height", "width", "channels"};
-static const char *const stamp_keep[] = {"bits", "cell", "corner", "margin"};
+static const char *const stamp_keep[] = {"bits", "cell", "corner", "margin", "frame"};
 
 /* ---- the cfg, as Darknet reads it ------------------------------------------------------------- */
 
@@ -687,6 +688,34 @@ cleanup:
     return rc;
 }
 
+/* --cert must be for the stamp the student cfg trains with (else its stamped images and dsn eval
+ * would not match the customer model). 0 or -1. */
+static int cert_fits_cfg(const dsn_cert *c, const char *cert, const char *cfg)
+{
+    char err[512], want[120], have[120];
+    dsn_cfg k;
+    dsn_geometry g, cg;
+    if(dsn_cfg_read(&k, cfg, err, sizeof err) != 0) {
+        dsn_error("export: %s", err);
+        return -1;
+    }
+    int rc = dsn_cfg_stamp_geometry(&k, &g, err, sizeof err);
+    dsn_cfg_free(&k);
+    if(rc != 0) {
+        if(rc > 0) dsn_error("export: %s has no [serial_stamp] layer: not a DSN student cfg", cfg);
+        else dsn_error("export: %s", err);
+        return -1;
+    }
+    if(dsn_cert_geometry(&cg, c, err, sizeof err) != 0 || !dsn_geometry_same(&cg, &g)) {
+        dsn_geometry_describe(have, sizeof have, &cg);
+        dsn_geometry_describe(want, sizeof want, &g);
+        dsn_error("export: --cert %s is for a stamp of %s, but %s stamps %s: not this model's certificate "
+                  "(dsn issue --cfg %s)", cert, have, cfg, want, cfg);
+        return -1;
+    }
+    return 0;
+}
+
 /* The serial to seal to: exactly one of --cert, --serial and --no-seal. */
 static int export_serial(export_job *job, const char *cert, const char *serial, int no_seal)
 {
@@ -703,6 +732,7 @@ static int export_serial(export_job *job, const char *cert, const char *serial, 
             dsn_error("export: --cert: %s", err);
             return -1;
         }
+        if(cert_fits_cfg(&c, cert, job->cfg) != 0) return -1;
         job->serial = c.serial;
     }
     job->serial_text = serial;

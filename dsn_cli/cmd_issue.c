@@ -4,16 +4,19 @@
  * geometry (and that the stamp fits a --size image), and that the output does not exist yet
  * (unless --force). The certificate is a pure function of its inputs and the key, so issuing
  * twice with the same --time gives the same file byte for byte. */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "dsn_cert.h"
 #include "dsn_issue_batch.h"
+#include "dsn_model.h"
 #include "dsn_util.h"
 
 /* The stamp geometry of the options, checked to fit a --size image. 0 or -1. */
-static int issue_geometry(dsn_geometry *g, int bits, const char *corner_name, int cell, int margin, const char *size)
+static int issue_geometry(dsn_geometry *g, int bits, const char *corner_name, int cell, int margin, int frame,
+                          const char *size)
 {
     char err[512];
     int corner = dsn_corner_from_name(corner_name);
@@ -33,8 +36,9 @@ static int issue_geometry(dsn_geometry *g, int bits, const char *corner_name, in
             return -1;
         }
     }
-    if(dsn_geometry_init(g, bits, cell, (dsn_corner)corner, margin, err, sizeof err) != 0) {
-        dsn_error("issue: %s", err);
+    if(dsn_geometry_init(g, bits, cell, (dsn_corner)corner, margin, err, sizeof err) != 0 ||
+       dsn_geometry_set_frame(g, frame, err, sizeof err) != 0) {
+        dsn_error("issue: --%s", err);
         return -1;
     }
     int w, h;
@@ -48,6 +52,27 @@ static int issue_geometry(dsn_geometry *g, int bits, const char *corner_name, in
         return -1;
     }
     return 0;
+}
+
+/* --cfg: the stamp geometry of the cfg's [serial_stamp] (placed on its [net] input, so it fits).
+ * The geometry options must not be given as well. 0 or -1. */
+static int cfg_geometry(dsn_geometry *g, const char *cfg, int geometry_given)
+{
+    char err[512];
+    dsn_cfg c;
+    if(geometry_given) {
+        dsn_error("issue: --cfg %s gives the stamp geometry: drop --bits, --corner, --cell, --margin, --frame and --size", cfg);
+        return -1;
+    }
+    if(dsn_cfg_read(&c, cfg, err, sizeof err) != 0) {
+        dsn_error("issue: --cfg: %s", err);
+        return -1;
+    }
+    int rc = dsn_cfg_stamp_geometry(&c, g, err, sizeof err);
+    if(rc > 0) dsn_error("issue: --cfg %s has no [serial_stamp] layer: not a DSN cfg", cfg);
+    else if(rc < 0) dsn_error("issue: --cfg %s", err);
+    dsn_cfg_free(&c);
+    return rc == 0 ? 0 : -1;
 }
 
 /* Signs c with the private key, writes it to out and prints the serial. 0 or -1. */
@@ -75,17 +100,19 @@ static int sign_and_write(dsn_cert *c, const char *key, const char *out, int for
 int dsn_cmd_issue(int argc, char **argv)
 {
     const char *key = NULL, *owner = NULL, *customer = NULL, *model = NULL, *out = NULL;
-    const char *corner_name = "br", *when = NULL, *size = "28x28", *batch = NULL;
-    int bits = 64, cell = 0, margin = 0, force = 0;
+    const char *corner_name = NULL, *when = NULL, *size = NULL, *batch = NULL, *cfg = NULL;
+    int bits = INT_MIN, cell = INT_MIN, margin = INT_MIN, frame = INT_MIN, force = 0;   /* INT_MIN, NULL: not given */
     const dsn_option opts[] = {
         {"--key", NULL, DSN_ARG_STR, &key, "FILE", "owner's private key (PEM, Ed25519)"},
         {"--owner", NULL, DSN_ARG_STR, &owner, "NAME", "who issues it (you)"},
         {"--customer", NULL, DSN_ARG_STR, &customer, "NAME", "who receives the model"},
         {"--model", NULL, DSN_ARG_STR, &model, "ID", "which model the serial unlocks"},
+        {"--cfg", NULL, DSN_ARG_STR, &cfg, "FILE", "take the stamp geometry from the student cfg's [serial_stamp]"},
         {"--bits", NULL, DSN_ARG_INT, &bits, "N", "serial length, 4..256 (default 64)"},
         {"--corner", NULL, DSN_ARG_STR, &corner_name, "C", "stamp corner: tl, tr, bl or br (default br)"},
         {"--cell", NULL, DSN_ARG_INT, &cell, "N", "cell size in pixels, 0 = scale with input (default 0)"},
         {"--margin", NULL, DSN_ARG_INT, &margin, "N", "pixels between stamp and corner (default 0)"},
+        {"--frame", NULL, DSN_ARG_INT, &frame, "N", "rings of checkerboard cells around the serial, 0..2 (default 0)"},
         {"--size", NULL, DSN_ARG_STR, &size, "WxH", "network input size the stamp must fit (default 28x28)"},
         {"--time", NULL, DSN_ARG_STR, &when, "T", "issue time, UTC, 2026-11-26T04:00:00Z (default now)"},
         {"--output", "-o", DSN_ARG_STR, &out, "FILE", "certificate to write, e.g. customer.sn"},
@@ -129,7 +156,11 @@ int dsn_cmd_issue(int argc, char **argv)
         }
     }
     dsn_geometry g;
-    if(issue_geometry(&g, bits, corner_name, cell, margin, size) != 0) return DSN_EXIT_ERROR;
+    int given = bits != INT_MIN || cell != INT_MIN || margin != INT_MIN || frame != INT_MIN || corner_name || size;
+    if(cfg ? cfg_geometry(&g, cfg, given) != 0
+           : issue_geometry(&g, bits == INT_MIN ? 64 : bits, corner_name ? corner_name : "br", cell == INT_MIN ? 0 : cell,
+                            margin == INT_MIN ? 0 : margin, frame == INT_MIN ? 0 : frame, size ? size : "28x28") != 0)
+        return DSN_EXIT_ERROR;
     int64_t issued = (int64_t)time(NULL);
     if(when && dsn_time_parse(&issued, when) != 0) {
         dsn_error("issue: --time '%s' is not a UTC time like 2026-11-26T04:00:00Z", when);

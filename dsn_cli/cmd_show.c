@@ -44,10 +44,12 @@ int dsn_cmd_show(int argc, char **argv)
     printf("model        %s\n", c.model);
     printf("issued       %s\n", when);
     printf("serial       %s (%d bits)\n", serial, c.bits);
-    if(c.cell) printf("stamp        %dx%d grid of %d-pixel cells, corner %s, margin %d\n", g.gw, g.gh, c.cell,
-                      dsn_corner_name(c.corner), c.margin);
-    else printf("stamp        %dx%d grid, cells scaled with the input, corner %s, margin %d\n", g.gw, g.gh,
-                dsn_corner_name(c.corner), c.margin);
+    char frame[64] = "";
+    if(c.frame) snprintf(frame, sizeof frame, ", framed by %d ring%s of checkerboard cells", c.frame, c.frame > 1 ? "s" : "");
+    if(c.cell) printf("stamp        %dx%d grid of %d-pixel cells, corner %s, margin %d%s\n", g.gw, g.gh, c.cell,
+                      dsn_corner_name(c.corner), c.margin, frame);
+    else printf("stamp        %dx%d grid, cells scaled with the input, corner %s, margin %d%s\n", g.gw, g.gh,
+                dsn_corner_name(c.corner), c.margin, frame);
     printf("owner key    sha256 %s\n", fp);
     printf("signature    %.32s... (not checked here: dsn verify-cert %s --pub KEY)\n", sig, pos[0]);
     return DSN_EXIT_OK;

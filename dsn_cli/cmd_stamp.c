@@ -1,6 +1,6 @@
 /* cmd_stamp.c: `dsn stamp`: the [serial_stamp] layer's pixels, written into image files.
  *
- *     dsn stamp --serial S [--bits N --cell N --corner C --margin N] in.png out.png
+ *     dsn stamp --serial S [--bits N --cell N --corner C --margin N --frame N] in.png out.png
  *     dsn stamp --cert customer.sn in.png out.png
  *     dsn stamp (--serial ... | --cert ...) --list images.txt --outdir DIR
  *
@@ -232,10 +232,48 @@ cleanup:
     return rc;
 }
 
+/* --serial with --bits, --cell, --corner, --margin, --frame (INT_MIN / NULL: the default). 0 or -1. */
+static int options_geometry(dsn_geometry *g, dsn_serial *s, const char *serial_text, int bits, int cell,
+                            const char *corner_name, int margin, int frame)
+{
+    char err[512];
+    if(!serial_text) {
+        dsn_error("stamp: missing --serial S or --cert FILE (see dsn stamp --help)");
+        return -1;
+    }
+    if(bits == INT_MIN) bits = 64;
+    if(cell == INT_MIN) cell = 0;
+    if(margin == INT_MIN) margin = 0;
+    if(frame == INT_MIN) frame = 0;
+    if(cell < 0 || margin < 0) {
+        dsn_error("stamp: --%s %d: must be 0 or more pixels", cell < 0 ? "cell" : "margin", cell < 0 ? cell : margin);
+        return -1;
+    }
+    if(bits < DSN_MIN_BITS || bits > DSN_MAX_BITS) {
+        dsn_error("stamp: --bits %d is out of range (%d..%d)", bits, DSN_MIN_BITS, DSN_MAX_BITS);
+        return -1;
+    }
+    int corner = dsn_corner_from_name(corner_name ? corner_name : "br");
+    if(corner < 0) {
+        dsn_error("stamp: --corner '%s' is not one of tl, tr, bl, br", corner_name);
+        return -1;
+    }
+    if(dsn_serial_decode(s, serial_text, bits, err, sizeof err) != 0) {
+        dsn_error("stamp: --serial: %s", err);
+        return -1;
+    }
+    if(dsn_geometry_init(g, bits, cell, (dsn_corner)corner, margin, err, sizeof err) != 0 ||
+       dsn_geometry_set_frame(g, frame, err, sizeof err) != 0) {
+        dsn_error("stamp: --%s", err);
+        return -1;
+    }
+    return 0;
+}
+
 int dsn_cmd_stamp(int argc, char **argv)
 {
     const char *serial_text = NULL, *cert = NULL, *corner_name = NULL, *list = NULL, *outdir = NULL;
-    int bits = INT_MIN, cell = INT_MIN, margin = INT_MIN; /* INT_MIN: not given */
+    int bits = INT_MIN, cell = INT_MIN, margin = INT_MIN, frame = INT_MIN; /* INT_MIN: not given */
     int force = 0;
     char *pos[2];
     int npos = 0;
@@ -245,13 +283,14 @@ int dsn_cmd_stamp(int argc, char **argv)
         {"--cell", NULL, DSN_ARG_INT, &cell, "N", "cell size in pixels, 0 = scale with input (default 0)"},
         {"--corner", NULL, DSN_ARG_STR, &corner_name, "C", "tl, tr, bl or br (default br)"},
         {"--margin", NULL, DSN_ARG_INT, &margin, "N", "pixels between stamp and corner (default 0)"},
+        {"--frame", NULL, DSN_ARG_INT, &frame, "N", "rings of checkerboard cells around the serial (default 0)"},
         {"--cert", NULL, DSN_ARG_STR, &cert, "FILE", "take serial and geometry from a certificate"},
         {"--list", NULL, DSN_ARG_STR, &list, "FILE", "stamp every image named in FILE (one per line)"},
         {"--outdir", NULL, DSN_ARG_STR, &outdir, "DIR", "where --list writes DIR/<name>.png"},
         {"--force", NULL, DSN_ARG_FLAG, &force, NULL, "replace existing outputs (never an input image)"},
     };
     const dsn_usage u = {
-        "stamp", "(--serial S [--bits N --cell N --corner C --margin N] | --cert FILE)\n"
+        "stamp", "(--serial S [--bits N --cell N --corner C --margin N --frame N] | --cert FILE)\n"
                  "                 (in.png out.png | --list images.txt --outdir DIR)",
         "Writes the exact pixels the [serial_stamp] layer produces, with the image taken as the\n"
         "network input (no resizing). Output is PNG (.pgm/.ppm names write netpbm). An existing\n"
@@ -264,9 +303,9 @@ int dsn_cmd_stamp(int argc, char **argv)
     dsn_serial s;
     dsn_geometry g;
     if(cert) {
-        if(serial_text || bits != INT_MIN || cell != INT_MIN || margin != INT_MIN || corner_name) {
+        if(serial_text || bits != INT_MIN || cell != INT_MIN || margin != INT_MIN || frame != INT_MIN || corner_name) {
             dsn_error("stamp: --cert gives the serial and the geometry: drop --serial, --bits, --cell, "
-                      "--corner and --margin");
+                      "--corner, --margin and --frame");
             return DSN_EXIT_ERROR;
         }
         dsn_cert c;
@@ -279,36 +318,8 @@ int dsn_cmd_stamp(int argc, char **argv)
             return DSN_EXIT_ERROR;
         }
         s = c.serial;
-    } else {
-        if(!serial_text) {
-            dsn_error("stamp: missing --serial S or --cert FILE (see dsn stamp --help)");
-            return DSN_EXIT_ERROR;
-        }
-        if(bits == INT_MIN) bits = 64;
-        if(cell == INT_MIN) cell = 0;
-        if(margin == INT_MIN) margin = 0;
-        if(cell < 0 || margin < 0) {
-            dsn_error("stamp: --%s %d: must be 0 or more pixels", cell < 0 ? "cell" : "margin",
-                      cell < 0 ? cell : margin);
-            return DSN_EXIT_ERROR;
-        }
-        if(bits < DSN_MIN_BITS || bits > DSN_MAX_BITS) {
-            dsn_error("stamp: --bits %d is out of range (%d..%d)", bits, DSN_MIN_BITS, DSN_MAX_BITS);
-            return DSN_EXIT_ERROR;
-        }
-        int corner = dsn_corner_from_name(corner_name ? corner_name : "br");
-        if(corner < 0) {
-            dsn_error("stamp: --corner '%s' is not one of tl, tr, bl, br", corner_name);
-            return DSN_EXIT_ERROR;
-        }
-        if(dsn_serial_decode(&s, serial_text, bits, err, sizeof err) != 0) {
-            dsn_error("stamp: --serial: %s", err);
-            return DSN_EXIT_ERROR;
-        }
-        if(dsn_geometry_init(&g, bits, cell, (dsn_corner)corner, margin, err, sizeof err) != 0) {
-            dsn_error("stamp: %s", err);
-            return DSN_EXIT_ERROR;
-        }
+    } else if(options_geometry(&g, &s, serial_text, bits, cell, corner_name, margin, frame) != 0) {
+        return DSN_EXIT_ERROR;
     }
 
     if(list || outdir) {

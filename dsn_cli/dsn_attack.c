@@ -552,8 +552,7 @@ static int load_cert(dsn_attack_ctx *a)
             dsn_attack_fail(a, "--cert %s does not verify against --pub %s: %s", o->cert, o->pub, err);
             goto done;
         }
-        if(dsn_cert_geometry(&g, &a->cert, err, sizeof err) != 0 || g.bits != a->geo.bits || g.cell != a->geo.cell ||
-           g.corner != a->geo.corner || g.margin != a->geo.margin) {
+        if(dsn_cert_geometry(&g, &a->cert, err, sizeof err) != 0 || !dsn_geometry_same(&g, &a->geo)) {
             dsn_attack_fail(a, "--cert %s is for another stamp geometry than the [serial_stamp] of --cfg %s", o->cert, o->cfg);
             goto done;
         }

@@ -199,12 +199,12 @@ static int load_certs(plan *p, const dsn_geometry *g, dsn_key *pub)
         } else if(pub && dsn_cert_verify(&it->cert, pub, err, sizeof err) != 0) {
             dsn_error("fleet plan: %s does not verify against --pub %s: %s", path, p->o->pub, err);
             rc = DSN_EXIT_NO;
-        } else if(dsn_cert_geometry(&cg, &it->cert, err, sizeof err) != 0 || cg.bits != g->bits ||
-                  cg.cell != g->cell || cg.corner != g->corner || cg.margin != g->margin) {
-            dsn_error("fleet plan: %s is for a %d-bit stamp (cell %d, corner %s, margin %d), --student-cfg %s stamps "
-                      "%d bits (cell %d, corner %s, margin %d)", path, it->cert.bits, it->cert.cell,
-                      dsn_corner_name(it->cert.corner), it->cert.margin, p->o->student_cfg, g->bits, g->cell,
-                      dsn_corner_name(g->corner), g->margin);
+        } else if(dsn_cert_geometry(&cg, &it->cert, err, sizeof err) != 0 || !dsn_geometry_same(&cg, g)) {
+            char want[120], have[120];
+            dsn_geometry_describe(have, sizeof have, &cg);
+            dsn_geometry_describe(want, sizeof want, g);
+            dsn_error("fleet plan: %s is for a stamp of %s, --student-cfg %s stamps %s", path, have,
+                      p->o->student_cfg, want);
             rc = -1;
         } else {
             it->notes = dsn_issue_index_notes(p->notes, e[i]->d_name);

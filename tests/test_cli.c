@@ -341,6 +341,27 @@ static void test_issue_bad_inputs(void **state)
     assert_int_equal(entries(f, NULL), before);
 }
 
+/* --cfg: the geometry of the student cfg's [serial_stamp], placed on its [net] input. */
+static void test_issue_from_cfg(void **state)
+{
+    fixture *f = *state;
+    keygen(f);
+    assert_int_equal(sh(f, "printf '[net]\\nwidth=32\\nheight=30\\nchannels=3\\n\\n[serial_stamp]\\nbits=16\\ncell=2\\n"
+                           "corner=tl\\nmargin=1\\nframe=1\\nvalid=0.5\\n\\n[softmax]\\n' > @/s.cfg && "
+                           "printf '[net]\\nwidth=28\\nheight=28\\nchannels=1\\n\\n[softmax]\\n' > @/plain.cfg && "
+                           "sed 's/^cell=2/cell=5/' @/s.cfg > @/big.cfg"), 0);
+    assert_int_equal(dsn(f, "issue --key @/owner.pem --owner A --customer B --model m --cfg @/s.cfg -o @/s.sn"), 0);
+    assert_int_equal(sh(f, "sed -n '6,10p' @/s.sn | tr '\\n' ' ' | grep -qx 'bits: 16 cell: 2 corner: tl margin: 1 frame: 1 '"), 0);
+    int before = entries(f, NULL);
+    expect_issue_error(f, "--cfg @/s.cfg --bits 16", "--cfg");
+    expect_issue_error(f, "--cfg @/s.cfg --frame 0", "drop --bits, --corner, --cell, --margin, --frame and --size");
+    expect_issue_error(f, "--cfg @/plain.cfg", "has no [serial_stamp] layer");
+    expect_issue_error(f, "--cfg @/none.cfg", "none.cfg");
+    expect_issue_error(f, "--cfg @/big.cfg", "does not fit");    /* 6 cells of 5 px + margin 1 > 30 */
+    expect_issue_error(f, "--frame 3", "--frame=3 is out of range (0..2");
+    assert_int_equal(entries(f, NULL), before);
+}
+
 static void expect_key_error(fixture *f, const char *key, const char *why)
 {
     int rc = dsn(f, "issue --key @/%s --owner A --customer B --model m -o @/out.sn", key);
@@ -476,8 +497,8 @@ static void test_serial_verb(void **state)
 
 /* Checks `out` is `in` with s stamped by geometry g: covered pixels 0 or 255 by bit, every other
  * byte unchanged, same channel count. */
-static void expect_stamped(fixture *f, const char *in, const char *out, int bits, int cell,
-                           dsn_corner corner, int margin, const char *serial)
+static void expect_framed(fixture *f, const char *in, const char *out, int bits, int cell,
+                          dsn_corner corner, int margin, int frame, const char *serial)
 {
     dsn_image a, b;
     dsn_geometry g;
@@ -490,13 +511,18 @@ static void expect_stamped(fixture *f, const char *in, const char *out, int bits
     assert_int_equal(a.c, b.c);
     assert_int_equal(dsn_serial_decode(&s, serial, bits, err, sizeof err), 0);
     assert_int_equal(dsn_geometry_init(&g, bits, cell, corner, margin, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_set_frame(&g, frame, err, sizeof err), 0);
     assert_int_equal(dsn_geometry_place(&g, a.w, a.h, err, sizeof err), 0);
     int stamped = 0;
     for(int y = 0; y < a.h; ++y) {
         for(int x = 0; x < a.w; ++x) {
             int bit = -1;
-            if(dsn_stamp_covers(&g, x, y)) {
-                bit = s.bit[((y - g.y0) / g.cell_px) * g.gw + (x - g.x0) / g.cell_px];
+            if(dsn_stamp_covers(&g, x, y)) {   /* a serial cell, or the frame's checkerboard */
+                /* the cell's column and row in the stamp, frame included */
+                int fx = (x - (g.x0 - frame * g.cell_px)) / g.cell_px;
+                int fy = (y - (g.y0 - frame * g.cell_px)) / g.cell_px;
+                int grid = fx >= frame && fy >= frame && fx < g.gw + frame && fy < g.gh + frame;
+                bit = grid ? s.bit[(fy - frame) * g.gw + fx - frame] : (fx + fy) % 2;
                 ++stamped;
             }
             for(int k = 0; k < a.c; ++k) {
@@ -506,9 +532,16 @@ static void expect_stamped(fixture *f, const char *in, const char *out, int bits
             }
         }
     }
-    assert_int_equal(stamped, bits * g.cell_px * g.cell_px);
+    int cells = frame ? (g.gw + 2 * frame) * (g.gh + 2 * frame) - g.gw * g.gh + bits : bits;
+    assert_int_equal(stamped, cells * g.cell_px * g.cell_px);
     dsn_image_free(&a);
     dsn_image_free(&b);
+}
+
+static void expect_stamped(fixture *f, const char *in, const char *out, int bits, int cell,
+                           dsn_corner corner, int margin, const char *serial)
+{
+    expect_framed(f, in, out, bits, cell, corner, margin, 0, serial);
 }
 
 static void test_stamp_files(void **state)
@@ -527,6 +560,13 @@ static void test_stamp_files(void **state)
     assert_int_equal(dsn(f, "stamp --serial B7B7 --bits 9 --cell 3 --corner tl --margin 2 "
                          "@/rgb.png @/nine.png"), 0);
     expect_stamped(f, "rgb.png", "nine.png", 9, 3, DSN_CORNER_TL, 2, "B7B7");
+    assert_int_equal(dsn(f, "stamp --serial %s --frame 1 @/gray.png @/framed.png", serial), 0);
+    expect_framed(f, "gray.png", "framed.png", 64, 0, DSN_CORNER_BR, 0, 1, serial);
+    assert_int_equal(dsn(f, "stamp --serial B7B7 --bits 9 --cell 3 --corner tl --frame 2 @/rgb.png @/nine2.png"), 0);
+    expect_framed(f, "rgb.png", "nine2.png", 9, 3, DSN_CORNER_TL, 0, 2, "B7B7");
+    assert_int_equal(dsn(f, "stamp --serial %s --frame 3 @/gray.png @/f3.png", serial), 2);
+    expect_output(f, "--frame=3 is out of range (0..2");
+    assert_int_equal(sh(f, "test -e @/f3.png"), 1);
     /* netpbm out, and back in */
     assert_int_equal(dsn(f, "stamp --serial %s @/gray.png @/gray.pgm", serial), 0);
     assert_int_equal(sh(f, "head -c 2 @/gray.pgm | grep -q P5"), 0);
@@ -560,6 +600,20 @@ static void test_stamp_cert(void **state)
     assert_int_equal(dsn(f, "stamp --cert @/b.sn --serial %s @/in.png @/x.png", serial), 2);
     expect_output(f, "--cert");
     assert_false(exists(f, "x.png"));
+    /* a framed stamp: the certificate carries the frame, and stamp --cert draws it */
+    assert_int_equal(dsn(f, "issue --key @/owner.pem --owner A --customer C --model m --frame 1 -o @/c.sn"), 0);
+    snprintf(serial, sizeof serial, "%.63s", f->out);
+    serial[strcspn(serial, "\n")] = '\0';
+    assert_int_equal(sh(f, "grep -qx 'frame: 1' @/c.sn"), 0);
+    assert_int_equal(dsn(f, "show @/c.sn"), 0);
+    expect_output(f, "framed by 1 ring of checkerboard cells");
+    assert_int_equal(dsn(f, "stamp --cert @/c.sn @/in.png @/framed.png"), 0);
+    expect_framed(f, "in.png", "framed.png", 64, 0, DSN_CORNER_BR, 0, 1, serial);
+    assert_int_equal(dsn(f, "stamp --cert @/c.sn --frame 1 @/in.png @/y.png"), 2);
+    expect_output(f, "--frame");
+    assert_int_equal(dsn(f, "issue --key @/owner.pem --owner A --customer D --model m --frame 3 -o @/d.sn"), 2);
+    expect_output(f, "--frame=3 is out of range");
+    assert_false(exists(f, "d.sn"));
 }
 
 static void test_stamp_list(void **state)
@@ -636,6 +690,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_openssl_verifies_dsn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_issue_deterministic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_issue_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_issue_from_cfg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_issue_bad_inputs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_issue_bad_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_cert, setup, teardown),

@@ -72,7 +72,7 @@ static void test_mnist_end_to_end(void **state)
 
     run_ok("keys and serial",
            "$BIN/dsn keygen -o owner.pem > keygen.log 2>&1 && "
-           "$BIN/dsn issue --key owner.pem --owner 'e2e test' --customer alice --model e2e -o alice.sn > issue.log 2>&1 && "
+           "$BIN/dsn issue --key owner.pem --owner 'e2e test' --customer alice --model e2e --cfg student.cfg -o alice.sn > issue.log 2>&1 && "
            "$BIN/dsn serial --cert alice.sn > serial.txt", dir, bin);
     run_ok("student training",
            "$BIN/darknet classifier train mnist.data student.cfg -seed 2 -serial \"$(cat serial.txt)\" > student.log 2>&1",

@@ -350,6 +350,22 @@ static void test_export_mnist_matches_customer_cfg(void **state)
     }
     free_network(a);
     free_network(b);
+
+    /* --cert must be for the cfg's stamp: another geometry is refused before anything is written;
+       a certificate issued with --cfg from the student cfg fits */
+    pathf(path, sizeof path, "%s/mnist_student.cfg", dir);
+    rc = dsn_test_run(out, sizeof out, "cd '%s' && '%s' keygen -o owner.pem && '%s' issue --key owner.pem --owner O "
+                      "--customer c --model m --bits 16 -o c16.sn && '%s' issue --key owner.pem --owner O --customer d "
+                      "--model m --cfg mnist_student.cfg -o d.sn", dir, dsn_bin, dsn_bin, dsn_bin);
+    if(rc != 0) fail_msg("keygen/issue failed (%d):\n%s", rc, out);
+    rc = dsn_test_run(out, sizeof out, "'%s' export '%s' '%s' -o '%s/c16' --cert '%s/c16.sn'", dsn_bin, path, w, dir, dir);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "is for a stamp of bits=16"));
+    assert_non_null(strstr(out, "not this model's certificate"));
+    pathf(text, sizeof text, "%s/c16", dir);
+    assert_int_equal(access(text, F_OK), -1);
+    rc = dsn_test_run(out, sizeof out, "'%s' export '%s' '%s' -o '%s/d' --cert '%s/d.sn'", dsn_bin, path, w, dir, dir);
+    if(rc != 0) fail_msg("dsn export --cert (issued with --cfg) failed (%d):\n%s", rc, out);
     dsn_test_rmtree(dir);
 }
 

@@ -314,7 +314,7 @@ static void test_plan_refusals(void **state)
     const char *out = sh_expect(2, "mkdir -p certs64 && cp certs/*.sn certs64/ && "
                                    "$BIN/dsn issue --key owner.pem --owner 'Fleet Test' --customer zed --model m -o certs64/zed.sn "
                                    "> /dev/null && %s", PLAN " --certs certs64 -o fleet_bad");
-    assert_non_null(strstr(out, "certs64/zed.sn is for a 64-bit stamp"));
+    assert_non_null(strstr(out, "certs64/zed.sn is for a stamp of bits=64 cell=0"));
     assert_false(exists_at("%s/fleet_bad", fx->dir));
     assert_int_equal(leftovers(fx->dir, "fleet_bad"), 0);
     out = sh_expect(2, "%s", PLAN " --teacher-weights nowhere.weights -o fleet_bad");
