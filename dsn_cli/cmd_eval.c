@@ -118,12 +118,13 @@ static int parse_args(eval_args *a, int argc, char **argv)
         "eval", "--cfg C.cfg --weights W --cert C.sn --data D.data [options]",
         "Measures the customer model's accuracy on the test images: with the valid serial (A_X+K),\n"
         "without a serial (A_X), with random forged serials (mean and max), with every serial 1 bit\n"
-        "away (mean, max, per bit), with serials 2 and 4 bits away, with other customers' serials,\n"
-        "and the teacher's; each with a 95% confidence interval (Wilson for one accuracy, normal\n"
-        "over serials for a mean). Prints a table and the time taken; --json and --md save them.\n"
+        "away (mean, max, per bit), with serials 2 and 4 bits away, with every swap of two\n"
+        "neighbouring cells that differ, with other customers' serials, and the teacher's; each\n"
+        "with a 95% confidence interval (Wilson for one accuracy, normal over serials for a mean).\n"
+        "Prints a table and the time taken; --json and --md save them.\n"
         "JSON keys: teacher, valid, raw, forged_mean, forged_max, hamming_1, hamming_1_max,\n"
-        "hamming_1_per_bit, hamming_2(_max), hamming_4(_max), cross {customer: acc}, each with a\n"
-        "_ci95 [lo, hi], in percent; n_images, seeds, wall_seconds; with subsets, subsets {name:\n"
+        "hamming_1_per_bit, hamming_2(_max), hamming_4(_max), swap(_max), cross {customer: acc},\n"
+        "each with a _ci95 [lo, hi], in percent; n_images, seeds, wall_seconds; with subsets, subsets {name:\n"
         "{images, teacher, valid, valid_minus_teacher, raw, each _ci95}} (e.g. cfg/mnist-shift.data).\n"
         "Exit status: 0 measured, 1 a certificate does not verify against --pub, 2 bad input.",
     };
@@ -256,11 +257,12 @@ static int check_geometry(const eval_args *a, const dsn_cert *cert, int *w, int 
         dsn_error("eval: --cert %s: %s", a->cert_path, err);
         return -1;
     }
-    if(cg.bits != kg.bits || cg.cell != kg.cell || cg.corner != kg.corner || cg.margin != kg.margin) {
-        dsn_error("eval: --cert %s is for a stamp of bits=%d cell=%d corner=%s margin=%d, but --cfg %s has "
-                  "bits=%d cell=%d corner=%s margin=%d: not this model's certificate",
-                  a->cert_path, kg.bits, kg.cell, dsn_corner_name(kg.corner), kg.margin, a->cfg, cg.bits, cg.cell,
-                  dsn_corner_name(cg.corner), cg.margin);
+    if(!dsn_geometry_same(&cg, &kg)) {
+        char want[120], have[120];
+        dsn_geometry_describe(want, sizeof want, &kg);
+        dsn_geometry_describe(have, sizeof have, &cg);
+        dsn_error("eval: --cert %s is for a stamp of %s, but --cfg %s has %s: not this model's certificate",
+                  a->cert_path, want, a->cfg, have);
         return -1;
     }
     /* the [serial_stamp] layer reads DSN_SERIAL when parsed: give it this certificate's serial
@@ -293,6 +295,7 @@ static void fill_opts(dsn_eval_opts *o, const eval_args *a, const eval_certs *k)
     o->threads = a->threads;
     o->progress = !dsn_quiet();
     o->no_hamming1 = a->fidelity;
+    o->no_swaps = a->fidelity;
 }
 
 /* Prints the tables and writes --json and --md. DSN_EXIT_OK or DSN_EXIT_ERROR. */
@@ -347,9 +350,10 @@ static int measure(const eval_args *a, const eval_certs *k, dsn_eval_opts *o, in
         return DSN_EXIT_ERROR;
     }
     fill_opts(o, a, k);
-    fprintf(stderr, "dsn: eval: %d images (%d classes) from %s; %d forged, %d + %d near serials on %d images each, "
-                    "%d single-bit flips and %d other customers on all; %d thread%s, batch %d\n",
-            d.n, d.classes, a->list ? a->list : a->data, a->forged, a->near2, a->near4, a->per < d.n ? a->per : d.n,
+    fprintf(stderr, "dsn: eval: %d images (%d classes) from %s; %d forged, %d + %d near serials and %d neighbour "
+                    "swaps on %d images each, %d single-bit flips and %d other customers on all; %d thread%s, batch %d\n",
+            d.n, d.classes, a->list ? a->list : a->data, a->forged, a->near2, a->near4,
+            a->fidelity ? 0 : dsn_eval_swaps(NULL, &k->cert.serial), a->per < d.n ? a->per : d.n,
             a->fidelity ? 0 : k->cert.bits, k->n_others, a->threads, a->threads == 1 ? "" : "s", a->batch);
     dsn_eval_result res;
     int rc = DSN_EXIT_ERROR;

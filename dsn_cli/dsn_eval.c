@@ -324,8 +324,8 @@ int dsn_eval_cfg_peek(const char *cfg_path, dsn_geometry *g, int *w, int *h, int
     if(!text) return -1;
     char **lines;
     int n = split_lines(text, &lines), section = 0, rc = -1, stamp_line = 0;
-    int bits = 64, cell = 0, margin = 0, corner = DSN_CORNER_BR;
-    int seen_bits = 0, seen_cell = 0, seen_margin = 0, seen_corner = 0, seen_size[3] = {0, 0, 0};
+    int bits = 64, cell = 0, margin = 0, frame = 0, corner = DSN_CORNER_BR;
+    int seen_bits = 0, seen_cell = 0, seen_margin = 0, seen_frame = 0, seen_corner = 0, seen_size[3] = {0, 0, 0};
     int *size[3] = {w, h, c};
     *w = *h = *c = 0;
     if(n < 0) {
@@ -370,6 +370,7 @@ int dsn_eval_cfg_peek(const char *cfg_path, dsn_geometry *g, int *w, int *h, int
         }
         struct { const char *key; int *dest, *seen; } ints[] = {
             {"bits", &bits, &seen_bits}, {"cell", &cell, &seen_cell}, {"margin", &margin, &seen_margin},
+            {"frame", &frame, &seen_frame},
         };
         for(int k = 0; k < DSN_COUNT(ints); ++k) {
             if(strcmp(l, ints[k].key) != 0 || *ints[k].seen) continue;
@@ -396,7 +397,8 @@ int dsn_eval_cfg_peek(const char *cfg_path, dsn_geometry *g, int *w, int *h, int
         goto done;
     }
     char gerr[200];
-    if(dsn_geometry_init(g, bits, cell, (dsn_corner)corner, margin, gerr, sizeof gerr) != 0) {
+    if(dsn_geometry_init(g, bits, cell, (dsn_corner)corner, margin, gerr, sizeof gerr) != 0 ||
+       dsn_geometry_set_frame(g, frame, gerr, sizeof gerr) != 0) {
         snprintf(err, errlen, "%s:%d: [serial_stamp]: %s", cfg_path, stamp_line, gerr);
         goto done;
     }
@@ -487,6 +489,27 @@ void dsn_eval_hamming1(dsn_serial *out, const dsn_serial *valid)
         out[i] = *valid;
         out[i].bit[i] ^= 1;
     }
+}
+
+int dsn_eval_swaps(dsn_serial *out, const dsn_serial *valid)
+{
+    /* the later half of the 8-neighbourhood: every unordered pair once */
+    static const int dir[4][2] = {{1, 0}, {-1, 1}, {0, 1}, {1, 1}};
+    int nb = valid->nbits, gw = 1, n = 0;
+    while(gw * gw < nb) ++gw;
+    for(int i = 0; i < nb; ++i) {
+        for(int d = 0; d < 4; ++d) {
+            int x = i % gw + dir[d][0], y = i / gw + dir[d][1], j = y * gw + x;
+            if(x < 0 || x >= gw || j >= nb || valid->bit[i] == valid->bit[j]) continue;
+            if(out) {
+                out[n] = *valid;
+                out[n].bit[i] ^= 1;
+                out[n].bit[j] ^= 1;
+            }
+            ++n;
+        }
+    }
+    return n;
 }
 
 int dsn_eval_stratified(int *out, int m, const int *label, int n, int classes, dsn_rng *rng)
@@ -700,7 +723,7 @@ void dsn_eval_opts_init(dsn_eval_opts *o)
 
 void dsn_eval_result_free(dsn_eval_result *r)
 {
-    dsn_eval_set *sets[] = {&r->forged, &r->h1, &r->h2, &r->h4};
+    dsn_eval_set *sets[] = {&r->forged, &r->h1, &r->h2, &r->h4, &r->swap};
     for(int i = 0; i < DSN_COUNT(sets); ++i) {
         free(sets[i]->serial);
         free(sets[i]->each);
@@ -711,6 +734,9 @@ void dsn_eval_result_free(dsn_eval_result *r)
     free(r->raw_ok);
     memset(r, 0, sizeof *r);
 }
+
+/* The measures over serials, in table order: forged, h1, h2, h4, swap, cross. */
+#define N_MEASURES 6
 
 /* A measure: serials [first, first + n) of the table, each on its own list of images. */
 typedef struct measure {
@@ -771,11 +797,12 @@ static int load_nets(network **nets, int nthreads, network **teacher, const dsn_
     return 0;
 }
 
-/* The serial table: valid, forged, hamming 1, 2, 4, others (NULL when out of memory). */
-static dsn_serial *serial_table(const dsn_eval_opts *o, int nb)
+/* The serial table: valid, forged, hamming 1, 2, 4, swaps (nswap of them), others (NULL when
+ * out of memory). */
+static dsn_serial *serial_table(const dsn_eval_opts *o, int nb, int nswap)
 {
-    int ntab = 1 + o->forged + nb + o->near2 + o->near4 + o->n_others;
-    dsn_serial *table = calloc((size_t)ntab, sizeof *table);
+    int at = 1 + o->forged + nb + o->near2 + o->near4;
+    dsn_serial *table = calloc((size_t)(at + DSN_EVAL_SWAPS_MAX + o->n_others), sizeof *table);
     if(!table) return NULL;
     table[0] = o->valid;
     dsn_rng rs;
@@ -786,14 +813,15 @@ static dsn_serial *serial_table(const dsn_eval_opts *o, int nb)
     dsn_eval_near(table + 1 + o->forged + nb, o->near2, &o->valid, 2, &rs);
     stream(&rs, o->seed, 4);
     dsn_eval_near(table + 1 + o->forged + nb + o->near2, o->near4, &o->valid, 4, &rs);
-    for(int i = 0; i < o->n_others; ++i) table[1 + o->forged + nb + o->near2 + o->near4 + i] = o->others[i];
+    if(nswap) dsn_eval_swaps(table + at, &o->valid);
+    for(int i = 0; i < o->n_others; ++i) table[at + nswap + i] = o->others[i];
     return table;
 }
 
 /* Fills the rows planned (img, ser [rows]): valid, raw, then measure k's counts[k] serials on
  * each[k] images each (all d->n in order, or m of them stratified by class). Returns 0, or -1
  * when out of memory. */
-static int fill_rows(measure *ms, int *img, int *ser, const int counts[5], const int each[5], int m,
+static int fill_rows(measure *ms, int *img, int *ser, const int counts[N_MEASURES], const int each[N_MEASURES], int m,
                      const dsn_eval_data *d, uint64_t seed)
 {
     int *subset = malloc((size_t)d->n * sizeof *subset);
@@ -808,7 +836,7 @@ static int fill_rows(measure *ms, int *img, int *ser, const int counts[5], const
         ser[at] = -1;
     }
     int first = 1, rc = -1;
-    for(int k = 0; k < 5; ++k) {
+    for(int k = 0; k < N_MEASURES; ++k) {
         ms[k].first = first;
         ms[k].n = counts[k];
         if(!(ms[k].start = malloc(((size_t)counts[k] + 1) * sizeof(long)))) goto done;
@@ -855,10 +883,10 @@ static int run_teacher(dsn_eval_result *r, network *teacher, const dsn_eval_data
     return 0;
 }
 
-/* The accuracies from the rows' answers: valid, raw, then the measures (forged, h1, h2, h4 as
- * sets, the others as cross). Returns 0, or -1 when out of memory. */
+/* The accuracies from the rows' answers: valid, raw, then the measures (forged, h1, h2, h4, swap
+ * as sets, the others as cross). Returns 0, or -1 when out of memory. */
 static int tally(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data *d, const dsn_serial *table,
-                 const measure *ms, const int each[5], const uint8_t *correct)
+                 const measure *ms, const int each[N_MEASURES], const uint8_t *correct)
 {
     if(!(r->valid_ok = malloc((size_t)d->n)) || !(r->raw_ok = malloc((size_t)d->n))) return -1;
     memcpy(r->valid_ok, correct, (size_t)d->n);
@@ -869,11 +897,11 @@ static int tally(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
     k = 0;
     for(int i = d->n; i < 2 * d->n; ++i) k += correct[i];
     r->raw = dsn_eval_wilson(k, d->n);
-    dsn_eval_set *sets[4] = {&r->forged, &r->h1, &r->h2, &r->h4};
+    dsn_eval_set *sets[N_MEASURES - 1] = {&r->forged, &r->h1, &r->h2, &r->h4, &r->swap};
     if(!(r->cross = calloc((size_t)(o->n_others ? o->n_others : 1), sizeof *r->cross))) return -1;
     r->n_cross = o->n_others;
-    for(int s = 0; s < 5; ++s) {
-        dsn_eval_set *set = s < 4 ? sets[s] : NULL;
+    for(int s = 0; s < N_MEASURES; ++s) {
+        dsn_eval_set *set = s < N_MEASURES - 1 ? sets[s] : NULL;
         if(set && set_alloc(set, ms[s].n) != 0) return -1;
         if(set) set->images_each = each[s];
         for(int i = 0; i < ms[s].n; ++i) {
@@ -903,7 +931,7 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
     dsn_serial *table = NULL;
     int *img = NULL, *ser = NULL;
     uint8_t *correct = NULL;
-    measure ms[6] = {{0}};   /* forged, h1, h2, h4, cross, and valid+raw */
+    measure ms[N_MEASURES] = {{0}};   /* forged, h1, h2, h4, swap, cross */
     int saved_blas = openblas_get_num_threads ? openblas_get_num_threads() : 0;
     if(!nets) goto oom;
     if(o->forged < 0 || o->near2 < 0 || o->near4 < 0 || o->per_serial < 1) {
@@ -915,13 +943,14 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
         goto fail;
     }
     if(load_nets(nets, nthreads, &teacher, o, d, batch, err, errlen) != 0) goto fail;
-    if(!(table = serial_table(o, nb))) goto oom;
+    int nswap = o->no_swaps ? 0 : dsn_eval_swaps(NULL, &o->valid);
+    if(!(table = serial_table(o, nb, nswap))) goto oom;
 
     /* rows: valid, raw, then each measure's serials on their images */
-    const int counts[5] = {o->forged, o->no_hamming1 ? 0 : nb, o->near2, o->near4, o->n_others};
-    const int each[5] = {m, d->n, m, m, d->n};
+    const int counts[N_MEASURES] = {o->forged, o->no_hamming1 ? 0 : nb, o->near2, o->near4, nswap, o->n_others};
+    const int each[N_MEASURES] = {m, d->n, m, m, m, d->n};
     long rows = 2L * d->n;
-    for(int k = 0; k < 5; ++k) rows += (long)counts[k] * each[k];
+    for(int k = 0; k < N_MEASURES; ++k) rows += (long)counts[k] * each[k];
     img = malloc((size_t)rows * sizeof *img);
     ser = malloc((size_t)rows * sizeof *ser);
     correct = calloc((size_t)rows, 1);
@@ -1020,8 +1049,8 @@ void dsn_eval_json(dsn_buf *b, const dsn_eval_result *r, const dsn_eval_opts *o,
     dsn_json_put(j, "bits", json_integer(r->bits), &bad);
     dsn_json_put(j, "n_images", json_integer(r->n_images), &bad);
     dsn_json_put(j, "classes", json_integer(r->classes), &bad);
-    dsn_json_put(j, "counts", json_pack("{s:i, s:i, s:i, s:i}", "forged", o->forged, "near2", o->near2, "near4",
-                                        o->near4, "images_per_serial", o->per_serial), &bad);
+    dsn_json_put(j, "counts", json_pack("{s:i, s:i, s:i, s:i, s:i}", "forged", o->forged, "near2", o->near2, "near4",
+                                        o->near4, "swaps", r->swap.n, "images_per_serial", o->per_serial), &bad);
     dsn_json_put(j, "seeds", json_pack("{s:I}", "eval", (json_int_t)o->seed), &bad);
     json_acc(j, "teacher", &r->teacher, r->has_teacher, &bad);
     json_acc(j, "valid", &r->valid, 1, &bad);
@@ -1033,6 +1062,7 @@ void dsn_eval_json(dsn_buf *b, const dsn_eval_result *r, const dsn_eval_opts *o,
     dsn_json_put(j, "hamming_1_per_bit", per_bit, &bad);
     json_set(j, "hamming_2", "hamming_2", &r->h2, &bad);
     json_set(j, "hamming_4", "hamming_4", &r->h4, &bad);
+    json_set(j, "swap", "swap", &r->swap, &bad);
     for(int i = 0; cross && cross_ci && i < r->n_cross; ++i) {
         dsn_json_put(cross, o->other_names[i], dsn_json_real(r->cross[i].acc), &bad);
         dsn_json_put(cross_ci, o->other_names[i], json_pair(r->cross[i].lo, r->cross[i].hi), &bad);
@@ -1083,6 +1113,7 @@ void dsn_eval_markdown(dsn_buf *b, const dsn_eval_result *r, const dsn_eval_opts
     md_set(b, "Hamming distance 1", &r->h1);
     md_set(b, "Hamming distance 2", &r->h2);
     md_set(b, "Hamming distance 4", &r->h4);
+    md_set(b, "neighbour swaps (2 bits)", &r->swap);
     for(int i = 0; i < r->n_cross; ++i) {
         snprintf(w, sizeof w, "serial of %s", o->other_names[i]);
         md_row(b, w, r->cross[i].acc, r->cross[i].lo, r->cross[i].hi, n);

@@ -16,6 +16,9 @@
  *             o.per_serial images: mean, spread and maximum over serials
  *   hamming 1 every single-bit neighbour of the valid serial, each on all images (per bit too)
  *   hamming 2, 4  o.near2 / o.near4 serials with exactly 2 / 4 bits flipped, subsets as forged
+ *   swap      every serial with two neighbouring cells of different value exchanged (8-neighbours
+ *             on the stamp grid; Hamming 2, the pattern moved by one cell in one place), subsets
+ *             as forged (unless o.no_swaps)
  *   cross     the serial of each other customer, on all images
  * Single accuracies carry a Wilson 95% interval; means over serials a normal 95% interval over
  * the serials (mean +- 1.96 sd / sqrt(n)).
@@ -98,6 +101,12 @@ void dsn_eval_forged(dsn_serial *out, int n, const dsn_serial *valid, struct dsn
 void dsn_eval_near(dsn_serial *out, int n, const dsn_serial *valid, int dist, struct dsn_rng *rng);
 /* valid->nbits serials: out[i] is valid with bit i flipped. */
 void dsn_eval_hamming1(dsn_serial *out, const dsn_serial *valid);
+/* Every serial that is valid with two 8-neighbouring cells of different value exchanged, on the
+ * stamp's grid (gw = the smallest with gw*gw >= nbits, as dsn_geometry_init), each unordered pair
+ * once, in row-major order of the first cell. out has room for DSN_EVAL_SWAPS_MAX serials; NULL
+ * only counts. Returns the number. */
+#define DSN_EVAL_SWAPS_MAX (4 * DSN_MAX_BITS)
+int dsn_eval_swaps(dsn_serial *out, const dsn_serial *valid);
 
 /* Picks min(m, n) distinct indexes of 0..n-1 into out, class-stratified: class k gets its share
  * m * n_k / n rounded by largest remainder (ties to the lower class). m >= n gives 0..n-1 in
@@ -120,6 +129,7 @@ typedef struct dsn_eval_opts {
     int threads;                                /* networks side by side (default: CPUs, <= 8) */
     int progress;                               /* progress and ETA on stderr (default 0)     */
     int no_hamming1;                            /* skip the single-bit neighbours (default 0) */
+    int no_swaps;                               /* skip the neighbour swaps (default 0)       */
 } dsn_eval_opts;
 
 void dsn_eval_opts_init(dsn_eval_opts *o);
@@ -127,7 +137,7 @@ void dsn_eval_opts_init(dsn_eval_opts *o);
 typedef struct dsn_eval_result {
     int n_images, classes, bits, has_teacher;
     dsn_eval_acc teacher, valid, raw;
-    dsn_eval_set forged, h1, h2, h4;
+    dsn_eval_set forged, h1, h2, h4, swap;
     int n_cross;
     dsn_eval_acc *cross;                        /* [n_cross], in the order of o.others       */
     uint8_t *teacher_ok, *valid_ok, *raw_ok;    /* [n_images] 1 = right (teacher_ok: NULL    */

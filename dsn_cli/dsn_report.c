@@ -26,6 +26,7 @@ const dsn_metric_info dsn_metrics[DSN_M_COUNT] = {
     [DSN_M_H2_MAX] = {"hamming_2_max", "Hamming 2, max", -1},
     [DSN_M_H4] = {"hamming_4", "Hamming 4, mean", -1},
     [DSN_M_H4_MAX] = {"hamming_4_max", "Hamming 4, max", -1},
+    [DSN_M_SWAP_MAX] = {"swap_max", "neighbour swaps, max", -1},
     [DSN_M_CROSS] = {"cross_customer_mean", "other customers' serials, mean", -1},
 };
 

@@ -28,7 +28,7 @@
 /* The measures a report aggregates, in table order. */
 typedef enum {
     DSN_M_TEACHER, DSN_M_VALID, DSN_M_RAW, DSN_M_FORGED_MEAN, DSN_M_FORGED_MAX, DSN_M_H1, DSN_M_H1_MAX,
-    DSN_M_H2, DSN_M_H2_MAX, DSN_M_H4, DSN_M_H4_MAX, DSN_M_CROSS, DSN_M_COUNT
+    DSN_M_H2, DSN_M_H2_MAX, DSN_M_H4, DSN_M_H4_MAX, DSN_M_SWAP_MAX, DSN_M_CROSS, DSN_M_COUNT
 } dsn_metric;
 
 typedef struct dsn_metric_info {
