@@ -43,6 +43,14 @@ say() {
     printf '\n[demo %d/%d] %s   (elapsed %ds, eta %ss)\n' "$step" "$steps" "$*" "$now" "$eta"
 }
 die() { echo "demo: $*" >&2; exit 1; }
+# cert_fits CERT CFG: CERT exists and is for CFG's stamp (a run resumes with its serials; a cfg
+# whose stamp changed gets new ones)
+cert_fits() {
+    local bits frame
+    [ -f "$1" ] || return 1
+    bits=$(sed -n 's/^bits=//p' "$2" | head -n 1); frame=$(sed -n 's/^frame=//p' "$2" | head -n 1)
+    [ "$(sed -n 's/^bits: //p' "$1")" = "${bits:-64}" ] && [ "$(sed -n 's/^frame: //p' "$1")" = "$( [ "${frame:-0}" = 0 ] || echo "$frame")" ]
+}
 for f in cfg/$data.data cfg/${data}_teacher.cfg cfg/${data}_student.cfg \
          $(for v in "${variants[@]}"; do echo "cfg/${data}_student_$v.cfg"; done); do
     [ -f "$f" ] || die "$f is missing: DATA=$data has no cfgs"
@@ -105,8 +113,8 @@ for seed in "${seeds[@]}"; do
 
     say "seed $seed: issue serials for ${customers[*]}"
     for c in "${customers[@]}"; do
-        [ -f "$dir/$c.sn" ] || "$bin/dsn" issue --key "$run/owner.pem" --owner "DSN demo" --customer "$c" \
-            --model "$data-seed$seed" -o "$dir/$c.sn"
+        cert_fits "$dir/$c.sn" "cfg/${data}_student.cfg" || "$bin/dsn" issue --key "$run/owner.pem" --owner "DSN demo" \
+            --customer "$c" --model "$data-seed$seed" --cfg "cfg/${data}_student.cfg" --force -o "$dir/$c.sn"
     done
 
     # train_student NAME CFG CERT SEED: trains (or reuses) the student into
@@ -209,9 +217,8 @@ for seed in "${seeds[@]}"; do
     for v in "${variants[@]}"; do
         vcfg=$dir/${data}_student_$v.cfg
         student_copy "cfg/${data}_student_$v.cfg" "$vcfg"
-        bits=$(sed -n 's/^bits=//p' "$vcfg" | head -n 1)
-        [ -f "$dir/${c}_$v.sn" ] || "$bin/dsn" issue --key "$run/owner.pem" --owner "DSN demo" --customer "$c" \
-            --model "$data-$v-seed$seed" --bits "${bits:-64}" -o "$dir/${c}_$v.sn"
+        cert_fits "$dir/${c}_$v.sn" "$vcfg" || "$bin/dsn" issue --key "$run/owner.pem" --owner "DSN demo" \
+            --customer "$c" --model "$data-$v-seed$seed" --cfg "$vcfg" --force -o "$dir/${c}_$v.sn"
         say "seed $seed: train ${c}_$v's student (log: $dir/student_${c}_$v.log)"
         train_student "${c}_$v" "$vcfg" "$dir/${c}_$v.sn" "$((seed * 100 + 51))"
         finish_student "${c}_$v" "$vcfg" "$dir/${c}_$v.sn" "$data-$v"
