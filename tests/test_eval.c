@@ -168,6 +168,35 @@ static void test_hamming1_covers_every_bit_once(void **state)
     for(int b = 0; b < 64; ++b) assert_int_equal(flipped[b], 1);
 }
 
+/* Neighbour swaps on the 4x4 grid of a 16-bit serial: a checkerboard differs from each of its 24
+ * horizontal and vertical neighbours and from none of its 18 diagonal ones; all zeros has none;
+ * a lone 1 in a corner swaps with its 3 neighbours. Each swap exchanges two 8-neighbours that
+ * differ, every pair once. */
+static void test_swaps(void **state)
+{
+    (void)state;
+    static dsn_serial out[DSN_EVAL_SWAPS_MAX];
+    dsn_serial s = {.nbits = 16};
+    for(int i = 0; i < 16; ++i) s.bit[i] = (uint8_t)((i % 4 + i / 4) % 2);
+    int n = dsn_eval_swaps(out, &s);
+    assert_int_equal(n, 24);
+    assert_int_equal(dsn_eval_swaps(NULL, &s), 24);
+    int seen[16][16] = {{0}};
+    for(int k = 0; k < n; ++k) {
+        int at[2], m = 0;
+        for(int i = 0; i < 16; ++i) if(out[k].bit[i] != s.bit[i] && m < 2) at[m++] = i;
+        assert_int_equal(dsn_serial_hamming(&out[k], &s), 2);
+        assert_int_not_equal(s.bit[at[0]], s.bit[at[1]]);
+        int dx = abs(at[0] % 4 - at[1] % 4), dy = abs(at[0] / 4 - at[1] / 4);
+        assert_true(dx <= 1 && dy <= 1);
+        assert_int_equal(seen[at[0]][at[1]]++, 0);
+    }
+    memset(s.bit, 0, sizeof s.bit);
+    assert_int_equal(dsn_eval_swaps(out, &s), 0);
+    s.bit[15] = 1;
+    assert_int_equal(dsn_eval_swaps(out, &s), 3);
+}
+
 static void test_stratified_subsets(void **state)
 {
     (void)state;
@@ -446,7 +475,11 @@ static void check_end_to_end_shape(const dsn_eval_result *r, const dsn_serial *v
     for(int i = 0; i < 12; ++i) assert_true(dsn_serial_hamming(&r->forged.serial[i], valid) > 0);
     for(int i = 0; i < 5; ++i) assert_int_equal(dsn_serial_hamming(&r->h2.serial[i], valid), 2);
     for(int i = 0; i < 6; ++i) assert_int_equal(dsn_serial_hamming(&r->h4.serial[i], valid), 4);
-    assert_int_equal(r->rows, 36 * 3 + 12 * 10 + 16 * 36 + 5 * 10 + 6 * 10 + 36);
+    int nswap = dsn_eval_swaps(NULL, valid);
+    assert_true(nswap > 0);
+    check_set(&r->swap, nswap, 10);
+    for(int i = 0; i < nswap; ++i) assert_int_equal(dsn_serial_hamming(&r->swap.serial[i], valid), 2);
+    assert_int_equal(r->rows, 36 * 3 + 12 * 10 + 16 * 36 + 5 * 10 + 6 * 10 + nswap * 10 + 36);
 }
 
 /* A second run with one thread and batch 64 gives the same counts and serials as r. */
@@ -691,6 +724,7 @@ int main(void)
         cmocka_unit_test(test_forged_never_valid),
         cmocka_unit_test(test_near_exact_distance),
         cmocka_unit_test(test_hamming1_covers_every_bit_once),
+        cmocka_unit_test(test_swaps),
         cmocka_unit_test(test_stratified_subsets),
         cmocka_unit_test(test_cfg_peek),
         cmocka_unit_test(test_data_load),
