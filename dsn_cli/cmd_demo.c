@@ -106,24 +106,7 @@ static int load_certificate(demo_run *d)
 /* The cfg's input size, and its stamp geometry against the certificate's. */
 static int check_cfg(demo_run *d)
 {
-    char err[1024];
-    dsn_geometry cg, kg;
-    if(dsn_eval_cfg_peek(d->o.cfg, &cg, &d->w, &d->h, &d->c, err, sizeof err) != 0) {
-        dsn_error("demo: --cfg: %s", err);
-        return -1;
-    }
-    if(dsn_cert_geometry(&kg, &d->cert, err, sizeof err) != 0) {
-        dsn_error("demo: --cert %s: %s", d->o.cert, err);
-        return -1;
-    }
-    if(!dsn_geometry_same(&cg, &kg)) {
-        char want[120], have[120];
-        dsn_geometry_describe(want, sizeof want, &kg);
-        dsn_geometry_describe(have, sizeof have, &cg);
-        dsn_error("demo: --cert %s is for a stamp of %s, but --cfg %s has %s: not this model's certificate",
-                  d->o.cert, want, d->o.cfg, have);
-        return -1;
-    }
+    if(dsn_eval_cfg_for_cert("demo", d->o.cfg, d->o.cert, &d->cert, &d->w, &d->h, &d->c) != 0) return -1;
     if(d->c != 1 && d->c != 3) {
         dsn_error("demo: --cfg %s: channels=%d; the demo feeds 1 or 3", d->o.cfg, d->c);
         return -1;

@@ -247,24 +247,7 @@ static int verify_certs(const eval_certs *k, const eval_args *a)
 /* The cfg must stamp where the certificate says; *w, *h, *c: the cfg's input. 0 or -1. */
 static int check_geometry(const eval_args *a, const dsn_cert *cert, int *w, int *h, int *c)
 {
-    char err[1024] = "";
-    dsn_geometry cg, kg;
-    if(dsn_eval_cfg_peek(a->cfg, &cg, w, h, c, err, sizeof err) != 0) {
-        dsn_error("eval: --cfg: %s", err);
-        return -1;
-    }
-    if(dsn_cert_geometry(&kg, cert, err, sizeof err) != 0) {
-        dsn_error("eval: --cert %s: %s", a->cert_path, err);
-        return -1;
-    }
-    if(!dsn_geometry_same(&cg, &kg)) {
-        char want[120], have[120];
-        dsn_geometry_describe(want, sizeof want, &kg);
-        dsn_geometry_describe(have, sizeof have, &cg);
-        dsn_error("eval: --cert %s is for a stamp of %s, but --cfg %s has %s: not this model's certificate",
-                  a->cert_path, want, a->cfg, have);
-        return -1;
-    }
+    if(dsn_eval_cfg_for_cert("eval", a->cfg, a->cert_path, cert, w, h, c) != 0) return -1;
     /* the [serial_stamp] layer reads DSN_SERIAL when parsed: give it this certificate's serial
      * (eval stamps every row itself; an inherited, different DSN_SERIAL must not interfere) */
     char serial_text[DSN_SERIAL_TEXT_MAX];

@@ -693,17 +693,9 @@ cleanup:
 static int cert_fits_cfg(const dsn_cert *c, const char *cert, const char *cfg)
 {
     char err[512], want[120], have[120];
-    dsn_cfg k;
     dsn_geometry g, cg;
-    if(dsn_cfg_read(&k, cfg, err, sizeof err) != 0) {
+    if(dsn_cfg_file_stamp_geometry(cfg, &g, err, sizeof err) != 0) {
         dsn_error("export: %s", err);
-        return -1;
-    }
-    int rc = dsn_cfg_stamp_geometry(&k, &g, err, sizeof err);
-    dsn_cfg_free(&k);
-    if(rc != 0) {
-        if(rc > 0) dsn_error("export: %s has no [serial_stamp] layer: not a DSN student cfg", cfg);
-        else dsn_error("export: %s", err);
         return -1;
     }
     if(dsn_cert_geometry(&cg, c, err, sizeof err) != 0 || !dsn_geometry_same(&cg, &g)) {

@@ -59,20 +59,15 @@ static int issue_geometry(dsn_geometry *g, int bits, const char *corner_name, in
 static int cfg_geometry(dsn_geometry *g, const char *cfg, int geometry_given)
 {
     char err[512];
-    dsn_cfg c;
     if(geometry_given) {
         dsn_error("issue: --cfg %s gives the stamp geometry: drop --bits, --corner, --cell, --margin, --frame and --size", cfg);
         return -1;
     }
-    if(dsn_cfg_read(&c, cfg, err, sizeof err) != 0) {
+    if(dsn_cfg_file_stamp_geometry(cfg, g, err, sizeof err) != 0) {
         dsn_error("issue: --cfg: %s", err);
         return -1;
     }
-    int rc = dsn_cfg_stamp_geometry(&c, g, err, sizeof err);
-    if(rc > 0) dsn_error("issue: --cfg %s has no [serial_stamp] layer: not a DSN cfg", cfg);
-    else if(rc < 0) dsn_error("issue: --cfg %s", err);
-    dsn_cfg_free(&c);
-    return rc == 0 ? 0 : -1;
+    return 0;
 }
 
 /* Signs c with the private key, writes it to out and prints the serial. 0 or -1. */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "darknet.h"
+#include "dsn_cert.h"
 #include "dsn_jansson.h"
 #include "dsn_layers.h"
 #include "dsn_model.h"
@@ -407,6 +408,29 @@ done:
     free(lines);
     free(text);
     return rc;
+}
+
+int dsn_eval_cfg_for_cert(const char *verb, const char *cfg_path, const char *cert_path, const dsn_cert *cert,
+                          int *w, int *h, int *c)
+{
+    char err[1024] = "", want[120], have[120];
+    dsn_geometry cg, kg;
+    if(dsn_eval_cfg_peek(cfg_path, &cg, w, h, c, err, sizeof err) != 0) {
+        dsn_error("%s: --cfg: %s", verb, err);
+        return -1;
+    }
+    if(dsn_cert_geometry(&kg, cert, err, sizeof err) != 0) {
+        dsn_error("%s: --cert %s: %s", verb, cert_path, err);
+        return -1;
+    }
+    if(!dsn_geometry_same(&cg, &kg)) {
+        dsn_geometry_describe(want, sizeof want, &kg);
+        dsn_geometry_describe(have, sizeof have, &cg);
+        dsn_error("%s: --cert %s is for a stamp of %s, but --cfg %s has %s: not this model's certificate",
+                  verb, cert_path, want, cfg_path, have);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- statistics -------------------------------------------------------------------------- */
@@ -802,7 +826,7 @@ static int load_nets(network **nets, int nthreads, network **teacher, const dsn_
 static dsn_serial *serial_table(const dsn_eval_opts *o, int nb, int nswap)
 {
     int at = 1 + o->forged + nb + o->near2 + o->near4;
-    dsn_serial *table = calloc((size_t)(at + DSN_EVAL_SWAPS_MAX + o->n_others), sizeof *table);
+    dsn_serial *table = calloc((size_t)(at + nswap + o->n_others), sizeof *table);
     if(!table) return NULL;
     table[0] = o->valid;
     dsn_rng rs;

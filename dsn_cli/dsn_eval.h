@@ -66,6 +66,12 @@ void dsn_eval_data_free(dsn_eval_data *d);
  * with err naming the file (and line) when it is unreadable, lacks a size or has no such section. */
 int dsn_eval_cfg_peek(const char *cfg_path, dsn_geometry *g, int *w, int *h, int *c, char *err,
                       size_t errlen);
+/* dsn_eval_cfg_peek on cfg_path, then the certificate's stamp against the cfg's: dsn eval and dsn
+ * demo refuse a certificate issued for another geometry. Prints the error prefixed with `verb`
+ * (naming cert_path and cfg_path) and returns -1; 0 when they agree. */
+struct dsn_cert;
+int dsn_eval_cfg_for_cert(const char *verb, const char *cfg_path, const char *cert_path, const struct dsn_cert *cert,
+                          int *w, int *h, int *c);
 
 /* ---- statistics -------------------------------------------------------------------------- */
 

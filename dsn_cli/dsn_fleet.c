@@ -91,13 +91,7 @@ json_t *dsn_fleet_read_json(const char *path)
 
 void dsn_fleet_catch_stops(void (*handler)(int))
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = handler;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    dsn_util_catch(handler, 0);
 }
 
 int dsn_fleet_self(char *out, size_t len)

@@ -310,6 +310,16 @@ int dsn_cfg_stamp_geometry(const dsn_cfg *c, dsn_geometry *g, char *err, size_t 
     return 0;
 }
 
+int dsn_cfg_file_stamp_geometry(const char *path, dsn_geometry *g, char *err, size_t errlen)
+{
+    dsn_cfg c;
+    if(dsn_cfg_read(&c, path, err, errlen) != 0) return -1;
+    int rc = dsn_cfg_stamp_geometry(&c, g, err, errlen);
+    dsn_cfg_free(&c);
+    if(rc > 0) snprintf(err, errlen, "%s has no [serial_stamp] layer: not a DSN cfg", path);
+    return rc == 0 ? 0 : -1;
+}
+
 /* ---- loading ------------------------------------------------------------------------------ */
 
 void dsn_model_opts_init(dsn_model_opts *o)

@@ -84,6 +84,9 @@ int dsn_cfg_write_temp(const dsn_cfg *c, char *path, size_t len, char *err, size
  * placed on the [net] input size. Returns 0, 1 when the cfg has no [serial_stamp], -1 with err
  * naming the file and line of a bad value. */
 int dsn_cfg_stamp_geometry(const dsn_cfg *c, dsn_geometry *g, char *err, size_t errlen);
+/* The same read from the cfg file at path; a cfg without [serial_stamp] is an error here. Returns 0,
+ * or -1 with err naming the file. */
+int dsn_cfg_file_stamp_geometry(const char *path, dsn_geometry *g, char *err, size_t errlen);
 /* [net] width, height and channels. Returns 0, or -1 with err when one is missing or bad. */
 int dsn_cfg_input_size(const dsn_cfg *c, int *w, int *h, int *ch, char *err, size_t errlen);
 

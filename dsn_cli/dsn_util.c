@@ -114,16 +114,21 @@ static void on_signal(int sig)
     raise(sig);
 }
 
-void dsn_util_init(void)
+void dsn_util_catch(void (*handler)(int), int abrt)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
+    sa.sa_handler = handler;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGABRT, &sa, NULL);
+    if(abrt) sigaction(SIGABRT, &sa, NULL);
+}
+
+void dsn_util_init(void)
+{
+    dsn_util_catch(on_signal, 1);
 }
 
 static void vmessage(const char *fmt, va_list ap)

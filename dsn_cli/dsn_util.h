@@ -83,6 +83,8 @@ int dsn_check_new(const char *path, const char *hint);
 
 /* Installs SIGINT/SIGTERM/SIGHUP/SIGABRT handlers that remove pending temporary files. */
 void dsn_util_init(void);
+/* handler for SIGINT, SIGTERM and SIGHUP (and SIGABRT when abrt is set), no flags, none blocked */
+void dsn_util_catch(void (*handler)(int), int abrt);
 
 /* ---- quiet (-q, --quiet on every verb; dsn_args_parse calls dsn_quiet_begin) ------------------ */
 
