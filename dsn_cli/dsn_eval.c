@@ -8,6 +8,7 @@
  * the batch size never change a number. Non-goals: top-k, per-class confusion, GPU batching
  * beyond what Darknet's own forward does. */
 #include "dsn_eval.h"
+#include "dsn_model.h"
 
 #include <errno.h>
 #include <math.h>
@@ -320,93 +321,18 @@ done:
 int dsn_eval_cfg_peek(const char *cfg_path, dsn_geometry *g, int *w, int *h, int *c, char *err,
                       size_t errlen)
 {
-    size_t len;
-    char *text = dsn_read_file_err(cfg_path, CFG_FILE_MAX, &len, err, errlen);
-    if(!text) return -1;
-    char **lines;
-    int n = split_lines(text, &lines), section = 0, rc = -1, stamp_line = 0;
-    int bits = 64, cell = 0, margin = 0, frame = 0, corner = DSN_CORNER_BR;
-    int seen_bits = 0, seen_cell = 0, seen_margin = 0, seen_frame = 0, seen_corner = 0, seen_size[3] = {0, 0, 0};
-    int *size[3] = {w, h, c};
+    dsn_cfg cfg;
     *w = *h = *c = 0;
-    if(n < 0) {
-        snprintf(err, errlen, "%s: out of memory", cfg_path);
-        goto done;
-    }
-    for(int i = 0; i < n; ++i) {
-        char *l = lines[i];
-        dk_strip(l);
-        if(!*l || *l == '#' || *l == ';') continue;
-        if(*l == '[') {
-            ++section;
-            if(section == 1 && strcmp(l, "[net]") != 0 && strcmp(l, "[network]") != 0) {
-                snprintf(err, errlen, "%s:%d: the first section must be [net], not %s", cfg_path, i + 1, l);
-                goto done;
-            }
-            if(section == 2) {
-                if(strcmp(l, "[serial_stamp]") != 0) {
-                    snprintf(err, errlen, "%s:%d: the first layer is %s, not [serial_stamp]: not a DSN customer cfg", cfg_path, i + 1, l);
-                    goto done;
-                }
-                stamp_line = i + 1;
-            }
-            if(section > 2) break;
-            continue;
-        }
-        char *eq = strchr(l, '=');
-        if(!eq || section < 1) continue;   /* Darknet reports such a line itself */
-        *eq = '\0';
-        const char *v = eq + 1;
-        if(section == 1) {
-            static const char *const keys[3] = {"width", "height", "channels"};
-            for(int k = 0; k < 3; ++k) {
-                if(strcmp(l, keys[k]) != 0 || seen_size[k]) continue;
-                seen_size[k] = 1;
-                if(parse_whole_int(v, size[k]) != 0 || *size[k] < 1) {
-                    snprintf(err, errlen, "%s:%d: [net] %s=%s is not a positive whole number", cfg_path, i + 1, l, v);
-                    goto done;
-                }
-            }
-            continue;
-        }
-        struct { const char *key; int *dest, *seen; } ints[] = {
-            {"bits", &bits, &seen_bits}, {"cell", &cell, &seen_cell}, {"margin", &margin, &seen_margin},
-            {"frame", &frame, &seen_frame},
-        };
-        for(int k = 0; k < DSN_COUNT(ints); ++k) {
-            if(strcmp(l, ints[k].key) != 0 || *ints[k].seen) continue;
-            *ints[k].seen = 1;
-            if(parse_whole_int(v, ints[k].dest) != 0) {
-                snprintf(err, errlen, "%s:%d: [serial_stamp] %s=%s is not a whole number", cfg_path, i + 1, l, v);
-                goto done;
-            }
-        }
-        if(strcmp(l, "corner") == 0 && !seen_corner) {
-            seen_corner = 1;
-            if((corner = dsn_corner_from_name(v)) < 0) {
-                snprintf(err, errlen, "%s:%d: [serial_stamp] corner=%s: use tl, tr, bl or br", cfg_path, i + 1, v);
-                goto done;
-            }
-        }
-    }
-    if(!*w || !*h || !*c) {
-        snprintf(err, errlen, "%s: [net] needs width, height and channels", cfg_path);
-        goto done;
-    }
-    if(!stamp_line) {
+    if(dsn_cfg_read(&cfg, cfg_path, err, errlen) != 0) return -1;
+    int rc = -1;
+    if(cfg.n < 2)
         snprintf(err, errlen, "%s has no [serial_stamp] layer after [net]: not a DSN customer cfg", cfg_path);
-        goto done;
-    }
-    char gerr[200];
-    if(dsn_geometry_init(g, bits, cell, (dsn_corner)corner, margin, gerr, sizeof gerr) != 0 ||
-       dsn_geometry_set_frame(g, frame, gerr, sizeof gerr) != 0) {
-        snprintf(err, errlen, "%s:%d: [serial_stamp]: %s", cfg_path, stamp_line, gerr);
-        goto done;
-    }
-    rc = 0;
-done:
-    free(lines);
-    free(text);
+    else if(strcmp(cfg.sec[1].type, "[serial_stamp]") != 0)
+        snprintf(err, errlen, "%s:%d: the first layer is %s, not [serial_stamp]: not a DSN customer cfg", cfg_path,
+                 cfg.sec[1].line, cfg.sec[1].type);
+    else if(dsn_cfg_input_size(&cfg, w, h, c, err, errlen) == 0 && dsn_cfg_stamp_geometry(&cfg, g, err, errlen) == 0)
+        rc = 0;
+    dsn_cfg_free(&cfg);
     return rc;
 }
 

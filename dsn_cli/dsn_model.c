@@ -52,13 +52,14 @@ void dsn_cfg_free(dsn_cfg *c)
     memset(c, 0, sizeof *c);
 }
 
-static int kv_append(dsn_cfg_section *s, const char *key, const char *val)
+static int kv_append(dsn_cfg_section *s, const char *key, const char *val, int line)
 {
     dsn_cfg_kv *bigger = realloc(s->kv, ((size_t)s->n + 1) * sizeof *bigger);
     if(!bigger) return -1;
     s->kv = bigger;
     s->kv[s->n].key = strdup(key);
     s->kv[s->n].val = strdup(val);
+    s->kv[s->n].line = line;
     if(!s->kv[s->n].key || !s->kv[s->n].val) {
         free(s->kv[s->n].key);
         free(s->kv[s->n].val);
@@ -135,7 +136,7 @@ int dsn_cfg_read(dsn_cfg *c, const char *path, char *err, size_t errlen)
             goto fail;
         }
         *eq = '\0';
-        if(kv_append(&c->sec[c->n - 1], l, eq + 1) != 0) goto oom;
+        if(kv_append(&c->sec[c->n - 1], l, eq + 1, line) != 0) goto oom;
     }
     if(!c->n || (strcmp(c->sec[0].type, "[net]") != 0 && strcmp(c->sec[0].type, "[network]") != 0)) {
         snprintf(err, errlen, "%s: the first section must be [net]", path);
@@ -181,7 +182,7 @@ int dsn_cfg_set(dsn_cfg *c, int i, const char *key, const char *val)
         s->kv[k].val = v;
         return 0;
     }
-    return kv_append(s, key, val);
+    return kv_append(s, key, val, 0);
 }
 
 void dsn_cfg_unset(dsn_cfg *c, int i, const char *key)
@@ -280,6 +281,15 @@ int dsn_cfg_input_size(const dsn_cfg *c, int *w, int *h, int *ch, char *err, siz
     return 0;
 }
 
+/* The line of option key in s (its first occurrence), or the section's own line. */
+static int option_line(const dsn_cfg_section *s, const char *key)
+{
+    for(int k = 0; k < s->n; ++k) {
+        if(strcmp(s->kv[k].key, key) == 0) return s->kv[k].line ? s->kv[k].line : s->line;
+    }
+    return s->line;
+}
+
 int dsn_cfg_stamp_geometry(const dsn_cfg *c, dsn_geometry *g, char *err, size_t errlen)
 {
     int i = dsn_cfg_find(c, "[serial_stamp]", 0);
@@ -289,14 +299,15 @@ int dsn_cfg_stamp_geometry(const dsn_cfg *c, dsn_geometry *g, char *err, size_t 
     for(int k = 0; k < DSN_COUNT(opt); ++k) {
         const char *v = dsn_cfg_get(s, opt[k].key);
         if(v && whole_int(v, &opt[k].value) != 0) {
-            snprintf(err, errlen, "%s:%d: [serial_stamp] %s=%s is not a whole number", c->path, s->line, opt[k].key, v);
+            snprintf(err, errlen, "%s:%d: [serial_stamp] %s=%s is not a whole number", c->path,
+                     option_line(s, opt[k].key), opt[k].key, v);
             return -1;
         }
     }
     const char *cn = dsn_cfg_get(s, "corner");
     int corner = cn ? dsn_corner_from_name(cn) : DSN_CORNER_BR;
     if(corner < 0) {
-        snprintf(err, errlen, "%s:%d: [serial_stamp] corner=%s: use tl, tr, bl or br", c->path, s->line, cn);
+        snprintf(err, errlen, "%s:%d: [serial_stamp] corner=%s: use tl, tr, bl or br", c->path, option_line(s, "corner"), cn);
         return -1;
     }
     int w, h, ch;

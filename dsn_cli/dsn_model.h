@@ -37,7 +37,10 @@
 
 /* ---- cfg text ----------------------------------------------------------------------------- */
 
-typedef struct dsn_cfg_kv { char *key, *val; } dsn_cfg_kv;
+typedef struct dsn_cfg_kv {
+    char *key, *val;
+    int line;          /* line of the option in the file, 0 for options set here            */
+} dsn_cfg_kv;
 
 typedef struct dsn_cfg_section {
     char *type;        /* "[net]", "[convolutional]", ... as written (whitespace removed) */

@@ -293,6 +293,8 @@ static void test_cfg_peek(void **state)
         {"[net]\nwidth=28\nheight=28\nchannels=1\n[serial_stamp]\nbits=3\n", "bits"},
         {"[net]\nwidth=28\nheight=28\n[serial_stamp]\n", "channels"},
         {"[serial_stamp]\n", "first section must be [net]"},
+        {"[net]\nwidth=8\nheight=8\nchannels=1\n[serial_stamp]\nframe=1\n", "does not fit"},
+        {"[net]\nwidth=28\nheight=28\nchannels=1\n[serial_stamp]\nframe=1\nmargin=1.5\ncorner=tl\n", ":7: [serial_stamp]"},
     };
     for(size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         cfg = dsn_test_write(dir, "bad.cfg", bad[i].text);
