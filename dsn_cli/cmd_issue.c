@@ -19,28 +19,7 @@ static int issue_geometry(dsn_geometry *g, int bits, const char *corner_name, in
                           const char *size)
 {
     char err[512];
-    int corner = dsn_corner_from_name(corner_name);
-    if(corner < 0) {
-        dsn_error("issue: --corner '%s' is not one of tl, tr, bl, br", corner_name);
-        return -1;
-    }
-    if(bits < DSN_MIN_BITS || bits > DSN_MAX_BITS) {
-        dsn_error("issue: --bits %d is out of range (%d..%d)", bits, DSN_MIN_BITS, DSN_MAX_BITS);
-        return -1;
-    }
-    const struct { int value; const char *option; } sizes[] = {{cell, "--cell"}, {margin, "--margin"}};
-    for(int i = 0; i < DSN_COUNT(sizes); ++i) {
-        if(sizes[i].value < 0 || sizes[i].value > DSN_CERT_INT_MAX) {
-            dsn_error("issue: %s %d is out of range (0..%d pixels)", sizes[i].option, sizes[i].value,
-                      DSN_CERT_INT_MAX);
-            return -1;
-        }
-    }
-    if(dsn_geometry_init(g, bits, cell, (dsn_corner)corner, margin, err, sizeof err) != 0 ||
-       dsn_geometry_set_frame(g, frame, err, sizeof err) != 0) {
-        dsn_error("issue: --%s", err);
-        return -1;
-    }
+    if(dsn_cert_geometry_options(g, "issue", bits, cell, corner_name, margin, frame) != 0) return -1;
     int w, h;
     if(dsn_parse_size(size, &w, &h) != 0) {
         dsn_error("issue: --size '%s' is not WxH (e.g. 28x28)", size);
@@ -153,8 +132,7 @@ int dsn_cmd_issue(int argc, char **argv)
     dsn_geometry g;
     int given = bits != INT_MIN || cell != INT_MIN || margin != INT_MIN || frame != INT_MIN || corner_name || size;
     if(cfg ? cfg_geometry(&g, cfg, given) != 0
-           : issue_geometry(&g, bits == INT_MIN ? 64 : bits, corner_name ? corner_name : "br", cell == INT_MIN ? 0 : cell,
-                            margin == INT_MIN ? 0 : margin, frame == INT_MIN ? 0 : frame, size ? size : "28x28") != 0)
+           : issue_geometry(&g, bits, corner_name, cell, margin, frame, size ? size : "28x28") != 0)
         return DSN_EXIT_ERROR;
     int64_t issued = (int64_t)time(NULL);
     if(when && dsn_time_parse(&issued, when) != 0) {

@@ -241,30 +241,9 @@ static int options_geometry(dsn_geometry *g, dsn_serial *s, const char *serial_t
         dsn_error("stamp: missing --serial S or --cert FILE (see dsn stamp --help)");
         return -1;
     }
-    if(bits == INT_MIN) bits = 64;
-    if(cell == INT_MIN) cell = 0;
-    if(margin == INT_MIN) margin = 0;
-    if(frame == INT_MIN) frame = 0;
-    if(cell < 0 || margin < 0) {
-        dsn_error("stamp: --%s %d: must be 0 or more pixels", cell < 0 ? "cell" : "margin", cell < 0 ? cell : margin);
-        return -1;
-    }
-    if(bits < DSN_MIN_BITS || bits > DSN_MAX_BITS) {
-        dsn_error("stamp: --bits %d is out of range (%d..%d)", bits, DSN_MIN_BITS, DSN_MAX_BITS);
-        return -1;
-    }
-    int corner = dsn_corner_from_name(corner_name ? corner_name : "br");
-    if(corner < 0) {
-        dsn_error("stamp: --corner '%s' is not one of tl, tr, bl, br", corner_name);
-        return -1;
-    }
-    if(dsn_serial_decode(s, serial_text, bits, err, sizeof err) != 0) {
+    if(dsn_cert_geometry_options(g, "stamp", bits, cell, corner_name, margin, frame) != 0) return -1;
+    if(dsn_serial_decode(s, serial_text, g->bits, err, sizeof err) != 0) {
         dsn_error("stamp: --serial: %s", err);
-        return -1;
-    }
-    if(dsn_geometry_init(g, bits, cell, (dsn_corner)corner, margin, err, sizeof err) != 0 ||
-       dsn_geometry_set_frame(g, frame, err, sizeof err) != 0) {
-        dsn_error("stamp: --%s", err);
         return -1;
     }
     return 0;

@@ -68,6 +68,12 @@ typedef struct dsn_cert {
 int dsn_cert_init(dsn_cert *c, const char *owner, const char *customer, const char *model,
                   int64_t issued, const dsn_geometry *g, char *err, size_t errlen);
 
+/* The stamp geometry of a verb's --bits, --cell, --corner, --margin and --frame options (INT_MIN
+ * or NULL: not given, the default 64, 0, br, 0, 0), each checked as a certificate would hold it.
+ * Returns 0, or -1 after printing "VERB: --OPTION ..." (dsn_error). Not placed on an image. */
+int dsn_cert_geometry_options(dsn_geometry *g, const char *verb, int bits, int cell, const char *corner_name,
+                              int margin, int frame);
+
 /* A name is 1..DSN_CERT_NAME_MAX bytes of well-formed UTF-8 with no code point of the Unicode
  * categories Cc, Cf, Zl or Zp (controls, invisible format characters such as bidi overrides and
  * zero-width spaces, line and paragraph separators), and no space of any kind (Zs, White_Space) at
