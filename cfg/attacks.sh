@@ -49,16 +49,17 @@ seed=${seeds[0]}
 repeats=${#seeds[@]}
 
 step "certificates: 1,000 issued customers (alice, bob and 998 more)"
-# the other customers' stamps are alice's (bits and frame from her certificate); a new alice (a new
+# the other customers' stamps are alice's (bits and frame, wrapped or not, from her certificate); a new alice (a new
 # demo run) means a new set
 if [ ! -f "$run/certs/.complete" ] || ! cmp -s "$s0/alice.sn" "$run/certs/alice.sn"; then
     rm -rf "$run/certs" "$run/certs100"
     mkdir -p "$run/certs" "$run/certs100"
     cp "$s0/alice.sn" "$s0/bob.sn" "$run/certs/"
     bits=$(sed -n 's/^bits: //p' "$s0/alice.sn"); frame=$(sed -n 's/^frame: //p' "$s0/alice.sn")
+    wrap=$(case "$frame" in *" wrap") echo --wrap;; esac); frame=${frame% wrap}
     # two at a time: each dsn start-up costs more than the signature
     seq -w 3 1000 | xargs -P 2 -I{} "$bin/dsn" issue --key "$demo/owner.pem" --owner "DSN demo" --customer "customer{}" \
-        --model "$data-seed0" --bits "$bits" --frame "${frame:-0}" --time "2026-01-01T00:00:00Z" \
+        --model "$data-seed0" --bits "$bits" --frame "${frame:-0}" $wrap --time "2026-01-01T00:00:00Z" \
         -o "$run/certs/customer{}.sn" > /dev/null
     touch "$run/certs/.complete"
 fi

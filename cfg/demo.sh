@@ -46,10 +46,12 @@ die() { echo "demo: $*" >&2; exit 1; }
 # cert_fits CERT CFG: CERT exists and is for CFG's stamp (a run resumes with its serials; a cfg
 # whose stamp changed gets new ones)
 cert_fits() {
-    local bits frame
+    local bits frame wrap want
     [ -f "$1" ] || return 1
     bits=$(sed -n 's/^bits=//p' "$2" | head -n 1); frame=$(sed -n 's/^frame=//p' "$2" | head -n 1)
-    [ "$(sed -n 's/^bits: //p' "$1")" = "${bits:-64}" ] && [ "$(sed -n 's/^frame: //p' "$1")" = "$( [ "${frame:-0}" = 0 ] || echo "$frame")" ]
+    wrap=$(sed -n 's/^wrap=//p' "$2" | head -n 1)
+    want=$( [ "${frame:-0}" = 0 ] || echo "$frame$( [ "${wrap:-0}" = 1 ] && echo " wrap")")
+    [ "$(sed -n 's/^bits: //p' "$1")" = "${bits:-64}" ] && [ "$(sed -n 's/^frame: //p' "$1")" = "$want" ]
 }
 for f in cfg/$data.data cfg/${data}_teacher.cfg cfg/${data}_student.cfg \
          $(for v in "${variants[@]}"; do echo "cfg/${data}_student_$v.cfg"; done); do

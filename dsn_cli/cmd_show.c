@@ -45,7 +45,9 @@ int dsn_cmd_show(int argc, char **argv)
     printf("issued       %s\n", when);
     printf("serial       %s (%d bits)\n", serial, c.bits);
     char frame[64] = "";
-    if(c.frame) snprintf(frame, sizeof frame, ", framed by %d ring%s of checkerboard cells", c.frame, c.frame > 1 ? "s" : "");
+    if(c.frame)
+        snprintf(frame, sizeof frame, ", framed by %d ring%s of %s", c.frame, c.frame > 1 ? "s" : "",
+                 c.wrap ? "the grid's wrap-around" : "checkerboard cells");
     if(c.cell) printf("stamp        %dx%d grid of %d-pixel cells, corner %s, margin %d%s\n", g.gw, g.gh, c.cell,
                       dsn_corner_name(c.corner), c.margin, frame);
     else printf("stamp        %dx%d grid, cells scaled with the input, corner %s, margin %d%s\n", g.gw, g.gh,

@@ -105,8 +105,8 @@ static void print_verdict(const verify_case *vc, const dsn_verify_result *v, con
     printf("DSN ownership verification\n");
     printf("  certificate     %s: owner \"%s\", customer \"%s\", model \"%s\", issued %s\n", vc->cert_path, c->owner,
            c->customer, c->model, issued);
-    printf("  serial          %s (%d bits, %dx%d cells of %d px at the %s corner, margin %d, frame %d)\n", serial,
-           c->bits, g->gw, g->gh, g->cell_px, dsn_corner_name(g->corner), g->margin, g->frame);
+    printf("  serial          %s (%d bits, %dx%d cells of %d px at the %s corner, margin %d, frame %d%s)\n", serial,
+           c->bits, g->gw, g->gh, g->cell_px, dsn_corner_name(g->corner), g->margin, g->frame, g->wrap ? " wrap" : "");
     printf("  signature       valid: Ed25519 by the key in %s (SHA-256 of the key %s)\n", vc->pub, vc->fp);
     printf("  suspect model   cfg %s (SHA-256 %s)\n                  weights %s (SHA-256 %s)\n", vc->cfg, vc->hcfg,
            vc->weights, vc->hw);

@@ -388,18 +388,20 @@ static void search_step(dsn_attack_ctx *a, network *net, search_batch *sb, const
 }
 
 /* The patch gradient: minus delta (minus the gradient of the batch's summed cross-entropy),
- * summed over the rows of the patch region, over the batch size. */
+ * summed over the rows of the patch region, over the batch size. A wrapped frame repeats patch
+ * pixels: their delta adds to the pixel they repeat (dsn_stamp_source), as the chain rule says. */
 static void patch_gradient(const dsn_geometry *g, int C, int B, int inputs, const float *delta, float *gpatch)
 {
-    int pw = g->gw * g->cell_px, ph = g->gh * g->cell_px;
+    int pw = g->gw * g->cell_px;
     memset(gpatch, 0, (size_t)dsn_patch_size(g, C) * sizeof *gpatch);
-    for(int b = 0; b < B; ++b) {
-        for(int k = 0; k < C; ++k) {
-            for(int y = 0; y < ph; ++y) {
-                for(int x = 0; x < pw; ++x) {
-                    gpatch[((size_t)k * ph + y) * pw + x] -=
-                        delta[(size_t)b * inputs + ((size_t)k * g->h + g->y0 + y) * g->w + g->x0 + x] / B;
-                }
+    for(int y = g->sy0; y < g->sy0 + g->sh * g->cell_px; ++y) {
+        for(int x = g->sx0; x < g->sx0 + g->sw * g->cell_px; ++x) {
+            int sx, sy;
+            if(!dsn_stamp_source(g, x, y, &sx, &sy)) continue;
+            size_t at = (size_t)(sy - g->y0) * pw + (size_t)(sx - g->x0), plane = (size_t)g->gh * g->cell_px * pw;
+            for(int b = 0; b < B; ++b) {
+                for(int k = 0; k < C; ++k)
+                    gpatch[k * plane + at] -= delta[(size_t)b * inputs + ((size_t)k * g->h + y) * g->w + x] / B;
             }
         }
     }

@@ -188,11 +188,12 @@ int dsn_cert_check_name(const char *field, const char *value, char *err, size_t 
 static int geometry_in_range(const dsn_geometry *g)
 {
     return g->bits >= DSN_MIN_BITS && g->bits <= DSN_MAX_BITS && g->cell >= 0 && g->cell <= DSN_CERT_INT_MAX &&
-           g->margin >= 0 && g->margin <= DSN_CERT_INT_MAX && g->frame >= 0 && g->frame <= DSN_MAX_FRAME;
+           g->margin >= 0 && g->margin <= DSN_CERT_INT_MAX && g->frame >= 0 && g->frame <= DSN_MAX_FRAME &&
+           (g->wrap == 0 || (g->wrap == 1 && g->frame > 0));
 }
 
 int dsn_cert_geometry_options(dsn_geometry *g, const char *verb, int bits, int cell, const char *corner_name,
-                              int margin, int frame)
+                              int margin, int frame, int wrap)
 {
     char err[512];
     int corner = dsn_corner_from_name(corner_name ? corner_name : "br");
@@ -214,7 +215,7 @@ int dsn_cert_geometry_options(dsn_geometry *g, const char *verb, int bits, int c
     }
     if(dsn_geometry_init(g, bits, cell == INT_MIN ? 0 : cell, (dsn_corner)corner, margin == INT_MIN ? 0 : margin, err,
                          sizeof err) != 0 ||
-       dsn_geometry_set_frame(g, frame == INT_MIN ? 0 : frame, err, sizeof err) != 0) {
+       dsn_geometry_set_frame(g, frame == INT_MIN ? 0 : frame, wrap, err, sizeof err) != 0) {
         dsn_error("%s: --%s", verb, err);
         return -1;
     }
@@ -244,6 +245,7 @@ int dsn_cert_init(dsn_cert *c, const char *owner, const char *customer, const ch
     c->corner = g->corner;
     c->margin = g->margin;
     c->frame = g->frame;
+    c->wrap = g->wrap;
     return 0;
 }
 
@@ -253,7 +255,7 @@ int dsn_cert_body(char *out, size_t len, const dsn_cert *c)
     dsn_time_format(when, c->issued);
     dsn_hex_encode(fp, c->pubkey_sha256, sizeof c->pubkey_sha256);
     char frame[32] = "";   /* the frame line only for a framed stamp: earlier certificates stay valid */
-    if(c->frame) snprintf(frame, sizeof frame, "frame: %d\n", c->frame);
+    if(c->frame) snprintf(frame, sizeof frame, c->wrap ? "frame: %d wrap\n" : "frame: %d\n", c->frame);
     int n = snprintf(out, len,
                      "dsn-certificate: %d\nowner: %s\ncustomer: %s\nmodel: %s\nissued: %s\n"
                      "bits: %d\ncell: %d\ncorner: %s\nmargin: %d\n%spubkey-sha256: %s\n",
@@ -295,7 +297,7 @@ int dsn_cert_sign(dsn_cert *c, const dsn_key *owner)
 int dsn_cert_geometry(dsn_geometry *g, const dsn_cert *c, char *err, size_t errlen)
 {
     if(dsn_geometry_init(g, c->bits, c->cell, c->corner, c->margin, err, errlen) != 0) return -1;
-    return dsn_geometry_set_frame(g, c->frame, err, errlen);
+    return dsn_geometry_set_frame(g, c->frame, c->wrap, err, errlen);
 }
 
 int dsn_cert_verify(const dsn_cert *c, const dsn_key *pub, char *err, size_t errlen)
@@ -328,6 +330,23 @@ static int parse_uint(const char *s, int *out)
     int v = digits(s, (int)n);
     if(v < 0 || v > DSN_CERT_INT_MAX) return -1;
     *out = v;
+    return 0;
+}
+
+/* "N" or "N wrap", N in 1..DSN_MAX_FRAME: canonical, no frame line for frame 0. */
+static int parse_frame(dsn_cert *c, const char *v, const char *name, int lineno, char *err, size_t errlen)
+{
+    char num[16];
+    const char *sp = strchr(v, ' ');
+    size_t n = sp ? (size_t)(sp - v) : strlen(v);
+    c->wrap = sp != NULL;
+    if(n >= sizeof num || (sp && strcmp(sp, " wrap") != 0))
+        return fail(err, errlen, "%s:%d: frame: '%s' is not N or 'N wrap'", name, lineno, v);
+    memcpy(num, v, n);
+    num[n] = '\0';
+    if(parse_uint(num, &c->frame) != 0 || c->frame < 1 || c->frame > DSN_MAX_FRAME)
+        return fail(err, errlen, "%s:%d: frame: '%s' is not a plain number 1..%d (a stamp without a "
+                    "frame has no frame line)", name, lineno, v, DSN_MAX_FRAME);
     return 0;
 }
 
@@ -396,11 +415,7 @@ static int parse_value(dsn_cert *c, int f, const char *v, const char *name, int 
         return 0;
     }
     case F_FRAME:
-        /* canonical: no frame line for frame 0 */
-        if(parse_uint(v, &c->frame) != 0 || c->frame < 1 || c->frame > DSN_MAX_FRAME)
-            return fail(err, errlen, "%s:%d: frame: '%s' is not a plain number 1..%d (a stamp without a "
-                        "frame has no frame line)", name, lineno, v, DSN_MAX_FRAME);
-        return 0;
+        return parse_frame(c, v, name, lineno, err, errlen);
     case F_CORNER:
         corner = dsn_corner_from_name(v);
         if(corner < 0)

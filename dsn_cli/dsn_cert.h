@@ -55,7 +55,7 @@ typedef struct dsn_cert {
     char customer[DSN_CERT_NAME_MAX + 1];
     char model[DSN_CERT_NAME_MAX + 1];
     int64_t issued;                             /* seconds since 1970-01-01T00:00:00Z */
-    int bits, cell, margin, frame;              /* stamp geometry, as dsn_geometry    */
+    int bits, cell, margin, frame, wrap;        /* stamp geometry, as dsn_geometry    */
     dsn_corner corner;
     uint8_t pubkey_sha256[DSN_SHA256_BYTES];    /* filled by dsn_cert_sign             */
     uint8_t signature[DSN_SIG_BYTES];           /* filled by dsn_cert_sign             */
@@ -68,11 +68,12 @@ typedef struct dsn_cert {
 int dsn_cert_init(dsn_cert *c, const char *owner, const char *customer, const char *model,
                   int64_t issued, const dsn_geometry *g, char *err, size_t errlen);
 
-/* The stamp geometry of a verb's --bits, --cell, --corner, --margin and --frame options (INT_MIN
- * or NULL: not given, the default 64, 0, br, 0, 0), each checked as a certificate would hold it.
+/* The stamp geometry of a verb's --bits, --cell, --corner, --margin, --frame and --wrap options
+ * (INT_MIN or NULL: not given, the default 64, 0, br, 0, 0; wrap 0 or 1), each checked as a
+ * certificate would hold it.
  * Returns 0, or -1 after printing "VERB: --OPTION ..." (dsn_error). Not placed on an image. */
 int dsn_cert_geometry_options(dsn_geometry *g, const char *verb, int bits, int cell, const char *corner_name,
-                              int margin, int frame);
+                              int margin, int frame, int wrap);
 
 /* A name is 1..DSN_CERT_NAME_MAX bytes of well-formed UTF-8 with no code point of the Unicode
  * categories Cc, Cf, Zl or Zp (controls, invisible format characters such as bidi overrides and

@@ -441,15 +441,22 @@ void dsn_eval_hamming1(dsn_serial *out, const dsn_serial *valid)
     }
 }
 
-int dsn_eval_swaps(dsn_serial *out, const dsn_serial *valid)
+int dsn_eval_swaps(dsn_serial *out, const dsn_serial *valid, int wrap)
 {
     /* the later half of the 8-neighbourhood: every unordered pair once */
     static const int dir[4][2] = {{1, 0}, {-1, 1}, {0, 1}, {1, 1}};
     int nb = valid->nbits, gw = 1, n = 0;
     while(gw * gw < nb) ++gw;
+    int gh = (nb + gw - 1) / gw;
+    wrap = wrap && gw >= 3 && gh >= 3;   /* smaller tori would meet a pair twice */
     for(int i = 0; i < nb; ++i) {
         for(int d = 0; d < 4; ++d) {
-            int x = i % gw + dir[d][0], y = i / gw + dir[d][1], j = y * gw + x;
+            int x = i % gw + dir[d][0], y = i / gw + dir[d][1];
+            if(wrap) {
+                x = (x + gw) % gw;
+                y = y % gh;
+            }
+            int j = y * gw + x;
             if(x < 0 || x >= gw || j >= nb || valid->bit[i] == valid->bit[j]) continue;
             if(out) {
                 out[n] = *valid;
@@ -763,7 +770,7 @@ static dsn_serial *serial_table(const dsn_eval_opts *o, int nb, int nswap)
     dsn_eval_near(table + 1 + o->forged + nb, o->near2, &o->valid, 2, &rs);
     stream(&rs, o->seed, 4);
     dsn_eval_near(table + 1 + o->forged + nb + o->near2, o->near4, &o->valid, 4, &rs);
-    if(nswap) dsn_eval_swaps(table + at, &o->valid);
+    if(nswap) dsn_eval_swaps(table + at, &o->valid, o->wrap);
     for(int i = 0; i < o->n_others; ++i) table[at + nswap + i] = o->others[i];
     return table;
 }
@@ -893,7 +900,7 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
         goto fail;
     }
     if(load_nets(nets, nthreads, &teacher, o, d, batch, err, errlen) != 0) goto fail;
-    int nswap = o->no_swaps ? 0 : dsn_eval_swaps(NULL, &o->valid);
+    int nswap = o->no_swaps ? 0 : dsn_eval_swaps(NULL, &o->valid, o->wrap);
     if(!(table = serial_table(o, nb, nswap))) goto oom;
 
     /* rows: valid, raw, then each measure's serials on their images */

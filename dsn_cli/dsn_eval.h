@@ -109,10 +109,11 @@ void dsn_eval_near(dsn_serial *out, int n, const dsn_serial *valid, int dist, st
 void dsn_eval_hamming1(dsn_serial *out, const dsn_serial *valid);
 /* Every serial that is valid with two 8-neighbouring cells of different value exchanged, on the
  * stamp's grid (gw = the smallest with gw*gw >= nbits, as dsn_geometry_init), each unordered pair
- * once, in row-major order of the first cell. out has room for DSN_EVAL_SWAPS_MAX serials; NULL
- * only counts. Returns the number. */
+ * once, in row-major order of the first cell. wrap=1 (a wrapped frame) also counts the cells the
+ * frame puts side by side, across opposite edges (the grid as a torus; grids of 3x3 and more).
+ * out has room for DSN_EVAL_SWAPS_MAX serials; NULL only counts. Returns the number. */
 #define DSN_EVAL_SWAPS_MAX (4 * DSN_MAX_BITS)
-int dsn_eval_swaps(dsn_serial *out, const dsn_serial *valid);
+int dsn_eval_swaps(dsn_serial *out, const dsn_serial *valid, int wrap);
 
 /* Picks min(m, n) distinct indexes of 0..n-1 into out, class-stratified: class k gets its share
  * m * n_k / n rounded by largest remainder (ties to the lower class). m >= n gives 0..n-1 in
@@ -136,6 +137,7 @@ typedef struct dsn_eval_opts {
     int progress;                               /* progress and ETA on stderr (default 0)     */
     int no_hamming1;                            /* skip the single-bit neighbours (default 0) */
     int no_swaps;                               /* skip the neighbour swaps (default 0)       */
+    int wrap;                                   /* the stamp's frame wraps: torus neighbours too */
 } dsn_eval_opts;
 
 void dsn_eval_opts_init(dsn_eval_opts *o);

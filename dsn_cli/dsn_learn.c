@@ -116,7 +116,6 @@ void dsn_input_apply(float *im, int c, const dsn_input *in)
     const dsn_geometry *g = in->geo;
     if(in->serial) dsn_stamp_apply(im, c, g, in->serial);
     if(!in->patch) return;
-    dsn_stamp_frame(im, c, g);   /* public: every attacker pastes it around his patch */
     int pw = g->gw * g->cell_px, ph = g->gh * g->cell_px;
     for(int k = 0; k < c; ++k) {
         for(int y = 0; y < ph; ++y) {
@@ -126,6 +125,7 @@ void dsn_input_apply(float *im, int c, const dsn_input *in)
             }
         }
     }
+    dsn_stamp_frame(im, c, g);   /* the public frame, or the patch wrapped into it: what an attacker would paste */
 }
 
 /* ---- running ------------------------------------------------------------------------------ */

@@ -54,27 +54,37 @@ int dsn_geometry_init(dsn_geometry *g, int bits, int cell, dsn_corner corner, in
     return 0;
 }
 
-int dsn_geometry_set_frame(dsn_geometry *g, int frame, char *err, size_t errlen)
+int dsn_geometry_set_frame(dsn_geometry *g, int frame, int wrap, char *err, size_t errlen)
 {
     if(frame < 0 || frame > DSN_MAX_FRAME) {
         snprintf(err, errlen, "frame=%d is out of range (0..%d rings of cells)", frame, DSN_MAX_FRAME);
         return -1;
     }
+    if(wrap != 0 && wrap != 1) {
+        snprintf(err, errlen, "wrap=%d must be 0 (checkerboard frame) or 1 (the grid's wrap-around)", wrap);
+        return -1;
+    }
+    if(wrap && !frame) {
+        snprintf(err, errlen, "wrap=1 needs a frame to wrap into (frame=1 or 2)");
+        return -1;
+    }
     g->frame = frame;
+    g->wrap = wrap;
     return 0;
 }
 
 int dsn_geometry_same(const dsn_geometry *a, const dsn_geometry *b)
 {
     return a->bits == b->bits && a->cell == b->cell && a->corner == b->corner && a->margin == b->margin &&
-           a->frame == b->frame;
+           a->frame == b->frame && a->wrap == b->wrap;
 }
 
 void dsn_geometry_describe(char *out, size_t len, const dsn_geometry *g)
 {
     int n = snprintf(out, len, "bits=%d cell=%d corner=%s margin=%d", g->bits, g->cell,
                      dsn_corner_name(g->corner), g->margin);
-    if(g->frame && n >= 0 && (size_t)n < len) snprintf(out + n, len - (size_t)n, " frame=%d", g->frame);
+    if(g->frame && n >= 0 && (size_t)n < len)
+        snprintf(out + n, len - (size_t)n, g->wrap ? " frame=%d wrap=1" : " frame=%d", g->frame);
 }
 
 int dsn_geometry_auto_cell(int w, int h)
@@ -119,13 +129,24 @@ void dsn_stamp_apply(float *im, int c, const dsn_geometry *g, const dsn_serial *
     dsn_stamp_apply_values(im, c, g, v);
 }
 
+/* The grid coordinate a frame coordinate repeats when wrapped: v taken modulo n. */
+static int wrap_index(int v, int n)
+{
+    return ((v % n) + n) % n;
+}
+
 int dsn_stamp_cells(const dsn_geometry *g, const float *vals, float *out)
 {
     for(int y = 0; y < g->sh; ++y) {
         for(int x = 0; x < g->sw; ++x) {
-            int gx = x - g->frame, gy = y - g->frame, i = gy * g->gw + gx;
+            int gx = x - g->frame, gy = y - g->frame;
             int in_grid = gx >= 0 && gy >= 0 && gx < g->gw && gy < g->gh;
-            out[y * g->sw + x] = !in_grid ? (float)((x + y) & 1) : i < g->bits ? vals[i] : -1.0f;
+            if(!in_grid && !g->wrap) {
+                out[y * g->sw + x] = (float)((x + y) & 1);
+                continue;
+            }
+            int i = wrap_index(gy, g->gh) * g->gw + wrap_index(gx, g->gw);
+            out[y * g->sw + x] = i < g->bits ? vals[i] : -1.0f;
         }
     }
     return g->sw * g->sh;
@@ -150,10 +171,38 @@ void dsn_stamp_apply_values(float *im, int c, const dsn_geometry *g, const float
     }
 }
 
+int dsn_stamp_source(const dsn_geometry *g, int x, int y, int *sx, int *sy)
+{
+    int pw = g->gw * g->cell_px, ph = g->gh * g->cell_px, gx = x - g->x0, gy = y - g->y0;
+    int in_grid = gx >= 0 && gy >= 0 && gx < pw && gy < ph;
+    if(!dsn_stamp_covers(g, x, y) || (!in_grid && !g->wrap)) return 0;
+    /* pixel coordinates modulo the grid's size in pixels: the cell rule at pixel level */
+    *sx = g->x0 + wrap_index(gx, pw);
+    *sy = g->y0 + wrap_index(gy, ph);
+    return 1;
+}
+
+/* Wrapped frame: each frame pixel takes the grid pixel it repeats, if that pixel is stamped. */
+static void wrap_frame_pixels(float *im, int c, const dsn_geometry *g)
+{
+    size_t plane = (size_t)g->w * (size_t)g->h;
+    for(int y = g->sy0; y < g->sy0 + g->sh * g->cell_px; ++y) {
+        for(int x = g->sx0; x < g->sx0 + g->sw * g->cell_px; ++x) {
+            int sx, sy;
+            if(!dsn_stamp_source(g, x, y, &sx, &sy) || (sx == x && sy == y)) continue;
+            for(int k = 0; k < c; ++k) im[k * plane + (size_t)y * g->w + x] = im[k * plane + (size_t)sy * g->w + sx];
+        }
+    }
+}
+
 void dsn_stamp_frame(float *im, int c, const dsn_geometry *g)
 {
     float none[DSN_MAX_BITS];
     if(!g->frame) return;
+    if(g->wrap) {
+        wrap_frame_pixels(im, c, g);
+        return;
+    }
     for(int i = 0; i < g->bits; ++i) none[i] = -1.0f;
     dsn_stamp_apply_values(im, c, g, none);
 }
@@ -163,6 +212,10 @@ int dsn_stamp_covers(const dsn_geometry *g, int x, int y)
     if(g->cell_px <= 0 || x < g->sx0 || y < g->sy0) return 0;
     int col = (x - g->sx0) / g->cell_px - g->frame, row = (y - g->sy0) / g->cell_px - g->frame;
     if(col >= g->gw + g->frame || row >= g->gh + g->frame) return 0;
-    if(col < 0 || row < 0 || col >= g->gw || row >= g->gh) return 1;   /* the frame */
+    if(col < 0 || row < 0 || col >= g->gw || row >= g->gh) {
+        if(!g->wrap) return 1;   /* the checkerboard frame */
+        col = wrap_index(col, g->gw);
+        row = wrap_index(row, g->gh);
+    }
     return row * g->gw + col < g->bits;
 }

@@ -18,7 +18,15 @@
  * (x, y) of the stamp, frame included, is 1 when x + y is odd), written whenever a serial is.
  * Every serial cell then has stamped cells on all sides: a network reading the stamp through
  * 3x3 convolutions sees each bit in a full neighbourhood, instead of beside the image's edge or
- * the digit. The frame is public (it is the same for every serial); the certificate carries it. */
+ * the digit. The frame is public (it is the same for every serial); the certificate carries it.
+ *
+ * Wrapped frame (wrap=1, with frame >= 1): the rings repeat the grid's opposite edges instead, as
+ * if the grid were drawn on a torus (the ring above row 0 is row gh-1, the ring left of column 0
+ * is column gw-1, the corners the opposite corners). Every serial cell, edge cells included, then
+ * sits in a neighbourhood of serial cells, as an interior cell does: a flipped edge bit changes
+ * two (a corner bit four) cells the convolutions see. Measured on MNIST: the grid's edge bits
+ * were the ones whose single flips still unlocked the model with the checkerboard. Nothing of a
+ * wrapped frame is public: it is part of the serial's pattern. */
 #ifndef DSN_STAMP_H
 #define DSN_STAMP_H
 
@@ -36,7 +44,8 @@ typedef struct dsn_geometry {
     int cell;          /* cell size in pixels as configured; 0 = from the image */
     dsn_corner corner;
     int margin;        /* pixels between the stamp and the corner's two edges   */
-    int frame;         /* rings of constant cells around the grid (0..DSN_MAX_FRAME) */
+    int frame;         /* rings of cells around the grid (0..DSN_MAX_FRAME)     */
+    int wrap;          /* 1: the rings repeat the grid's opposite edges (torus) */
     /* filled by dsn_geometry_place() */
     int gw, gh;        /* grid columns and rows                                 */
     int cell_px;       /* effective cell size                                   */
@@ -55,17 +64,19 @@ const char *dsn_corner_name(dsn_corner c);
 int dsn_geometry_init(dsn_geometry *g, int bits, int cell, dsn_corner corner, int margin,
                       char *err, size_t errlen);
 
-/* Sets the frame (call between init and place). Returns 0, or -1 with the option named in err. */
-int dsn_geometry_set_frame(dsn_geometry *g, int frame, char *err, size_t errlen);
+/* Sets the frame (call between init and place): `frame` rings, checkerboard (wrap 0) or the grid's
+ * wrap-around (wrap 1, which needs frame >= 1). Returns 0, or -1 with the option named in err. */
+int dsn_geometry_set_frame(dsn_geometry *g, int frame, int wrap, char *err, size_t errlen);
 
-/* Every cell of the stamp, frame included, row-major over sw x sh: the frame's checkerboard,
- * the serial's cell i from vals[i], and -1 (leave the pixels alone) for grid cells past `bits`.
+/* Every cell of the stamp, frame included, row-major over sw x sh: the frame's checkerboard (or,
+ * wrapped, the value of the grid cell it repeats), the serial's cell i from vals[i], and -1 (leave
+ * the pixels alone) for grid cells past `bits` and the frame cells that repeat them.
  * out has room for sw*sh values. Returns sw*sh. */
 int dsn_stamp_cells(const dsn_geometry *g, const float *vals, float *out);
 
-/* 1 when a and b configure the same stamp (bits, cell, corner, margin, frame), else 0. */
+/* 1 when a and b configure the same stamp (bits, cell, corner, margin, frame, wrap), else 0. */
 int dsn_geometry_same(const dsn_geometry *a, const dsn_geometry *b);
-/* "bits=64 cell=0 corner=br margin=0 frame=1" (frame only when set), for messages. */
+/* "bits=64 cell=0 corner=br margin=0 frame=1 wrap=1" (frame and wrap only when set), for messages. */
 void dsn_geometry_describe(char *out, size_t len, const dsn_geometry *g);
 
 /* Effective cell size for a cell option of 0: max(1, min(w,h)/28), so an 8x8 grid covers
@@ -82,11 +93,19 @@ void dsn_stamp_apply(float *im, int c, const dsn_geometry *g, const dsn_serial *
  * trained to refuse. */
 void dsn_stamp_apply_values(float *im, int c, const dsn_geometry *g, const float *v);
 
-/* Writes the frame's cells only (nothing when frame=0): what an attacker pastes around a patch of
- * his own, since the frame is public. */
+/* Completes a patch of his own the way an attacker would, who knows the geometry: writes the
+ * checkerboard frame (it is public), or for a wrapped frame copies the grid's pixels, as they are
+ * in im, into the rings that repeat them. Nothing when frame=0. */
 void dsn_stamp_frame(float *im, int c, const dsn_geometry *g);
 
-/* 1 when pixel (x, y) lies inside a stamped cell (frame included), else 0. */
+/* The grid pixel (sx, sy) whose value pixel (x, y) carries: itself inside the grid, the repeated
+ * grid pixel in a wrapped frame. Returns 1, or 0 when (x, y) carries no serial value (outside
+ * the stamp, a checkerboard frame cell, a cell past `bits` or a repeat of one). The attacks use it
+ * to add a wrapped frame's input gradient to the grid pixel it repeats. */
+int dsn_stamp_source(const dsn_geometry *g, int x, int y, int *sx, int *sy);
+
+/* 1 when pixel (x, y) lies inside a stamped cell (frame included; a wrapped frame's cell when the
+ * grid cell it repeats exists), else 0. */
 int dsn_stamp_covers(const dsn_geometry *g, int x, int y);
 
 #endif

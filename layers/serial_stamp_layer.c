@@ -31,7 +31,7 @@
  * serial (dsn_seal.h); right after Darknet loads it, this layer unseals it with the serial. Without
  * one the network runs on scrambled weights.
  *
- * Options: bits=64 cell=0 corner=br margin=0 frame=0 valid= forged= near= soft= soft_pool=0 near_max=4
+ * Options: bits=64 cell=0 corner=br margin=0 frame=0 wrap=0 valid= forged= near= soft= soft_pool=0 near_max=4
  *          near_one=0 mine=0 mine_share=0.5 swap=0 augment=0 seed= serial= sealed=0
  * Multi-GPU training (-gpus 0,1,...): each copy of the network has its own state (parsed anew);
  * copy k > 0 (DSN_NET_COPY, darknet_patch/0034) seeds its generator apart from copy 0.
@@ -521,8 +521,9 @@ layer parse_serial_stamp(list *options, size_params params)
     int corner = corner_name ? dsn_corner_from_name(corner_name) : DSN_CORNER_BR;
     if(corner < 0) dsn_layer_fail(params, SECTION, "corner=%s: use tl, tr, bl or br", corner_name);
     int frame = dsn_opt_int_range(options, params, SECTION, "frame", 0, 0, DSN_MAX_FRAME);
+    int wrap = dsn_opt_int_range(options, params, SECTION, "wrap", 0, 0, 1);
     if(dsn_geometry_init(&geo, bits, cell, (dsn_corner)corner, margin, err, sizeof err) != 0 ||
-       dsn_geometry_set_frame(&geo, frame, err, sizeof err) != 0)
+       dsn_geometry_set_frame(&geo, frame, wrap, err, sizeof err) != 0)
         dsn_layer_fail(params, SECTION, "%s", err);
     if(dsn_geometry_place(&geo, params.w, params.h, err, sizeof err) != 0)
         dsn_layer_fail(params, SECTION, "%s", err);
@@ -580,7 +581,7 @@ layer parse_serial_stamp(list *options, size_params params)
         dsn_layer_fail(params, SECTION, "valid=%g gives no valid row in a batch of %d", valid, params.batch);
 
     fprintf(stderr, "serial_stamp  %3d bits %dx%d%s cell %d %s+%d  %4d x%4d x%4d   ->  %4d x%4d x%4d  %s\n",
-            bits, geo.gw, geo.gh, frame ? "+frame" : "", geo.cell_px, dsn_corner_name(geo.corner), margin,
+            bits, geo.gw, geo.gh, frame ? (wrap ? "+wrap" : "+frame") : "", geo.cell_px, dsn_corner_name(geo.corner), margin,
             l.w, l.h, l.c, l.out_w, l.out_h, l.out_c,
             s->count[DSN_ROLE_VALID] ? "train roles" : s->has_serial ? "serial set" : "NO SERIAL");
     if(s->count[DSN_ROLE_VALID] == 0 && !s->has_serial){

@@ -495,6 +495,10 @@ static void test_framed_cert(void **state)
         {"frame: 0\n", "f.sn:10: frame: '0' is not a plain number 1..2"},
         {"frame: 3\n", "f.sn:10: frame: '3'"},
         {"frame: 01\n", "f.sn:10: frame: '01'"},
+        {"frame: 1 wrap\n", NULL},   /* the wrapped frame is signed too */
+        {"frame: 1 wrapped\n", "f.sn:10: frame: '1 wrapped' is not N or 'N wrap'"},
+        {"frame: 1  wrap\n", "f.sn:10: frame: '1  wrap'"},
+        {"frame: wrap\n", "f.sn:10: frame: 'wrap'"},
     };
     for(size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
         snprintf(bad, sizeof bad, "%s", text);
@@ -508,6 +512,33 @@ static void test_framed_cert(void **state)
             assert_int_equal(dsn_cert_verify(&p, k, err, sizeof err), -1);
         }
     }
+    dsn_key_free(k);
+}
+
+/* A wrapped frame: "frame: N wrap", signed, read back into the geometry; a wrap without a frame
+ * is refused when issuing. */
+static void test_wrapped_cert(void **state)
+{
+    (void)state;
+    char err[256], text[DSN_CERT_TEXT_MAX];
+    dsn_key *k = rfc_key();
+    dsn_cert c, p;
+    dsn_geometry g;
+    golden_cert(&c);
+    c.frame = 1;
+    c.wrap = 1;
+    assert_int_equal(dsn_cert_sign(&c, k), 0);
+    assert_true(dsn_cert_format(text, sizeof text, &c) > 0);
+    assert_non_null(strstr(text, "margin: 0\nframe: 1 wrap\npubkey-sha256: "));
+    assert_int_equal(dsn_cert_parse(&p, text, strlen(text), "w.sn", err, sizeof err), 0);
+    assert_int_equal(p.frame, 1);
+    assert_int_equal(p.wrap, 1);
+    assert_int_equal(dsn_cert_verify(&p, k, err, sizeof err), 0);
+    assert_int_equal(dsn_cert_geometry(&g, &p, err, sizeof err), 0);
+    assert_int_equal(g.wrap, 1);
+    assert_int_equal(dsn_geometry_init(&g, 64, 0, DSN_CORNER_BR, 0, err, sizeof err), 0);
+    g.wrap = 1;   /* no frame */
+    assert_int_equal(dsn_cert_init(&p, "o", "c", "m", 0, &g, err, sizeof err), -1);
     dsn_key_free(k);
 }
 
@@ -526,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_load),
         cmocka_unit_test(test_framed_cert),
+        cmocka_unit_test(test_wrapped_cert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

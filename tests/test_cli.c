@@ -352,13 +352,18 @@ static void test_issue_from_cfg(void **state)
                            "sed 's/^cell=2/cell=5/' @/s.cfg > @/big.cfg"), 0);
     assert_int_equal(dsn(f, "issue --key @/owner.pem --owner A --customer B --model m --cfg @/s.cfg -o @/s.sn"), 0);
     assert_int_equal(sh(f, "sed -n '6,10p' @/s.sn | tr '\\n' ' ' | grep -qx 'bits: 16 cell: 2 corner: tl margin: 1 frame: 1 '"), 0);
+    assert_int_equal(sh(f, "sed 's/^frame=1/frame=1\\nwrap=1/' @/s.cfg > @/w.cfg"), 0);
+    assert_int_equal(dsn(f, "issue --key @/owner.pem --owner A --customer B --model m --cfg @/w.cfg -o @/w.sn"), 0);
+    assert_int_equal(sh(f, "grep -qx 'frame: 1 wrap' @/w.sn"), 0);
     int before = entries(f, NULL);
     expect_issue_error(f, "--cfg @/s.cfg --bits 16", "--cfg");
-    expect_issue_error(f, "--cfg @/s.cfg --frame 0", "drop --bits, --corner, --cell, --margin, --frame and --size");
+    expect_issue_error(f, "--cfg @/s.cfg --frame 0", "--frame, --wrap and --size");
     expect_issue_error(f, "--cfg @/plain.cfg", "has no [serial_stamp] layer");
     expect_issue_error(f, "--cfg @/none.cfg", "none.cfg");
     expect_issue_error(f, "--cfg @/big.cfg", "does not fit");    /* 6 cells of 5 px + margin 1 > 30 */
     expect_issue_error(f, "--frame 3", "--frame=3 is out of range (0..2");
+    expect_issue_error(f, "--wrap", "wrap=1 needs a frame");
+    expect_issue_error(f, "--cfg @/s.cfg --wrap", "drop --bits, --corner, --cell, --margin, --frame, --wrap and --size");
     assert_int_equal(entries(f, NULL), before);
 }
 
@@ -498,7 +503,7 @@ static void test_serial_verb(void **state)
 /* Checks `out` is `in` with s stamped by geometry g: covered pixels 0 or 255 by bit, every other
  * byte unchanged, same channel count. */
 static void expect_framed(fixture *f, const char *in, const char *out, int bits, int cell,
-                          dsn_corner corner, int margin, int frame, const char *serial)
+                          dsn_corner corner, int margin, int frame, int wrap, const char *serial)
 {
     dsn_image a, b;
     dsn_geometry g;
@@ -511,7 +516,7 @@ static void expect_framed(fixture *f, const char *in, const char *out, int bits,
     assert_int_equal(a.c, b.c);
     assert_int_equal(dsn_serial_decode(&s, serial, bits, err, sizeof err), 0);
     assert_int_equal(dsn_geometry_init(&g, bits, cell, corner, margin, err, sizeof err), 0);
-    assert_int_equal(dsn_geometry_set_frame(&g, frame, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_set_frame(&g, frame, wrap, err, sizeof err), 0);
     assert_int_equal(dsn_geometry_place(&g, a.w, a.h, err, sizeof err), 0);
     int stamped = 0;
     for(int y = 0; y < a.h; ++y) {
@@ -522,7 +527,8 @@ static void expect_framed(fixture *f, const char *in, const char *out, int bits,
                 int fx = (x - (g.x0 - frame * g.cell_px)) / g.cell_px;
                 int fy = (y - (g.y0 - frame * g.cell_px)) / g.cell_px;
                 int grid = fx >= frame && fy >= frame && fx < g.gw + frame && fy < g.gh + frame;
-                bit = grid ? s.bit[(fy - frame) * g.gw + fx - frame] : (fx + fy) % 2;
+                int wx = (fx - frame + g.gw) % g.gw, wy = (fy - frame + g.gh) % g.gh;   /* frame <= gw, gh here */
+                bit = grid || wrap ? s.bit[wy * g.gw + wx] : (fx + fy) % 2;
                 ++stamped;
             }
             for(int k = 0; k < a.c; ++k) {
@@ -541,7 +547,7 @@ static void expect_framed(fixture *f, const char *in, const char *out, int bits,
 static void expect_stamped(fixture *f, const char *in, const char *out, int bits, int cell,
                            dsn_corner corner, int margin, const char *serial)
 {
-    expect_framed(f, in, out, bits, cell, corner, margin, 0, serial);
+    expect_framed(f, in, out, bits, cell, corner, margin, 0, 0, serial);
 }
 
 static void test_stamp_files(void **state)
@@ -561,9 +567,14 @@ static void test_stamp_files(void **state)
                          "@/rgb.png @/nine.png"), 0);
     expect_stamped(f, "rgb.png", "nine.png", 9, 3, DSN_CORNER_TL, 2, "B7B7");
     assert_int_equal(dsn(f, "stamp --serial %s --frame 1 @/gray.png @/framed.png", serial), 0);
-    expect_framed(f, "gray.png", "framed.png", 64, 0, DSN_CORNER_BR, 0, 1, serial);
+    expect_framed(f, "gray.png", "framed.png", 64, 0, DSN_CORNER_BR, 0, 1, 0, serial);
+    assert_int_equal(dsn(f, "stamp --serial %s --frame 1 --wrap @/gray.png @/wrapped.png", serial), 0);
+    expect_framed(f, "gray.png", "wrapped.png", 64, 0, DSN_CORNER_BR, 0, 1, 1, serial);
+    assert_int_equal(dsn(f, "stamp --serial %s --wrap @/gray.png @/w0.png", serial), 2);
+    expect_output(f, "wrap=1 needs a frame");
+    assert_int_equal(sh(f, "test -e @/w0.png"), 1);
     assert_int_equal(dsn(f, "stamp --serial B7B7 --bits 9 --cell 3 --corner tl --frame 2 @/rgb.png @/nine2.png"), 0);
-    expect_framed(f, "rgb.png", "nine2.png", 9, 3, DSN_CORNER_TL, 0, 2, "B7B7");
+    expect_framed(f, "rgb.png", "nine2.png", 9, 3, DSN_CORNER_TL, 0, 2, 0, "B7B7");
     assert_int_equal(dsn(f, "stamp --serial %s --frame 3 @/gray.png @/f3.png", serial), 2);
     expect_output(f, "--frame=3 is out of range (0..2");
     assert_int_equal(sh(f, "test -e @/f3.png"), 1);
@@ -608,7 +619,7 @@ static void test_stamp_cert(void **state)
     assert_int_equal(dsn(f, "show @/c.sn"), 0);
     expect_output(f, "framed by 1 ring of checkerboard cells");
     assert_int_equal(dsn(f, "stamp --cert @/c.sn @/in.png @/framed.png"), 0);
-    expect_framed(f, "in.png", "framed.png", 64, 0, DSN_CORNER_BR, 0, 1, serial);
+    expect_framed(f, "in.png", "framed.png", 64, 0, DSN_CORNER_BR, 0, 1, 0, serial);
     assert_int_equal(dsn(f, "stamp --cert @/c.sn --frame 1 @/in.png @/y.png"), 2);
     expect_output(f, "--frame");
     assert_int_equal(dsn(f, "issue --key @/owner.pem --owner A --customer D --model m --frame 3 -o @/d.sn"), 2);

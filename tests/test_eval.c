@@ -178,9 +178,9 @@ static void test_swaps(void **state)
     static dsn_serial out[DSN_EVAL_SWAPS_MAX];
     dsn_serial s = {.nbits = 16};
     for(int i = 0; i < 16; ++i) s.bit[i] = (uint8_t)((i % 4 + i / 4) % 2);
-    int n = dsn_eval_swaps(out, &s);
+    int n = dsn_eval_swaps(out, &s, 0);
     assert_int_equal(n, 24);
-    assert_int_equal(dsn_eval_swaps(NULL, &s), 24);
+    assert_int_equal(dsn_eval_swaps(NULL, &s, 0), 24);
     int seen[16][16] = {{0}};
     for(int k = 0; k < n; ++k) {
         int at[2], m = 0;
@@ -192,9 +192,21 @@ static void test_swaps(void **state)
         assert_int_equal(seen[at[0]][at[1]]++, 0);
     }
     memset(s.bit, 0, sizeof s.bit);
-    assert_int_equal(dsn_eval_swaps(out, &s), 0);
+    assert_int_equal(dsn_eval_swaps(out, &s, 0), 0);
     s.bit[15] = 1;
-    assert_int_equal(dsn_eval_swaps(out, &s), 3);
+    assert_int_equal(dsn_eval_swaps(out, &s, 0), 3);
+    /* on the torus (a wrapped frame) the corner cell has 8 neighbours: 3 of them inside, 5 across
+       the edges (right column's wrap to the left column, bottom row's to the top row) */
+    assert_int_equal(dsn_eval_swaps(out, &s, 1), 8);
+    for(int k = 0; k < 8; ++k) {
+        int other = -1;
+        for(int i = 0; i < 15; ++i) if(out[k].bit[i]) other = i;
+        assert_true(other == 0 || other == 3 || other == 10 || other == 11 || other == 12 || other == 14 ||
+                    other == 2 || other == 8);
+        assert_int_equal(out[k].bit[15], 0);
+    }
+    for(int i = 0; i < 16; ++i) s.bit[i] = (uint8_t)((i % 4 + i / 4) % 2);   /* checkerboard: even torus */
+    assert_int_equal(dsn_eval_swaps(out, &s, 1), 32);   /* 2 * 16 straight neighbours differ, diagonals never */
 }
 
 static void test_stratified_subsets(void **state)
@@ -477,7 +489,7 @@ static void check_end_to_end_shape(const dsn_eval_result *r, const dsn_serial *v
     for(int i = 0; i < 12; ++i) assert_true(dsn_serial_hamming(&r->forged.serial[i], valid) > 0);
     for(int i = 0; i < 5; ++i) assert_int_equal(dsn_serial_hamming(&r->h2.serial[i], valid), 2);
     for(int i = 0; i < 6; ++i) assert_int_equal(dsn_serial_hamming(&r->h4.serial[i], valid), 4);
-    int nswap = dsn_eval_swaps(NULL, valid);
+    int nswap = dsn_eval_swaps(NULL, valid, 0);
     assert_true(nswap > 0);
     check_set(&r->swap, nswap, 10);
     for(int i = 0; i < nswap; ++i) assert_int_equal(dsn_serial_hamming(&r->swap.serial[i], valid), 2);

@@ -192,7 +192,7 @@ static void check_frame(int bits, int cell, dsn_corner corner, int frame, int w,
     dsn_serial s = {.nbits = bits};
     for(int i = 0; i < bits; ++i) s.bit[i] = (uint8_t)((i * 7 + 3) % 5 < 2);
     assert_int_equal(dsn_geometry_init(&g, bits, cell, corner, 0, err, sizeof err), 0);
-    assert_int_equal(dsn_geometry_set_frame(&g, frame, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_set_frame(&g, frame, 0, err, sizeof err), 0);
     assert_int_equal(dsn_geometry_place(&g, w, h, err, sizeof err), 0);
     int cp = g.cell_px, side_w = (g.gw + 2 * frame) * cp, side_h = (g.gh + 2 * frame) * cp;
     int sx = corner == DSN_CORNER_TR || corner == DSN_CORNER_BR ? w - side_w : 0;
@@ -229,16 +229,79 @@ static void test_frame_pixels(void **state)
     check_frame(9, 3, DSN_CORNER_TR, 0, 28, 28);    /* no frame: as before */
 }
 
+/* wrap=1: the ring cell at stamp cell (cx, cy) repeats grid cell ((cx-F) mod gw, (cy-F) mod gh),
+ * written out here pixel by pixel; and dsn_stamp_frame completes a grid written by hand (an
+ * attacker's patch) into exactly what dsn_stamp_apply writes. */
+static void check_wrap(int bits, int cell, dsn_corner corner, int frame, int w, int h)
+{
+    char err[160];
+    dsn_geometry g;
+    dsn_serial s = {.nbits = bits};
+    for(int i = 0; i < bits; ++i) s.bit[i] = (uint8_t)((i * 5 + 1) % 3 == 0);
+    assert_int_equal(dsn_geometry_init(&g, bits, cell, corner, 0, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_set_frame(&g, frame, 1, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_place(&g, w, h, err, sizeof err), 0);
+    int cp = g.cell_px, side_w = (g.gw + 2 * frame) * cp, side_h = (g.gh + 2 * frame) * cp;
+    int sx = g.sx0, sy = g.sy0;
+    float *im = malloc((size_t)w * h * sizeof *im), *patch = malloc((size_t)w * h * sizeof *patch);
+    assert_true(im && patch);
+    for(int i = 0; i < w * h; ++i) im[i] = patch[i] = 0.5f;
+    dsn_stamp_apply(im, 1, &g, &s);
+    for(int y = 0; y < h; ++y) {
+        for(int x = 0; x < w; ++x) {
+            int inside = x >= sx && y >= sy && x < sx + side_w && y < sy + side_h;
+            int gx = (x - sx) / cp - frame, gy = (y - sy) / cp - frame;
+            int wx = ((gx % g.gw) + g.gw) % g.gw, wy = ((gy % g.gh) + g.gh) % g.gh, bit = wy * g.gw + wx;
+            float want = inside && bit < bits ? (float)s.bit[bit] : 0.5f;
+            assert_true(im[y * w + x] == want);
+            assert_int_equal(dsn_stamp_covers(&g, x, y), inside && bit < bits);
+            int sx = -1, sy = -1;   /* the grid pixel it repeats: one of the same cell */
+            assert_int_equal(dsn_stamp_source(&g, x, y, &sx, &sy), inside && bit < bits);
+            if(inside && bit < bits) {
+                assert_int_equal((sx - g.x0) / cp, wx);
+                assert_int_equal((sy - g.y0) / cp, wy);
+            }
+            if(inside && gx >= 0 && gy >= 0 && gx < g.gw && gy < g.gh) patch[y * w + x] = want;
+        }
+    }
+    dsn_stamp_frame(patch, 1, &g);
+    assert_memory_equal(patch, im, (size_t)w * h * sizeof *im);
+    free(im);
+    free(patch);
+}
+
+static void test_wrap_pixels(void **state)
+{
+    (void)state;
+    check_wrap(64, 0, DSN_CORNER_BR, 1, 28, 28);   /* the MNIST student's stamp */
+    check_wrap(64, 2, DSN_CORNER_TL, 2, 40, 30);
+    check_wrap(10, 1, DSN_CORNER_BL, 1, 12, 12);   /* last grid row partly empty: its repeats left alone */
+    check_wrap(9, 3, DSN_CORNER_TR, 2, 40, 40);    /* two rings around a 3x3 grid: wraps twice over */
+    char err[160];
+    dsn_geometry a, b;
+    assert_int_equal(dsn_geometry_init(&a, 64, 0, DSN_CORNER_BR, 0, err, sizeof err), 0);
+    b = a;
+    assert_int_equal(dsn_geometry_set_frame(&a, 1, 0, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_set_frame(&b, 1, 1, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_same(&a, &b), 0);
+    dsn_geometry_describe(err, sizeof err, &b);
+    assert_string_equal(err, "bits=64 cell=0 corner=br margin=0 frame=1 wrap=1");
+}
+
 static void test_frame_rejects(void **state)
 {
     (void)state;
     char err[160];
     dsn_geometry g;
     assert_int_equal(dsn_geometry_init(&g, 9, 3, DSN_CORNER_BR, 0, err, sizeof err), 0);
-    assert_int_equal(dsn_geometry_set_frame(&g, DSN_MAX_FRAME + 1, err, sizeof err), -1);
+    assert_int_equal(dsn_geometry_set_frame(&g, DSN_MAX_FRAME + 1, 0, err, sizeof err), -1);
     assert_non_null(strstr(err, "frame=3"));
-    assert_int_equal(dsn_geometry_set_frame(&g, -1, err, sizeof err), -1);
-    assert_int_equal(dsn_geometry_set_frame(&g, 2, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_set_frame(&g, -1, 0, err, sizeof err), -1);
+    assert_int_equal(dsn_geometry_set_frame(&g, 0, 1, err, sizeof err), -1);   /* nothing to wrap into */
+    assert_non_null(strstr(err, "wrap=1 needs a frame"));
+    assert_int_equal(dsn_geometry_set_frame(&g, 1, 2, err, sizeof err), -1);
+    assert_non_null(strstr(err, "wrap=2"));
+    assert_int_equal(dsn_geometry_set_frame(&g, 2, 0, err, sizeof err), 0);
     assert_int_equal(dsn_geometry_place(&g, 20, 20, err, sizeof err), -1);   /* (3 + 4) cells of 3 px > 20 */
     assert_non_null(strstr(err, "7x7 cells"));
     assert_int_equal(dsn_geometry_place(&g, 21, 21, err, sizeof err), 0);
@@ -252,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_place_corners),  cmocka_unit_test(test_place_fit),
         cmocka_unit_test(test_apply_pixels),   cmocka_unit_test(test_covers_outside),
         cmocka_unit_test(test_frame_pixels),   cmocka_unit_test(test_frame_rejects),
+        cmocka_unit_test(test_wrap_pixels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
