@@ -3,8 +3,8 @@
  *
  * Reads, per item: items/NAME.json (who, seed, serial), out/NAME/eval.json (what dsn eval
  * measured) and out/NAME/result.json (times), or failed/NAME.json. Writes a table per customer,
- * the fleet's summary and worst cases (lowest valid-serial accuracy, highest raw, forged and
- * Hamming-1 accuracy, highest cross-customer pair), the cross-customer matrix over the pairs the
+ * the fleet's summary and worst cases (lowest valid-serial accuracy, highest raw, forged,
+ * Hamming-1, Hamming-2 and neighbour-swap accuracy, highest cross-customer pair), the cross-customer matrix over the pairs the
  * plan sampled (dsn fleet plan --cross K --seed S), the failures and what is still pending.
  * All accuracies in percent, as dsn eval writes them. */
 #include "dsn_fleet.h"
@@ -22,12 +22,22 @@
 #define PAIRS_LISTED 50      /* otherwise the highest pairs are listed                       */
 
 /* The measures of one customer, in table order; `low` marks the one where lower is worse. */
-enum { M_TEACHER, M_VALID, M_RAW, M_FORGED, M_FORGED_MAX, M_H1, M_H1_MAX, M_H2, M_H4, M_CROSS_MAX, M_COUNT };
-static const struct { const char *key, *title; int low; } measures[M_COUNT] = {
-    {"teacher", "teacher", 1},          {"valid", "valid serial", 1},     {"raw", "no serial", 0},
-    {"forged_mean", "forged mean", 0},  {"forged_max", "forged max", 0},  {"hamming_1", "Hamming 1 mean", 0},
-    {"hamming_1_max", "Hamming 1 max", 0}, {"hamming_2", "Hamming 2 mean", 0}, {"hamming_4", "Hamming 4 mean", 0},
-    {"cross_max", "other customers max", 0},
+enum { M_TEACHER, M_VALID, M_RAW, M_FORGED, M_FORGED_MAX, M_H1, M_H1_MAX, M_H2, M_H2_MAX, M_H4, M_SWAP_MAX, M_CROSS_MAX,
+       M_COUNT };
+/* key in eval.json (cross_max: the highest of its "cross"), title, column of the customer table */
+static const struct { const char *key, *title, *column; int low; } measures[M_COUNT] = {
+    {"teacher", "teacher", "teacher", 1},
+    {"valid", "valid serial", "valid", 1},
+    {"raw", "no serial", "raw", 0},
+    {"forged_mean", "forged mean", "forged mean", 0},
+    {"forged_max", "forged max", "forged max", 0},
+    {"hamming_1", "Hamming 1 mean", "H1 mean", 0},
+    {"hamming_1_max", "Hamming 1 max", "H1 max", 0},
+    {"hamming_2", "Hamming 2 mean", "H2", 0},
+    {"hamming_2_max", "Hamming 2 max", "H2 max", 0},
+    {"hamming_4", "Hamming 4 mean", "H4", 0},
+    {"swap_max", "neighbour swaps max", "swap max", 0},
+    {"cross_max", "other customers max", "others max", 0},
 };
 
 typedef struct row {
@@ -266,6 +276,8 @@ static void md_summary(FILE *m, const report *r, const json_t *pairs)
     static const struct { int m; const char *what; } worst[] = {
         {M_VALID, "lowest accuracy with the valid serial"}, {M_RAW, "highest accuracy without a serial"},
         {M_FORGED_MAX, "highest accuracy with a forged serial"}, {M_H1_MAX, "highest accuracy 1 bit from the serial"},
+        {M_H2_MAX, "highest accuracy 2 bits from the serial"},
+        {M_SWAP_MAX, "highest accuracy with two neighbouring cells of the serial swapped"},
     };
     for(int i = 0; i < DSN_COUNT(worst); ++i) {
         int w = worst_of(r, worst[i].m);
@@ -282,9 +294,11 @@ static void md_summary(FILE *m, const report *r, const json_t *pairs)
 static void md_customers(FILE *m, const report *r)
 {
     static const char *const states[] = {"pending", "done", "FAILED"};
-    fprintf(m, "## Customers\n\n| # | customer | model | serial | seed | teacher | valid | raw | forged mean | forged max | "
-               "H1 mean | H1 max | H2 | H4 | others max | train s | CPU s | status |\n"
-               "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    fprintf(m, "## Customers\n\n| # | customer | model | serial | seed |");
+    for(int k = 0; k < M_COUNT; ++k) fprintf(m, " %s |", measures[k].column);
+    fprintf(m, " train s | CPU s | status |\n|---:|---|---|---|---:|");
+    for(int k = 0; k < M_COUNT; ++k) fprintf(m, "---:|");
+    fprintf(m, "---:|---:|---|\n");
     for(int i = 0; i < r->n; ++i) {
         const row *w = &r->rows[i];
         fprintf(m, "| %d | %s | %s | `%s` | %lld |", i, str_of(w, "customer"), str_of(w, "model"), str_of(w, "serial"),
