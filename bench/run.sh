@@ -159,11 +159,15 @@ done
 echo "measured in $((SECONDS - start)) s"
 
 # ---- report -----------------------------------------------------------------------------------
+# OpenBLAS's kernels set the sgemm ceiling and the GEMM share of every Darknet row: name them
+blas_core=$(OPENBLAS_VERBOSE=2 OPENBLAS_NUM_THREADS=1 "$fast" sgemm 64 0 2>&1 >/dev/null | sed -n 's/^Core: //p' | tail -n 1)
 {
     echo "# make bench"
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)'),"\
          "$(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)); ROUNDS=$ROUNDS SECS=$SECS SGEMM_N=$SGEMM_N$([ "$PEERS" = 1 ] && echo ", PyTorch $("$PY" -c 'import torch; print(torch.__version__)')")."
+    echo
+    echo "OpenBLAS kernels: ${blas_core:-unknown}$([ -n "${OPENBLAS_CORETYPE:-}" ] && echo " (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE in the environment; unset, OpenBLAS picks the kernels it finds best for this CPU)")."
     echo
 } > "$OUT/bench.md"
 awk -F'\t' -v md="$OUT/bench.md" -v json="$OUT/bench.json" -v quiet="$QUIET_MAX" -v rounds="$ROUNDS" \
