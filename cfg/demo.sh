@@ -120,10 +120,12 @@ for seed in "${seeds[@]}"; do
     done
 
     # train_student NAME CFG CERT SEED: trains (or reuses) the student into
-    # $dir/backup/student_NAME.weights (its wall time in .seconds); may run in the background
+    # $dir/backup/student_NAME.weights (its wall time in .seconds); may run in the background.
+    # Each student writes its checkpoints in its own folder (its own .data file's backup=): two
+    # students of one cfg side by side would otherwise write, and move, the same file.
     train_student() {
         local name=$1 cfg=$2 cert=$3 sseed=$4
-        local sw=$dir/backup/student_$name.weights base
+        local sw=$dir/backup/student_$name.weights base bdir=$dir/backup/train_$name
         base=$(basename "$cfg" .cfg)
         local serial from train_s
         serial=$("$bin/dsn" serial --cert "$cert")
@@ -134,11 +136,14 @@ for seed in "${seeds[@]}"; do
         else
             local s0
             s0=$(date +%s)
+            rm -rf "$bdir"
+            mkdir -p "$bdir"
+            sed "s|^backup=.*|backup=$bdir/|" "$dir/$data.data" > "$bdir/$data.data"
             timed "seed $seed: train $name's student" \
-            "$bin/darknet" classifier train "$dir/$data.data" "$cfg" -seed "$sseed" -serial "$serial" \
+            "$bin/darknet" classifier train "$bdir/$data.data" "$cfg" -seed "$sseed" -serial "$serial" \
                 > "$dir/student_$name.log" 2>&1 ||
                 { tail -5 "$dir/student_$name.log"; die "student training failed ($name, seed $seed)"; }
-            mv "$dir/backup/$base.weights" "$sw"
+            mv "$bdir/$base.weights" "$sw"
             train_s=$(( $(date +%s) - s0 ))
             echo "$train_s" > "$sw.seconds"
             printf '%s' "$from" > "$sw.trained-from"
