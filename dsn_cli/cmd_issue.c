@@ -19,7 +19,10 @@ static int issue_geometry(dsn_geometry *g, int bits, const char *corner_name, in
                           const char *size)
 {
     char err[512];
-    if(dsn_cert_geometry_options(g, "issue", bits, cell, corner_name, margin, frame, wrap) != 0) return -1;
+    if(dsn_cert_geometry_options(g, bits, cell, corner_name, margin, frame, wrap, err, sizeof err) != 0) {
+        dsn_error("issue: %s", err);
+        return -1;
+    }
     int w, h;
     if(dsn_parse_size(size, &w, &h) != 0) {
         dsn_error("issue: --size '%s' is not WxH (e.g. 28x28)", size);

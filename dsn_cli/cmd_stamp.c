@@ -241,7 +241,10 @@ static int options_geometry(dsn_geometry *g, dsn_serial *s, const char *serial_t
         dsn_error("stamp: missing --serial S or --cert FILE (see dsn stamp --help)");
         return -1;
     }
-    if(dsn_cert_geometry_options(g, "stamp", bits, cell, corner_name, margin, frame, wrap) != 0) return -1;
+    if(dsn_cert_geometry_options(g, bits, cell, corner_name, margin, frame, wrap, err, sizeof err) != 0) {
+        dsn_error("stamp: %s", err);
+        return -1;
+    }
     if(dsn_serial_decode(s, serial_text, g->bits, err, sizeof err) != 0) {
         dsn_error("stamp: --serial: %s", err);
         return -1;

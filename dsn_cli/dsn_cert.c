@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dsn_util.h"
 
 enum {
     F_VERSION, F_OWNER, F_CUSTOMER, F_MODEL, F_ISSUED, F_BITS, F_CELL, F_CORNER, F_MARGIN, F_FRAME,
@@ -192,33 +191,25 @@ static int geometry_in_range(const dsn_geometry *g)
            (g->wrap == 0 || (g->wrap == 1 && g->frame > 0));
 }
 
-int dsn_cert_geometry_options(dsn_geometry *g, const char *verb, int bits, int cell, const char *corner_name,
-                              int margin, int frame, int wrap)
+int dsn_cert_geometry_options(dsn_geometry *g, int bits, int cell, const char *corner_name, int margin, int frame,
+                              int wrap, char *err, size_t errlen)
 {
-    char err[512];
+    char gerr[256];
     int corner = dsn_corner_from_name(corner_name ? corner_name : "br");
-    if(corner < 0) {
-        dsn_error("%s: --corner '%s' is not one of tl, tr, bl, br", verb, corner_name);
-        return -1;
-    }
+    if(corner < 0) return fail(err, errlen, "--corner '%s' is not one of tl, tr, bl, br", corner_name);
     if(bits == INT_MIN) bits = 64;
-    if(bits < DSN_MIN_BITS || bits > DSN_MAX_BITS) {
-        dsn_error("%s: --bits %d is out of range (%d..%d)", verb, bits, DSN_MIN_BITS, DSN_MAX_BITS);
-        return -1;
-    }
+    if(bits < DSN_MIN_BITS || bits > DSN_MAX_BITS)
+        return fail(err, errlen, "--bits %d is out of range (%d..%d)", bits, DSN_MIN_BITS, DSN_MAX_BITS);
     const struct { int value; const char *option; } sizes[] = {{cell, "--cell"}, {margin, "--margin"}};
-    for(int i = 0; i < DSN_COUNT(sizes); ++i) {
-        if(sizes[i].value != INT_MIN && (sizes[i].value < 0 || sizes[i].value > DSN_CERT_INT_MAX)) {
-            dsn_error("%s: %s %d is out of range (0..%d pixels)", verb, sizes[i].option, sizes[i].value, DSN_CERT_INT_MAX);
-            return -1;
-        }
+    for(size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) {
+        if(sizes[i].value != INT_MIN && (sizes[i].value < 0 || sizes[i].value > DSN_CERT_INT_MAX))
+            return fail(err, errlen, "%s %d is out of range (0..%d pixels)", sizes[i].option, sizes[i].value,
+                        DSN_CERT_INT_MAX);
     }
-    if(dsn_geometry_init(g, bits, cell == INT_MIN ? 0 : cell, (dsn_corner)corner, margin == INT_MIN ? 0 : margin, err,
-                         sizeof err) != 0 ||
-       dsn_geometry_set_frame(g, frame == INT_MIN ? 0 : frame, wrap, err, sizeof err) != 0) {
-        dsn_error("%s: --%s", verb, err);
-        return -1;
-    }
+    if(dsn_geometry_init(g, bits, cell == INT_MIN ? 0 : cell, (dsn_corner)corner, margin == INT_MIN ? 0 : margin, gerr,
+                         sizeof gerr) != 0 ||
+       dsn_geometry_set_frame(g, frame == INT_MIN ? 0 : frame, wrap, gerr, sizeof gerr) != 0)
+        return fail(err, errlen, "--%s", gerr);
     return 0;
 }
 

@@ -70,10 +70,10 @@ int dsn_cert_init(dsn_cert *c, const char *owner, const char *customer, const ch
 
 /* The stamp geometry of a verb's --bits, --cell, --corner, --margin, --frame and --wrap options
  * (INT_MIN or NULL: not given, the default 64, 0, br, 0, 0; wrap 0 or 1), each checked as a
- * certificate would hold it.
- * Returns 0, or -1 after printing "VERB: --OPTION ..." (dsn_error). Not placed on an image. */
-int dsn_cert_geometry_options(dsn_geometry *g, const char *verb, int bits, int cell, const char *corner_name,
-                              int margin, int frame, int wrap);
+ * certificate would hold it. Returns 0, or -1 with err naming the option ("--bits 3 is out of
+ * range (4..256)"). Not placed on an image. */
+int dsn_cert_geometry_options(dsn_geometry *g, int bits, int cell, const char *corner_name, int margin, int frame,
+                              int wrap, char *err, size_t errlen);
 
 /* A name is 1..DSN_CERT_NAME_MAX bytes of well-formed UTF-8 with no code point of the Unicode
  * categories Cc, Cf, Zl or Zp (controls, invisible format characters such as bidi overrides and
