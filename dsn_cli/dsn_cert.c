@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 enum {
     F_VERSION, F_OWNER, F_CUSTOMER, F_MODEL, F_ISSUED, F_BITS, F_CELL, F_CORNER, F_MARGIN, F_FRAME,
     F_PUBKEY, F_SIGNATURE, F_SERIAL, F_COUNT
