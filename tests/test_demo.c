@@ -315,12 +315,13 @@ static void start_xvfb(void)
     fflush(NULL);
     pid_t pid = fork();
     if(pid == 0){
-        char num[16];
-        int null = open("/dev/null", O_WRONLY);
+        char num[16], log[600];
+        snprintf(log, sizeof log, "%s/xvfb.log", fx.dir);   /* what Xvfb says, for need_display's message */
+        int out = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         snprintf(num, sizeof num, "%d", fd[1]);
         close(fd[0]);
-        dup2(null, 1);
-        dup2(null, 2);
+        dup2(out, 1);
+        dup2(out, 2);
         execlp("Xvfb", "Xvfb", "-displayfd", num, "-nolisten", "tcp", "-screen", "0", "1600x900x24", (char *)NULL);
         _exit(127);
     }
@@ -344,9 +345,19 @@ static void start_xvfb(void)
              : "Xvfb did not start (no display number within 20 s)");
 }
 
+/* The display, and Xvfb still serving it: if it has gone, the test fails saying so, with the end
+ * of Xvfb's own log (a client error alone, "cannot connect to the display", does not say why). */
 static void need_display(void)
 {
     if(!fx.display[0]) fail_msg("%s", fx.xvfb_why);
+    int st = 0;
+    if(fx.xvfb > 0 && waitpid(fx.xvfb, &st, WNOHANG) == fx.xvfb){
+        char out[2048] = "";
+        fx.xvfb = 0;
+        dsn_test_run(out, sizeof out, "tail -5 %s/xvfb.log", fx.dir);
+        fail_msg("Xvfb on %s has exited (%s %d); its log ends:\n%s", fx.display,
+                 WIFEXITED(st) ? "status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), out);
+    }
 }
 
 static int setup(void **state)
@@ -463,7 +474,10 @@ static double darknet_demo(const char *serial, double *fps)
     int rc = dsn_test_run(out, sizeof out, "DISPLAY=%s ASAN_OPTIONS=detect_leaks=0 %s/darknet " DARKNET_DEMO
                           " -filename %s %s%s > %s 2> %s.err; rc=$?; tail -3 %s.err; exit $rc", fx.display, fx.bin, fx.video,
                           serial ? "-serial " : "", serial ? serial : "", log, log, log);
-    if(rc != 0) fail_msg("darknet classifier demo failed (%d):\n%s", rc, out);
+    if(rc != 0){
+        need_display();   /* Xvfb gone: say so, with its log */
+        fail_msg("darknet classifier demo failed (%d):\n%s", rc, out);
+    }
     FILE *f = fopen(log, "r");
     assert_non_null(f);
     int frames = 0, right = 0;
@@ -507,7 +521,10 @@ static void test_dsn_demo_window(void **state)
     snprintf(dir, sizeof dir, "%s/frames", fx.dir);
     int rc = dsn_test_run(out, sizeof out, "DISPLAY=%s %s/dsn demo " MODEL " --data cfg/mnist.data --video %s "
                           "--max-frames 12 --record %s --frames %s", fx.display, fx.bin, fx.video, rec, dir);
-    if(rc != 0) fail_msg("dsn demo (window) failed (%d):\n%s", rc, out);
+    if(rc != 0){
+        need_display();
+        fail_msg("dsn demo (window) failed (%d):\n%s", rc, out);
+    }
     /* the recording: 12 frames of the window's size, the first PNG the same size */
     dsn_video *v = dsn_video_open(rec, 0, err, sizeof err);
     if(!v) fail_msg("%s", err);
@@ -594,6 +611,7 @@ static void test_bad_input(void **state)
     expect_error(1, "dsn: demo: --cert weights/alice.sn does not verify against",
                  "%s/dsn demo " MODEL " --pub %s/other.pub.pem --video %s --headless", b, fx.dir, fx.video);
     /* darknet: one line and exit 1, before the network or the glyphs load; never an abort */
+    need_display();
     expect_error(1, "Cannot open the video /nonexistent/x.mp4: No such file or directory",
                  "DISPLAY=%s %s/darknet " DARKNET_DEMO " -filename /nonexistent/x.mp4", fx.display, b);
     expect_error(1, "Cannot open camera 57 (-c N chooses another", "DISPLAY=%s %s/darknet " DARKNET_DEMO " -c 57", fx.display, b);
