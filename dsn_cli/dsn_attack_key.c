@@ -387,26 +387,6 @@ static void search_step(dsn_attack_ctx *a, network *net, search_batch *sb, const
     net->train = 0;
 }
 
-/* The patch gradient: minus delta (minus the gradient of the batch's summed cross-entropy),
- * summed over the rows of the patch region, over the batch size. A wrapped frame repeats patch
- * pixels: their delta adds to the pixel they repeat (dsn_stamp_source), as the chain rule says. */
-static void patch_gradient(const dsn_geometry *g, int C, int B, int inputs, const float *delta, float *gpatch)
-{
-    int pw = g->gw * g->cell_px;
-    memset(gpatch, 0, (size_t)dsn_patch_size(g, C) * sizeof *gpatch);
-    for(int y = g->sy0; y < g->sy0 + g->sh * g->cell_px; ++y) {
-        for(int x = g->sx0; x < g->sx0 + g->sw * g->cell_px; ++x) {
-            int sx, sy;
-            if(!dsn_stamp_source(g, x, y, &sx, &sy)) continue;
-            size_t at = (size_t)(sy - g->y0) * pw + (size_t)(sx - g->x0), plane = (size_t)g->gh * g->cell_px * pw;
-            for(int b = 0; b < B; ++b) {
-                for(int k = 0; k < C; ++k)
-                    gpatch[k * plane + at] -= delta[(size_t)b * inputs + ((size_t)k * g->h + y) * g->w + x] / B;
-            }
-        }
-    }
-}
-
 /* The search left weight gradients in the layers; nothing applies them, but a later user of the
  * network must start clean. */
 static void clear_updates(network *net)
@@ -449,7 +429,7 @@ double dsn_attack_patch_search(dsn_attack_ctx *a, const int *idx, int n, const d
         if(per_cell) dsn_patch_from_cells(patch, params, g, C);
         else memcpy(patch, params, (size_t)psize * sizeof *patch);
         search_step(a, net, &sb, patch, delta);
-        patch_gradient(g, C, B, inputs, delta, gpatch);
+        dsn_patch_gradient(gpatch, delta, B, inputs, g, C);
         if(per_cell) dsn_patch_grad_to_cells(gp, gpatch, g, C);
         else memcpy(gp, gpatch, (size_t)P * sizeof *gp);
         float c1 = 1 - powf(0.9f, (float)step), c2 = 1 - powf(0.999f, (float)step);   /* Adam, descent, clamped */

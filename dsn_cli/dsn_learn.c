@@ -128,6 +128,24 @@ void dsn_input_apply(float *im, int c, const dsn_input *in)
     dsn_stamp_frame(im, c, g);   /* the public frame, or the patch wrapped into it: what an attacker would paste */
 }
 
+void dsn_patch_gradient(float *gpatch, const float *delta, int B, int inputs, const dsn_geometry *g, int c)
+{
+    int pw = g->gw * g->cell_px;
+    size_t plane = (size_t)g->gh * g->cell_px * pw;
+    memset(gpatch, 0, (size_t)dsn_patch_size(g, c) * sizeof *gpatch);
+    for(int y = g->sy0; y < g->sy0 + g->sh * g->cell_px; ++y) {
+        for(int x = g->sx0; x < g->sx0 + g->sw * g->cell_px; ++x) {
+            int sx, sy;
+            if(!dsn_stamp_source(g, x, y, &sx, &sy)) continue;
+            size_t at = (size_t)(sy - g->y0) * pw + (size_t)(sx - g->x0);
+            for(int b = 0; b < B; ++b) {
+                for(int k = 0; k < c; ++k)
+                    gpatch[k * plane + at] -= delta[(size_t)b * inputs + ((size_t)k * g->h + y) * g->w + x] / B;
+            }
+        }
+    }
+}
+
 /* ---- running ------------------------------------------------------------------------------ */
 
 long dsn_run_rows(network *net, const dsn_eval_data *d, const int *img, long rows, dsn_row_fn fn, void *ctx,

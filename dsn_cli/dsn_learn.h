@@ -54,6 +54,12 @@ typedef struct dsn_input {
 /* Edits one CHW image in place. */
 void dsn_input_apply(float *im, int c, const dsn_input *in);
 
+/* The gradient of a loss with respect to a patch pasted by dsn_input_apply, from the input
+ * gradient of B images of `inputs` floats each in Darknet's convention (delta = minus the
+ * gradient): minus delta, averaged over the images; a wrapped frame's pixels repeat patch pixels,
+ * so their delta adds to the pixel they repeat (the chain rule). gpatch has dsn_patch_size floats. */
+void dsn_patch_gradient(float *gpatch, const float *delta, int B, int inputs, const dsn_geometry *g, int c);
+
 /* ---- running ------------------------------------------------------------------------------ */
 
 /* Fills row `row`'s input `im` (a copy of its image already) for a dsn_run_rows pass. */

@@ -7,9 +7,11 @@
 #include <cmocka.h>
 
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "dsn_stamp.h"
+#include "dsn_learn.h"
 
 static void test_corner_names(void **state)
 {
@@ -288,6 +290,63 @@ static void test_wrap_pixels(void **state)
     assert_string_equal(err, "bits=64 cell=0 corner=br margin=0 frame=1 wrap=1");
 }
 
+/* The white-box attacker's patch gradient (dsn_patch_gradient) against finite differences: a loss
+ * linear in the whole image, L = mean over B images of sum_i w_i im_i, with the patch pasted by
+ * dsn_input_apply (a wrapped frame repeats patch pixels in its ring, whose gradient must come back
+ * to them; a checkerboard frame is constant; patch pixels of cells past `bits` are never pasted).
+ * delta = -dL/dim per image, Darknet's sign. L is linear, so the differences are exact up to
+ * rounding. */
+static void check_patch_gradient(int bits, int cell, int frame, int wrap)
+{
+    enum { W = 14, H = 14, C = 2, B = 2 };
+    char err[160];
+    dsn_geometry g;
+    assert_int_equal(dsn_geometry_init(&g, bits, cell, DSN_CORNER_BR, 0, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_set_frame(&g, frame, wrap, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_place(&g, W, H, err, sizeof err), 0);
+    int n = dsn_patch_size(&g, C), inputs = W * H * C;
+    float *patch = malloc((size_t)n * sizeof *patch), *grad = malloc((size_t)n * sizeof *grad);
+    float *w = malloc((size_t)B * inputs * sizeof *w), *delta = malloc((size_t)B * inputs * sizeof *delta);
+    float *base = malloc((size_t)B * inputs * sizeof *base), *im = malloc((size_t)inputs * sizeof *im);
+    assert_true(patch && grad && w && delta && base && im);
+    uint32_t r = 12345;
+    for(int i = 0; i < n; ++i) patch[i] = (float)((r = r * 1664525u + 1013904223u) >> 8) / 16777216.0f;
+    for(int i = 0; i < B * inputs; ++i) {
+        w[i] = (float)((r = r * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
+        base[i] = (float)((r = r * 1664525u + 1013904223u) >> 8) / 16777216.0f;
+        delta[i] = -w[i];
+    }
+    dsn_patch_gradient(grad, delta, B, inputs, &g, C);
+    dsn_input in = {&g, NULL, patch};
+    for(int p = 0; p < n; ++p) {
+        double loss[2];
+        for(int side = 0; side < 2; ++side) {
+            float keep = patch[p];
+            patch[p] += side ? 0.25f : 0.0f;
+            loss[side] = 0;
+            for(int b = 0; b < B; ++b) {
+                memcpy(im, base + (size_t)b * inputs, (size_t)inputs * sizeof *im);
+                dsn_input_apply(im, C, &in);
+                for(int i = 0; i < inputs; ++i) loss[side] += (double)w[(size_t)b * inputs + i] * im[i] / B;
+            }
+            patch[p] = keep;
+        }
+        double fd = (loss[1] - loss[0]) / 0.25;
+        if(fabs(fd - grad[p]) > 1e-4) fail_msg("frame %d wrap %d: patch[%d] gradient %g, differences %g", frame, wrap, p, grad[p], fd);
+    }
+    free(patch); free(grad); free(w); free(delta); free(base); free(im);
+}
+
+static void test_patch_gradient(void **state)
+{
+    (void)state;
+    check_patch_gradient(9, 1, 1, 1);    /* wrapped: edge pixels get their ring copies' gradient too */
+    check_patch_gradient(10, 2, 1, 1);   /* 4x3 grid, 2 px cells, two cells never pasted */
+    check_patch_gradient(9, 1, 2, 1);    /* two rings: a pixel repeated up to 8 times */
+    check_patch_gradient(9, 1, 1, 0);    /* checkerboard: the frame is constant */
+    check_patch_gradient(9, 2, 0, 0);    /* no frame */
+}
+
 static void test_frame_rejects(void **state)
 {
     (void)state;
@@ -315,7 +374,7 @@ int main(void)
         cmocka_unit_test(test_place_corners),  cmocka_unit_test(test_place_fit),
         cmocka_unit_test(test_apply_pixels),   cmocka_unit_test(test_covers_outside),
         cmocka_unit_test(test_frame_pixels),   cmocka_unit_test(test_frame_rejects),
-        cmocka_unit_test(test_wrap_pixels),
+        cmocka_unit_test(test_wrap_pixels),    cmocka_unit_test(test_patch_gradient),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
