@@ -326,11 +326,18 @@ static void start_xvfb(void)
         _exit(127);
     }
     close(fd[1]);
+    /* Xvfb writes the number and then "\n" in two writes, and exits ("Cannot write display number")
+       if the pipe is closed in between: read up to the newline before closing */
     struct pollfd p = {fd[0], POLLIN, 0};
     char buf[32] = "";
-    ssize_t n = poll(&p, 1, 20000) == 1 ? read(fd[0], buf, sizeof buf - 1) : -1;
+    size_t n = 0;
+    while(n < sizeof buf - 1 && !memchr(buf, '\n', n) && poll(&p, 1, 20000) == 1){
+        ssize_t got = read(fd[0], buf + n, sizeof buf - 1 - n);
+        if(got <= 0) break;
+        n += (size_t)got;
+    }
     close(fd[0]);
-    if(n > 0 && buf[0] >= '0' && buf[0] <= '9'){
+    if(n > 0 && memchr(buf, '\n', n) && buf[0] >= '0' && buf[0] <= '9'){
         buf[n] = 0;
         buf[strcspn(buf, "\n")] = 0;
         snprintf(fx.display, sizeof fx.display, ":%s", buf);
