@@ -266,7 +266,6 @@ static void fill_opts(dsn_eval_opts *o, const eval_args *a, const eval_certs *k)
     o->teacher_cfg = a->tcfg;
     o->teacher_weights = a->tweights;
     o->valid = k->cert.serial;
-    o->wrap = k->cert.wrap;
     o->n_others = k->n_others;
     o->others = k->other_serials;
     o->other_names = k->other_names;

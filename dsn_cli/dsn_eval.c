@@ -754,9 +754,9 @@ static int load_nets(network **nets, int nthreads, network **teacher, const dsn_
     return 0;
 }
 
-/* The serial table: valid, forged, hamming 1, 2, 4, swaps (nswap of them), others (NULL when
- * out of memory). */
-static dsn_serial *serial_table(const dsn_eval_opts *o, int nb, int nswap)
+/* The serial table: valid, forged, hamming 1, 2, 4, swaps (nswap of them; across the edges too
+ * when the stamp's frame wraps), others (NULL when out of memory). */
+static dsn_serial *serial_table(const dsn_eval_opts *o, int nb, int nswap, int wrap)
 {
     int at = 1 + o->forged + nb + o->near2 + o->near4;
     dsn_serial *table = calloc((size_t)(at + nswap + o->n_others), sizeof *table);
@@ -770,7 +770,7 @@ static dsn_serial *serial_table(const dsn_eval_opts *o, int nb, int nswap)
     dsn_eval_near(table + 1 + o->forged + nb, o->near2, &o->valid, 2, &rs);
     stream(&rs, o->seed, 4);
     dsn_eval_near(table + 1 + o->forged + nb + o->near2, o->near4, &o->valid, 4, &rs);
-    if(nswap) dsn_eval_swaps(table + at, &o->valid, o->wrap);
+    if(nswap) dsn_eval_swaps(table + at, &o->valid, wrap);
     for(int i = 0; i < o->n_others; ++i) table[at + nswap + i] = o->others[i];
     return table;
 }
@@ -900,8 +900,9 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
         goto fail;
     }
     if(load_nets(nets, nthreads, &teacher, o, d, batch, err, errlen) != 0) goto fail;
-    int nswap = o->no_swaps ? 0 : dsn_eval_swaps(NULL, &o->valid, o->wrap);
-    if(!(table = serial_table(o, nb, nswap))) goto oom;
+    int wrap = dsn_stamp_state_of(nets[0])->geo.wrap;   /* the cfg's stamp (load_nets checked it is one) */
+    int nswap = o->no_swaps ? 0 : dsn_eval_swaps(NULL, &o->valid, wrap);
+    if(!(table = serial_table(o, nb, nswap, wrap))) goto oom;
 
     /* rows: valid, raw, then each measure's serials on their images */
     const int counts[N_MEASURES] = {o->forged, o->no_hamming1 ? 0 : nb, o->near2, o->near4, nswap, o->n_others};

@@ -137,7 +137,6 @@ typedef struct dsn_eval_opts {
     int progress;                               /* progress and ETA on stderr (default 0)     */
     int no_hamming1;                            /* skip the single-bit neighbours (default 0) */
     int no_swaps;                               /* skip the neighbour swaps (default 0)       */
-    int wrap;                                   /* the stamp's frame wraps: torus neighbours too */
 } dsn_eval_opts;
 
 void dsn_eval_opts_init(dsn_eval_opts *o);
