@@ -43,15 +43,19 @@ say() {
     printf '\n[demo %d/%d] %s   (elapsed %ds, eta %ss)\n' "$step" "$steps" "$*" "$now" "$eta"
 }
 die() { echo "demo: $*" >&2; exit 1; }
-# cert_fits CERT CFG: CERT exists and is for CFG's stamp (a run resumes with its serials; a cfg
-# whose stamp changed gets new ones)
+# cert_fits CERT CFG: CERT exists and is for CFG's stamp geometry (a run resumes with its serials;
+# a cfg whose stamp changed gets new ones). Defaults as the [serial_stamp] layer reads them.
 cert_fits() {
-    local bits frame wrap want
+    local key want have frame wrap
     [ -f "$1" ] || return 1
-    bits=$(sed -n 's/^bits=//p' "$2" | head -n 1); frame=$(sed -n 's/^frame=//p' "$2" | head -n 1)
-    wrap=$(sed -n 's/^wrap=//p' "$2" | head -n 1)
+    stamp_opt() { sed -n "/^\[serial_stamp\]/,/^\[/s/^$1=//p" "$2" | head -n 1; }
+    for key in bits:64 cell:0 corner:br margin:0; do
+        want=$(stamp_opt "${key%%:*}" "$2"); have=$(sed -n "s/^${key%%:*}: //p" "$1")
+        [ "$have" = "${want:-${key#*:}}" ] || return 1
+    done
+    frame=$(stamp_opt frame "$2"); wrap=$(stamp_opt wrap "$2")
     want=$( [ "${frame:-0}" = 0 ] || echo "$frame$( [ "${wrap:-0}" = 1 ] && echo " wrap")")
-    [ "$(sed -n 's/^bits: //p' "$1")" = "${bits:-64}" ] && [ "$(sed -n 's/^frame: //p' "$1")" = "$want" ]
+    [ "$(sed -n 's/^frame: //p' "$1")" = "$want" ]
 }
 for f in cfg/$data.data cfg/${data}_teacher.cfg cfg/${data}_student.cfg \
          $(for v in "${variants[@]}"; do echo "cfg/${data}_student_$v.cfg"; done); do
