@@ -83,6 +83,7 @@ int dsn_cmd_attack(int argc, char **argv)
         {"--patch-lr", NULL, DSN_ARG_STR, &o.patch_lr, "X", "reverse, blackbox: step size on the patch (0.05)"},
         {"--round-bits", NULL, DSN_ARG_INT, &o.round_bits, "N", "reverse: bits fixed per progressive rounding round (1)"},
         {"--png-images", NULL, DSN_ARG_INT, &o.png_images, "N", "reverse: patched PNGs run through darknet (500; 0: none)"},
+        {"--controls", NULL, DSN_ARG_INT, &o.controls, "K", "reverse, blackbox: the same attack on K freshly initialised networks (3)"},
         {"--darknet", NULL, DSN_ARG_STR, &o.darknet, "FILE", "reverse: the darknet binary (default: beside dsn)"},
         {"--trace-images", NULL, DSN_ARG_INT, &o.trace_images, "N", "test images of each candidate's test in a trace (400)"},
         {"--quiet", "-q", DSN_ARG_FLAG, &o.quiet, NULL, "no progress lines"},
@@ -111,6 +112,7 @@ int dsn_cmd_attack(int argc, char **argv)
         {o.curve_images, 1, "--curve-images"}, {o.test_images, 0, "--test-images"}, {queries, 0, "--queries"},
         {o.per_serial, 1, "--per-serial"}, {o.finalists, 1, "--finalists"}, {o.images, 1, "--images"},
         {o.steps, 1, "--steps"}, {o.round_bits, 1, "--round-bits"}, {o.png_images, 0, "--png-images"},
+        {o.controls, 0, "--controls"},
         {o.trace_images, 4, "--trace-images"},
     };
     for(int i = 0; i < DSN_COUNT(ranges); ++i) {
@@ -119,8 +121,8 @@ int dsn_cmd_attack(int argc, char **argv)
             return DSN_EXIT_ERROR;
         }
     }
-    if(o.batch > 4096 || o.iters_max < o.iters_min) {
-        dsn_error("attack: --batch at most 4096, --iters-max at least --iters-min");
+    if(o.batch > 4096 || o.iters_max < o.iters_min || o.controls > 16) {
+        dsn_error("attack: --batch at most 4096, --iters-max at least --iters-min, --controls at most 16");
         return DSN_EXIT_ERROR;
     }
     o.queries = queries;

@@ -35,8 +35,11 @@ const dsn_attack_kind dsn_attack_kinds[] = {
     {"keysearch", dsn_attack_keysearch, "random serials under a query budget: the best accuracy found", 0},
     {"reverse", dsn_attack_reverse,
      "white-box: a continuous stamp optimised by gradient descent through the network, binarised;\n"
-     "              the patch pasted into PNGs run through darknet classifier valid without a serial", 0},
-    {"blackbox", dsn_attack_blackbox, "black-box: the continuous stamp by NES on output probabilities only", 0},
+     "              the patch pasted into PNGs run through darknet classifier valid without a serial;\n"
+     "              control: the same search on --controls random networks", 0},
+    {"blackbox", dsn_attack_blackbox,
+     "black-box: the continuous stamp by NES on output probabilities only; control: the same on\n"
+     "              --controls random networks", 0},
     {"distill", dsn_attack_distill,
      "an unlocked model (true serial; the reverse attack's patch) distilled into a fresh stamp-free\n"
      "              network on unlabelled images; against scratch with labels", 1},
@@ -67,6 +70,7 @@ void dsn_attack_opts_init(dsn_attack_opts *o)
     o->patch_lr = "0.05";
     o->round_bits = 1;
     o->png_images = 500;
+    o->controls = 3;
     o->kd = "hard,unlocked";
     o->orig_frac = "0.5";
     o->trace_images = 400;

@@ -69,6 +69,8 @@ typedef struct dsn_attack_opts {
     const char *patch_lr;                /* reverse/blackbox step size ("0.05")               */
     int round_bits;                      /* reverse: bits fixed per progressive round (1)     */
     int png_images;                      /* reverse: patched PNGs run through darknet (500)  */
+    int controls;                        /* reverse, blackbox: random networks run as the
+                                            control (3; 0: none)                              */
     const char *kd;                      /* overwrite: "hard" (KD off), "unlocked" or both    */
     const char *orig_frac;               /* overwrite: share of raw rows stamped with the
                                             original serial and pushed to uniform ("0.5")     */

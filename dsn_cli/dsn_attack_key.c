@@ -35,6 +35,48 @@ static void headline(dsn_attack_ctx *a, const char *setting, double value, doubl
     json_array_append_new(json_object_get(a->root, "headline"), h);
 }
 
+/* ---- controls: the same attack on networks with nothing to leak ----------------------------- */
+
+/* Runs fn with the stolen network replaced, in turn, by o->controls freshly initialised networks
+ * of the same architecture (seeded by tag); out[i] is fn's result on the i-th, the largest is
+ * returned (-1 on failure or without controls). */
+typedef double (*control_fn)(dsn_attack_ctx *a, void *ctx);
+
+static double run_controls(dsn_attack_ctx *a, const char *tag, control_fn fn, void *ctx, double *out)
+{
+    network *stolen = a->stolen.net;
+    double best = -1;
+    for(int i = 0; i < a->o->controls; ++i) {
+        dsn_model fresh;
+        dsn_attack_say(a, "control %d of %d: a freshly initialised network", i + 1, a->o->controls);
+        if(dsn_attack_fresh_net(a, &fresh, stolen->batch, (unsigned)dsn_attack_seed((uint64_t)a->o->seed, tag, i, 0)) != 0)
+            return -1;
+        a->stolen.net = fresh.net;
+        out[i] = fn(a, ctx);
+        a->stolen.net = stolen;
+        dsn_model_free(&fresh);
+        if(out[i] < 0) return -1;
+        if(out[i] > best) best = out[i];
+    }
+    return best;
+}
+
+/* The controls' line of the markdown and their JSON; the baseline a headline compares with. */
+static double controls_report(dsn_attack_ctx *a, json_t *node, json_t *runs, const double *acc, double best, double raw)
+{
+    if(a->o->controls == 0) {
+        json_decref(runs);
+        return raw;
+    }
+    json_object_set_new(node, "controls", runs);
+    json_object_set_new(node, "controls_best_test", json_real(best));
+    dsn_attack_md(a, "\nControl (nothing to leak): the same attack, same starts and seeds, on %d freshly initialised networks "
+                     "of the same architecture: continuous patch", a->o->controls);
+    for(int i = 0; i < a->o->controls; ++i) dsn_attack_md(a, "%s %.2f", i ? "," : "", acc[i]);
+    dsn_attack_md(a, "%% on the test images (best %.2f%%; the headline's baseline).\n", best);
+    return best;
+}
+
 /* ---- prune ---------------------------------------------------------------------------------- */
 
 static int abs_cmp(const void *x, const void *y)
@@ -684,6 +726,41 @@ typedef struct reverse_state {
     int best_sur;
 } reverse_state;
 
+/* One start of the white-box search (its seed from the start and the surrogate), measured. */
+static int run_start(dsn_attack_ctx *a, reverse_state *rs, const char *start, int sur, patch_result *r)
+{
+    const dsn_attack_opts *o = a->o;
+    dsn_patch_opts po = {NULL, start, 1, o->steps, sur ? o->steps / 2 : 0, rs->lr,
+                         dsn_attack_seed((uint64_t)o->seed, start, sur, 0), NULL};
+    r->pool_acc = dsn_attack_patch_search(a, rs->pool, rs->n_pool, &po, rs->cells, rs->patch);
+    if(r->pool_acc < 0) return -1;
+    measure_patch(a, rs->cells, rs->patch, r);
+    return 0;
+}
+
+/* The control's run: every start on the network in a->stolen (a fresh one), the best by the
+ * attacker's images as for the stolen model; its continuous test accuracy, -1 on failure. */
+typedef struct reverse_control { reverse_state *rs; json_t *runs; } reverse_control;
+
+static double reverse_on_control(dsn_attack_ctx *a, void *ctx)
+{
+    reverse_control *c = ctx;
+    char starts[256];
+    snprintf(starts, sizeof starts, "%s", a->o->starts);
+    patch_result best = {.pool_acc = -1};
+    for(char *save = NULL, *p = strtok_r(starts, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        for(int sur = 0; sur < 2; ++sur) {
+            patch_result r;
+            if(run_start(a, c->rs, p, sur, &r) != 0) return -1;
+            if(r.pool_acc > best.pool_acc) best = r;
+        }
+    }
+    double raw = dsn_attack_test_acc(a, a->stolen.net, NULL, -1).acc;
+    json_array_append_new(c->runs, json_pack("{s:f, s:f, s:f, s:f}", "raw", raw, "attacker_images_acc", best.pool_acc,
+                                             "test_continuous", best.test_cont, "test_binarised", best.test_bin));
+    return best.test_cont;
+}
+
 /* Every start, through the true network and with the leaky surrogate first; keeps the best by
  * the accuracy on the attacker's own images (the test set is the owner's, never the attacker's). */
 static int reverse_starts(dsn_attack_ctx *a, reverse_state *rs)
@@ -698,14 +775,10 @@ static int reverse_starts(dsn_attack_ctx *a, reverse_state *rs)
             dsn_attack_say(a, "start %s%s: %d steps", p, sur ? " with the leaky surrogate" : "", o->steps);
             double t0 = now_seconds();
             patch_result r;
-            dsn_patch_opts po = {NULL, p, 1, o->steps, sur ? o->steps / 2 : 0, rs->lr,
-                                 dsn_attack_seed((uint64_t)o->seed, p, sur, 0), NULL};
-            r.pool_acc = dsn_attack_patch_search(a, rs->pool, rs->n_pool, &po, rs->cells, rs->patch);
-            if(r.pool_acc < 0) {
+            if(run_start(a, rs, p, sur, &r) != 0) {
                 json_decref(js);
                 return -1;
             }
-            measure_patch(a, rs->cells, rs->patch, &r);
             char ham[16] = "-";
             if(r.hamming >= 0) snprintf(ham, sizeof ham, "%d", r.hamming);
             dsn_attack_md(a, "| %s | %s | %.2f | %.2f | %s | %.2f |\n", p, sur ? "leaky, then true" : "true", r.pool_acc,
@@ -816,14 +889,24 @@ int dsn_attack_reverse(dsn_attack_ctx *a)
     if(pr.hamming >= 0) json_object_set_new(jp, "hamming", json_integer(pr.hamming));
     json_object_set_new(a->root, "progressive", jp);
     reverse_png(a, &rs);
-    json_object_set_new(a->root, "best", json_pack("{s:s, s:f, s:f, s:f, s:i, s:o}", "start", rs.best_start, "test_continuous",
-                                                   rs.best.test_cont, "test_binarised", rs.best.test_bin, "raw", raw, "hamming",
-                                                   rs.best.hamming, "cells", cells_json(rs.best_cells, rs.bits)));
-    char setting[128];
-    snprintf(setting, sizeof setting, "continuous patch, %d labelled images (best of the starts; baseline: raw)", rs.n_pool);
-    headline(a, setting, rs.best.test_cont, raw, 1);
-    snprintf(setting, sizeof setting, "progressively binarised patch, Hamming %s to the serial (baseline: raw)", ham);
-    headline(a, setting, pr.test_bin, raw, 1);
+    json_t *jb = json_pack("{s:s, s:f, s:f, s:f, s:i, s:o}", "start", rs.best_start, "test_continuous", rs.best.test_cont,
+                           "test_binarised", rs.best.test_bin, "raw", raw, "hamming", rs.best.hamming, "cells",
+                           cells_json(rs.best_cells, rs.bits));
+    json_object_set_new(a->root, "best", jb);
+    double ctl[16];
+    reverse_control rc_ctx = {&rs, json_array()};
+    double best_ctl = run_controls(a, "reversectl", reverse_on_control, &rc_ctx, ctl);
+    if(a->o->controls > 0 && best_ctl < 0) {
+        json_decref(rc_ctx.runs);
+        goto done;
+    }
+    double base = controls_report(a, jb, rc_ctx.runs, ctl, best_ctl, raw);
+    const char *bname = a->o->controls > 0 ? "random networks" : "raw";
+    char setting[160];
+    snprintf(setting, sizeof setting, "continuous patch, %d labelled images (best of the starts; baseline: %s)", rs.n_pool, bname);
+    headline(a, setting, rs.best.test_cont, base, 1);
+    snprintf(setting, sizeof setting, "progressively binarised patch, Hamming %s to the serial (baseline: %s)", ham, bname);
+    headline(a, setting, pr.test_bin, base, 1);
     rc = 0;
 done:
     free(rs.pool), free(rs.cells), free(rs.best_cells), free(rs.patch), free(rs.best_patch);
@@ -831,6 +914,10 @@ done:
 }
 
 /* ---- black-box: NES on output probabilities ----------------------------------------------- */
+
+#define NES_PAIRS 5        /* antithetic pairs per step    */
+#define NES_IMAGES 10      /* images per evaluation        */
+#define NES_SIGMA 0.1f     /* perturbation scale           */
 
 typedef struct nes_rows { const dsn_geometry *geo; const float *patches; int psize, per, c; } nes_rows;
 
@@ -858,44 +945,36 @@ static void nes_step(float *theta, float *m1, float *v1, const float *u, const f
     }
 }
 
-int dsn_attack_blackbox(dsn_attack_ctx *a)
+/* One NES search on a->stolen.net from all-0.5: theta (bits cells) ends as the found patch; with
+ * cx/cy, the test accuracy every 10 steps (nc points). Returns the queries made. */
+typedef struct nes_search { long steps; int n_pool; const int *pool; double lr; float *theta; int *cx; double *cy; int nc; } nes_search;
+
+static long nes_run(dsn_attack_ctx *a, nes_search *ns)
 {
-    const dsn_attack_opts *o = a->o;
-    long Q = o->queries > 0 ? o->queries : 10000;
-    const int K = 5, b = 10;                 /* antithetic pairs per step, images per evaluation */
-    const float sigma = 0.1f;
-    double lr;
-    if(dsn_parse_real(o->patch_lr, &lr) != 0 || lr <= 0) return dsn_attack_fail(a, "--patch-lr %s is not a positive number", o->patch_lr);
+    const int K = NES_PAIRS, b = NES_IMAGES;
     int bits = a->geo.bits, C = a->train.c, psize = dsn_patch_size(&a->geo, C), classes = a->train.classes;
-    long steps = Q / (2L * K * b);
-    if(steps < 1) return dsn_attack_fail(a, "--queries %ld: a step needs %d", Q, 2 * K * b);
-    int n_pool = o->images < a->train.n ? o->images : a->train.n;
-    int *pool = dsn_attack_subset(a, n_pool, dsn_attack_seed((uint64_t)o->seed, "pool", 0, 0));
-    float *theta = malloc((size_t)bits * sizeof *theta), *u = malloc((size_t)K * bits * sizeof *u);
-    float *cand = malloc((size_t)2 * K * bits * sizeof *cand), *patches = malloc((size_t)2 * K * psize * sizeof *patches);
-    float *probs = malloc((size_t)2 * K * b * classes * sizeof *probs), *m1 = calloc((size_t)bits, sizeof *m1);
-    float *v1 = calloc((size_t)bits, sizeof *v1), *patch = malloc((size_t)psize * sizeof *patch);
+    float *u = malloc((size_t)K * bits * sizeof *u), *cand = malloc((size_t)2 * K * bits * sizeof *cand);
+    float *patches = malloc((size_t)2 * K * psize * sizeof *patches), *probs = malloc((size_t)2 * K * b * classes * sizeof *probs);
+    float *m1 = calloc((size_t)bits, sizeof *m1), *v1 = calloc((size_t)bits, sizeof *v1), *patch = malloc((size_t)psize * sizeof *patch);
     int *img = malloc((size_t)2 * K * b * sizeof *img);
-    int *cx = malloc((size_t)(steps / 10 + 2) * sizeof *cx);
-    double *cy = malloc((size_t)(steps / 10 + 2) * sizeof *cy);
-    if(!pool || !theta || !u || !cand || !patches || !probs || !m1 || !v1 || !patch || !img || !cx || !cy) dsn_die("out of memory");
+    if(!u || !cand || !patches || !probs || !m1 || !v1 || !patch || !img) dsn_die("out of memory");
     dsn_rng r;
-    dsn_rng_stream(&r, dsn_attack_seed((uint64_t)o->seed, "nes", 0, 0), 1);
-    for(int i = 0; i < bits; ++i) theta[i] = 0.5f;
+    dsn_rng_stream(&r, dsn_attack_seed((uint64_t)a->o->seed, "nes", 0, 0), 1);
+    for(int i = 0; i < bits; ++i) ns->theta[i] = 0.5f;
     nes_rows nr = {&a->geo, patches, psize, b, C};
-    int nc = 0, curve_n = o->curve_images < a->n_test ? o->curve_images : a->n_test;
+    int curve_n = a->o->curve_images < a->n_test ? a->o->curve_images : a->n_test;
     long queries = 0;
-    dsn_attack_say(a, "NES: %ld steps of %d queries", steps, 2 * K * b);
-    for(long step = 1; step <= steps; ++step) {
+    ns->nc = 0;
+    for(long step = 1; step <= ns->steps; ++step) {
         for(int j = 0; j < b; ++j) {
-            int im = pool[dsn_rng_below(&r, n_pool)];
+            int im = ns->pool[dsn_rng_below(&r, ns->n_pool)];
             for(int c = 0; c < 2 * K; ++c) img[c * b + j] = im;
         }
         for(int k = 0; k < K; ++k) {
             for(int i = 0; i < bits; ++i) {
                 float e = (float)dsn_rng_normal(&r);
                 u[k * bits + i] = e;
-                float p = theta[i] + sigma * e, q = theta[i] - sigma * e;
+                float p = ns->theta[i] + NES_SIGMA * e, q = ns->theta[i] - NES_SIGMA * e;
                 cand[(2 * k) * bits + i] = p < 0 ? 0 : p > 1 ? 1 : p;
                 cand[(2 * k + 1) * bits + i] = q < 0 ? 0 : q > 1 ? 1 : q;
             }
@@ -903,50 +982,107 @@ int dsn_attack_blackbox(dsn_attack_ctx *a)
         for(int c = 0; c < 2 * K; ++c) dsn_patch_from_cells(patches + (size_t)c * psize, cand + (size_t)c * bits, &a->geo, C);
         if(dsn_run_rows(a->stolen.net, &a->train, img, 2L * K * b, nes_row, &nr, -1, NULL, probs) < 0) dsn_die("out of memory");
         queries += 2L * K * b;
-        float f[2 * 5 * 2];
+        float f[2 * NES_PAIRS];
         for(int c = 0; c < 2 * K; ++c) {
-            double s = 0;
-            for(int j = 0; j < b; ++j) s += log(probs[((size_t)c * b + j) * classes + a->train.label[img[c * b + j]]] + 1e-12);
-            f[c] = (float)(s / b);
+            double sum = 0;
+            for(int j = 0; j < b; ++j) sum += log(probs[((size_t)c * b + j) * classes + a->train.label[img[c * b + j]]] + 1e-12);
+            f[c] = (float)(sum / b);
         }
-        nes_step(theta, m1, v1, u, f, bits, K, sigma, (float)lr, step);
-        if(step % 10 == 0 || step == steps) {
-            dsn_patch_from_cells(patch, theta, &a->geo, C);
+        nes_step(ns->theta, m1, v1, u, f, bits, K, NES_SIGMA, (float)ns->lr, step);
+        if(ns->cx && (step % 10 == 0 || step == ns->steps)) {
+            dsn_patch_from_cells(patch, ns->theta, &a->geo, C);
             dsn_input in = {&a->geo, NULL, patch};
             long right = dsn_run_images(a->stolen.net, &a->test, NULL, curve_n, &in, -1, NULL, NULL);
-            cx[nc] = (int)queries;
-            cy[nc++] = 100.0 * right / curve_n;
+            ns->cx[ns->nc] = (int)queries;
+            ns->cy[ns->nc++] = 100.0 * right / curve_n;
         }
     }
-    dsn_patch_from_cells(patch, theta, &a->geo, C);
+    free(u), free(cand), free(patches), free(probs), free(m1), free(v1), free(patch), free(img);
+    return queries;
+}
+
+/* The control's run: the same search on the network in a->stolen (a fresh one), no curve. */
+typedef struct nes_control { nes_search ns; json_t *runs; } nes_control;
+
+static double blackbox_on_control(dsn_attack_ctx *a, void *ctx)
+{
+    nes_control *c = ctx;
+    nes_run(a, &c->ns);
+    int psize = dsn_patch_size(&a->geo, a->train.c);
+    float *patch = malloc((size_t)psize * sizeof *patch);
+    if(!patch) dsn_die("out of memory");
+    dsn_patch_from_cells(patch, c->ns.theta, &a->geo, a->train.c);
     patch_result res;
-    measure_patch(a, theta, patch, &res);
-    double raw = json_number_value(json_object_get(json_object_get(a->root, "stolen"), "raw"));
+    measure_patch(a, c->ns.theta, patch, &res);
+    free(patch);
+    double raw = dsn_attack_test_acc(a, a->stolen.net, NULL, -1).acc;
+    json_array_append_new(c->runs, json_pack("{s:f, s:f, s:f}", "raw", raw, "test_continuous", res.test_cont, "test_binarised",
+                                             res.test_bin));
+    return res.test_cont;
+}
+
+/* The black-box report: JSON, markdown, the curve's plot; the controls; the headline. */
+static int blackbox_report(dsn_attack_ctx *a, const nes_search *ns, long queries, const patch_result *res, nes_control *ctl)
+{
+    int bits = a->geo.bits;
+    double raw = json_number_value(json_object_get(json_object_get(a->root, "stolen"), "raw")), acc[16];
     json_t *curve = json_array();
-    for(int i = 0; i < nc; ++i) json_array_append_new(curve, json_pack("[i, f]", cx[i], cy[i]));
-    json_t *j = json_pack("{s:I, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:o, s:o}", "queries", (json_int_t)queries, "pairs", K,
-                          "images_per_evaluation", b, "sigma", (double)sigma, "step", lr, "test_continuous", res.test_cont,
-                          "test_binarised", res.test_bin, "raw", raw, "curve", curve, "cells", cells_json(theta, bits));
-    if(res.hamming >= 0) json_object_set_new(j, "hamming", json_integer(res.hamming));
+    for(int i = 0; i < ns->nc; ++i) json_array_append_new(curve, json_pack("[i, f]", ns->cx[i], ns->cy[i]));
+    json_t *j = json_pack("{s:I, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:o, s:o}", "queries", (json_int_t)queries, "pairs",
+                          NES_PAIRS, "images_per_evaluation", NES_IMAGES, "sigma", (double)NES_SIGMA, "step", ns->lr,
+                          "test_continuous", res->test_cont, "test_binarised", res->test_bin, "raw", raw, "curve", curve,
+                          "cells", cells_json(ns->theta, bits));
+    if(res->hamming >= 0) json_object_set_new(j, "hamming", json_integer(res->hamming));
     json_object_set_new(a->root, "blackbox", j);
     char ham[16] = "-";
-    if(res.hamming >= 0) snprintf(ham, sizeof ham, "%d", res.hamming);
+    if(res->hamming >= 0) snprintf(ham, sizeof ham, "%d", res->hamming);
     dsn_attack_md(a, "Black-box: only the output probabilities. NES (natural evolution strategies) on the %d cells from all-0.5: "
                      "each step %d antithetic Gaussian perturbations (sigma %g) evaluated on the same %d labelled training "
                      "images (one query = one image with one patch), Adam ascent on the mean log-probability of the label, "
                      "step %g. %ld queries.\n\n| test, continuous patch | binarised: Hamming | test, binarised | raw |\n"
                      "|---:|---:|---:|---:|\n| %.2f | %s | %.2f | %.2f |\n",
-                  bits, 2 * K, sigma, b, lr, queries, res.test_cont, ham, res.test_bin, raw);
-    dsn_panel panel = {{0}, 1, {{"NES patch (test accuracy)", nc, cx, cy, 0}}};
+                  bits, 2 * NES_PAIRS, (double)NES_SIGMA, NES_IMAGES, ns->lr, queries, res->test_cont, ham, res->test_bin, raw);
+    dsn_panel panel = {{0}, 1, {{"NES patch (test accuracy)", ns->nc, ns->cx, ns->cy, 0}}};
     snprintf(panel.title, sizeof panel.title, "black-box NES, %s", json_string_value(json_object_get(a->root, "name")));
     char name[256];
     snprintf(name, sizeof name, "attacks_blackbox_%s", json_string_value(json_object_get(a->root, "name")));
     int rc = dsn_attack_plot(a, name, "queries", "test accuracy (%)", &panel, 1);
-    if(rc == 0 && o->png_dir) dsn_attack_md(a, "\nTest accuracy against queries: `%s.png`.\n", name);
+    if(rc == 0 && a->o->png_dir) dsn_attack_md(a, "\nTest accuracy against queries: `%s.png`.\n", name);
+    double best = run_controls(a, "blackboxctl", blackbox_on_control, ctl, acc);
+    if(a->o->controls > 0 && best < 0) {
+        json_decref(ctl->runs);
+        return -1;
+    }
+    double base = controls_report(a, j, ctl->runs, acc, best, raw);
     char setting[128];
-    snprintf(setting, sizeof setting, "%ld queries, continuous patch (baseline: raw)", queries);
-    headline(a, setting, res.test_cont, raw, 1);
-    free(pool), free(theta), free(u), free(cand), free(patches), free(probs), free(m1), free(v1), free(patch), free(img);
-    free(cx), free(cy);
+    snprintf(setting, sizeof setting, "%ld queries, continuous patch (baseline: %s)", queries,
+             a->o->controls > 0 ? "random networks" : "raw");
+    headline(a, setting, res->test_cont, base, 1);
+    return rc;
+}
+
+int dsn_attack_blackbox(dsn_attack_ctx *a)
+{
+    const dsn_attack_opts *o = a->o;
+    long Q = o->queries > 0 ? o->queries : 10000;
+    double lr;
+    if(dsn_parse_real(o->patch_lr, &lr) != 0 || lr <= 0) return dsn_attack_fail(a, "--patch-lr %s is not a positive number", o->patch_lr);
+    int bits = a->geo.bits, C = a->train.c, psize = dsn_patch_size(&a->geo, C);
+    long steps = Q / (2L * NES_PAIRS * NES_IMAGES);
+    if(steps < 1) return dsn_attack_fail(a, "--queries %ld: a step needs %d", Q, 2 * NES_PAIRS * NES_IMAGES);
+    int n_pool = o->images < a->train.n ? o->images : a->train.n;
+    int *pool = dsn_attack_subset(a, n_pool, dsn_attack_seed((uint64_t)o->seed, "pool", 0, 0));
+    float *theta = malloc((size_t)bits * sizeof *theta), *patch = malloc((size_t)psize * sizeof *patch);
+    nes_search ns = {steps, n_pool, pool, lr, theta, malloc((size_t)(steps / 10 + 2) * sizeof(int)),
+                     malloc((size_t)(steps / 10 + 2) * sizeof(double)), 0};
+    nes_control ctl = {{steps, n_pool, pool, lr, malloc((size_t)bits * sizeof(float)), NULL, NULL, 0}, json_array()};
+    if(!pool || !theta || !patch || !ns.cx || !ns.cy || !ctl.ns.theta) dsn_die("out of memory");
+    dsn_attack_say(a, "NES: %ld steps of %d queries", steps, 2 * NES_PAIRS * NES_IMAGES);
+    long queries = nes_run(a, &ns);
+    dsn_patch_from_cells(patch, theta, &a->geo, C);
+    patch_result res;
+    measure_patch(a, theta, patch, &res);
+    int rc = blackbox_report(a, &ns, queries, &res, &ctl);
+    free(pool), free(theta), free(patch), free(ns.cx), free(ns.cy), free(ctl.ns.theta);
     return rc;
 }

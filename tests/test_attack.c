@@ -503,6 +503,27 @@ static void test_attack_keysearch_sealed(void **state)
     json_decref(j);
 }
 
+/* The control of a white-box or black-box attack: the same attack on k freshly initialised
+ * networks, each recorded, the best of them every headline's baseline. */
+static void check_controls(json_t *j, json_t *node, size_t k)
+{
+    json_t *runs = json_object_get(node, "controls"), *run, *h;
+    assert_int_equal(json_array_size(runs), k);
+    double best = -1;
+    size_t i;
+    json_array_foreach(runs, i, run) {
+        double acc = json_number_value(json_object_get(run, "test_continuous"));
+        assert_true(acc >= 0 && acc <= 100);
+        assert_true(json_is_number(json_object_get(run, "raw")));
+        if(acc > best) best = acc;
+    }
+    assert_true(json_number_value(json_object_get(node, "controls_best_test")) == best);
+    json_array_foreach(json_object_get(j, "headline"), i, h) {
+        assert_true(json_number_value(json_object_get(h, "baseline")) == best);
+        assert_non_null(strstr(json_string_value(json_object_get(h, "setting")), "baseline: random networks"));
+    }
+}
+
 static void test_attack_reverse(void **state)
 {
     (void)state;
@@ -517,16 +538,28 @@ static void test_attack_reverse(void **state)
     json_t *png = json_object_get(j, "png_valid");
     if(!json_object_get(png, "top1")) fail_msg("patched PNGs not measured: %s", json_string_value(json_object_get(png, "error")));
     assert_int_equal(json_integer_value(json_object_get(png, "images")), 12);
+    check_controls(j, json_object_get(j, "best"), 3);
     json_decref(j);
 }
 
 static void test_attack_blackbox(void **state)
 {
     (void)state;
-    json_t *j = attack("blackbox", "--queries 400 --images 40");
+    json_t *j = attack("blackbox", "--queries 400 --images 40 --controls 2");
     json_t *b = json_object_get(j, "blackbox");
     assert_int_equal(json_integer_value(json_object_get(b, "queries")), 400);
     assert_int_equal(json_array_size(json_object_get(b, "cells")), 16);
+    check_controls(j, b, 2);
+    double with_controls = json_number_value(json_object_get(b, "test_continuous"));
+    json_decref(j);
+    /* without controls the baseline is the stolen model's raw accuracy; the attack itself is the same */
+    j = attack("blackbox", "--queries 400 --images 40 --controls 0");
+    b = json_object_get(j, "blackbox");
+    assert_null(json_object_get(b, "controls"));
+    json_t *h = json_array_get(json_object_get(j, "headline"), 0);
+    assert_true(json_number_value(json_object_get(h, "baseline")) == json_number_value(json_object_get(b, "raw")));
+    assert_non_null(strstr(json_string_value(json_object_get(h, "setting")), "baseline: raw"));
+    assert_true(json_number_value(json_object_get(b, "test_continuous")) == with_controls);
     json_decref(j);
 }
 
@@ -589,6 +622,12 @@ static void test_attack_bad_input(void **state)
              M.customer_weights, M.data, M.target_cert, M.owner_pub);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "--student-cfg"));
+    for(int i = 0; i < 2; ++i) {
+        rc = dsn(out, sizeof out, "attack blackbox --cfg %s --weights %s --data %s --controls %s", M.customer_cfg,
+                 M.customer_weights, M.data, i ? "17" : "-1");
+        assert_int_equal(rc, 2);
+        assert_non_null(strstr(out, "--controls"));
+    }
     /* nothing half-written: a failed run leaves no --json behind */
     char json[600];
     snprintf(json, sizeof json, "%s/never.json", OUT);
