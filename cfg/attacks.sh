@@ -19,12 +19,12 @@
 # then dsn attack summary writes REPORT/attacks.md and REPORT/attacks.json; the curves go to REPORT/.
 # The training runs are cached in RUN/cache_FORM.json (scratch baselines are shared by finetune and
 # transfer, and finetune's reinit-fc is transfer's conv-trained). A second make attacks resumes: an
-# attack whose model (cfg and weights, by SHA-256) and command line are unchanged (RUN/KIND_FORM.cmd)
-# is not run again; ATTACK_FRESH=1 (FRESH here) starts over, cache included.
+# attack whose model (cfg and weights, by SHA-256), dsn binary and command line are unchanged
+# (RUN/KIND_FORM.cmd) is not run again; ATTACK_FRESH=1 (FRESH here) starts over, cache included.
 set -euo pipefail
 bin=${BUILD:-build}
 data=${DATA:-mnist}
-read -r -a seeds <<< "${SEEDS:-0 1 2}"
+read -r -a seeds <<< "${SEEDS:-0 1 2 3 4}"
 run=${RUN:-build/attacks/$data}
 report=${REPORT:-report}
 read -r -a opts <<< "${OPTS:-}"
@@ -107,12 +107,13 @@ attack() {
     local args=("$kind" "${model[@]}" "${common[@]}" --cache "$run/cache_$form.json" "$@" "${opts[@]}"
                 --json "$run/${kind}_$form.json" --md "$run/${kind}_$form.md")
     local json=$run/${kind}_$form.json cmd=$run/${kind}_$form.cmd
-    # the command and the model's bytes (make demo rewrites the same export with a new time)
+    # the command, the model's bytes (make demo rewrites the same export with a new time) and the
+    # dsn that runs it (a rebuilt attack reruns; its training runs still come from the cache)
     local key
-    key="$(sha256sum "${model[1]}" "${model[3]}" | cut -c1-64 | tr '\n' ' ')${args[*]}"
+    key="$(sha256sum "${model[1]}" "${model[3]}" "$bin/dsn" | cut -c1-64 | tr '\n' ' ')${args[*]}"
     results+=("$json")
     if [ -f "$json" ] && [ -f "$cmd" ] && [ "$(cat "$cmd")" = "$key" ]; then
-        echo "  done before (same model, same command): $json"
+        echo "  done before (same model, dsn and command): $json"
         return
     fi
     rm -f "$cmd"

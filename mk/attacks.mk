@@ -2,7 +2,7 @@
 # customer models; report/attacks.md, report/attacks.json and the PNG curves in report/.
 # Included by the Makefile (include $(wildcard mk/*.mk)).
 #
-#   make attacks [ATTACK_DATA=mnist] [ATTACK_SEEDS="0 1 2"] [ATTACK_OPTS="..."] [ATTACK_FRESH=1]
+#   make attacks [ATTACK_DATA=mnist] [ATTACK_SEEDS="0 1 2 3 4"] [ATTACK_OPTS="..."] [ATTACK_FRESH=1]
 #
 # Runs make demo first when its customer models are missing. cfg/attacks.sh says what it runs.
 
@@ -12,7 +12,7 @@ DEB_ALL   += libjansson-dev
 LDLIBS    += -ljansson
 
 ATTACK_DATA  ?= mnist
-ATTACK_SEEDS ?= 0 1 2
+ATTACK_SEEDS ?= 0 1 2 3 4
 ATTACK_OPTS  ?=
 ATTACK_FRESH ?= 0
 ATTACK_DIR   ?= build/attacks/$(ATTACK_DATA)
