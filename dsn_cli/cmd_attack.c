@@ -121,8 +121,9 @@ int dsn_cmd_attack(int argc, char **argv)
             return DSN_EXIT_ERROR;
         }
     }
-    if(o.batch > 4096 || o.iters_max < o.iters_min || o.controls > 16) {
-        dsn_error("attack: --batch at most 4096, --iters-max at least --iters-min, --controls at most 16");
+    if(o.batch > 4096 || o.iters_max < o.iters_min || o.controls > DSN_ATTACK_MAX_CONTROLS) {
+        dsn_error("attack: --batch at most 4096, --iters-max at least --iters-min, --controls at most %d",
+                  DSN_ATTACK_MAX_CONTROLS);
         return DSN_EXIT_ERROR;
     }
     o.queries = queries;

@@ -36,6 +36,7 @@
 #include "dsn_verify.h"
 
 #define DSN_ATTACK_MAX_LIST 32
+#define DSN_ATTACK_MAX_CONTROLS 16     /* --controls: random networks per control             */
 
 typedef struct dsn_attack_ctx dsn_attack_ctx;
 

@@ -38,14 +38,16 @@ static void headline(dsn_attack_ctx *a, const char *setting, double value, doubl
 /* ---- controls: the same attack on networks with nothing to leak ----------------------------- */
 
 /* Runs fn with the stolen network replaced, in turn, by o->controls freshly initialised networks
- * of the same architecture (seeded by tag); out[i] is fn's result on the i-th, the largest is
- * returned (-1 on failure or without controls). */
+ * of the same architecture (seeded by tag); out[i] is fn's result on the i-th, *best the largest
+ * (-1 without controls). Returns 0, or -1 with a->err set. */
 typedef double (*control_fn)(dsn_attack_ctx *a, void *ctx);
 
-static double run_controls(dsn_attack_ctx *a, const char *tag, control_fn fn, void *ctx, double *out)
+static int run_controls(dsn_attack_ctx *a, const char *tag, control_fn fn, void *ctx, double *out, double *best)
 {
     network *stolen = a->stolen.net;
-    double best = -1;
+    *best = -1;
+    if(a->o->controls < 0 || a->o->controls > DSN_ATTACK_MAX_CONTROLS)
+        return dsn_attack_fail(a, "--controls %d: 0 to %d", a->o->controls, DSN_ATTACK_MAX_CONTROLS);
     for(int i = 0; i < a->o->controls; ++i) {
         dsn_model fresh;
         dsn_attack_say(a, "control %d of %d: a freshly initialised network", i + 1, a->o->controls);
@@ -56,15 +58,15 @@ static double run_controls(dsn_attack_ctx *a, const char *tag, control_fn fn, vo
         a->stolen.net = stolen;
         dsn_model_free(&fresh);
         if(out[i] < 0) return -1;
-        if(out[i] > best) best = out[i];
+        if(out[i] > *best) *best = out[i];
     }
-    return best;
+    return 0;
 }
 
 /* The controls' line of the markdown and their JSON; the baseline a headline compares with. */
 static double controls_report(dsn_attack_ctx *a, json_t *node, json_t *runs, const double *acc, double best, double raw)
 {
-    if(a->o->controls == 0) {
+    if(a->o->controls <= 0) {
         json_decref(runs);
         return raw;
     }
@@ -893,10 +895,9 @@ int dsn_attack_reverse(dsn_attack_ctx *a)
                            "test_binarised", rs.best.test_bin, "raw", raw, "hamming", rs.best.hamming, "cells",
                            cells_json(rs.best_cells, rs.bits));
     json_object_set_new(a->root, "best", jb);
-    double ctl[16];
+    double ctl[DSN_ATTACK_MAX_CONTROLS], best_ctl;
     reverse_control rc_ctx = {&rs, json_array()};
-    double best_ctl = run_controls(a, "reversectl", reverse_on_control, &rc_ctx, ctl);
-    if(a->o->controls > 0 && best_ctl < 0) {
+    if(run_controls(a, "reversectl", reverse_on_control, &rc_ctx, ctl, &best_ctl) != 0) {
         json_decref(rc_ctx.runs);
         goto done;
     }
@@ -1025,7 +1026,7 @@ static double blackbox_on_control(dsn_attack_ctx *a, void *ctx)
 static int blackbox_report(dsn_attack_ctx *a, const nes_search *ns, long queries, const patch_result *res, nes_control *ctl)
 {
     int bits = a->geo.bits;
-    double raw = json_number_value(json_object_get(json_object_get(a->root, "stolen"), "raw")), acc[16];
+    double raw = json_number_value(json_object_get(json_object_get(a->root, "stolen"), "raw")), acc[DSN_ATTACK_MAX_CONTROLS];
     json_t *curve = json_array();
     for(int i = 0; i < ns->nc; ++i) json_array_append_new(curve, json_pack("[i, f]", ns->cx[i], ns->cy[i]));
     json_t *j = json_pack("{s:I, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:o, s:o}", "queries", (json_int_t)queries, "pairs",
@@ -1048,8 +1049,8 @@ static int blackbox_report(dsn_attack_ctx *a, const nes_search *ns, long queries
     snprintf(name, sizeof name, "attacks_blackbox_%s", json_string_value(json_object_get(a->root, "name")));
     int rc = dsn_attack_plot(a, name, "queries", "test accuracy (%)", &panel, 1);
     if(rc == 0 && a->o->png_dir) dsn_attack_md(a, "\nTest accuracy against queries: `%s.png`.\n", name);
-    double best = run_controls(a, "blackboxctl", blackbox_on_control, ctl, acc);
-    if(a->o->controls > 0 && best < 0) {
+    double best;
+    if(run_controls(a, "blackboxctl", blackbox_on_control, ctl, acc, &best) != 0) {
         json_decref(ctl->runs);
         return -1;
     }
