@@ -83,7 +83,8 @@ int dsn_cmd_attack(int argc, char **argv)
         {"--patch-lr", NULL, DSN_ARG_STR, &o.patch_lr, "X", "reverse, blackbox: step size on the patch (0.05)"},
         {"--round-bits", NULL, DSN_ARG_INT, &o.round_bits, "N", "reverse: bits fixed per progressive rounding round (1)"},
         {"--png-images", NULL, DSN_ARG_INT, &o.png_images, "N", "reverse: patched PNGs run through darknet (500; 0: none)"},
-        {"--controls", NULL, DSN_ARG_INT, &o.controls, "K", "reverse, blackbox: the same attack on K freshly initialised networks (3)"},
+        {"--controls", NULL, DSN_ARG_INT, &o.controls, "K", "reverse, blackbox: the same attack on K fresh networks, and for a\n"
+                                                          "                         sealed model on K copies re-sealed under random serials (3)"},
         {"--darknet", NULL, DSN_ARG_STR, &o.darknet, "FILE", "reverse: the darknet binary (default: beside dsn)"},
         {"--trace-images", NULL, DSN_ARG_INT, &o.trace_images, "N", "test images of each candidate's test in a trace (400)"},
         {"--quiet", "-q", DSN_ARG_FLAG, &o.quiet, NULL, "no progress lines"},

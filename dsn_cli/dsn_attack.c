@@ -36,10 +36,9 @@ const dsn_attack_kind dsn_attack_kinds[] = {
     {"reverse", dsn_attack_reverse,
      "white-box: a continuous stamp optimised by gradient descent through the network, binarised;\n"
      "              the patch pasted into PNGs run through darknet classifier valid without a serial;\n"
-     "              control: the same search on --controls random networks", 0},
+     "              controls: the same search on --controls random networks (sealed: and re-sealed copies)", 0},
     {"blackbox", dsn_attack_blackbox,
-     "black-box: the continuous stamp by NES on output probabilities only; control: the same on\n"
-     "              --controls random networks", 0},
+     "black-box: the continuous stamp by NES on output probabilities only; controls as reverse's", 0},
     {"distill", dsn_attack_distill,
      "an unlocked model (true serial; the reverse attack's patch) distilled into a fresh stamp-free\n"
      "              network on unlabelled images; against scratch with labels", 1},
@@ -267,6 +266,26 @@ int dsn_attack_fresh_net(dsn_attack_ctx *a, dsn_model *m, int batch, unsigned in
     int rc = dsn_model_load_cfg(m, &c, NULL, NULL, &mo, a->err, a->errlen);
     dsn_cfg_free(&c);
     return rc;
+}
+
+int dsn_attack_resealed_net(dsn_attack_ctx *a, dsn_model *m, int batch, uint64_t seed)
+{
+    dsn_model_opts mo;
+    dsn_model_opts_init(&mo);
+    mo.batch = batch;
+    mo.strip_stamp = 1;
+    mo.quiet = 1;
+    mo.cpu = 1;
+    if(dsn_model_load_cfg(m, &a->cfg, a->o->weights, NULL, &mo, a->err, a->errlen) != 0) return -1;
+    dsn_serial key = {.nbits = a->geo.bits};
+    dsn_rng r;
+    dsn_rng_stream(&r, seed, 1);
+    for(int i = 0; i < key.nbits; ++i) key.bit[i] = (uint8_t)dsn_rng_below(&r, 2);
+    if(dsn_seal_network(m->net, 0, m->net->n, &key, DSN_SEAL) != 0) {
+        dsn_model_free(m);
+        return dsn_attack_fail(a, "sealing a copy of %s failed (out of memory or OpenSSL)", a->o->weights);
+    }
+    return 0;
 }
 
 dsn_eval_acc dsn_attack_test_acc(dsn_attack_ctx *a, network *net, const dsn_input *in, int out_layer)

@@ -156,6 +156,10 @@ uint64_t dsn_attack_seed(uint64_t base, const char *tag, long x, long y);
 int dsn_attack_train_cfg(dsn_attack_ctx *a, dsn_cfg *out, int batch);
 /* A network of the stolen architecture (no stamp), fresh random init from init_seed. */
 int dsn_attack_fresh_net(dsn_attack_ctx *a, dsn_model *m, int batch, unsigned init_seed);
+/* The stolen network (no stamp) loaded again and sealed under a random serial drawn from seed:
+ * for a sealed model, what the thief would hold under another key (sealing is a keyed permutation
+ * with sign flips per tensor, so sealing twice is one such sealing). Returns 0, or -1 with err. */
+int dsn_attack_resealed_net(dsn_attack_ctx *a, dsn_model *m, int batch, uint64_t seed);
 
 /* Test accuracy (percent) of a stamp-free network on the first n_test test images, edited by in. */
 dsn_eval_acc dsn_attack_test_acc(dsn_attack_ctx *a, network *net, const dsn_input *in, int out_layer);

@@ -37,45 +37,62 @@ static void headline(dsn_attack_ctx *a, const char *setting, double value, doubl
 
 /* ---- controls: the same attack on networks with nothing to leak ----------------------------- */
 
-/* Runs fn with the stolen network replaced, in turn, by o->controls freshly initialised networks
- * of the same architecture (seeded by tag); out[i] is fn's result on the i-th, *best the largest
- * (-1 without controls). Returns 0, or -1 with a->err set. */
-typedef double (*control_fn)(dsn_attack_ctx *a, void *ctx);
+/* The controls of an attack: networks with nothing to leak, each run through the attack in place
+ * of the stolen one. K = o->controls freshly initialised networks of the same architecture; for a
+ * sealed model also K copies of the stolen weights sealed again under random serials (what the
+ * thief would hold under another key). fn gets the kind ("fresh" or "resealed") to record. */
+typedef double (*control_fn)(dsn_attack_ctx *a, void *ctx, const char *kind);
 
+static int control_count(const dsn_attack_ctx *a)
+{
+    return a->o->controls * (a->stolen.sealed ? 2 : 1);
+}
+
+/* Runs fn on every control in turn; out[i] is its result on the i-th, *best the largest (-1
+ * without controls). Returns 0, or -1 with a->err set. */
 static int run_controls(dsn_attack_ctx *a, const char *tag, control_fn fn, void *ctx, double *out, double *best)
 {
     network *stolen = a->stolen.net;
+    int K = a->o->controls;
     *best = -1;
-    if(a->o->controls < 0 || a->o->controls > DSN_ATTACK_MAX_CONTROLS)
-        return dsn_attack_fail(a, "--controls %d: 0 to %d", a->o->controls, DSN_ATTACK_MAX_CONTROLS);
-    for(int i = 0; i < a->o->controls; ++i) {
-        dsn_model fresh;
-        dsn_attack_say(a, "control %d of %d: a freshly initialised network", i + 1, a->o->controls);
-        if(dsn_attack_fresh_net(a, &fresh, stolen->batch, (unsigned)dsn_attack_seed((uint64_t)a->o->seed, tag, i, 0)) != 0)
+    if(K < 0 || K > DSN_ATTACK_MAX_CONTROLS) return dsn_attack_fail(a, "--controls %d: 0 to %d", K, DSN_ATTACK_MAX_CONTROLS);
+    for(int i = 0; i < control_count(a); ++i) {
+        dsn_model m;
+        int resealed = i >= K;
+        uint64_t seed = dsn_attack_seed((uint64_t)a->o->seed, tag, i % K, resealed);
+        dsn_attack_say(a, "control %d of %d: %s", i + 1, control_count(a),
+                       resealed ? "the stolen weights sealed again under a random serial" : "a freshly initialised network");
+        if(resealed ? dsn_attack_resealed_net(a, &m, stolen->batch, seed) : dsn_attack_fresh_net(a, &m, stolen->batch, (unsigned)seed))
             return -1;
-        a->stolen.net = fresh.net;
-        out[i] = fn(a, ctx);
+        a->stolen.net = m.net;
+        out[i] = fn(a, ctx, resealed ? "resealed" : "fresh");
         a->stolen.net = stolen;
-        dsn_model_free(&fresh);
+        dsn_model_free(&m);
         if(out[i] < 0) return -1;
         if(out[i] > *best) *best = out[i];
     }
     return 0;
 }
 
-/* The controls' line of the markdown and their JSON; the baseline a headline compares with. */
+/* The controls' lines of the markdown and their JSON; the baseline a headline compares with. */
 static double controls_report(dsn_attack_ctx *a, json_t *node, json_t *runs, const double *acc, double best, double raw)
 {
-    if(a->o->controls <= 0) {
+    int K = a->o->controls;
+    if(K <= 0) {
         json_decref(runs);
         return raw;
     }
     json_object_set_new(node, "controls", runs);
     json_object_set_new(node, "controls_best_test", json_real(best));
-    dsn_attack_md(a, "\nControl (nothing to leak): the same attack, same starts and seeds, on %d freshly initialised networks "
-                     "of the same architecture: continuous patch", a->o->controls);
-    for(int i = 0; i < a->o->controls; ++i) dsn_attack_md(a, "%s %.2f", i ? "," : "", acc[i]);
-    dsn_attack_md(a, "%% on the test images (best %.2f%%; the headline's baseline).\n", best);
+    dsn_attack_md(a, "\nControls (nothing to leak): the same attack, same starts and seeds, on %d freshly initialised networks "
+                     "of the same architecture:", K);
+    for(int i = 0; i < K; ++i) dsn_attack_md(a, "%s %.2f", i ? "," : "", acc[i]);
+    if(a->stolen.sealed) {
+        dsn_attack_md(a, "; on the stolen weights sealed again under %d random serials (what the thief would hold under another "
+                         "key: sealing twice is one sealing):", K);
+        for(int i = 0; i < K; ++i) dsn_attack_md(a, "%s %.2f", i ? "," : "", acc[K + i]);
+    }
+    dsn_attack_md(a, ". Continuous patch, %% on the test images; best %.2f%%, the headline's baseline.\n", best);
     return best;
 }
 
@@ -744,7 +761,7 @@ static int run_start(dsn_attack_ctx *a, reverse_state *rs, const char *start, in
  * attacker's images as for the stolen model; its continuous test accuracy, -1 on failure. */
 typedef struct reverse_control { reverse_state *rs; json_t *runs; } reverse_control;
 
-static double reverse_on_control(dsn_attack_ctx *a, void *ctx)
+static double reverse_on_control(dsn_attack_ctx *a, void *ctx, const char *kind)
 {
     reverse_control *c = ctx;
     char starts[256];
@@ -758,8 +775,8 @@ static double reverse_on_control(dsn_attack_ctx *a, void *ctx)
         }
     }
     double raw = dsn_attack_test_acc(a, a->stolen.net, NULL, -1).acc;
-    json_array_append_new(c->runs, json_pack("{s:f, s:f, s:f, s:f}", "raw", raw, "attacker_images_acc", best.pool_acc,
-                                             "test_continuous", best.test_cont, "test_binarised", best.test_bin));
+    json_array_append_new(c->runs, json_pack("{s:s, s:f, s:f, s:f, s:f}", "network", kind, "raw", raw, "attacker_images_acc",
+                                             best.pool_acc, "test_continuous", best.test_cont, "test_binarised", best.test_bin));
     return best.test_cont;
 }
 
@@ -895,14 +912,14 @@ int dsn_attack_reverse(dsn_attack_ctx *a)
                            "test_binarised", rs.best.test_bin, "raw", raw, "hamming", rs.best.hamming, "cells",
                            cells_json(rs.best_cells, rs.bits));
     json_object_set_new(a->root, "best", jb);
-    double ctl[DSN_ATTACK_MAX_CONTROLS], best_ctl;
+    double ctl[2 * DSN_ATTACK_MAX_CONTROLS], best_ctl;
     reverse_control rc_ctx = {&rs, json_array()};
     if(run_controls(a, "reversectl", reverse_on_control, &rc_ctx, ctl, &best_ctl) != 0) {
         json_decref(rc_ctx.runs);
         goto done;
     }
     double base = controls_report(a, jb, rc_ctx.runs, ctl, best_ctl, raw);
-    const char *bname = a->o->controls > 0 ? "random networks" : "raw";
+    const char *bname = a->o->controls > 0 ? "the controls" : "raw";
     char setting[160];
     snprintf(setting, sizeof setting, "continuous patch, %d labelled images (best of the starts; baseline: %s)", rs.n_pool, bname);
     headline(a, setting, rs.best.test_cont, base, 1);
@@ -1005,7 +1022,7 @@ static long nes_run(dsn_attack_ctx *a, nes_search *ns)
 /* The control's run: the same search on the network in a->stolen (a fresh one), no curve. */
 typedef struct nes_control { nes_search ns; json_t *runs; } nes_control;
 
-static double blackbox_on_control(dsn_attack_ctx *a, void *ctx)
+static double blackbox_on_control(dsn_attack_ctx *a, void *ctx, const char *kind)
 {
     nes_control *c = ctx;
     nes_run(a, &c->ns);
@@ -1017,8 +1034,8 @@ static double blackbox_on_control(dsn_attack_ctx *a, void *ctx)
     measure_patch(a, c->ns.theta, patch, &res);
     free(patch);
     double raw = dsn_attack_test_acc(a, a->stolen.net, NULL, -1).acc;
-    json_array_append_new(c->runs, json_pack("{s:f, s:f, s:f}", "raw", raw, "test_continuous", res.test_cont, "test_binarised",
-                                             res.test_bin));
+    json_array_append_new(c->runs, json_pack("{s:s, s:f, s:f, s:f}", "network", kind, "raw", raw, "test_continuous",
+                                             res.test_cont, "test_binarised", res.test_bin));
     return res.test_cont;
 }
 
@@ -1026,7 +1043,7 @@ static double blackbox_on_control(dsn_attack_ctx *a, void *ctx)
 static int blackbox_report(dsn_attack_ctx *a, const nes_search *ns, long queries, const patch_result *res, nes_control *ctl)
 {
     int bits = a->geo.bits;
-    double raw = json_number_value(json_object_get(json_object_get(a->root, "stolen"), "raw")), acc[DSN_ATTACK_MAX_CONTROLS];
+    double raw = json_number_value(json_object_get(json_object_get(a->root, "stolen"), "raw")), acc[2 * DSN_ATTACK_MAX_CONTROLS];
     json_t *curve = json_array();
     for(int i = 0; i < ns->nc; ++i) json_array_append_new(curve, json_pack("[i, f]", ns->cx[i], ns->cy[i]));
     json_t *j = json_pack("{s:I, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:o, s:o}", "queries", (json_int_t)queries, "pairs",
@@ -1057,7 +1074,7 @@ static int blackbox_report(dsn_attack_ctx *a, const nes_search *ns, long queries
     double base = controls_report(a, j, ctl->runs, acc, best, raw);
     char setting[128];
     snprintf(setting, sizeof setting, "%ld queries, continuous patch (baseline: %s)", queries,
-             a->o->controls > 0 ? "random networks" : "raw");
+             a->o->controls > 0 ? "the controls" : "raw");
     headline(a, setting, res->test_cont, base, 1);
     return rc;
 }

@@ -503,24 +503,26 @@ static void test_attack_keysearch_sealed(void **state)
     json_decref(j);
 }
 
-/* The control of a white-box or black-box attack: the same attack on k freshly initialised
- * networks, each recorded, the best of them every headline's baseline. */
-static void check_controls(json_t *j, json_t *node, size_t k)
+/* The controls of a white-box or black-box attack: the same attack on k freshly initialised
+ * networks, and for a sealed model on k copies of its weights sealed again under random serials,
+ * each recorded, the best of them every headline's baseline. */
+static void check_controls(json_t *j, json_t *node, size_t k, int sealed)
 {
     json_t *runs = json_object_get(node, "controls"), *run, *h;
-    assert_int_equal(json_array_size(runs), k);
+    assert_int_equal(json_array_size(runs), sealed ? 2 * k : k);
     double best = -1;
     size_t i;
     json_array_foreach(runs, i, run) {
         double acc = json_number_value(json_object_get(run, "test_continuous"));
         assert_true(acc >= 0 && acc <= 100);
         assert_true(json_is_number(json_object_get(run, "raw")));
+        assert_string_equal(json_string_value(json_object_get(run, "network")), i < k ? "fresh" : "resealed");
         if(acc > best) best = acc;
     }
     assert_true(json_number_value(json_object_get(node, "controls_best_test")) == best);
     json_array_foreach(json_object_get(j, "headline"), i, h) {
         assert_true(json_number_value(json_object_get(h, "baseline")) == best);
-        assert_non_null(strstr(json_string_value(json_object_get(h, "setting")), "baseline: random networks"));
+        assert_non_null(strstr(json_string_value(json_object_get(h, "setting")), "baseline: the controls"));
     }
 }
 
@@ -538,7 +540,7 @@ static void test_attack_reverse(void **state)
     json_t *png = json_object_get(j, "png_valid");
     if(!json_object_get(png, "top1")) fail_msg("patched PNGs not measured: %s", json_string_value(json_object_get(png, "error")));
     assert_int_equal(json_integer_value(json_object_get(png, "images")), 12);
-    check_controls(j, json_object_get(j, "best"), 3);
+    check_controls(j, json_object_get(j, "best"), 3, 0);
     json_decref(j);
 }
 
@@ -549,7 +551,7 @@ static void test_attack_blackbox(void **state)
     json_t *b = json_object_get(j, "blackbox");
     assert_int_equal(json_integer_value(json_object_get(b, "queries")), 400);
     assert_int_equal(json_array_size(json_object_get(b, "cells")), 16);
-    check_controls(j, b, 2);
+    check_controls(j, b, 2, 0);
     double with_controls = json_number_value(json_object_get(b, "test_continuous"));
     json_decref(j);
     /* without controls the baseline is the stolen model's raw accuracy; the attack itself is the same */
@@ -560,6 +562,27 @@ static void test_attack_blackbox(void **state)
     assert_true(json_number_value(json_object_get(h, "baseline")) == json_number_value(json_object_get(b, "raw")));
     assert_non_null(strstr(json_string_value(json_object_get(h, "setting")), "baseline: raw"));
     assert_true(json_number_value(json_object_get(b, "test_continuous")) == with_controls);
+    json_decref(j);
+}
+
+/* A sealed model's controls add its weights sealed again under random serials. */
+static void test_attack_blackbox_sealed(void **state)
+{
+    (void)state;
+    char out[16384], dir[600], cfg[700], weights[700], json[700];
+    snprintf(dir, sizeof dir, "%s/sealed_bb", OUT);
+    snprintf(cfg, sizeof cfg, "%s/customer.cfg", dir);
+    snprintf(weights, sizeof weights, "%s/customer.weights", dir);
+    snprintf(json, sizeof json, "%s/blackbox_sealed.json", OUT);
+    int rc = dsn(out, sizeof out, "export %s %s -o %s --name customer --cert %s -q", M.student_cfg, M.student_weights, dir,
+                 M.target_cert);
+    if(rc != 0) fail_msg("export: exit %d:\n%s", rc, out);
+    rc = dsn(out, sizeof out, "attack blackbox --cfg %s --weights %s --data %s --cert %s --pub %s --json %s " TINY
+             " --queries 400 --images 40 --controls 2", cfg, weights, M.data, M.target_cert, M.owner_pub, json);
+    if(rc != 0) fail_msg("attack blackbox (sealed): exit %d:\n%s", rc, out);
+    json_t *j = load_json(json);
+    assert_true(json_is_true(json_object_get(json_object_get(j, "stolen"), "sealed")));
+    check_controls(j, json_object_get(j, "blackbox"), 2, 1);
     json_decref(j);
 }
 
@@ -659,6 +682,7 @@ int main(void)
         cmocka_unit_test(test_attack_keysearch_sealed),
         cmocka_unit_test(test_attack_reverse),
         cmocka_unit_test(test_attack_blackbox),
+        cmocka_unit_test(test_attack_blackbox_sealed),
         cmocka_unit_test(test_attack_distill),
         cmocka_unit_test(test_attack_summary),
         cmocka_unit_test(test_attack_bad_input),
