@@ -15,7 +15,9 @@
 #   trace         alice's and bob's models among the 1,000 certificates (timed)
 #   attacks       as shipped: finetune (n = 100, 500, 1000, 10%, 40%; seeds SEEDS), transfer (n =
 #                 100, 500, 1000; seeds SEEDS), reverse, keysearch (each serial unseals), blackbox; open: finetune and transfer (all sizes, one seed), prune,
-#                 overwrite (the demo's student recipe), keysearch, reverse, blackbox, distill
+#                 overwrite (the demo's student recipe), keysearch, reverse, blackbox, distill. reverse and
+#                 blackbox run beside their controls (3 fresh networks, and for the sealed model 3
+#                 copies re-sealed under random serials; blackbox, which is cheap, 16 of each)
 # then dsn attack summary writes REPORT/attacks.md and REPORT/attacks.json; the curves go to REPORT/.
 # The training runs are cached in RUN/cache_FORM.json (scratch baselines are shared by finetune and
 # transfer, and finetune's reinit-fc is transfer's conv-trained). A second make attacks resumes: an
@@ -125,7 +127,7 @@ attack sealed finetune --sizes 100,500,1000,10%,40% --repeats "$repeats" --certs
 attack sealed transfer --sizes 100,500,1000 --repeats "$repeats"
 attack sealed reverse --png-images 100
 attack sealed keysearch
-attack sealed blackbox
+attack sealed blackbox --controls 16
 attack open finetune --repeats 1 --certs "$run/certs100"
 # the second task: Fashion-MNIST when imported (make demo DATA=fashion, or dsn import fashion), its first
 # 10,000 training and 2,000 test images (the import keeps the data set's own, shuffled order)
@@ -142,7 +144,7 @@ attack open prune --certs "$run/certs100"
 attack open overwrite --student-cfg "$s0/${data}_student.cfg" --certs "$run/certs100"
 attack open keysearch
 attack open reverse
-attack open blackbox
+attack open blackbox --controls 16
 attack open distill
 
 step "summary: $report/attacks.md, $report/attacks.json"

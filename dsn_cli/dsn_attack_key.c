@@ -74,16 +74,20 @@ static int run_controls(dsn_attack_ctx *a, const char *tag, control_fn fn, void 
     return 0;
 }
 
-/* The controls' lines of the markdown and their JSON; the baseline a headline compares with. */
-static double controls_report(dsn_attack_ctx *a, json_t *node, json_t *runs, const double *acc, double best, double raw)
+/* The controls' lines of the markdown and their JSON, with how many of them reach the stolen
+ * model's result `value`; the baseline a headline compares with (their best, or raw without). */
+static double controls_report(dsn_attack_ctx *a, json_t *node, json_t *runs, const double *acc, double best, double raw,
+                              double value)
 {
-    int K = a->o->controls;
+    int K = a->o->controls, n = control_count(a), reach = 0;
     if(K <= 0) {
         json_decref(runs);
         return raw;
     }
+    for(int i = 0; i < n; ++i) reach += acc[i] >= value;
     json_object_set_new(node, "controls", runs);
     json_object_set_new(node, "controls_best_test", json_real(best));
+    json_object_set_new(node, "controls_at_or_above", json_integer(reach));
     dsn_attack_md(a, "\nControls (nothing to leak): the same attack, same starts and seeds, on %d freshly initialised networks "
                      "of the same architecture:", K);
     for(int i = 0; i < K; ++i) dsn_attack_md(a, "%s %.2f", i ? "," : "", acc[i]);
@@ -92,7 +96,8 @@ static double controls_report(dsn_attack_ctx *a, json_t *node, json_t *runs, con
                          "key: sealing twice is one sealing):", K);
         for(int i = 0; i < K; ++i) dsn_attack_md(a, "%s %.2f", i ? "," : "", acc[K + i]);
     }
-    dsn_attack_md(a, ". Continuous patch, %% on the test images; best %.2f%%, the headline's baseline.\n", best);
+    dsn_attack_md(a, ". Continuous patch, %% on the test images; best %.2f%%, the headline's baseline. %d of the %d controls "
+                     "reach the stolen model's %.2f%% or more.\n", best, reach, n, value);
     return best;
 }
 
@@ -918,7 +923,7 @@ int dsn_attack_reverse(dsn_attack_ctx *a)
         json_decref(rc_ctx.runs);
         goto done;
     }
-    double base = controls_report(a, jb, rc_ctx.runs, ctl, best_ctl, raw);
+    double base = controls_report(a, jb, rc_ctx.runs, ctl, best_ctl, raw, rs.best.test_cont);
     const char *bname = a->o->controls > 0 ? "the controls" : "raw";
     char setting[160];
     snprintf(setting, sizeof setting, "continuous patch, %d labelled images (best of the starts; baseline: %s)", rs.n_pool, bname);
@@ -1071,7 +1076,7 @@ static int blackbox_report(dsn_attack_ctx *a, const nes_search *ns, long queries
         json_decref(ctl->runs);
         return -1;
     }
-    double base = controls_report(a, j, ctl->runs, acc, best, raw);
+    double base = controls_report(a, j, ctl->runs, acc, best, raw, res->test_cont);
     char setting[128];
     snprintf(setting, sizeof setting, "%ld queries, continuous patch (baseline: %s)", queries,
              a->o->controls > 0 ? "the controls" : "raw");

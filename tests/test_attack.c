@@ -520,6 +520,10 @@ static void check_controls(json_t *j, json_t *node, size_t k, int sealed)
         if(acc > best) best = acc;
     }
     assert_true(json_number_value(json_object_get(node, "controls_best_test")) == best);
+    double value = json_number_value(json_object_get(node, "test_continuous"));
+    long reach = 0;
+    json_array_foreach(runs, i, run) reach += json_number_value(json_object_get(run, "test_continuous")) >= value;
+    assert_int_equal(json_integer_value(json_object_get(node, "controls_at_or_above")), reach);
     json_array_foreach(json_object_get(j, "headline"), i, h) {
         assert_true(json_number_value(json_object_get(h, "baseline")) == best);
         assert_non_null(strstr(json_string_value(json_object_get(h, "setting")), "baseline: the controls"));
