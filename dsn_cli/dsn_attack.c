@@ -252,35 +252,41 @@ int dsn_attack_train_cfg(dsn_attack_ctx *a, dsn_cfg *out, int batch)
     return 0;
 }
 
+void dsn_attack_model_opts(dsn_model_opts *mo, int batch)
+{
+    dsn_model_opts_init(mo);
+    mo->batch = batch;
+    mo->strip_stamp = 1;
+    mo->quiet = 1;
+    mo->cpu = 1;
+}
+
 int dsn_attack_fresh_net(dsn_attack_ctx *a, dsn_model *m, int batch, unsigned init_seed)
 {
     dsn_cfg c;
     if(dsn_attack_train_cfg(a, &c, batch) != 0) return -1;
     dsn_model_opts mo;
-    dsn_model_opts_init(&mo);
-    mo.batch = batch;
-    mo.strip_stamp = 1;
-    mo.quiet = 1;
-    mo.cpu = 1;
+    dsn_attack_model_opts(&mo, batch);
     mo.init_seed = init_seed;
     int rc = dsn_model_load_cfg(m, &c, NULL, NULL, &mo, a->err, a->errlen);
     dsn_cfg_free(&c);
     return rc;
 }
 
-int dsn_attack_resealed_net(dsn_attack_ctx *a, dsn_model *m, int batch, uint64_t seed)
+int dsn_attack_load_stolen(dsn_attack_ctx *a, dsn_model *m, int batch)
 {
     dsn_model_opts mo;
-    dsn_model_opts_init(&mo);
-    mo.batch = batch;
-    mo.strip_stamp = 1;
-    mo.quiet = 1;
-    mo.cpu = 1;
-    if(dsn_model_load_cfg(m, &a->cfg, a->o->weights, NULL, &mo, a->err, a->errlen) != 0) return -1;
-    dsn_serial key = {.nbits = a->geo.bits};
+    dsn_attack_model_opts(&mo, batch);
+    return dsn_model_load_cfg(m, &a->cfg, a->o->weights, NULL, &mo, a->err, a->errlen);
+}
+
+int dsn_attack_resealed_net(dsn_attack_ctx *a, dsn_model *m, int batch, uint64_t seed)
+{
+    if(dsn_attack_load_stolen(a, m, batch) != 0) return -1;
+    dsn_serial key, none = {.nbits = a->geo.bits};
     dsn_rng r;
     dsn_rng_stream(&r, seed, 1);
-    for(int i = 0; i < key.nbits; ++i) key.bit[i] = (uint8_t)dsn_rng_below(&r, 2);
+    dsn_eval_forged(&key, 1, &none, &r);
     if(dsn_seal_network(m->net, 0, m->net->n, &key, DSN_SEAL) != 0) {
         dsn_model_free(m);
         return dsn_attack_fail(a, "sealing a copy of %s failed (out of memory or OpenSSL)", a->o->weights);
@@ -604,13 +610,7 @@ static int setup(dsn_attack_ctx *a)
     int g = dsn_cfg_stamp_geometry(&a->cfg, &a->geo, a->err, a->errlen);
     if(g < 0) return -1;
     if(g > 0) return dsn_attack_fail(a, "--cfg %s has no [serial_stamp]: not a DSN customer model", o->cfg);
-    dsn_model_opts mo;
-    dsn_model_opts_init(&mo);
-    mo.batch = o->batch;
-    mo.strip_stamp = 1;
-    mo.quiet = 1;
-    mo.cpu = 1;
-    if(dsn_model_load_cfg(&a->stolen, &a->cfg, o->weights, NULL, &mo, a->err, a->errlen) != 0) return -1;
+    if(dsn_attack_load_stolen(a, &a->stolen, o->batch) != 0) return -1;
     if(load_cert(a) != 0) return -1;
     if(dsn_file_sha256(a->cfg_sha, o->cfg, err, sizeof err) != 0 || dsn_file_sha256(a->weights_sha, o->weights, err, sizeof err) != 0)
         return dsn_attack_fail(a, "%s", err);

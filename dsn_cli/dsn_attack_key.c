@@ -157,13 +157,7 @@ int dsn_attack_prune(dsn_attack_ctx *a)
     for(int i = 0; i < nl; ++i) {
         if(levels[i] < 0 || levels[i] > 100) return dsn_attack_fail(a, "--levels: %g is not a percentage", levels[i]);
         dsn_model m;
-        dsn_model_opts mo;
-        dsn_model_opts_init(&mo);
-        mo.batch = a->o->batch;
-        mo.strip_stamp = 1;
-        mo.quiet = 1;
-        mo.cpu = 1;
-        if(dsn_model_load_cfg(&m, &a->cfg, a->o->weights, NULL, &mo, a->err, a->errlen) != 0) return -1;
+        if(dsn_attack_load_stolen(a, &m, a->o->batch) != 0) return -1;
         long zeroed = prune_global(m.net, levels[i]);
         dsn_eval_acc with = dsn_attack_test_acc(a, m.net, &in, -1), raw = dsn_attack_test_acc(a, m.net, NULL, -1);
         json_t *t = dsn_attack_trace(a, m.net);
@@ -750,35 +744,39 @@ typedef struct reverse_state {
     int best_sur;
 } reverse_state;
 
-/* One start of the white-box search (its seed from the start and the surrogate), measured. */
-static int run_start(dsn_attack_ctx *a, reverse_state *rs, const char *start, int sur, patch_result *r)
+/* One start of the white-box search (its seed from the start and the surrogate) into rs->cells
+ * and rs->patch; the accuracy on the attacker's images, -1 on failure. */
+static double run_start(dsn_attack_ctx *a, reverse_state *rs, const char *start, int sur)
 {
     const dsn_attack_opts *o = a->o;
     dsn_patch_opts po = {NULL, start, 1, o->steps, sur ? o->steps / 2 : 0, rs->lr,
                          dsn_attack_seed((uint64_t)o->seed, start, sur, 0), NULL};
-    r->pool_acc = dsn_attack_patch_search(a, rs->pool, rs->n_pool, &po, rs->cells, rs->patch);
-    if(r->pool_acc < 0) return -1;
-    measure_patch(a, rs->cells, rs->patch, r);
-    return 0;
+    return dsn_attack_patch_search(a, rs->pool, rs->n_pool, &po, rs->cells, rs->patch);
 }
 
-/* The control's run: every start on the network in a->stolen (a fresh one), the best by the
- * attacker's images as for the stolen model; its continuous test accuracy, -1 on failure. */
-typedef struct reverse_control { reverse_state *rs; json_t *runs; } reverse_control;
+/* The control's run: every start on the network in a->stolen (a control), the best by the
+ * attacker's images as for the stolen model, measured on the test images once; its continuous
+ * test accuracy, -1 on failure. */
+typedef struct reverse_control { reverse_state *rs; json_t *runs; float *cells, *patch; } reverse_control;
 
 static double reverse_on_control(dsn_attack_ctx *a, void *ctx, const char *kind)
 {
     reverse_control *c = ctx;
+    reverse_state *rs = c->rs;
     char starts[256];
     snprintf(starts, sizeof starts, "%s", a->o->starts);
     patch_result best = {.pool_acc = -1};
     for(char *save = NULL, *p = strtok_r(starts, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
         for(int sur = 0; sur < 2; ++sur) {
-            patch_result r;
-            if(run_start(a, c->rs, p, sur, &r) != 0) return -1;
-            if(r.pool_acc > best.pool_acc) best = r;
+            double acc = run_start(a, rs, p, sur);
+            if(acc < 0) return -1;
+            if(acc <= best.pool_acc) continue;
+            best.pool_acc = acc;
+            memcpy(c->cells, rs->cells, (size_t)rs->bits * sizeof *c->cells);
+            memcpy(c->patch, rs->patch, (size_t)rs->psize * sizeof *c->patch);
         }
     }
+    measure_patch(a, c->cells, c->patch, &best);
     double raw = dsn_attack_test_acc(a, a->stolen.net, NULL, -1).acc;
     json_array_append_new(c->runs, json_pack("{s:s, s:f, s:f, s:f, s:f}", "network", kind, "raw", raw, "attacker_images_acc",
                                              best.pool_acc, "test_continuous", best.test_cont, "test_binarised", best.test_bin));
@@ -799,10 +797,12 @@ static int reverse_starts(dsn_attack_ctx *a, reverse_state *rs)
             dsn_attack_say(a, "start %s%s: %d steps", p, sur ? " with the leaky surrogate" : "", o->steps);
             double t0 = now_seconds();
             patch_result r;
-            if(run_start(a, rs, p, sur, &r) != 0) {
+            r.pool_acc = run_start(a, rs, p, sur);
+            if(r.pool_acc < 0) {
                 json_decref(js);
                 return -1;
             }
+            measure_patch(a, rs->cells, rs->patch, &r);
             char ham[16] = "-";
             if(r.hamming >= 0) snprintf(ham, sizeof ham, "%d", r.hamming);
             dsn_attack_md(a, "| %s | %s | %.2f | %.2f | %s | %.2f |\n", p, sur ? "leaky, then true" : "true", r.pool_acc,
@@ -918,8 +918,11 @@ int dsn_attack_reverse(dsn_attack_ctx *a)
                            cells_json(rs.best_cells, rs.bits));
     json_object_set_new(a->root, "best", jb);
     double ctl[2 * DSN_ATTACK_MAX_CONTROLS], best_ctl;
-    reverse_control rc_ctx = {&rs, json_array()};
-    if(run_controls(a, "reversectl", reverse_on_control, &rc_ctx, ctl, &best_ctl) != 0) {
+    reverse_control rc_ctx = {&rs, json_array(), malloc((size_t)rs.bits * sizeof(float)), malloc((size_t)rs.psize * sizeof(float))};
+    if(!rc_ctx.cells || !rc_ctx.patch) dsn_die("out of memory");
+    int ctl_rc = run_controls(a, "reversectl", reverse_on_control, &rc_ctx, ctl, &best_ctl);
+    free(rc_ctx.cells), free(rc_ctx.patch);
+    if(ctl_rc != 0) {
         json_decref(rc_ctx.runs);
         goto done;
     }
@@ -1027,17 +1030,22 @@ static long nes_run(dsn_attack_ctx *a, nes_search *ns)
 /* The control's run: the same search on the network in a->stolen (a fresh one), no curve. */
 typedef struct nes_control { nes_search ns; json_t *runs; } nes_control;
 
+/* measure_patch for a patch given by its cells. */
+static void measure_cells(dsn_attack_ctx *a, const float *cells, patch_result *r)
+{
+    float *patch = malloc((size_t)dsn_patch_size(&a->geo, a->train.c) * sizeof *patch);
+    if(!patch) dsn_die("out of memory");
+    dsn_patch_from_cells(patch, cells, &a->geo, a->train.c);
+    measure_patch(a, cells, patch, r);
+    free(patch);
+}
+
 static double blackbox_on_control(dsn_attack_ctx *a, void *ctx, const char *kind)
 {
     nes_control *c = ctx;
     nes_run(a, &c->ns);
-    int psize = dsn_patch_size(&a->geo, a->train.c);
-    float *patch = malloc((size_t)psize * sizeof *patch);
-    if(!patch) dsn_die("out of memory");
-    dsn_patch_from_cells(patch, c->ns.theta, &a->geo, a->train.c);
     patch_result res;
-    measure_patch(a, c->ns.theta, patch, &res);
-    free(patch);
+    measure_cells(a, c->ns.theta, &res);
     double raw = dsn_attack_test_acc(a, a->stolen.net, NULL, -1).acc;
     json_array_append_new(c->runs, json_pack("{s:s, s:f, s:f, s:f}", "network", kind, "raw", raw, "test_continuous",
                                              res.test_cont, "test_binarised", res.test_bin));
@@ -1090,22 +1098,21 @@ int dsn_attack_blackbox(dsn_attack_ctx *a)
     long Q = o->queries > 0 ? o->queries : 10000;
     double lr;
     if(dsn_parse_real(o->patch_lr, &lr) != 0 || lr <= 0) return dsn_attack_fail(a, "--patch-lr %s is not a positive number", o->patch_lr);
-    int bits = a->geo.bits, C = a->train.c, psize = dsn_patch_size(&a->geo, C);
+    int bits = a->geo.bits;
     long steps = Q / (2L * NES_PAIRS * NES_IMAGES);
     if(steps < 1) return dsn_attack_fail(a, "--queries %ld: a step needs %d", Q, 2 * NES_PAIRS * NES_IMAGES);
     int n_pool = o->images < a->train.n ? o->images : a->train.n;
     int *pool = dsn_attack_subset(a, n_pool, dsn_attack_seed((uint64_t)o->seed, "pool", 0, 0));
-    float *theta = malloc((size_t)bits * sizeof *theta), *patch = malloc((size_t)psize * sizeof *patch);
+    float *theta = malloc((size_t)bits * sizeof *theta);
     nes_search ns = {steps, n_pool, pool, lr, theta, malloc((size_t)(steps / 10 + 2) * sizeof(int)),
                      malloc((size_t)(steps / 10 + 2) * sizeof(double)), 0};
     nes_control ctl = {{steps, n_pool, pool, lr, malloc((size_t)bits * sizeof(float)), NULL, NULL, 0}, json_array()};
-    if(!pool || !theta || !patch || !ns.cx || !ns.cy || !ctl.ns.theta) dsn_die("out of memory");
+    if(!pool || !theta || !ns.cx || !ns.cy || !ctl.ns.theta) dsn_die("out of memory");
     dsn_attack_say(a, "NES: %ld steps of %d queries", steps, 2 * NES_PAIRS * NES_IMAGES);
     long queries = nes_run(a, &ns);
-    dsn_patch_from_cells(patch, theta, &a->geo, C);
     patch_result res;
-    measure_patch(a, theta, patch, &res);
+    measure_cells(a, theta, &res);
     int rc = blackbox_report(a, &ns, queries, &res, &ctl);
-    free(pool), free(theta), free(patch), free(ns.cx), free(ns.cy), free(ctl.ns.theta);
+    free(pool), free(theta), free(ns.cx), free(ns.cy), free(ctl.ns.theta);
     return rc;
 }

@@ -473,20 +473,27 @@ static void test_attack_keysearch(void **state)
     json_decref(j);
 }
 
+/* The test model as shipped: `dsn export --cert` into OUT/name, its cfg and weights paths. */
+static void export_sealed(const char *name, char *cfg, size_t cfglen, char *weights, size_t wlen)
+{
+    char out[16384], dir[600];
+    snprintf(dir, sizeof dir, "%s/%s", OUT, name);
+    snprintf(cfg, cfglen, "%s/customer.cfg", dir);
+    snprintf(weights, wlen, "%s/customer.weights", dir);
+    int rc = dsn(out, sizeof out, "export %s %s -o %s --name customer --cert %s -q", M.student_cfg, M.student_weights, dir,
+                 M.target_cert);
+    if(rc != 0) fail_msg("export: exit %d:\n%s", rc, out);
+}
+
 /* The model as shipped (sealed): every candidate serial unseals the weights before its queries, and
  * the same serials unsealing a random network are the control; the stolen model is left as it was. */
 static void test_attack_keysearch_sealed(void **state)
 {
     (void)state;
-    char out[16384], dir[600], cfg[700], weights[700], json[700];
-    snprintf(dir, sizeof dir, "%s/sealed", OUT);
-    snprintf(cfg, sizeof cfg, "%s/customer.cfg", dir);
-    snprintf(weights, sizeof weights, "%s/customer.weights", dir);
+    char out[16384], cfg[700], weights[700], json[700];
+    export_sealed("sealed", cfg, sizeof cfg, weights, sizeof weights);
     snprintf(json, sizeof json, "%s/keysearch_sealed.json", OUT);
-    int rc = dsn(out, sizeof out, "export %s %s -o %s --name customer --cert %s -q", M.student_cfg, M.student_weights, dir,
-                 M.target_cert);
-    if(rc != 0) fail_msg("export: exit %d:\n%s", rc, out);
-    rc = dsn(out, sizeof out, "attack keysearch --cfg %s --weights %s --data %s --cert %s --pub %s --json %s " TINY
+    int rc = dsn(out, sizeof out, "attack keysearch --cfg %s --weights %s --data %s --cert %s --pub %s --json %s " TINY
              " --queries 400 --per-serial 4 --finalists 3", cfg, weights, M.data, M.target_cert, M.owner_pub, json);
     if(rc != 0) fail_msg("attack keysearch (sealed): exit %d:\n%s", rc, out);
     json_t *j = load_json(json), *k = json_object_get(j, "keysearch"), *ref = json_object_get(j, "stolen");
@@ -573,15 +580,10 @@ static void test_attack_blackbox(void **state)
 static void test_attack_blackbox_sealed(void **state)
 {
     (void)state;
-    char out[16384], dir[600], cfg[700], weights[700], json[700];
-    snprintf(dir, sizeof dir, "%s/sealed_bb", OUT);
-    snprintf(cfg, sizeof cfg, "%s/customer.cfg", dir);
-    snprintf(weights, sizeof weights, "%s/customer.weights", dir);
+    char out[16384], cfg[700], weights[700], json[700];
+    export_sealed("sealed_bb", cfg, sizeof cfg, weights, sizeof weights);
     snprintf(json, sizeof json, "%s/blackbox_sealed.json", OUT);
-    int rc = dsn(out, sizeof out, "export %s %s -o %s --name customer --cert %s -q", M.student_cfg, M.student_weights, dir,
-                 M.target_cert);
-    if(rc != 0) fail_msg("export: exit %d:\n%s", rc, out);
-    rc = dsn(out, sizeof out, "attack blackbox --cfg %s --weights %s --data %s --cert %s --pub %s --json %s " TINY
+    int rc = dsn(out, sizeof out, "attack blackbox --cfg %s --weights %s --data %s --cert %s --pub %s --json %s " TINY
              " --queries 400 --images 40 --controls 2", cfg, weights, M.data, M.target_cert, M.owner_pub, json);
     if(rc != 0) fail_msg("attack blackbox (sealed): exit %d:\n%s", rc, out);
     json_t *j = load_json(json);
