@@ -252,21 +252,12 @@ int dsn_attack_train_cfg(dsn_attack_ctx *a, dsn_cfg *out, int batch)
     return 0;
 }
 
-void dsn_attack_model_opts(dsn_model_opts *mo, int batch)
-{
-    dsn_model_opts_init(mo);
-    mo->batch = batch;
-    mo->strip_stamp = 1;
-    mo->quiet = 1;
-    mo->cpu = 1;
-}
-
 int dsn_attack_fresh_net(dsn_attack_ctx *a, dsn_model *m, int batch, unsigned init_seed)
 {
     dsn_cfg c;
     if(dsn_attack_train_cfg(a, &c, batch) != 0) return -1;
     dsn_model_opts mo;
-    dsn_attack_model_opts(&mo, batch);
+    dsn_verify_model_opts(&mo, batch);
     mo.init_seed = init_seed;
     int rc = dsn_model_load_cfg(m, &c, NULL, NULL, &mo, a->err, a->errlen);
     dsn_cfg_free(&c);
@@ -276,7 +267,7 @@ int dsn_attack_fresh_net(dsn_attack_ctx *a, dsn_model *m, int batch, unsigned in
 int dsn_attack_load_stolen(dsn_attack_ctx *a, dsn_model *m, int batch)
 {
     dsn_model_opts mo;
-    dsn_attack_model_opts(&mo, batch);
+    dsn_verify_model_opts(&mo, batch);
     return dsn_model_load_cfg(m, &a->cfg, a->o->weights, NULL, &mo, a->err, a->errlen);
 }
 

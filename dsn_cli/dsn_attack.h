@@ -154,10 +154,10 @@ uint64_t dsn_attack_seed(uint64_t base, const char *tag, long x, long y);
 /* The stolen cfg edited for training: stamp removed, [net] batch, Adam, constant rate. Caller
  * frees with dsn_cfg_free. */
 int dsn_attack_train_cfg(dsn_attack_ctx *a, dsn_cfg *out, int batch);
-/* The options every network of an attack is built with: batch, on the CPU, quietly, without its
- * [serial_stamp] layer (the attacks edit the input themselves). */
-void dsn_attack_model_opts(dsn_model_opts *mo, int batch);
-/* The stolen cfg and weights (o->weights), loaded as they are (a sealed model stays sealed).
+
+/* The networks of an attack, each built with dsn_verify_model_opts (without [serial_stamp]: the
+ * attacks edit the input themselves; quiet, on the CPU).
+ * The stolen cfg and weights (o->weights), loaded as they are (a sealed model stays sealed).
  * Returns 0, or -1 with err. */
 int dsn_attack_load_stolen(dsn_attack_ctx *a, dsn_model *m, int batch);
 /* A network of the stolen architecture (no stamp), fresh random init from init_seed. */

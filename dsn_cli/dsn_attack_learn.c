@@ -110,7 +110,7 @@ static int fresh_for_task(dsn_attack_ctx *a, dsn_model *m, const task *t, unsign
         return dsn_attack_fail(a, "out of memory");
     }
     dsn_model_opts mo;
-    dsn_attack_model_opts(&mo, a->o->batch);
+    dsn_verify_model_opts(&mo, a->o->batch);
     mo.init_seed = init_seed;
     int rc = dsn_model_load_cfg(m, &c, NULL, NULL, &mo, a->err, a->errlen);
     dsn_cfg_free(&c);
@@ -629,7 +629,7 @@ static int overwrite_export(dsn_attack_ctx *a, network *student, int kd, dsn_mod
     save_weights_upto(student, wpath, kd);
     dsn_attack_unmute(saved);
     dsn_model_opts mo;
-    dsn_attack_model_opts(&mo, a->o->batch);
+    dsn_verify_model_opts(&mo, a->o->batch);
     int rc = dsn_model_load_cfg(om, &a->cfg, wpath, NULL, &mo, a->err, a->errlen);
     unlink(wpath);
     return rc;

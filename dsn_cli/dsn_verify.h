@@ -134,7 +134,8 @@ typedef struct dsn_verify_arg {
  * printing the error. */
 int dsn_verify_check_args(const char *cmd, const dsn_verify_arg *args, int n, const char *alpha_s, double *alpha);
 /* The suspect model as verify and trace build it: without [serial_stamp] (every row is stamped
- * from a certificate's geometry), quiet, on the CPU, batch rows per forward pass. */
+ * from a certificate's geometry), quiet, on the CPU, batch rows per forward pass. dsn attack
+ * builds the stolen model and its controls the same way. */
 void dsn_verify_model_opts(dsn_model_opts *mo, int batch);
 /* An accuracy as JSON: {"acc", "ci95": [lo, hi], "correct", "total"}. */
 json_t *dsn_verify_acc_json(const dsn_eval_acc *a);

@@ -473,16 +473,22 @@ static void test_attack_keysearch(void **state)
     json_decref(j);
 }
 
-/* The test model as shipped: `dsn export --cert` into OUT/name, its cfg and weights paths. */
-static void export_sealed(const char *name, char *cfg, size_t cfglen, char *weights, size_t wlen)
+/* The test model as shipped (`dsn export --cert` into OUT/name) attacked by `dsn attack KIND`
+ * with the given options; its JSON. */
+static json_t *attack_sealed(const char *name, const char *kind, const char *opts)
 {
-    char out[16384], dir[600];
+    char out[16384], dir[600], cfg[700], weights[700], json[700];
     snprintf(dir, sizeof dir, "%s/%s", OUT, name);
-    snprintf(cfg, cfglen, "%s/customer.cfg", dir);
-    snprintf(weights, wlen, "%s/customer.weights", dir);
+    snprintf(cfg, sizeof cfg, "%s/customer.cfg", dir);
+    snprintf(weights, sizeof weights, "%s/customer.weights", dir);
+    snprintf(json, sizeof json, "%s/%s_sealed.json", OUT, kind);
     int rc = dsn(out, sizeof out, "export %s %s -o %s --name customer --cert %s -q", M.student_cfg, M.student_weights, dir,
                  M.target_cert);
     if(rc != 0) fail_msg("export: exit %d:\n%s", rc, out);
+    rc = dsn(out, sizeof out, "attack %s --cfg %s --weights %s --data %s --cert %s --pub %s --json %s " TINY " %s", kind, cfg,
+             weights, M.data, M.target_cert, M.owner_pub, json, opts);
+    if(rc != 0) fail_msg("attack %s (sealed): exit %d:\n%s", kind, rc, out);
+    return load_json(json);
 }
 
 /* The model as shipped (sealed): every candidate serial unseals the weights before its queries, and
@@ -490,13 +496,8 @@ static void export_sealed(const char *name, char *cfg, size_t cfglen, char *weig
 static void test_attack_keysearch_sealed(void **state)
 {
     (void)state;
-    char out[16384], cfg[700], weights[700], json[700];
-    export_sealed("sealed", cfg, sizeof cfg, weights, sizeof weights);
-    snprintf(json, sizeof json, "%s/keysearch_sealed.json", OUT);
-    int rc = dsn(out, sizeof out, "attack keysearch --cfg %s --weights %s --data %s --cert %s --pub %s --json %s " TINY
-             " --queries 400 --per-serial 4 --finalists 3", cfg, weights, M.data, M.target_cert, M.owner_pub, json);
-    if(rc != 0) fail_msg("attack keysearch (sealed): exit %d:\n%s", rc, out);
-    json_t *j = load_json(json), *k = json_object_get(j, "keysearch"), *ref = json_object_get(j, "stolen");
+    json_t *j = attack_sealed("sealed", "keysearch", "--queries 400 --per-serial 4 --finalists 3");
+    json_t *k = json_object_get(j, "keysearch"), *ref = json_object_get(j, "stolen");
     assert_true(json_is_true(json_object_get(ref, "sealed")));
     /* the owner's rows unsealed with the serial: the model works; the thief's raw rows do not */
     assert_true(json_number_value(json_object_get(ref, "valid")) > json_number_value(json_object_get(ref, "raw")) + 20);
@@ -580,13 +581,7 @@ static void test_attack_blackbox(void **state)
 static void test_attack_blackbox_sealed(void **state)
 {
     (void)state;
-    char out[16384], cfg[700], weights[700], json[700];
-    export_sealed("sealed_bb", cfg, sizeof cfg, weights, sizeof weights);
-    snprintf(json, sizeof json, "%s/blackbox_sealed.json", OUT);
-    int rc = dsn(out, sizeof out, "attack blackbox --cfg %s --weights %s --data %s --cert %s --pub %s --json %s " TINY
-             " --queries 400 --images 40 --controls 2", cfg, weights, M.data, M.target_cert, M.owner_pub, json);
-    if(rc != 0) fail_msg("attack blackbox (sealed): exit %d:\n%s", rc, out);
-    json_t *j = load_json(json);
+    json_t *j = attack_sealed("sealed_bb", "blackbox", "--queries 400 --images 40 --controls 2");
     assert_true(json_is_true(json_object_get(json_object_get(j, "stolen"), "sealed")));
     check_controls(j, json_object_get(j, "blackbox"), 2, 1);
     json_decref(j);
