@@ -19,38 +19,6 @@
 
 #define MAX_OTHERS 64
 
-/* The directory part of path must exist and be writable, and path must not be a directory nor
- * one of the inputs: found now, not after the run. */
-static int check_output(const char *path, const char *option, const char *const *inputs, int ninputs)
-{
-    char dir[PATH_MAX];
-    struct stat st, in;
-    if(!*path) {
-        dsn_error("eval: %s: empty file name", option);
-        return -1;
-    }
-    if(stat(path, &st) == 0) {
-        if(!S_ISREG(st.st_mode)) {
-            dsn_error("eval: %s %s: exists and is not a regular file (a directory?)", option, path);
-            return -1;
-        }
-        for(int i = 0; i < ninputs; ++i) {
-            if(inputs[i] && stat(inputs[i], &in) == 0 && in.st_dev == st.st_dev && in.st_ino == st.st_ino) {
-                dsn_error("eval: %s %s is the input %s: it would be overwritten", option, path, inputs[i]);
-                return -1;
-            }
-        }
-    }
-    const char *slash = strrchr(path, '/');
-    if(!slash) snprintf(dir, sizeof dir, ".");
-    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path ? slash - path : 1), path);
-    if(access(dir, W_OK) != 0) {
-        dsn_error("eval: %s %s: cannot write in %s: %s", option, path, dir, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 static int load_cert(dsn_cert *c, const char *path, const char *option)
 {
     char err[512];
@@ -181,8 +149,8 @@ static int check_outputs(const eval_args *a)
 {
     const char *const inputs[] = {a->cfg, a->weights, a->cert_path, a->data, a->list, a->pub, a->tcfg, a->tweights,
                                   a->others_arg};
-    if((a->json && check_output(a->json, "--json", inputs, DSN_COUNT(inputs)) != 0) ||
-       (a->md && check_output(a->md, "--md", inputs, DSN_COUNT(inputs)) != 0))
+    if((a->json && dsn_check_output("eval", a->json, "--json", inputs, DSN_COUNT(inputs)) != 0) ||
+       (a->md && dsn_check_output("eval", a->md, "--md", inputs, DSN_COUNT(inputs)) != 0))
         return -1;
     if(a->json && a->md && strcmp(a->json, a->md) == 0) {
         dsn_error("eval: --json and --md name the same file %s", a->json);
@@ -248,15 +216,7 @@ static int verify_certs(const eval_certs *k, const eval_args *a)
 static int check_geometry(const eval_args *a, const dsn_cert *cert, int *w, int *h, int *c)
 {
     if(dsn_eval_cfg_for_cert("eval", a->cfg, a->cert_path, cert, w, h, c) != 0) return -1;
-    /* the [serial_stamp] layer reads DSN_SERIAL when parsed: give it this certificate's serial
-     * (eval stamps every row itself; an inherited, different DSN_SERIAL must not interfere) */
-    char serial_text[DSN_SERIAL_TEXT_MAX];
-    if(dsn_serial_encode(serial_text, sizeof serial_text, &cert->serial) < 0 ||
-       setenv("DSN_SERIAL", serial_text, 1) != 0) {
-        dsn_error("eval: cannot set DSN_SERIAL");
-        return -1;
-    }
-    return 0;
+    return dsn_eval_serial_env("eval", &cert->serial);
 }
 
 static void fill_opts(dsn_eval_opts *o, const eval_args *a, const eval_certs *k)

@@ -359,6 +359,16 @@ int dsn_eval_cfg_for_cert(const char *verb, const char *cfg_path, const char *ce
     return 0;
 }
 
+int dsn_eval_serial_env(const char *verb, const dsn_serial *serial)
+{
+    char text[DSN_SERIAL_TEXT_MAX];
+    if(dsn_serial_encode(text, sizeof text, serial) < 0 || setenv("DSN_SERIAL", text, 1) != 0) {
+        dsn_error("%s: cannot set DSN_SERIAL", verb);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- statistics -------------------------------------------------------------------------- */
 
 dsn_eval_acc dsn_eval_wilson(long correct, long total)
@@ -944,6 +954,26 @@ fail:
     for(int k2 = 0; k2 < DSN_COUNT(ms); ++k2) free(ms[k2].start);
     r->seconds = now_seconds() - t0;
     return rc;
+}
+
+double dsn_eval_lock_score(const dsn_eval_result *r, const dsn_lock_limits *l, const char **worst)
+{
+    const struct { int present; double excess; const char *name; } m[] = {
+        {1, r->raw.acc - l->raw, "raw"},
+        {r->forged.n > 0, r->forged.n > 0 ? r->forged.each[r->forged.max_i].acc - l->forged : 0, "forged_max"},
+        {r->h1.n > 0, r->h1.n > 0 ? r->h1.each[r->h1.max_i].acc - l->h1 : 0, "hamming_1_max"},
+        {r->h2.n > 0, r->h2.n > 0 ? r->h2.each[r->h2.max_i].acc - l->h2 : 0, "hamming_2_max"},
+        {r->has_teacher, r->teacher.acc - l->drop - r->valid.acc, "valid"},
+    };
+    int k = 0;
+    double missed = 0;
+    for(int i = 0; i < DSN_COUNT(m); ++i) {
+        if(!m[i].present) continue;
+        if(m[i].excess > m[k].excess) k = i;
+        if(m[i].excess > 0) missed += m[i].excess;
+    }
+    if(worst) *worst = m[k].name;
+    return missed > 0 ? missed : m[k].excess;
 }
 
 /* ---- output ------------------------------------------------------------------------------ */

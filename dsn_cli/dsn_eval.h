@@ -73,6 +73,12 @@ struct dsn_cert;
 int dsn_eval_cfg_for_cert(const char *verb, const char *cfg_path, const char *cert_path, const struct dsn_cert *cert,
                           int *w, int *h, int *c);
 
+/* Sets DSN_SERIAL to serial's text: the [serial_stamp] layer reads it when parsed, and an
+ * inherited, different DSN_SERIAL must not interfere with a measurement that stamps every row
+ * itself (or unseals the weights with the certificate's serial). Prints an error naming `verb`
+ * and returns -1 when it cannot. */
+int dsn_eval_serial_env(const char *verb, const dsn_serial *serial);
+
 /* ---- statistics -------------------------------------------------------------------------- */
 
 #define DSN_EVAL_Z95 1.959963984540054
@@ -161,6 +167,23 @@ typedef struct dsn_eval_result {
 int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data *d, char *err,
                  size_t errlen);
 void dsn_eval_result_free(dsn_eval_result *r);
+
+/* The lock's limits (percent): the issue's per-model targets are the defaults of dsn select.
+ * drop: how far the valid serial may fall below the teacher (used only with a teacher). */
+typedef struct dsn_lock_limits {
+    double raw, forged, h1, h2, drop;
+} dsn_lock_limits;
+#define DSN_LOCK_LIMITS_DEFAULT {11, 11, 20, 15, 0.5}
+
+/* How far r misses its limits, in points. The excesses over them are
+ *   raw - l.raw, forged_max - l.forged, hamming_1_max - l.h1, hamming_2_max - l.h2,
+ *   (teacher - l.drop) - valid
+ * over the measures r holds (a set with no serials and, without a teacher, the last are left
+ * out). The score is the sum of the positive excesses (every missed limit counts), or, when every
+ * limit is met, the largest excess (<= 0: the margin left). So any model that meets every limit
+ * scores below any that misses one. *worst (when not NULL) names the measure of the largest
+ * excess: "raw", "forged_max", "hamming_1_max", "hamming_2_max" or "valid". */
+double dsn_eval_lock_score(const dsn_eval_result *r, const dsn_lock_limits *l, const char **worst);
 
 /* Parses cfg for `batch` rows (Darknet's layer table on stderr) and loads weights, after checking
  * that both files open and that the weights hold every value the network reads (Darknet would

@@ -501,3 +501,35 @@ int dsn_parse_size(const char *s, int *w, int *h)
     *h = (int)b;
     return 0;
 }
+
+/* The directory part of path must exist and be writable, and path must not be a directory nor
+ * one of the inputs: found now, not after the run. */
+int dsn_check_output(const char *verb, const char *path, const char *option, const char *const *inputs, int ninputs)
+{
+    char dir[PATH_MAX];
+    struct stat st, in;
+    if(!*path) {
+        dsn_error("%s: %s: empty file name", verb, option);
+        return -1;
+    }
+    if(stat(path, &st) == 0) {
+        if(!S_ISREG(st.st_mode)) {
+            dsn_error("%s: %s %s: exists and is not a regular file (a directory?)", verb, option, path);
+            return -1;
+        }
+        for(int i = 0; i < ninputs; ++i) {
+            if(inputs[i] && stat(inputs[i], &in) == 0 && in.st_dev == st.st_dev && in.st_ino == st.st_ino) {
+                dsn_error("%s: %s %s is the input %s: it would be overwritten", verb, option, path, inputs[i]);
+                return -1;
+            }
+        }
+    }
+    const char *slash = strrchr(path, '/');
+    if(!slash) snprintf(dir, sizeof dir, ".");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path ? slash - path : 1), path);
+    if(access(dir, W_OK) != 0) {
+        dsn_error("%s: %s %s: cannot write in %s: %s", verb, option, path, dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}

@@ -81,6 +81,11 @@ int dsn_write_file(const char *path, const void *data, size_t len, mode_t mode, 
  * returns -1. For checking every output before any work is done. */
 int dsn_check_new(const char *path, const char *hint);
 
+/* An output named by `option`, checked before a long run: the directory part of path must exist
+ * and be writable, and path must be neither a directory nor one of inputs[0..ninputs-1] (NULLs
+ * skipped). Prints "<verb>: <option> <path>: ..." and returns -1, or returns 0. */
+int dsn_check_output(const char *verb, const char *path, const char *option, const char *const *inputs, int ninputs);
+
 /* Installs SIGINT/SIGTERM/SIGHUP/SIGABRT handlers that remove pending temporary files. */
 void dsn_util_init(void);
 /* handler for SIGINT, SIGTERM and SIGHUP (and SIGABRT when abrt is set), no flags, none blocked */

@@ -22,6 +22,7 @@
     X("import",      import,      "import MNIST, Fashion-MNIST, GTSRB or a folder tree into Darknet's classifier layout") \
     X("export",      export,      "cut the customer's model (cfg + weights) from a trained student") \
     X("eval",        eval,        "measure a customer model: valid, raw, forged, near and cross-customer serials") \
+    X("select",      select,      "of several training runs of a customer's model, the one whose lock holds best") \
     X("report",      report,      "aggregate eval results into report/ (JSON, markdown, plots)") \
     X("demo",        demo,        "a customer model on a camera or video: valid, no and forged serial side by side") \
     X("fleet",       fleet,       "a student per customer: plan, run locally or on Slurm, report") \

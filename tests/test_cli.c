@@ -142,7 +142,7 @@ static void issue(fixture *f, const char *out, const char *customer)
 static void test_help(void **state)
 {
     fixture *f = *state;
-    static const char *verbs[] = {"keygen", "issue", "show", "verify-cert", "serial", "stamp"};
+    static const char *verbs[] = {"keygen", "issue", "show", "verify-cert", "serial", "stamp", "select"};
     assert_int_equal(dsn(f, "--help"), 0);
     for(size_t i = 0; i < sizeof verbs / sizeof verbs[0]; ++i) {
         expect_output(f, verbs[i]);

@@ -637,6 +637,27 @@ static void test_run_refuses(void **state)
     dsn_eval_result_free(&r);
 }
 
+/* Refused command lines: each "<base> <extra> <args>" exits with rc and names needle; with `keep`,
+ * that file still holds exactly "keep\n" afterwards. */
+typedef struct refusal {
+    const char *args, *needle;
+    int rc;
+} refusal;
+
+static void check_refusals(const char *base, const char *extra, const refusal *cases, size_t n, const char *keep)
+{
+    char out[8192];
+    for(size_t i = 0; i < n; ++i) {
+        int rc = dsn_test_run(out, sizeof out, "%s %s %s", base, extra, cases[i].args);
+        if(rc != cases[i].rc || !strstr(out, cases[i].needle))
+            fail_msg("case %zu (%s): exit %d, expected %d with '%s':\n%s", i, cases[i].args, rc, cases[i].rc,
+                     cases[i].needle, out);
+        char *kept = keep ? dsn_test_read(keep) : NULL;
+        if(keep && (!kept || strcmp(kept, "keep\n") != 0)) fail_msg("case %zu (%s) changed %s", i, cases[i].args, keep);
+        free(kept);
+    }
+}
+
 /* The command line: exit codes and the option or file named. */
 static void test_cli(void **state)
 {
@@ -671,7 +692,7 @@ static void test_cli(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "dataset")), "set");
     json_decref(j);
 
-    const struct { const char *args, *needle; int rc; } cases[] = {
+    const refusal cases[] = {
         {"--cert eve.sn --pub owner.pub.pem", "does not verify", 1},
         {"--cert alice.sn --pub owner.pub.pem --others eve.sn", "eve", 1},
         {"--cert carl.sn", "corner=br", 2},                       /* geometry of another cfg */
@@ -682,12 +703,7 @@ static void test_cli(void **state)
         {"--cert alice.sn --forged -1", "--forged", 2},
         {"--cert alice.sn --others bob.sn,nobody.sn", "nobody.sn", 2},
     };
-    for(size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
-        rc = dsn_test_run(out, sizeof out, "%s %s", base, cases[i].args);
-        if(rc != cases[i].rc || !strstr(out, cases[i].needle))
-            fail_msg("case %zu (%s): exit %d, expected %d with '%s':\n%s", i, cases[i].args, rc, cases[i].rc,
-                     cases[i].needle, out);
-    }
+    check_refusals(base, "", cases, sizeof cases / sizeof cases[0], NULL);
     rc = dsn_test_run(out, sizeof out, "cd %s && %s/dsn eval --cfg tiny.cfg --weights tiny.weights --data set.data", d, b);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "--cert"));
@@ -729,6 +745,156 @@ static void test_cli(void **state)
     if(rc == 0 || !strstr(out, "unknown section [bogus_section]")) fail_msg("eval -q, bad cfg: exit %d:\n%s", rc, out);
 }
 
+/* ---- dsn select -------------------------------------------------------------------------- */
+
+/* A result with one serial per set at the given accuracies (n = 0 leaves a set out). */
+typedef struct fake_result {
+    dsn_eval_result r;
+    dsn_eval_acc acc[3];
+} fake_result;
+
+static void fake(fake_result *f, double raw, double forged, double h1, double h2, double teacher, double valid)
+{
+    memset(f, 0, sizeof *f);
+    f->r.raw.acc = raw;
+    f->r.valid.acc = valid;
+    f->r.teacher.acc = teacher;
+    f->r.has_teacher = teacher >= 0;
+    dsn_eval_set *sets[3] = {&f->r.forged, &f->r.h1, &f->r.h2};
+    double v[3] = {forged, h1, h2};
+    for(int i = 0; i < 3; ++i) {
+        f->acc[i].acc = v[i];
+        sets[i]->n = v[i] >= 0;
+        sets[i]->each = &f->acc[i];
+        sets[i]->max_i = v[i] >= 0 ? 0 : -1;
+    }
+}
+
+/* The score: the sum of the missed limits' excesses, else the largest (negative) excess. */
+static void test_lock_score(void **state)
+{
+    (void)state;
+    const dsn_lock_limits l = DSN_LOCK_LIMITS_DEFAULT;
+    const struct { double raw, forged, h1, h2, teacher, valid, score; const char *worst; } cases[] = {
+        {10, 10, 19, 14, 98, 97.8, -0.3, "valid"},                   /* every limit met: the margin */
+        {10, 10.5, 18, 13, -1, 0, -0.5, "forged_max"},               /* no teacher: no valid term */
+        {12, 10, 22.5, 14, 98, 98, 1 + 2.5, "hamming_1_max"},        /* two missed: their sum */
+        {10, 13, 19, 19, 98, 96.5, 2 + 4 + 1, "hamming_2_max"},      /* the valid serial too */
+        {10, -1, 21, -1, -1, 0, 1, "hamming_1_max"},                 /* sets without serials left out */
+        {11, 11, 20, 15, 98, 97.5, 0, "raw"},                        /* on the limits: met, ties to the first */
+    };
+    for(size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+        fake_result f;
+        const char *worst = NULL;
+        fake(&f, cases[i].raw, cases[i].forged, cases[i].h1, cases[i].h2, cases[i].teacher, cases[i].valid);
+        double got = dsn_eval_lock_score(&f.r, &l, &worst);
+        if(fabs(got - cases[i].score) > 1e-9 || strcmp(worst, cases[i].worst) != 0)
+            fail_msg("case %zu: score %g (%s), expected %g (%s)", i, got, worst, cases[i].score, cases[i].worst);
+    }
+}
+
+/* What select reports for candidate i must be dsn eval's figures for the same options. */
+static void check_select_candidate(const char *dir, const char *b, const json_t *cand, const char *weights, int i)
+{
+    char out[8192], path[512], err[512];
+    int rc = dsn_test_run(out, sizeof out, "cd %s && %s/dsn eval --cfg tiny.cfg --weights %s --data set.data --cert "
+                          "alice.sn --teacher-cfg teacher.cfg --teacher-weights teacher.weights --forged 4 --near2 3 "
+                          "--near4 0 --images-per-serial 8 --seed 5 -q --json e%d.json", dir, b, weights, i);
+    if(rc != 0) fail_msg("eval of %s: %s", weights, out);
+    snprintf(path, sizeof path, "%s/e%d.json", dir, i);
+    json_t *e = dsn_json_load(path, 1 << 20, err, sizeof err);
+    if(!e) fail_msg("%s", err);
+    const char *keys[] = {"teacher", "valid", "raw", "forged_max", "hamming_1_max", "hamming_2_max"};
+    for(size_t k = 0; k < sizeof keys / sizeof keys[0]; ++k) {
+        double want = dsn_json_num(json_object_get(e, keys[k]), -1), got = dsn_json_num(json_object_get(cand, keys[k]), -2);
+        if(fabs(want - got) > 1e-9) fail_msg("candidate %d (%s): %s %g, dsn eval says %g", i, weights, keys[k], got, want);
+    }
+    assert_string_equal(json_string_value(json_object_get(cand, "weights")), weights);
+    json_decref(e);
+}
+
+/* The score of a candidate's JSON row, worked out here from its measures (default limits). */
+static double select_score(const json_t *c)
+{
+    double ex[5] = {dsn_json_num(json_object_get(c, "raw"), -1) - 11, dsn_json_num(json_object_get(c, "forged_max"), -1) - 11,
+                    dsn_json_num(json_object_get(c, "hamming_1_max"), -1) - 20,
+                    dsn_json_num(json_object_get(c, "hamming_2_max"), -1) - 15,
+                    dsn_json_num(json_object_get(c, "teacher"), -1) - 0.5 - dsn_json_num(json_object_get(c, "valid"), -1)};
+    double sum = 0, best = ex[0];
+    for(int k = 0; k < 5; ++k) {
+        if(ex[k] > 0) sum += ex[k];
+        if(ex[k] > best) best = ex[k];
+    }
+    return sum > 0 ? sum : best;
+}
+
+/* dsn select: each candidate measured as dsn eval measures it, the lowest score chosen (ties to
+ * the earlier), and every refusal leaves --json as it was. */
+static void test_select(void **state)
+{
+    fixture *f = *state;
+    char out[8192], b[1024], path[512], err[512];
+    const char *d = f->dir;
+    if(!realpath(dsn_test_build_dir(), b)) fail_msg("no build directory %s", dsn_test_build_dir());
+    int rc = dsn_test_run(out, sizeof out,
+                          "cd %s && %s/dsn keygen -o owner.pem && %s/dsn keygen -o other.pem && "
+                          "%s/dsn issue --key owner.pem --owner O --customer alice --model m --bits 16 --corner tl --margin 1 -o alice.sn && "
+                          "%s/dsn issue --key other.pem --owner X --customer eve --model m --bits 16 --corner tl --margin 1 -o eve.sn",
+                          d, b, b, b, b);
+    if(rc != 0) fail_msg("setup: %s", out);
+    char base[2048];
+    snprintf(base, sizeof base, "cd %s && %s/dsn select --cfg tiny.cfg --data set.data --teacher-cfg teacher.cfg "
+             "--teacher-weights teacher.weights --forged 4 --near2 3 --images-per-serial 8 --seed 5", d, b);
+    rc = dsn_test_run(out, sizeof out, "%s --cert alice.sn --pub owner.pub.pem --json s.json tiny.weights teacher.weights "
+                      "tiny.weights", base);
+    if(rc != 0) fail_msg("select: %s", out);
+    snprintf(path, sizeof path, "%s/s.json", d);
+    json_t *j = dsn_json_load(path, 1 << 20, err, sizeof err);
+    if(!j) fail_msg("%s", err);
+    const json_t *cands = json_object_get(j, "candidates");
+    assert_int_equal(json_array_size(cands), 3);
+    const char *w[3] = {"tiny.weights", "teacher.weights", "tiny.weights"};
+    double score[3];
+    for(int i = 0; i < 3; ++i) {
+        check_select_candidate(d, b, json_array_get(cands, i), w[i], i);
+        score[i] = select_score(json_array_get(cands, i));
+        assert_near(dsn_json_num(json_object_get(json_array_get(cands, i), "score"), -1e9), score[i], 1e-9);
+    }
+    assert_near(score[0], score[2], 0);                   /* the same weights twice: a tie */
+    int want = score[1] < score[0] ? 1 : 0;
+    assert_int_equal((int)dsn_json_num(json_object_get(j, "chosen"), -1), want);   /* numbers load as reals */
+    char line[256];
+    snprintf(line, sizeof line, "chosen: %d %s", want, w[want]);
+    if(!strstr(out, line)) fail_msg("no '%s' in:\n%s", line, out);
+    json_decref(j);
+    /* -q: the chosen path and nothing else, stderr included (a sanitized build's leak checker lists
+     * its suppressions at exit: not here) */
+    rc = dsn_test_run(out, sizeof out, "export LSAN_OPTIONS=\"$LSAN_OPTIONS:print_suppressions=0\" && %s --cert alice.sn "
+                      "-q tiny.weights teacher.weights", base);
+    snprintf(line, sizeof line, "%s\n", w[want]);
+    if(rc != 0 || strcmp(out, line) != 0) fail_msg("select -q: exit %d, '%s'", rc, out);
+
+    /* refusals: a clear message, the exit status, and keep.json byte for byte */
+    snprintf(path, sizeof path, "%s/keep.json", d);
+    assert_int_equal(dsn_write_file(path, "keep\n", 5, 0644, DSN_WRITE_NEW), 0);
+    char *shortw = dsn_test_write(d, "short.weights", "0123456789abcdef0123");
+    free(shortw);
+    const refusal cases[] = {
+        {"--cert alice.sn", "no candidates", 2},
+        {"--cert eve.sn --pub owner.pub.pem tiny.weights", "does not verify", 1},
+        {"--cert alice.sn --max-h1 abc tiny.weights", "--max-h1 'abc'", 2},
+        {"--cert alice.sn --max-raw nan tiny.weights", "--max-raw", 2},
+        {"--cert alice.sn --max-drop 101 tiny.weights", "--max-drop", 2},
+        {"--cert alice.sn tiny.weights nothere.weights", "nothere.weights", 2},
+        {"--cert alice.sn tiny.weights short.weights", "short.weights", 2},
+        {"--cert alice.sn --near2 -1 tiny.weights", "--near2", 2},
+        {"--cert alice.sn --seed -3 tiny.weights", "--seed", 2},
+    };
+    check_refusals(base, "--json keep.json", cases, sizeof cases / sizeof cases[0], path);
+    rc = dsn_test_run(out, sizeof out, "%s --cert alice.sn --json tiny.weights tiny.weights", base);
+    if(rc != 2 || !strstr(out, "it would be overwritten")) fail_msg("--json onto a candidate: exit %d:\n%s", rc, out);
+}
+
 int main(void)
 {
     darknet_plugins_init();     /* a static link runs no constructor of an unreferenced object */
@@ -745,6 +911,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_end_to_end, setup_model, teardown_model),
         cmocka_unit_test_setup_teardown(test_run_refuses, setup_model, teardown_model),
         cmocka_unit_test_setup_teardown(test_cli, setup_model, teardown_model),
+        cmocka_unit_test(test_lock_score),
+        cmocka_unit_test_setup_teardown(test_select, setup_model, teardown_model),
     };
     return cmocka_run_group_tests_name("eval", tests, NULL, NULL);
 }
