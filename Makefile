@@ -275,9 +275,9 @@ test: all $(TESTS) $(PROBES)
 # ---- the main job --------------------------------------------------------------------------
 # make demo [DATA=mnist|fashion] [SEEDS="0 1 2"] [CUSTOMERS="alice bob"] [TEACHER_BATCHES=N STUDENT_BATCHES=N]
 #           [PARALLEL=0|1: the students side by side, one core each (default with 2+ customers)]
-#           [VARIANTS="bits9 bits9_grl"] [EVAL_OPTS="..."]
-# Per seed: train the teacher, issue one serial per customer, train and export each student,
-# evaluate each customer model (with the other customers' serials as the cross matrix); then
+#           [VARIANTS="bits9 bits9_grl"] [EVAL_OPTS="..."] [CANDIDATES=N: training runs per customer]
+# Per seed: train the teacher, issue one serial per customer, train CANDIDATES students per
+# customer and keep the one whose lock holds best (dsn select), export it, evaluate each customer model (with the other customers' serials as the cross matrix); then
 # aggregate everything into report/. Runs live in build/demo/DATA/seedS/ (logs, weights).
 DATA      ?= mnist
 SEEDS     ?= 0
@@ -287,11 +287,12 @@ REPORT    ?= report
 # the issue's counts (1,000 forged serials, 200 at distances 2 and 4) on 250 images each
 EVAL_OPTS ?= --forged 1000 --near2 200 --near4 200 --images-per-serial 250
 VARIANTS  ?=
+CANDIDATES ?= 2
 demo: all $(BUILD)/bench
 	@$(call ensure_debs,gnuplot-nox $(if $(filter fashion,$(DATA)),dataset-fashion-mnist))
 	@DATA='$(DATA)' SEEDS='$(SEEDS)' CUSTOMERS='$(CUSTOMERS)' DEMO_DIR='$(DEMO_DIR)' REPORT='$(REPORT)' \
 	  TEACHER_BATCHES='$(TEACHER_BATCHES)' STUDENT_BATCHES='$(STUDENT_BATCHES)' EVAL_OPTS='$(EVAL_OPTS)' \
-	  VARIANTS='$(VARIANTS)' PARALLEL='$(PARALLEL)' BUILD='$(BUILD)' bash cfg/demo.sh
+	  VARIANTS='$(VARIANTS)' PARALLEL='$(PARALLEL)' CANDIDATES='$(CANDIDATES)' BUILD='$(BUILD)' bash cfg/demo.sh
 
 include $(wildcard tests/fuzz/fuzz.mk)
 include $(wildcard mk/*.mk)
