@@ -225,7 +225,6 @@ for seed in "${seeds[@]}"; do
             "$bin/dsn" export "$dir/${data}_student.cfg" "$dir/backup/student_${name}_run$j.weights" \
                 -o "$dir/select/${name}_run$j" --name "${data}_customer" --no-seal --force > /dev/null
         done
-        awk 'NR % 4 == 1' "$(sed -n 's/^train=//p' "$dir/$data.data")" > "$dir/select.list"
         chosen=$(timed "seed $seed: choose $name's model of $candidates runs" \
             "$bin/dsn" select --cfg "$dir/select/${name}_run0/${data}_customer.cfg" --cert "$cert" \
             --pub "$run/owner.pub.pem" --data "$dir/$data.data" --list "$dir/select.list" --seed "$((seed + 1000))" \
@@ -240,7 +239,8 @@ for seed in "${seeds[@]}"; do
     }
 
     # the students side by side, one core each (PARALLEL=0: one after the other on every core);
-    # CANDIDATES runs per customer, each with its own seed (run 0: the seed of a single run)
+    # CANDIDATES runs per customer, each with its own seed (run 0: the seed and the training folder
+    # name of a single run, so it is that run's model byte for byte)
     for ((j = 0; j < candidates; j++)); do
         k=0
         pids=()
@@ -258,6 +258,8 @@ for seed in "${seeds[@]}"; do
         done
         for p in "${pids[@]}"; do wait "$p" || die "a student's training failed (seed $seed): see $dir/student_*.log"; done
     done
+    # the images the choice is made on: every fourth training image (never the report's test images)
+    awk 'NR % 4 == 1' "$(sed -n 's/^train=//p' "$dir/$data.data")" > "$dir/select.list"
     for c in "${customers[@]}"; do
         say "seed $seed: choose $c's model of $candidates runs"
         choose_student "$c" "$dir/$c.sn"

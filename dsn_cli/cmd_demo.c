@@ -83,24 +83,7 @@ static void on_stop(int sig)
 
 static int load_certificate(demo_run *d)
 {
-    char err[512];
-    if(dsn_cert_load(&d->cert, d->o.cert, err, sizeof err) != 0) {
-        dsn_error("demo: --cert: %s", err);
-        return DSN_EXIT_ERROR;
-    }
-    if(!d->o.pub) return DSN_EXIT_OK;
-    dsn_key *k = NULL;
-    if(dsn_key_load_public(&k, d->o.pub, err, sizeof err) != 0) {
-        dsn_error("demo: --pub: %s", err);
-        return DSN_EXIT_ERROR;
-    }
-    int bad = dsn_cert_verify(&d->cert, k, err, sizeof err) != 0;
-    dsn_key_free(k);
-    if(bad) {
-        dsn_error("demo: --cert %s does not verify against %s: %s", d->o.cert, d->o.pub, err);
-        return DSN_EXIT_NO;
-    }
-    return DSN_EXIT_OK;
+    return dsn_eval_cert_load("demo", &d->cert, d->o.cert, d->o.pub);
 }
 
 /* The cfg's input size, and its stamp geometry against the certificate's. */

@@ -131,24 +131,8 @@ static int check_options(const select_args *a, dsn_lock_limits *l)
  * DSN_EXIT_NO (it does not verify) or DSN_EXIT_ERROR. */
 static int load_cert(dsn_cert *c, const select_args *a, int *w, int *h, int *ch)
 {
-    char err[512];
-    if(dsn_cert_load(c, a->cert_path, err, sizeof err) != 0) {
-        dsn_error("select: --cert: %s", err);
-        return DSN_EXIT_ERROR;
-    }
-    if(a->pub) {
-        dsn_key *key = NULL;
-        if(dsn_key_load_public(&key, a->pub, err, sizeof err) != 0) {
-            dsn_error("select: --pub: %s", err);
-            return DSN_EXIT_ERROR;
-        }
-        int bad = dsn_cert_verify(c, key, err, sizeof err) != 0;
-        dsn_key_free(key);
-        if(bad) {
-            dsn_error("select: --cert %s does not verify against %s: %s", a->cert_path, a->pub, err);
-            return DSN_EXIT_NO;
-        }
-    }
+    int rc = dsn_eval_cert_load("select", c, a->cert_path, a->pub);
+    if(rc != DSN_EXIT_OK) return rc;
     if(dsn_eval_cfg_for_cert("select", a->cfg, a->cert_path, c, w, h, ch) != 0 ||
        dsn_eval_serial_env("select", &c->serial) != 0)
         return DSN_EXIT_ERROR;
@@ -185,9 +169,9 @@ static int measure(const select_args *a, const dsn_cert *c, const dsn_eval_data 
         row->teacher = r.teacher.acc;
         row->valid = r.valid.acc;
         row->raw = r.raw.acc;
-        row->forged_max = r.forged.n > 0 ? r.forged.each[r.forged.max_i].acc : 0;
-        row->h1_max = r.h1.each[r.h1.max_i].acc;
-        row->h2_max = r.h2.n > 0 ? r.h2.each[r.h2.max_i].acc : 0;
+        row->forged_max = dsn_eval_set_max(&r.forged);
+        row->h1_max = dsn_eval_set_max(&r.h1);
+        row->h2_max = dsn_eval_set_max(&r.h2);
         row->score = dsn_eval_lock_score(&r, l, &row->worst);
     }
     dsn_eval_result_free(&r);

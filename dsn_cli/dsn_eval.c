@@ -359,6 +359,33 @@ int dsn_eval_cfg_for_cert(const char *verb, const char *cfg_path, const char *ce
     return 0;
 }
 
+int dsn_eval_cert_load(const char *verb, dsn_cert *c, const char *cert_path, const char *pub)
+{
+    char err[512];
+    if(dsn_cert_load(c, cert_path, err, sizeof err) != 0) {
+        dsn_error("%s: --cert: %s", verb, err);
+        return DSN_EXIT_ERROR;
+    }
+    if(!pub) return DSN_EXIT_OK;
+    dsn_key *key = NULL;
+    if(dsn_key_load_public(&key, pub, err, sizeof err) != 0) {
+        dsn_error("%s: --pub: %s", verb, err);
+        return DSN_EXIT_ERROR;
+    }
+    int bad = dsn_cert_verify(c, key, err, sizeof err) != 0;
+    dsn_key_free(key);
+    if(bad) {
+        dsn_error("%s: --cert %s does not verify against %s: %s", verb, cert_path, pub, err);
+        return DSN_EXIT_NO;
+    }
+    return DSN_EXIT_OK;
+}
+
+double dsn_eval_set_max(const dsn_eval_set *s)
+{
+    return s->n > 0 ? s->each[s->max_i].acc : 0;
+}
+
 int dsn_eval_serial_env(const char *verb, const dsn_serial *serial)
 {
     char text[DSN_SERIAL_TEXT_MAX];
@@ -960,9 +987,9 @@ double dsn_eval_lock_score(const dsn_eval_result *r, const dsn_lock_limits *l, c
 {
     const struct { int present; double excess; const char *name; } m[] = {
         {1, r->raw.acc - l->raw, "raw"},
-        {r->forged.n > 0, r->forged.n > 0 ? r->forged.each[r->forged.max_i].acc - l->forged : 0, "forged_max"},
-        {r->h1.n > 0, r->h1.n > 0 ? r->h1.each[r->h1.max_i].acc - l->h1 : 0, "hamming_1_max"},
-        {r->h2.n > 0, r->h2.n > 0 ? r->h2.each[r->h2.max_i].acc - l->h2 : 0, "hamming_2_max"},
+        {r->forged.n > 0, dsn_eval_set_max(&r->forged) - l->forged, "forged_max"},
+        {r->h1.n > 0, dsn_eval_set_max(&r->h1) - l->h1, "hamming_1_max"},
+        {r->h2.n > 0, dsn_eval_set_max(&r->h2) - l->h2, "hamming_2_max"},
         {r->has_teacher, r->teacher.acc - l->drop - r->valid.acc, "valid"},
     };
     int k = 0;

@@ -73,6 +73,12 @@ struct dsn_cert;
 int dsn_eval_cfg_for_cert(const char *verb, const char *cfg_path, const char *cert_path, const struct dsn_cert *cert,
                           int *w, int *h, int *c);
 
+/* Loads the certificate at cert_path into *c and, when pub is not NULL, verifies its signature
+ * against that owner key. Errors go out as "<verb>: --cert: ...", "<verb>: --pub: ..." and
+ * "<verb>: --cert PATH does not verify against PUB: ...". Returns DSN_EXIT_OK, DSN_EXIT_NO (it
+ * does not verify) or DSN_EXIT_ERROR. */
+int dsn_eval_cert_load(const char *verb, struct dsn_cert *c, const char *cert_path, const char *pub);
+
 /* Sets DSN_SERIAL to serial's text: the [serial_stamp] layer reads it when parsed, and an
  * inherited, different DSN_SERIAL must not interfere with a measurement that stamps every row
  * itself (or unseals the weights with the certificate's serial). Prints an error naming `verb`
@@ -104,6 +110,8 @@ typedef struct dsn_eval_set {
 /* Fills mean, sd, lo, hi, max_i and min_i from each[]. With one serial, the interval is that
  * serial's Wilson interval; with none, everything is 0 and max_i = min_i = -1. */
 void dsn_eval_set_stats(dsn_eval_set *s);
+/* The best accuracy of a set (its max_i serial), or 0 when it holds no serial. */
+double dsn_eval_set_max(const dsn_eval_set *s);
 
 /* ---- serials and subsets ----------------------------------------------------------------- */
 
