@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dsn_fleet.h"
+#include "dsn_learn.h"
 #include "dsn_util.h"
 
 static int open_fleet(dsn_fleet *f, int npos, char **pos, const char *verb)
@@ -32,6 +33,8 @@ static int cmd_plan(int argc, char **argv)
     o.near2 = o.near4 = 200;
     o.per_serial = 500;
     o.cross = 4;
+    o.candidates = 2;
+    const char *max_drop = "0.5";
     const dsn_option opts[] = {
         {"--certs", NULL, DSN_ARG_STR, &o.certs, "DIR", "the customers' certificates, NAME.sn (dsn issue --batch)"},
         {"--student-cfg", NULL, DSN_ARG_STR, &o.student_cfg, "FILE", "the student cfg ([serial_stamp] first, [distill_kl])"},
@@ -42,18 +45,23 @@ static int cmd_plan(int argc, char **argv)
         {"--seed", NULL, DSN_ARG_INT, &o.seed, "N", "the fleet's seed: each item's seed derives from it and the name (0)"},
         {"--threads", NULL, DSN_ARG_INT, &o.threads, "N", "OMP_NUM_THREADS of every step; Slurm's --cpus-per-task (1)"},
         {"--max-batches", NULL, DSN_ARG_INT, &o.max_batches, "N", "train N batches instead of the cfg's max_batches"},
-        {"--forged", NULL, DSN_ARG_INT, &o.forged, "N", "dsn eval --forged (1000)"},
-        {"--near2", NULL, DSN_ARG_INT, &o.near2, "N", "dsn eval --near2 (200)"},
+        {"--forged", NULL, DSN_ARG_INT, &o.forged, "N", "dsn eval --forged, and dsn select's (1000)"},
+        {"--near2", NULL, DSN_ARG_INT, &o.near2, "N", "dsn eval --near2, and dsn select's (200)"},
         {"--near4", NULL, DSN_ARG_INT, &o.near4, "N", "dsn eval --near4 (200)"},
-        {"--images-per-serial", NULL, DSN_ARG_INT, &o.per_serial, "N", "dsn eval --images-per-serial (500)"},
+        {"--images-per-serial", NULL, DSN_ARG_INT, &o.per_serial, "N", "dsn eval --images-per-serial, and select's (500)"},
         {"--cross", NULL, DSN_ARG_INT, &o.cross, "K", "other customers' serials tried on each model, sampled (4, <= 64)"},
+        {"--candidates", NULL, DSN_ARG_INT, &o.candidates, "K",
+         "training runs per customer, the best lock kept by dsn select (2; 1: one run, no choice)"},
+        {"--max-drop", NULL, DSN_ARG_STR, &max_drop, "P", "dsn select --max-drop: valid at most P below the teacher (0.5)"},
         {"--darknet", NULL, DSN_ARG_STR, &o.darknet, "FILE", "darknet to train with (default: beside dsn; build/gpu/darknet)"},
         {"--output", "-o", DSN_ARG_STR, &o.out, "DIR", "the fleet directory to create"},
     };
     const dsn_usage u = {
         "fleet plan", "--certs DIR --student-cfg S.cfg --teacher-cfg T.cfg --teacher-weights T.weights --data D.data -o FLEET",
         "Writes a fleet directory with one work item per certificate: train the customer's student\n"
-        "(darknet classifier train ... -seed S -serial KEY), dsn export, dsn eval. Paths are made\n"
+        "(darknet classifier train ... -seed S -serial KEY), dsn export, dsn eval; with --candidates K\n"
+        "the student is trained K times (seeds S, S+1000, ...), each run exported, and dsn select keeps\n"
+        "the run whose lock holds best on a quarter of the training images. Paths are made\n"
         "absolute, and Darknet runs where plan ran (the .data lists' image paths are relative to it).\n"
         "Then: dsn fleet run FLEET -j N, or dsn fleet slurm FLEET --submit; dsn fleet report FLEET.",
     };
@@ -74,6 +82,14 @@ static int cmd_plan(int argc, char **argv)
        at_least("plan", "--near2", o.near2, 0) || at_least("plan", "--near4", o.near4, 0) ||
        at_least("plan", "--images-per-serial", o.per_serial, 1) || at_least("plan", "--cross", o.cross, 0))
         return DSN_EXIT_ERROR;
+    if(o.candidates < 1 || o.candidates > 64) {
+        dsn_error("fleet plan: --candidates %d: must be 1 to 64", o.candidates);
+        return DSN_EXIT_ERROR;
+    }
+    if(dsn_parse_real(max_drop, &o.max_drop) != 0 || o.max_drop < 0 || o.max_drop > 100) {
+        dsn_error("fleet plan: --max-drop '%s': give a percentage from 0 to 100", max_drop);
+        return DSN_EXIT_ERROR;
+    }
     if(o.cross > 64 || o.threads > 64) {
         dsn_error("fleet plan: --cross at most 64 (dsn eval --others), --threads at most 64");
         return DSN_EXIT_ERROR;

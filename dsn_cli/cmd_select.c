@@ -18,26 +18,32 @@
  * so that the random forged and two-bit serials the choice was made on are not the reported ones.
  *
  * Prints one row per candidate and, last, "chosen: INDEX PATH" (-q: the path only); --json writes
- * every candidate's measures and score. Exit status: 0 chosen, 1 the certificate does not verify
- * against --pub, 2 bad input. Nothing is written but --json. */
+ * every candidate's measures and score; --install DIR copies the chosen model (--cfg and the chosen
+ * weights, each under its own file name) into DIR, a new directory built beside it and renamed
+ * into place, so DIR is complete or absent (dsn fleet's select step). Exit status: 0 chosen, 1 the
+ * certificate does not verify against --pub, 2 bad input. Nothing is written but --json and
+ * --install, and only once every candidate is measured. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dsn_cert.h"
+#include "dsn_dir.h"
 #include "dsn_eval.h"
 #include "dsn_jansson.h"
 #include "dsn_learn.h"
 #include "dsn_util.h"
 
 #define MAX_CANDIDATES 64
+#define INSTALL_MAX (1u << 30)   /* the largest file --install copies */
 
 typedef struct select_args {
-    const char *cfg, *cert_path, *pub, *data, *list, *tcfg, *tweights, *json;
+    const char *cfg, *cert_path, *pub, *data, *list, *tcfg, *tweights, *json, *install;
     const char *limit_text[5];   /* --max-raw, --max-forged, --max-h1, --max-h2, --max-drop */
     int forged, near2, per, seed, batch, threads;
     char *cand[MAX_CANDIDATES];
     int n;
+    char install_dir[4096];      /* --install without trailing slashes */
 } select_args;
 
 /* One candidate's measures, as dsn_eval_lock_score reads them. */
@@ -69,6 +75,7 @@ static int parse_args(select_args *a, int argc, char **argv)
         {"--max-h2", NULL, DSN_ARG_STR, &a->limit_text[3], "P", "the best serial 2 bits away at most P % (default 15)"},
         {"--max-drop", NULL, DSN_ARG_STR, &a->limit_text[4], "P", "the valid serial at most P points below the teacher (0.5)"},
         {"--json", NULL, DSN_ARG_STR, &a->json, "FILE", "write every candidate's measures and the choice as JSON"},
+        {"--install", NULL, DSN_ARG_STR, &a->install, "DIR", "a new DIR holding --cfg and the chosen weights"},
         {"--batch", NULL, DSN_ARG_INT, &a->batch, "N", "rows per forward pass (default 128)"},
         {"--threads", NULL, DSN_ARG_INT, &a->threads, "N", "networks run side by side (default: CPUs)"},
     };
@@ -81,7 +88,8 @@ static int parse_args(select_args *a, int argc, char **argv)
         "excesses over the limits (--max-*), or, meeting them all, by its margin (<= 0); the\n"
         "lowest score wins, ties to the first.\n"
         "Choose on images and serials the reported evaluation does not use (--list, --seed).\n"
-        "Prints a row per candidate, then \"chosen: INDEX PATH\" (-q: the path only).\n"
+        "Prints a row per candidate, then \"chosen: INDEX PATH\" (-q: the path only); --install DIR\n"
+        "puts the chosen model (--cfg and the chosen weights, under their own names) into a new DIR.\n"
         "Exit status: 0 chosen, 1 the certificate does not verify against --pub, 2 bad input.",
     };
     return dsn_args_parse(argc, argv, opts, DSN_COUNT(opts), &u, a->cand, MAX_CANDIDATES, &a->n);
@@ -214,6 +222,60 @@ static int write_json(const select_args *a, const dsn_cert *c, const dsn_lock_li
     return rc;
 }
 
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* --install DIR, checked before anything is measured: DIR new, its parent there, and the cfg's
+ * file name not that of a candidate (both land in DIR under their own names). 0 or -1. */
+static int check_install(select_args *a)
+{
+    if(!a->install) return 0;
+    size_t n = strlen(a->install);
+    while(n > 1 && a->install[n - 1] == '/') --n;
+    if(n >= sizeof a->install_dir) {
+        dsn_error("select: --install %s: path too long", a->install);
+        return -1;
+    }
+    snprintf(a->install_dir, sizeof a->install_dir, "%.*s", (int)n, a->install);
+    a->install = a->install_dir;
+    if(dsn_check_new(a->install, "dsn select --install makes a new directory") != 0 ||
+       dsn_check_output("select", a->install, "--install", NULL, 0) != 0)
+        return -1;
+    for(int i = 0; i < a->n; ++i) {
+        if(strcmp(base_name(a->cand[i]), base_name(a->cfg)) == 0) {
+            dsn_error("select: --install: candidate %d (%s) has the file name of --cfg %s", i, a->cand[i], a->cfg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* --install DIR: --cfg and the chosen weights copied into a new directory beside DIR, then
+ * renamed into place (dsn_dir.h). DSN_EXIT_OK or DSN_EXIT_ERROR, DIR absent then. */
+static int install_choice(const select_args *a, int chosen)
+{
+    char tmp[4096], path[4096 + 512];
+    const char *src[2] = {a->cfg, a->cand[chosen]};
+    if(dsn_dir_new_beside(tmp, sizeof tmp, a->install) != 0) return DSN_EXIT_ERROR;
+    int rc = 0;
+    for(int i = 0; i < 2 && rc == 0; ++i) {
+        size_t len;
+        char *data = dsn_read_file(src[i], INSTALL_MAX, &len);
+        snprintf(path, sizeof path, "%s/%s", tmp, base_name(src[i]));
+        rc = data ? dsn_write_file(path, data, len, 0644, DSN_WRITE_NEW) : -1;
+        free(data);
+    }
+    if(rc != 0) {
+        dsn_dir_remove(tmp);
+        return DSN_EXIT_ERROR;
+    }
+    dsn_dir_sync(tmp, 1);
+    return dsn_dir_install(tmp, a->install) == 0 ? DSN_EXIT_OK : DSN_EXIT_ERROR;
+}
+
 static void print_row(int i, const char *path, const select_row *r)
 {
     if(dsn_quiet()) return;
@@ -243,6 +305,7 @@ static int choose(const select_args *a, const dsn_cert *c, const dsn_lock_limits
     dsn_eval_data_free(&d);
     if(rc != DSN_EXIT_OK) return rc;
     if(a->json && write_json(a, c, l, rows, chosen) != DSN_EXIT_OK) return DSN_EXIT_ERROR;
+    if(a->install && install_choice(a, chosen) != DSN_EXIT_OK) return DSN_EXIT_ERROR;
     if(dsn_quiet()) printf("%s\n", a->cand[chosen]);
     else printf("chosen: %d %s (score %+.2f, %s)\n", chosen, a->cand[chosen], rows[chosen].score,
                 rows[chosen].score <= 0 ? "every limit met" : "the limits missed by the least");
@@ -261,6 +324,7 @@ int dsn_cmd_select(int argc, char **argv)
     const char *inputs[MAX_CANDIDATES + 6] = {a.cfg, a.cert_path, a.data, a.list, a.tcfg, a.tweights};
     for(int i = 0; i < a.n; ++i) inputs[6 + i] = a.cand[i];
     if(a.json && dsn_check_output("select", a.json, "--json", inputs, 6 + a.n) != 0) return DSN_EXIT_ERROR;
+    if(check_install(&a) != 0) return DSN_EXIT_ERROR;
     dsn_cert c;
     int w, h, ch;
     int rc = load_cert(&c, &a, &w, &h, &ch);

@@ -12,14 +12,20 @@
  *                           (index = Slurm array task id)
  *     student.cfg           the student cfg, its teacher paths made absolute
  *     certs/NAME.sn         each customer's certificate (copied from --certs)
+ *     student_runJ.cfg      with --candidates K > 1: student.cfg again for runs 1..K-1 (Darknet
+ *                           names a run's weights after its cfg: backup/student_runJ.weights)
+ *     select.list           with K > 1: every fourth training image, what dsn select chooses on
  *     items/NAME.json       one work item: its seed, serial, and the argv of each step (train with
- *                           darknet, dsn export, dsn eval) with absolute paths; no shell involved
+ *                           darknet, dsn export, dsn eval; with K > 1 train0..trainK-1 and
+ *                           export0..exportK-1 into work/NAME/runJ/, then dsn select, which
+ *                           installs the run whose lock holds best as customer/, then dsn eval)
+ *                           with absolute paths; no shell involved
  *     items/NAME.data       the .data file of that item (backup= its own work directory)
  *     work/NAME/            a running (or the last failed) attempt: logs, weights, results
  *     work/NAME.lock        held (flock) while an item runs: one runner per item at a time
  *     out/NAME/             a finished item: work/NAME renamed here once every step succeeded, so
  *                           out/NAME exists only complete (train/export/eval logs, backup/, customer/,
- *                           eval.json, eval.md, result.json)
+ *                           eval.json, eval.md, result.json; with K > 1 also runJ/, select.json)
  *     failed/NAME.json      the last attempt's failure (step, exit status, log tail); removed on success
  *     logs/NAME.log         the item runner's own messages; logs/slurm-JOB_TASK.out under Slurm
  *     slurm/fleet-K.sbatch  written by dsn fleet slurm
@@ -86,6 +92,8 @@ typedef struct dsn_fleet_plan_opts {
     const char *certs, *student_cfg, *teacher_cfg, *teacher_weights, *data, *pub, *darknet, *out;
     int seed, threads, max_batches;                 /* max_batches 0: the cfg's           */
     int forged, near2, near4, per_serial, cross;    /* dsn eval's counts; cross: others/item */
+    int candidates;                                 /* training runs per item, dsn select keeps one */
+    double max_drop;                                /* dsn select --max-drop                 */
 } dsn_fleet_plan_opts;
 
 int dsn_fleet_plan(const dsn_fleet_plan_opts *o);

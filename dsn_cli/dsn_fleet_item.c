@@ -207,15 +207,24 @@ static json_t *when_json(void)
     return json_pack("{s:s, s:s}", "finished", when, "host", host);
 }
 
+/* A run's final weights: student.weights, or student_runJ.weights of run J > 0. */
+static int final_weights(const char *name)
+{
+    unsigned j;
+    int end = 0;
+    return strcmp(name, "student.weights") == 0 ||
+           (sscanf(name, "student_run%u.weights%n", &j, &end) == 1 && end > 0 && name[end] == '\0');
+}
+
 /* Darknet's classifier training also saves a snapshot per epoch and a .backup every 1000
- * batches into backup/ (50 of 1.2 MB for one MNIST student): keep only the final weights. */
+ * batches into backup/ (50 of 1.2 MB for one MNIST student): keep only each run's final weights. */
 static void prune_backup(const char *work)
 {
     char dir[DSN_FLEET_PATH + 8], path[DSN_FLEET_PATH + 300];
     dsn_fleet_pathf(dir, sizeof dir, "%s/backup", work);
     DIR *d = opendir(dir);
     for(struct dirent *e; d && (e = readdir(d));) {
-        if(e->d_name[0] == '.' || strcmp(e->d_name, "student.weights") == 0) continue;
+        if(e->d_name[0] == '.' || final_weights(e->d_name)) continue;
         dsn_fleet_pathf(path, sizeof path, "%s/%s", dir, e->d_name);
         unlink(path);
     }

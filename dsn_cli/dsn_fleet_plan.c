@@ -37,6 +37,7 @@ typedef struct plan {
     char dsn[DSN_FLEET_PATH], darknet[DSN_FLEET_PATH], cwd[DSN_FLEET_PATH], out[DSN_FLEET_PATH];
     char tcfg[DSN_FLEET_PATH], tweights[DSN_FLEET_PATH], pub[DSN_FLEET_PATH], data[DSN_FLEET_PATH];
     char certs[DSN_FLEET_PATH];
+    char train_list[DSN_FLEET_PATH]; /* the .data file's train=, absolute                 */
     char tmp[DSN_FLEET_PATH];        /* the fleet directory being built                  */
     char dataset[256];               /* the .data file's name: "mnist" for cfg/mnist.data */
     char *student;                   /* the student cfg, teacher paths made absolute      */
@@ -67,6 +68,12 @@ static int item_seed(int seed, const char *name)
 {
     uint64_t x = fnv1a(name) ^ ((uint64_t)(unsigned)seed * 0x9E3779B97F4A7C15ull);
     return (int)(splitmix(&x) % 2147483646u) + 1;
+}
+
+/* Training run j's seed: the item's seed plus 1000 j, kept in [1, 2^31) (run 0: the item's). */
+static int run_seed(int seed, int j)
+{
+    return (int)(((uint64_t)(seed - 1) + 1000u * (uint64_t)j) % 2147483646u) + 1;
 }
 
 static int absolute(char *out, const char *path, const char *option)
@@ -151,6 +158,7 @@ static int data_text(plan *p)
             rc = -1;
         }
         fprintf(m, "%s=%s\n", key, abs);
+        if(list == 0) snprintf(p->train_list, sizeof p->train_list, "%s", abs);
         if(list < 3) found |= 1 << list;
     }
     fclose(m);
@@ -290,34 +298,101 @@ static json_t *eval_step(const plan *p, int i, const char *work, json_t *others_
     return s;
 }
 
+/* dsn select over the K runs' sealed exports, on select.list with the item's run-1 seed (serials
+ * other than eval's), installing the chosen run as work/customer/. */
+static json_t *select_step(const plan *p, int i, const char *work)
+{
+    const plan_item *it = &p->items[i];
+    char cfg[DSN_FLEET_PATH + 100], cert[DSN_FLEET_PATH + 80], data[DSN_FLEET_PATH + 80], list[DSN_FLEET_PATH + 16],
+        json[DSN_FLEET_PATH + 16], customer[DSN_FLEET_PATH + 16], drop[32], n[5][16];
+    dsn_fleet_pathf(cfg, sizeof cfg, "%s/run0/customer.cfg", work);
+    dsn_fleet_pathf(cert, sizeof cert, "%s/certs/%s.sn", p->out, it->name);
+    dsn_fleet_pathf(data, sizeof data, "%s/items/%s.data", p->out, it->name);
+    dsn_fleet_pathf(list, sizeof list, "%s/select.list", p->out);
+    dsn_fleet_pathf(json, sizeof json, "%s/select.json", work);
+    dsn_fleet_pathf(customer, sizeof customer, "%s/customer", work);
+    snprintf(drop, sizeof drop, "%.17g", p->o->max_drop);
+    const int nums[5] = {run_seed(it->seed, 1), p->o->forged, p->o->near2, p->o->per_serial, p->o->threads};
+    for(int k = 0; k < 5; ++k) snprintf(n[k], sizeof n[k], "%d", nums[k]);
+    const char *a[] = {p->dsn, "select", "--cfg", cfg, "--cert", cert, "--data", data, "--list", list,
+                       "--teacher-cfg", p->tcfg, "--teacher-weights", p->tweights, "--seed", n[0], "--forged", n[1],
+                       "--near2", n[2], "--images-per-serial", n[3], "--threads", n[4], "--max-drop", drop,
+                       "--json", json, "--install", customer, NULL};
+    json_t *argv = argv_of(a);
+    if(p->pub[0]) {
+        json_array_append_new(argv, json_string("--pub"));
+        json_array_append_new(argv, json_string(p->pub));
+    }
+    for(int j = 0; j < p->o->candidates; ++j) {
+        dsn_fleet_pathf(cfg, sizeof cfg, "%s/run%d/customer.weights", work, j);
+        json_array_append_new(argv, json_string(cfg));
+    }
+    return step("select", argv);
+}
+
+/* The cfg and weights of training run j: Darknet names the weights after the cfg. */
+static void run_paths(const plan *p, int j, const char *work, char *cfg, size_t clen, char *weights, size_t wlen)
+{
+    if(j == 0) {
+        dsn_fleet_pathf(cfg, clen, "%s/student.cfg", p->out);
+        dsn_fleet_pathf(weights, wlen, "%s/backup/student.weights", work);
+    } else {
+        dsn_fleet_pathf(cfg, clen, "%s/student_run%d.cfg", p->out, j);
+        dsn_fleet_pathf(weights, wlen, "%s/backup/student_run%d.weights", work, j);
+    }
+}
+
+/* The steps before eval: train and export each run (one run: train, export into customer/), and
+ * with more than one, dsn select installing the best lock's run as customer/. */
+static void run_steps(const plan *p, int i, const char *work, const char *serial, json_t *steps, json_t *seeds)
+{
+    const plan_item *it = &p->items[i];
+    int k = p->o->candidates;
+    char data[DSN_FLEET_PATH + 80], cfg[DSN_FLEET_PATH + 32], weights[DSN_FLEET_PATH + 100], seed[16], name[32],
+        dir[DSN_FLEET_PATH + 100];
+    dsn_fleet_pathf(data, sizeof data, "%s/items/%s.data", p->out, it->name);
+    for(int j = 0; j < k; ++j) {
+        run_paths(p, j, work, cfg, sizeof cfg, weights, sizeof weights);
+        snprintf(seed, sizeof seed, "%d", run_seed(it->seed, j));
+        json_array_append_new(seeds, json_integer(run_seed(it->seed, j)));
+        const char *train[] = {p->darknet, "classifier", "train", data, cfg, "-seed", seed, "-serial", serial, NULL};
+        if(k == 1) snprintf(name, sizeof name, "train");
+        else snprintf(name, sizeof name, "train%d", j);
+        json_array_append_new(steps, step(name, argv_of(train)));
+    }
+    for(int j = 0; j < k; ++j) {
+        run_paths(p, j, work, cfg, sizeof cfg, weights, sizeof weights);
+        dsn_fleet_pathf(cfg, sizeof cfg, "%s/student.cfg", p->out); /* every run's cfg is this one */
+        if(k == 1) dsn_fleet_pathf(dir, sizeof dir, "%s/customer", work);
+        else dsn_fleet_pathf(dir, sizeof dir, "%s/run%d", work, j);
+        if(k == 1) snprintf(name, sizeof name, "export");
+        else snprintf(name, sizeof name, "export%d", j);
+        /* sealed to the customer's serial, as a shipped model is */
+        const char *export[] = {p->dsn, "export", cfg, weights, "-o", dir, "--name", "customer", "--serial", serial, NULL};
+        json_array_append_new(steps, step(name, argv_of(export)));
+    }
+    if(k > 1) json_array_append_new(steps, select_step(p, i, work));
+}
+
 /* items/NAME.json and items/NAME.data of item i, written into the fleet being built. */
 static int write_item(const plan *p, int i)
 {
     const plan_item *it = &p->items[i];
-    char work[DSN_FLEET_PATH + 80], out[DSN_FLEET_PATH + 80], data[DSN_FLEET_PATH + 80], cfg[DSN_FLEET_PATH + 16],
-        weights[DSN_FLEET_PATH + 100], customer[DSN_FLEET_PATH + 100], seed[16], serial[DSN_SERIAL_TEXT_MAX],
-        path[DSN_FLEET_PATH + 80], threads[16];
+    char work[DSN_FLEET_PATH + 80], out[DSN_FLEET_PATH + 80], serial[DSN_SERIAL_TEXT_MAX], path[DSN_FLEET_PATH + 80],
+        threads[16];
     dsn_fleet_pathf(work, sizeof work, "%s/work/%s", p->out, it->name);
     dsn_fleet_pathf(out, sizeof out, "%s/out/%s", p->out, it->name);
-    dsn_fleet_pathf(data, sizeof data, "%s/items/%s.data", p->out, it->name);
-    dsn_fleet_pathf(cfg, sizeof cfg, "%s/student.cfg", p->out);
-    dsn_fleet_pathf(weights, sizeof weights, "%s/backup/student.weights", work);
-    dsn_fleet_pathf(customer, sizeof customer, "%s/customer", work);
-    snprintf(seed, sizeof seed, "%d", it->seed);
     snprintf(threads, sizeof threads, "%d", p->o->threads);
     dsn_serial_encode(serial, sizeof serial, &it->cert.serial);
 
-    const char *train[] = {p->darknet, "classifier", "train", data, cfg, "-seed", seed, "-serial", serial, NULL};
-    /* sealed to the customer's serial, as a shipped model is */
-    const char *export[] = {p->dsn, "export", cfg, weights, "-o", customer, "--name", "customer", "--serial", serial, NULL};
-    json_t *others = json_array();
-    json_t *steps = json_pack("[o, o, o]", step("train", argv_of(train)), step("export", argv_of(export)),
-                              eval_step(p, i, work, others));
-    json_t *item = json_pack("{s:i, s:s, s:i, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:{s:s}, s:o, s:o}",
+    json_t *others = json_array(), *steps = json_array(), *seeds = json_array();
+    run_steps(p, i, work, serial, steps, seeds);
+    json_array_append_new(steps, eval_step(p, i, work, others));
+    json_t *item = json_pack("{s:i, s:s, s:i, s:s, s:s, s:s, s:s, s:i, s:o, s:s, s:s, s:s, s:{s:s}, s:o, s:o}",
                              "dsn_fleet_item", DSN_FLEET_VERSION, "name", it->name, "index", i, "customer",
                              it->cert.customer, "model", it->cert.model, "notes", it->notes, "serial", serial,
-                             "seed", it->seed, "cwd", p->cwd, "work", work, "out", out, "env", "OMP_NUM_THREADS",
-                             threads, "others", others, "steps", steps);
+                             "seed", it->seed, "run_seeds", seeds, "cwd", p->cwd, "work", work, "out", out, "env",
+                             "OMP_NUM_THREADS", threads, "others", others, "steps", steps);
     if(!item) dsn_die("fleet plan: cannot build item %s (out of memory)", it->name);
     dsn_fleet_pathf(path, sizeof path, "%s/items/%s.json", p->tmp, it->name);
     int rc = dsn_fleet_write_json(path, item);
@@ -348,7 +423,36 @@ static json_t *plan_json(const plan *p)
                           "near2", p->o->near2, "near4", p->o->near4, "images_per_serial", p->o->per_serial, "cross",
                           p->o->cross, "customers", names);
     if(!j) dsn_die("fleet plan: cannot build fleet.json (out of memory)");
+    json_object_set_new(j, "candidates", json_integer(p->o->candidates));
+    if(p->o->candidates > 1)
+        json_object_set_new(j, "select", json_pack("{s:f, s:s}", "max_drop", p->o->max_drop, "list", "select.list"));
     return j;
+}
+
+/* select.list: every fourth image of the training list (its 1st, 5th, ...), as make demo's. */
+static int write_select_list(const plan *p)
+{
+    size_t len, size = 0;
+    char *text = dsn_read_file(p->train_list, TEXT_MAX * 16, &len), *out = NULL, path[DSN_FLEET_PATH + 32];
+    if(!text) return -1;
+    FILE *m = open_memstream(&out, &size);
+    if(!m) dsn_die("out of memory");
+    int line = 0, kept = 0;
+    for(char *at = text, *end; *at; at = end, ++line) {
+        end = strchr(at, '\n');
+        end = end ? end + 1 : at + strlen(at);
+        if(line % 4 != 0 || end - at < 2) continue;
+        fwrite(at, 1, (size_t)(end - at), m);
+        if(end[-1] != '\n') fputc('\n', m);
+        ++kept;
+    }
+    fclose(m);
+    free(text);
+    dsn_fleet_pathf(path, sizeof path, "%s/select.list", p->tmp);
+    int rc = kept > 0 ? dsn_write_file(path, out, size, 0644, DSN_WRITE_NEW) : -1;
+    if(kept == 0) dsn_error("fleet plan: %s (train= of --data %s) lists no image to choose runs on", p->train_list, p->o->data);
+    free(out);
+    return rc;
 }
 
 /* The fleet directory, built in p->tmp (beside its final name) and renamed into place. */
@@ -365,8 +469,12 @@ static int write_fleet(plan *p)
             rc = -1;
         }
     }
-    dsn_fleet_pathf(path, sizeof path, "%s/student.cfg", p->tmp);
-    if(rc == 0) rc = dsn_write_file(path, p->student, strlen(p->student), 0644, DSN_WRITE_NEW);
+    for(int j = 0; j < p->o->candidates && rc == 0; ++j) {
+        if(j == 0) dsn_fleet_pathf(path, sizeof path, "%s/student.cfg", p->tmp);
+        else dsn_fleet_pathf(path, sizeof path, "%s/student_run%d.cfg", p->tmp, j);
+        rc = dsn_write_file(path, p->student, strlen(p->student), 0644, DSN_WRITE_NEW);
+    }
+    if(rc == 0 && p->o->candidates > 1) rc = write_select_list(p);
     for(int i = 0; i < p->n && rc == 0; ++i) {
         int n = dsn_cert_format(text, sizeof text, &p->items[i].cert);
         dsn_fleet_pathf(path, sizeof path, "%s/certs/%s.sn", p->tmp, p->items[i].name);
@@ -451,7 +559,9 @@ int dsn_fleet_plan(const dsn_fleet_plan_opts *o)
     if((rc = load_certs(&p, &g, pub)) != 0) goto done;
     rc = -1;
     if(student_text(&p) != 0 || data_text(&p) != 0 || write_fleet(&p) != 0) goto done;
-    printf("%s: %d items (seed %d, %d thread%s each)\n", p.out, p.n, o->seed, o->threads, o->threads == 1 ? "" : "s");
+    printf("%s: %d items (seed %d, %d thread%s each", p.out, p.n, o->seed, o->threads, o->threads == 1 ? "" : "s");
+    if(o->candidates > 1) printf(", %d training runs each, the best lock kept", o->candidates);
+    printf(")\n");
     rc = 0;
 done:
     dsn_key_free(pub);

@@ -47,6 +47,7 @@ typedef struct row {
     double v[M_COUNT];
     int has[M_COUNT];
     double train_s, total_s, cpu_s;   /* wall seconds of training and of the item; CPU seconds */
+    int run, runs;                    /* the training run dsn select kept, of runs; -1: one run  */
 } row;
 
 typedef struct report {
@@ -61,15 +62,29 @@ static json_t *read_if(const char *path)
     return stat(path, &st) == 0 ? dsn_fleet_read_json(path) : NULL;
 }
 
+/* Wall seconds of the steps named `step` or `step` and a run number (train, train0, train1...). */
 static double step_seconds(const json_t *result, const char *step)
 {
     json_t *s;
-    size_t i;
+    size_t i, n = strlen(step);
+    double sum = 0;
     json_array_foreach(json_object_get(result, "steps"), i, s) {
-        if(strcmp(json_string_value(json_object_get(s, "name")) ? json_string_value(json_object_get(s, "name")) : "", step) == 0)
-            return json_number_value(json_object_get(s, "seconds"));
+        const char *name = json_string_value(json_object_get(s, "name"));
+        if(!name || strncmp(name, step, n) != 0 || strspn(name + n, "0123456789") != strlen(name + n)) continue;
+        sum += json_number_value(json_object_get(s, "seconds"));
     }
-    return 0;
+    return sum;
+}
+
+/* out/NAME/select.json: the run dsn select kept and of how many, or -1 (one run, no choice). */
+static void chosen_run(const report *r, row *w)
+{
+    char path[DSN_FLEET_PATH];
+    dsn_fleet_path(path, sizeof path, r->f, "out/%s/select.json", w->name);
+    json_t *j = read_if(path);
+    w->run = json_is_integer(json_object_get(j, "chosen")) ? (int)json_integer_value(json_object_get(j, "chosen")) : -1;
+    w->runs = (int)json_array_size(json_object_get(j, "candidates"));
+    json_decref(j);
 }
 
 static void fill_row(report *r, row *w)
@@ -86,6 +101,7 @@ static void fill_row(report *r, row *w)
         w->train_s = step_seconds(w->result, "train");
         w->total_s = json_number_value(json_object_get(w->result, "seconds"));
         w->cpu_s = json_number_value(json_object_get(w->result, "cpu_seconds"));
+        chosen_run(r, w);
     } else if(w->state == DSN_FLEET_FAILED) {
         dsn_fleet_path(path, sizeof path, r->f, "failed/%s.json", w->name);
         w->failure = read_if(path);
@@ -171,6 +187,8 @@ static json_t *row_json(const row *w)
     for(int m = 0; m < M_COUNT; ++m) json_object_set_new(j, measures[m].key, num_or_null(w->has[m], w->v[m]));
     json_t *cross = json_object_get(w->eval, "cross");
     json_object_set_new(j, "cross", cross ? json_incref(cross) : json_object());
+    json_object_set_new(j, "run", w->result && w->run >= 0 ? json_integer(w->run) : json_null());
+    json_object_set_new(j, "runs", w->result && w->run >= 0 ? json_integer(w->runs) : json_null());
     json_object_set_new(j, "train_seconds", num_or_null(w->result != NULL, w->train_s));
     json_object_set_new(j, "seconds", num_or_null(w->result != NULL, w->total_s));
     json_object_set_new(j, "cpu_seconds", num_or_null(w->result != NULL, w->cpu_s));
@@ -269,7 +287,7 @@ static void md_summary(FILE *m, const report *r, const json_t *pairs)
     double cpu, wall;
     int n = cost_of(r, &cpu, &wall);
     if(n > 0 && cpu > 0)
-        fprintf(m, "\nCost, measured: %.3f core-hours of CPU for %d customers (train, export, eval: %.1f core-minutes each, "
+        fprintf(m, "\nCost, measured: %.3f core-hours of CPU for %d customers (every step: %.1f core-minutes each, "
                    "%.1f min of wall time each), %.2f students per core-hour.\n", cpu / 3600, n, cpu / 60 / n, wall / 60 / n,
                 3600.0 * n / cpu);
     fprintf(m, "\n## Worst cases\n\n");
@@ -296,14 +314,16 @@ static void md_customers(FILE *m, const report *r)
     static const char *const states[] = {"pending", "done", "FAILED"};
     fprintf(m, "## Customers\n\n| # | customer | model | serial | seed |");
     for(int k = 0; k < M_COUNT; ++k) fprintf(m, " %s |", measures[k].column);
-    fprintf(m, " train s | CPU s | status |\n|---:|---|---|---|---:|");
+    fprintf(m, " run kept | train s | CPU s | status |\n|---:|---|---|---|---:|");
     for(int k = 0; k < M_COUNT; ++k) fprintf(m, "---:|");
-    fprintf(m, "---:|---:|---|\n");
+    fprintf(m, "---:|---:|---:|---|\n");
     for(int i = 0; i < r->n; ++i) {
         const row *w = &r->rows[i];
         fprintf(m, "| %d | %s | %s | `%s` | %lld |", i, str_of(w, "customer"), str_of(w, "model"), str_of(w, "serial"),
                 (long long)json_integer_value(json_object_get(w->item, "seed")));
         for(int k = 0; k < M_COUNT; ++k) md_num(m, w, k);
+        if(w->result && w->run >= 0) fprintf(m, " %d of %d |", w->run, w->runs);
+        else fprintf(m, " - |");
         if(w->result) fprintf(m, " %.0f | %.0f |", w->train_s, w->cpu_s);
         else fprintf(m, " - | - |");
         fprintf(m, " %s |\n", states[w->state]);

@@ -830,6 +830,51 @@ static double select_score(const json_t *c)
 
 /* dsn select: each candidate measured as dsn eval measures it, the lowest score chosen (ties to
  * the earlier), and every refusal leaves --json as it was. */
+/* Byte-for-byte equality of two files (a missing one fails). */
+static void assert_same_file(const char *a, const char *b)
+{
+    size_t na, nb;
+    char *x = dsn_read_file(a, 1u << 26, &na), *y = dsn_read_file(b, 1u << 26, &nb);
+    if(!x || !y || na != nb || memcmp(x, y, na) != 0) fail_msg("%s and %s differ", a, b);
+    free(x);
+    free(y);
+}
+
+/* The entries of dir, other than . and .. */
+static int entries(const char *dir)
+{
+    char out[4096];
+    dsn_test_run(out, sizeof out, "ls -A %s | wc -l", dir);
+    return atoi(out);
+}
+
+/* --install DIR: the cfg and the chosen weights, byte for byte, and nothing else; an existing DIR
+ * or a candidate of the cfg's file name refused before anything is measured, DIR as it was. */
+static void check_select_install(const char *d, const char *base, const char *chosen)
+{
+    char out[8192], a[512], b[512];
+    int rc = dsn_test_run(out, sizeof out, "%s --cert alice.sn --install picked/ tiny.weights teacher.weights", base);
+    if(rc != 0) fail_msg("select --install: exit %d:\n%s", rc, out);
+    snprintf(a, sizeof a, "%s/picked", d);
+    assert_int_equal(entries(a), 2);
+    snprintf(a, sizeof a, "%s/picked/tiny.cfg", d);
+    snprintf(b, sizeof b, "%s/tiny.cfg", d);
+    assert_same_file(a, b);
+    snprintf(a, sizeof a, "%s/picked/%s", d, chosen);
+    snprintf(b, sizeof b, "%s/%s", d, chosen);
+    assert_same_file(a, b);
+    rc = dsn_test_run(out, sizeof out, "%s --cert alice.sn --install picked teacher.weights", base);
+    if(rc != 2 || !strstr(out, "picked already exists")) fail_msg("--install onto a directory: exit %d:\n%s", rc, out);
+    snprintf(a, sizeof a, "%s/picked/%s", d, chosen);
+    assert_same_file(a, b);
+    snprintf(a, sizeof a, "%s/picked", d);
+    assert_int_equal(entries(a), 2);
+    rc = dsn_test_run(out, sizeof out, "%s --cert alice.sn --install picked2 tiny.weights sub/tiny.cfg", base);
+    if(rc != 2 || !strstr(out, "the file name of --cfg")) fail_msg("--install, a candidate named as the cfg: exit %d:\n%s", rc, out);
+    rc = dsn_test_run(out, sizeof out, "cd %s && ls -A | grep -c picked", d);
+    if(atoi(out) != 1) fail_msg("--install left something beside picked/:\n%s", out);
+}
+
 static void test_select(void **state)
 {
     fixture *f = *state;
@@ -873,6 +918,7 @@ static void test_select(void **state)
                       "-q tiny.weights teacher.weights", base);
     snprintf(line, sizeof line, "%s\n", w[want]);
     if(rc != 0 || strcmp(out, line) != 0) fail_msg("select -q: exit %d, '%s'", rc, out);
+    check_select_install(d, base, w[want]);
 
     /* refusals: a clear message, the exit status, and keep.json byte for byte */
     snprintf(path, sizeof path, "%s/keep.json", d);

@@ -326,7 +326,80 @@ static void test_plan_refusals(void **state)
                        PLAN " --pub other/k.pub.pem -o fleet_bad");
     assert_non_null(strstr(out, "does not verify against --pub other/k.pub.pem"));
     assert_false(exists_at("%s/fleet_bad", fx->dir));
+    static const char *const bad[][2] = {{" --candidates 0", "--candidates 0: must be 1 to 64"},
+                                         {" --candidates 65", "--candidates 65"}, {" --max-drop abc", "--max-drop 'abc'"},
+                                         {" --max-drop -1", "--max-drop '-1'"}};
+    for(size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+        out = sh_expect(2, "%s%s -o fleet_bad", PLAN, bad[i][0]);
+        if(!strstr(out, bad[i][1])) fail_msg("%s: no '%s' in:\n%s", bad[i][0], bad[i][1], out);
+        assert_false(exists_at("%s/fleet_bad", fx->dir));
+    }
     sh_expect(0, "rm -rf certs64 taken other");
+}
+
+/* The names of an item's steps, space-separated. */
+static void step_names(char *out, size_t len, const json_t *item)
+{
+    json_t *s;
+    size_t i, at = 0;
+    out[0] = '\0';
+    json_array_foreach(json_object_get(item, "steps"), i, s)
+        at += (size_t)snprintf(out + at, len - at, "%s%s", i ? " " : "", json_string_value(json_object_get(s, "name")));
+}
+
+/* The argument after `option` in step k's argv, or NULL. */
+static const char *arg_after(const json_t *item, size_t k, const char *option)
+{
+    json_t *argv = json_object_get(json_array_get(json_object_get(item, "steps"), k), "argv");
+    for(size_t i = 0; i + 1 < json_array_size(argv); ++i)
+        if(strcmp(json_string_value(json_array_get(argv, i)), option) == 0) return json_string_value(json_array_get(argv, i + 1));
+    return NULL;
+}
+
+/* --candidates: K training runs (seeds S, S + 1000, ...; the run-J cfg a copy of student.cfg),
+ * each exported, dsn select installing the best as customer/ on every fourth training image;
+ * --candidates 1 is the plan of one run. */
+static void test_plan_candidates(void **state)
+{
+    (void)state;
+    char names[512];
+    sh_expect(0, "%s", PLAN " --candidates 3 --max-drop 1.5 -o fleet_k3 > /dev/null && " PLAN " --candidates 1 -o fleet_k1 > /dev/null");
+    char *text = read_at("%s/fleet_k3/items/bob.json", fx->dir);
+    json_t *item = json_loads(text, 0, NULL);
+    step_names(names, sizeof names, item);
+    assert_string_equal(names, "train0 train1 train2 export0 export1 export2 select eval");
+    json_t *seeds = json_object_get(item, "run_seeds");
+    long long s0 = json_integer_value(json_object_get(item, "seed"));
+    assert_int_equal(json_array_size(seeds), 3);
+    for(size_t j = 0; j < 3; ++j) assert_int_equal(json_integer_value(json_array_get(seeds, j)), (s0 - 1 + 1000 * (long long)j) % 2147483646 + 1);
+    char want[700];
+    snprintf(want, sizeof want, "%lld", (long long)json_integer_value(json_array_get(seeds, 2)));
+    assert_string_equal(arg_after(item, 2, "-seed"), want);
+    snprintf(want, sizeof want, "%s/fleet_k3/student_run2.cfg", fx->dir);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(json_array_get(json_object_get(item, "steps"), 2), "argv"), 4)), want);
+    snprintf(want, sizeof want, "%s/fleet_k3/work/bob/customer", fx->dir);
+    assert_string_equal(arg_after(item, 6, "--install"), want);
+    snprintf(want, sizeof want, "%s/fleet_k3/work/bob/run2", fx->dir);
+    assert_string_equal(arg_after(item, 5, "-o"), want);
+    assert_string_equal(arg_after(item, 6, "--max-drop"), "1.5");
+    snprintf(want, sizeof want, "%lld", (s0 - 1 + 1000) % 2147483646 + 1);
+    assert_string_equal(arg_after(item, 6, "--seed"), want);      /* not eval's: other serials */
+    json_decref(item);
+    free(text);
+    /* the run cfgs are the student's; the images to choose on, every fourth training image */
+    sh_expect(0, "cd fleet_k3 && cmp student.cfg student_run1.cfg && cmp student.cfg student_run2.cfg && "
+                 "awk 'NR %% 4 == 1' ../train500.list | cmp - select.list && test $(wc -l < select.list) = 125");
+    text = read_at("%s/fleet_k1/items/bob.json", fx->dir);
+    item = json_loads(text, 0, NULL);
+    step_names(names, sizeof names, item);
+    assert_string_equal(names, "train export eval");
+    snprintf(want, sizeof want, "%s/fleet_k1/work/bob/customer", fx->dir);
+    assert_string_equal(arg_after(item, 1, "-o"), want);
+    assert_false(exists_at("%s/fleet_k1/select.list", fx->dir));
+    assert_false(exists_at("%s/fleet_k1/student_run1.cfg", fx->dir));
+    json_decref(item);
+    free(text);
+    sh_expect(0, "rm -rf fleet_k3 fleet_k1");
 }
 
 /* ---- dsn fleet run ------------------------------------------------------------------------ */
@@ -338,11 +411,37 @@ static int count_done(const char *fleet)
     return n;
 }
 
-/* out/NAME is all or nothing: a finished item has every file, none lacks one. */
+/* out/NAME/customer is the run dsn select kept: its weights those of runJ/ byte for byte. */
+static void check_chosen(const char *item)
+{
+    char *sel = read_at("%s/select.json", item);
+    json_t *j = sel ? json_loads(sel, 0, NULL) : NULL;
+    if(!j) fail_msg("%s/select.json: missing or not JSON", item);
+    json_t *chosen = json_object_get(j, "chosen");
+    assert_true(json_is_integer(chosen));
+    int run = (int)json_integer_value(chosen);
+    assert_true(run == 0 || run == 1);
+    assert_int_equal(json_array_size(json_object_get(j, "candidates")), 2);
+    char *kept = read_at("%s/customer/customer.weights", item), *was = read_at("%s/run%d/customer.weights", item, run);
+    char path[700];
+    struct stat st;
+    dsn_test_pathf(path, sizeof path, "%s/run%d/customer.weights", item, run);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(kept && was && memcmp(kept, was, (size_t)st.st_size) == 0);
+    free(kept);
+    free(was);
+    free(sel);
+    json_decref(j);
+}
+
+/* out/NAME is all or nothing: a finished item has every file, none lacks one. The plan's default:
+ * two training runs, each exported, dsn select's choice installed as customer/. */
 static void check_complete(const char *fleet)
 {
-    static const char *const files[] = {"result.json", "eval.json", "eval.md", "train.log", "export.log", "eval.log",
-                                        "customer/customer.cfg", "customer/customer.weights", "backup/student.weights"};
+    static const char *const files[] = {"result.json", "eval.json", "eval.md", "train0.log", "train1.log", "export0.log",
+                                        "export1.log", "select.log", "select.json", "eval.log", "customer/customer.cfg",
+                                        "customer/customer.weights", "run0/customer.weights", "run1/customer.weights",
+                                        "backup/student.weights", "backup/student_run1.weights"};
     DIR *d = opendir(fleet);
     assert_non_null(d);
     closedir(d);
@@ -355,7 +454,12 @@ static void check_complete(const char *fleet)
         for(size_t k = 0; k < sizeof files / sizeof files[0]; ++k)
             if(!exists_at("%s/%s/%s", out, e->d_name, files[k])) fail_msg("%s/%s lacks %s", out, e->d_name, files[k]);
         /* Darknet's per-epoch snapshots (40 batches of 32 are 2.5 epochs of 500) are pruned */
-        if(exists_at("%s/%s/backup/student_1.weights", out, e->d_name)) fail_msg("%s/%s/backup kept a snapshot", out, e->d_name);
+        if(exists_at("%s/%s/backup/student_1.weights", out, e->d_name) ||
+           exists_at("%s/%s/backup/student_run1_1.weights", out, e->d_name))
+            fail_msg("%s/%s/backup kept a snapshot", out, e->d_name);
+        char item[700];
+        dsn_test_pathf(item, sizeof item, "%s/%s", out, e->d_name);
+        check_chosen(item);
     }
     closedir(d);
 }
@@ -495,7 +599,7 @@ static void test_failing_item_retried_and_reported(void **state)
     char *failure = read_at("%s/fleet_fail/failed/bob.json", fx->dir);
     assert_non_null(failure);
     json_t *j = json_loads(failure, 0, NULL);
-    assert_string_equal(json_string_value(json_object_get(j, "step")), "train");
+    assert_string_equal(json_string_value(json_object_get(j, "step")), "train0");
     assert_string_equal(json_string_value(json_object_get(j, "status")), "exit 1");
     assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 2);
     json_decref(j);
@@ -511,7 +615,7 @@ static void test_failing_item_retried_and_reported(void **state)
     assert_non_null(strstr(out, "4 customers, 0 done, 4 failed, 0 pending"));
     char *md = read_at("%s/fleet_fail/report/fleet.md", fx->dir);
     assert_non_null(strstr(md, "## Failures (4)"));
-    assert_non_null(strstr(md, "**carol** (carol): step train, exit 1 after 2 attempt(s)"));
+    assert_non_null(strstr(md, "**carol** (carol): step train0, exit 1 after 2 attempt(s)"));
     free(md);
     /* one item by name, as a Slurm task runs it: fails again, exit 1 */
     sh_expect(1, "$NOLEAK $BIN/dsn fleet item fleet_fail carol");
@@ -825,6 +929,7 @@ static void test_slurm_matches_local(void **state)
         assert_string_equal(json_string_value(json_object_get(a, "serial")), json_string_value(json_object_get(b, "serial")));
         assert_true(json_equal(json_object_get(a, "others"), json_object_get(b, "others")));
         assert_true(json_equal(json_object_get(a, "env"), json_object_get(b, "env")));
+        assert_true(json_equal(json_object_get(a, "run_seeds"), json_object_get(b, "run_seeds")));
         json_decref(a);
         json_decref(b);
         free(ia);
@@ -833,6 +938,13 @@ static void test_slurm_matches_local(void **state)
         a = json_loads(ea, 0, NULL);
         b = json_loads(eb, 0, NULL);
         assert_true(json_number_value(json_object_get(a, "teacher")) == json_number_value(json_object_get(b, "teacher")));
+        char *sa = read_at("%s/out/%s/select.json", fx->local, NAMES[i]), *sb = read_at("%s/out/%s/select.json", fx->slurm, NAMES[i]);
+        json_t *ja = json_loads(sa, 0, NULL), *jb = json_loads(sb, 0, NULL);   /* the same run kept */
+        assert_true(json_equal(json_object_get(ja, "chosen"), json_object_get(jb, "chosen")));
+        json_decref(ja);
+        json_decref(jb);
+        free(sa);
+        free(sb);
         assert_int_equal(json_integer_value(json_object_get(a, "n_images")), json_integer_value(json_object_get(b, "n_images")));
         char *wa = read_at("%s/out/%s/customer/customer.weights", fx->local, NAMES[i]);
         char *wb = read_at("%s/out/%s/customer/customer.weights", fx->slurm, NAMES[i]);
@@ -859,8 +971,11 @@ static void test_slurm_matches_local(void **state)
     /* deterministic today: the evaluation of the same weights. alice's eval step from the local
        item, run on the Slurm run's weights, gives the Slurm run's figures exactly. */
     char *item = read_at("%s/items/alice.json", fx->local);
-    json_t *j = json_loads(item, 0, NULL), *eval = json_array_get(json_object_get(j, "steps"), 2), *arg;
     size_t size = 0, k;
+    json_t *j = json_loads(item, 0, NULL), *eval = NULL, *arg;
+    json_array_foreach(json_object_get(j, "steps"), k, arg)
+        if(strcmp(json_string_value(json_object_get(arg, "name")), "eval") == 0) eval = arg;
+    assert_non_null(eval);
     char *cmd = NULL;
     FILE *m = open_memstream(&cmd, &size);
     fprintf(m, "$NOLEAK");
@@ -899,6 +1014,7 @@ int main(void)
         cmocka_unit_test(test_issue_batch_refusals),
         cmocka_unit_test(test_issue_batch_adds_to_a_directory),
         cmocka_unit_test(test_plan_refusals),
+        cmocka_unit_test(test_plan_candidates),
         cmocka_unit_test(test_slurm_script),
         cmocka_unit_test(test_failing_item_retried_and_reported),
         cmocka_unit_test(test_local_run_stop_kill_resume),
