@@ -330,7 +330,8 @@ static json_t *select_step(const plan *p, int i, const char *work)
     return step("select", argv);
 }
 
-/* The cfg and weights of training run j: Darknet names the weights after the cfg. */
+/* The cfg training run j trains, and the weights it leaves: Darknet names them after the cfg
+ * (run 0: student.cfg, backup/student.weights; run j: student_runJ.cfg, a copy of it). */
 static void run_paths(const plan *p, int j, const char *work, char *cfg, size_t clen, char *weights, size_t wlen)
 {
     if(j == 0) {
@@ -360,9 +361,10 @@ static void run_steps(const plan *p, int i, const char *work, const char *serial
         else snprintf(name, sizeof name, "train%d", j);
         json_array_append_new(steps, step(name, argv_of(train)));
     }
+    dsn_fleet_pathf(cfg, sizeof cfg, "%s/student.cfg", p->out); /* every run's cfg is this one */
     for(int j = 0; j < k; ++j) {
-        run_paths(p, j, work, cfg, sizeof cfg, weights, sizeof weights);
-        dsn_fleet_pathf(cfg, sizeof cfg, "%s/student.cfg", p->out); /* every run's cfg is this one */
+        char unused[DSN_FLEET_PATH + 32];
+        run_paths(p, j, work, unused, sizeof unused, weights, sizeof weights);
         if(k == 1) dsn_fleet_pathf(dir, sizeof dir, "%s/customer", work);
         else dsn_fleet_pathf(dir, sizeof dir, "%s/run%d", work, j);
         if(k == 1) snprintf(name, sizeof name, "export");
