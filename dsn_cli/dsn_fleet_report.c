@@ -5,7 +5,9 @@
  * measured) and out/NAME/result.json (times), or failed/NAME.json. Writes a table per customer,
  * the fleet's summary and worst cases (lowest valid-serial accuracy, highest raw, forged,
  * Hamming-1, Hamming-2 and neighbour-swap accuracy, highest cross-customer pair), the cross-customer matrix over the pairs the
- * plan sampled (dsn fleet plan --cross K --seed S), the failures and what is still pending.
+ * plan sampled (dsn fleet plan --cross K --seed S), the failures and what is still pending, and
+ * which customers' models meet the lock's per-model targets (dsn_eval.h's DSN_LOCK_LIMITS_DEFAULT,
+ * the valid serial's limit the plan's --max-drop), by how much the others miss them.
  * All accuracies in percent, as dsn eval writes them. */
 #include "dsn_fleet.h"
 
@@ -16,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "dsn_dir.h"
+#include "dsn_eval.h"
 #include "dsn_util.h"
 
 #define FULL_MATRIX_MAX 16   /* up to this many customers the cross matrix is drawn in full */
@@ -232,6 +235,71 @@ static json_t *cross_pairs(const report *r)
     return pairs;
 }
 
+/* The lock's per-model targets: valid >= teacher - drop, the others at most their limit. */
+#define TARGETS 6
+typedef struct target {
+    int m;              /* the measure                                   */
+    double limit;       /* its highest value (valid: points below teacher) */
+    const char *key, *title;
+} target;
+
+static void targets_of(const report *r, target *t)
+{
+    dsn_lock_limits l = DSN_LOCK_LIMITS_DEFAULT;
+    json_t *drop = json_object_get(json_object_get(r->f->plan, "select"), "max_drop");
+    if(json_is_number(drop)) l.drop = json_number_value(drop);
+    const target all[TARGETS] = {
+        {M_VALID, l.drop, "valid", "valid serial at most %g below the teacher"},
+        {M_RAW, l.raw, "raw", "no serial <= %g"},
+        {M_FORGED_MAX, l.forged, "forged_max", "forged max <= %g"},
+        {M_CROSS_MAX, l.forged, "cross_max", "other customers' serials <= %g"},
+        {M_H1_MAX, l.h1, "hamming_1_max", "Hamming 1 max <= %g"},
+        {M_H2_MAX, l.h2, "hamming_2_max", "Hamming 2 max <= %g"},
+    };
+    memcpy(t, all, sizeof all);
+}
+
+/* How far w misses target t in points (<= 0: met); -1 when w lacks the measure (no teacher,
+ * no other customer tried): not counted. */
+static int target_excess(const row *w, const target *t, double *excess)
+{
+    if(!w->eval || !w->has[t->m] || (t->m == M_VALID && !w->has[M_TEACHER])) return -1;
+    *excess = t->m == M_VALID ? w->v[M_TEACHER] - t->limit - w->v[M_VALID] : w->v[t->m] - t->limit;
+    return 0;
+}
+
+/* {"limits", "evaluated", "met_all", "met_all_customers", "each": {key: {met, of, missed: [{customer, value}]}}} */
+static json_t *targets_json(const report *r)
+{
+    target t[TARGETS];
+    targets_of(r, t);
+    json_t *limits = json_object(), *each = json_object(), *all = json_array();
+    int evaluated = 0;
+    for(int k = 0; k < TARGETS; ++k) json_object_set_new(limits, t[k].key, json_real(t[k].limit));
+    for(int k = 0; k < TARGETS; ++k) {
+        json_t *missed = json_array();
+        int met = 0, of = 0;
+        double x;
+        for(int i = 0; i < r->n; ++i) {
+            if(target_excess(&r->rows[i], &t[k], &x) != 0) continue;
+            ++of;
+            if(x <= 0) ++met;
+            else json_array_append_new(missed, json_pack("{s:s, s:f}", "customer", str_of(&r->rows[i], "customer"),
+                                                         "value", r->rows[i].v[t[k].m]));
+        }
+        json_object_set_new(each, t[k].key, json_pack("{s:i, s:i, s:o}", "met", met, "of", of, "missed", missed));
+    }
+    for(int i = 0; i < r->n; ++i) {
+        int ok = r->rows[i].eval != NULL;
+        double x;
+        for(int k = 0; k < TARGETS && ok; ++k) ok = target_excess(&r->rows[i], &t[k], &x) != 0 || x <= 0;
+        evaluated += r->rows[i].eval != NULL;
+        if(ok) json_array_append_new(all, json_string(str_of(&r->rows[i], "customer")));
+    }
+    return json_pack("{s:o, s:i, s:i, s:o, s:o}", "limits", limits, "evaluated", evaluated, "met_all",
+                     (int)json_array_size(all), "met_all_customers", all, "each", each);
+}
+
 static json_t *report_json(const report *r, json_t *pairs)
 {
     json_t *summary = json_object(), *worst = json_object(), *rows = json_array(), *failures = json_array(),
@@ -261,10 +329,11 @@ static json_t *report_json(const report *r, json_t *pairs)
                                                                    "out/ holds no eval.json"));
         if(w->state == DSN_FLEET_PENDING) json_array_append_new(pending, json_string(w->name));
     }
-    return json_pack("{s:i, s:s, s:O, s:{s:i, s:i, s:i, s:i}, s:o, s:o, s:o, s:O, s:o, s:o}", "dsn_fleet_report",
+    return json_pack("{s:i, s:s, s:O, s:{s:i, s:i, s:i, s:i}, s:o, s:o, s:o, s:o, s:O, s:o, s:o}", "dsn_fleet_report",
                      DSN_FLEET_VERSION, "fleet", r->f->dir, "seed", json_object_get(r->f->plan, "seed"), "counts", "customers",
                      r->n, "done", r->done, "failed", r->failed, "pending", r->pending, "summary", summary, "worst",
-                     worst, "customers", rows, "cross_pairs", pairs, "failures", failures, "pending_items", pending);
+                     worst, "targets", targets_json(r), "customers", rows, "cross_pairs", pairs, "failures", failures,
+                     "pending_items", pending);
 }
 
 static void md_num(FILE *m, const row *w, int k)
@@ -307,6 +376,31 @@ static void md_summary(FILE *m, const report *r, const json_t *pairs)
                 json_number_value(json_object_get(top, "accuracy")), json_string_value(json_object_get(top, "model_of")),
                 json_string_value(json_object_get(top, "serial_of")));
     fprintf(m, "\n");
+}
+
+/* ## Lock targets: how many models meet each, who misses it and by how much. */
+static void md_targets(FILE *m, const report *r)
+{
+    target t[TARGETS];
+    targets_of(r, t);
+    json_t *j = targets_json(r), *name;
+    size_t i;
+    fprintf(m, "## Lock targets\n\nEvery target met by **%d of %d** customers' models",
+            (int)json_integer_value(json_object_get(j, "met_all")), (int)json_integer_value(json_object_get(j, "evaluated")));
+    json_array_foreach(json_object_get(j, "met_all_customers"), i, name) fprintf(m, "%s%s", i ? ", " : ": ", json_string_value(name));
+    fprintf(m, ".\n\n| target | met | missed by |\n|---|---:|---|\n");
+    for(int k = 0; k < TARGETS; ++k) {
+        json_t *e = json_object_get(json_object_get(j, "each"), t[k].key), *miss;
+        fprintf(m, "| ");
+        fprintf(m, t[k].title, t[k].limit);
+        fprintf(m, " | %d of %d |", (int)json_integer_value(json_object_get(e, "met")), (int)json_integer_value(json_object_get(e, "of")));
+        json_array_foreach(json_object_get(e, "missed"), i, miss)
+            fprintf(m, "%s %s %.2f", i ? "," : "", json_string_value(json_object_get(miss, "customer")),
+                    json_number_value(json_object_get(miss, "value")));
+        fprintf(m, " |\n");
+    }
+    fprintf(m, "\n");
+    json_decref(j);
 }
 
 static void md_customers(FILE *m, const report *r)
@@ -407,6 +501,7 @@ static char *report_md(const report *r, const json_t *pairs)
             json_string_value(json_object_get(r->f->plan, "student_cfg_source")) ?
                 json_string_value(json_object_get(r->f->plan, "student_cfg_source")) : "?");
     if(r->done) md_summary(m, r, pairs);
+    if(r->done) md_targets(m, r);
     md_customers(m, r);
     md_cross(m, r, pairs);
     md_failures(m, r);

@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -400,6 +401,67 @@ static void test_plan_candidates(void **state)
     json_decref(item);
     free(text);
     sh_expect(0, "rm -rf fleet_k3 fleet_k1");
+}
+
+/* ---- dsn fleet report: the lock's targets ------------------------------------------------- */
+
+/* out/NAME/eval.json as dsn eval writes it (the fields the report reads), and out/NAME/result.json. */
+static void fake_result(const char *fleet, const char *name, const char *eval)
+{
+    sh_expect(0, "mkdir -p %s/out/%s && printf '%%s\\n' '%s' > %s/out/%s/eval.json && "
+                 "printf '{\"seconds\": 2.0, \"cpu_seconds\": 1.5, \"steps\": []}\\n' > %s/out/%s/result.json",
+              fleet, name, eval, fleet, name, fleet, name);
+}
+
+/* Three customers' evaluations written by hand (a fourth pending): each target's count, who misses
+ * it by how much, the customers that meet all, in fleet.json and fleet.md; the valid serial's limit
+ * is the plan's --max-drop (0.5 by default: carol, 0.6 below her teacher, misses it; 1.0: met). Values
+ * on a limit meet it. */
+static void test_report_targets(void **state)
+{
+    (void)state;
+    sh_expect(0, "%s", PLAN " --candidates 1 -o fleet_tg > /dev/null && " PLAN " --max-drop 1.0 -o fleet_tg2 > /dev/null");
+    static const char *const evals[3][2] = {
+        {"alice", "{\"teacher\": 98.0, \"valid\": 97.6, \"raw\": 10.5, \"forged_max\": 10.0, \"hamming_1_max\": 19.0, "
+                  "\"hamming_2_max\": 14.0, \"cross\": {\"bob\": 9.0}}"},
+        {"bob", "{\"teacher\": 98.0, \"valid\": 97.9, \"raw\": 11.5, \"forged_max\": 10.0, \"hamming_1_max\": 19.9, "
+                "\"hamming_2_max\": 15.0, \"cross\": {\"carol\": 11.0}}"},
+        {"carol", "{\"teacher\": 98.0, \"valid\": 97.4, \"raw\": 9.0, \"forged_max\": 12.0, \"hamming_1_max\": 20.5, "
+                  "\"hamming_2_max\": 10.0, \"cross\": {\"alice\": 13.0}}"},
+    };
+    for(int f = 0; f < 2; ++f)
+        for(int i = 0; i < 3; ++i) fake_result(f ? "fleet_tg2" : "fleet_tg", evals[i][0], evals[i][1]);
+    sh_expect(0, "$BIN/dsn fleet report fleet_tg > /dev/null && $BIN/dsn fleet report fleet_tg2 > /dev/null");
+    static const struct { const char *key; int met; const char *missed, *value; } want[] = {
+        {"valid", 2, "carol", "97.4"}, {"raw", 2, "bob", "11.5"}, {"forged_max", 2, "carol", "12.0"},
+        {"cross_max", 2, "carol", "13.0"}, {"hamming_1_max", 2, "carol", "20.5"}, {"hamming_2_max", 3, NULL, NULL},
+    };
+    char *js = read_at("%s/fleet_tg/report/fleet.json", fx->dir), *md = read_at("%s/fleet_tg/report/fleet.md", fx->dir);
+    json_t *j = json_loads(js, 0, NULL), *t = json_object_get(j, "targets");
+    assert_int_equal(json_integer_value(json_object_get(t, "evaluated")), 3);
+    assert_int_equal(json_integer_value(json_object_get(t, "met_all")), 1);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(t, "met_all_customers"), 0)), "alice");
+    for(size_t k = 0; k < sizeof want / sizeof want[0]; ++k) {
+        json_t *e = json_object_get(json_object_get(t, "each"), want[k].key), *miss = json_object_get(e, "missed");
+        if(json_integer_value(json_object_get(e, "met")) != want[k].met || json_integer_value(json_object_get(e, "of")) != 3)
+            fail_msg("%s: met %lld of %lld, want %d of 3", want[k].key, json_integer_value(json_object_get(e, "met")),
+                     json_integer_value(json_object_get(e, "of")), want[k].met);
+        assert_int_equal(json_array_size(miss), 3 - want[k].met);
+        if(!want[k].missed) continue;
+        assert_string_equal(json_string_value(json_object_get(json_array_get(miss, 0), "customer")), want[k].missed);
+        assert_true(fabs(json_number_value(json_object_get(json_array_get(miss, 0), "value")) - atof(want[k].value)) < 1e-9);
+    }
+    assert_non_null(strstr(md, "Every target met by **1 of 3** customers' models: alice."));
+    assert_non_null(strstr(md, "| no serial <= 11 | 2 of 3 | bob 11.50 |"));
+    assert_non_null(strstr(md, "| valid serial at most 0.5 below the teacher | 2 of 3 | carol 97.40 |"));
+    json_decref(j);
+    free(js);
+    free(md);
+    /* --max-drop 1.0 in the plan: carol's valid serial, 0.6 below, meets it */
+    md = read_at("%s/fleet_tg2/report/fleet.md", fx->dir);
+    assert_non_null(strstr(md, "| valid serial at most 1 below the teacher | 3 of 3 | |"));
+    free(md);
+    sh_expect(0, "rm -rf fleet_tg fleet_tg2");
 }
 
 /* ---- dsn fleet run ------------------------------------------------------------------------ */
@@ -1015,6 +1077,7 @@ int main(void)
         cmocka_unit_test(test_issue_batch_adds_to_a_directory),
         cmocka_unit_test(test_plan_refusals),
         cmocka_unit_test(test_plan_candidates),
+        cmocka_unit_test(test_report_targets),
         cmocka_unit_test(test_slurm_script),
         cmocka_unit_test(test_failing_item_retried_and_reported),
         cmocka_unit_test(test_local_run_stop_kill_resume),
