@@ -292,7 +292,7 @@ for seed in "${seeds[@]}"; do
 done
 
 say "report"
-timed "report" "$bin/dsn" report --out "$report" "${manifest[@]}"
+timed "report" "$bin/dsn" report --out "$report" --max-drop "$drop" "${manifest[@]}"
 # fidelity under distribution shift (MNIST): each customer's per-subset table, after the report
 if [ -n "$shift" ]; then
     {

@@ -5,7 +5,9 @@
  * models, the cross-customer matrix (rows: model, columns: serial; the diagonal is the valid
  * serial) and the wall times. Per data set: mean, sample sd, min and max of the per-seed values.
  * Writes report.json, report.md and, through gnuplot, PNGs in plots/ (with the .gp scripts and .dat
- * files beside them, so a plot can be restyled and redrawn by hand). Prints the summary. */
+ * files beside them, so a plot can be restyled and redrawn by hand). Per data set also the lock's
+ * per-model targets (dsn_targets.h; the valid serial's limit --max-drop): how many models meet
+ * each, who misses it by how much. Prints the summary. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +17,9 @@
 #include <unistd.h>
 
 #include "dsn_jansson.h"
+#include "dsn_learn.h"
 #include "dsn_report.h"
+#include "dsn_targets.h"
 #include "dsn_util.h"
 
 #define MAX_RUNS 4096
@@ -28,6 +32,7 @@ typedef struct report {
     char plots[1024];
     int gnuplot;          /* 1 found, 0 not yet tried, -1 missing */
     int plot_failures;
+    dsn_lock_limits limits;   /* the lock's per-model targets          */
 } report;
 
 /* ---- grouping ---------------------------------------------------------------------------- */
@@ -224,6 +229,34 @@ static json_t *json_seed(const report *rp, int s, int se, int *bad)
     return j;
 }
 
+/* The lock's per-model targets over runs [a, b) of one data set, each named "seed S CUSTOMER". */
+static json_t *targets_of(const report *rp, int a, int b)
+{
+    dsn_target_model *t = calloc((size_t)(b - a) + 1, sizeof *t);
+    char (*names)[160] = calloc((size_t)(b - a) + 1, sizeof *names);
+    if(!t || !names) dsn_die("out of memory");
+    static const int m_of[DSN_TARGETS] = {DSN_M_VALID, DSN_M_RAW, DSN_M_FORGED_MAX, -1, DSN_M_H1_MAX, DSN_M_H2_MAX};
+    for(int i = a; i < b; ++i) {
+        const dsn_run *r = &rp->runs[i];
+        dsn_target_model *m = &t[i - a];
+        snprintf(names[i - a], sizeof names[i - a], "seed %ld %s", r->seed, r->customer);
+        *m = (dsn_target_model){.name = names[i - a], .teacher = r->value[DSN_M_TEACHER], .has_teacher = r->has[DSN_M_TEACHER]};
+        for(int k = 0; k < DSN_TARGETS; ++k) {
+            if(m_of[k] < 0) continue;
+            m->v[k] = r->value[m_of[k]];
+            m->has[k] = r->has[m_of[k]];
+        }
+        for(int c = 0; c < r->n_cross; ++c) {   /* the best other customer's serial */
+            if(!m->has[DSN_TARGET_CROSS] || r->cross[c] > m->v[DSN_TARGET_CROSS]) m->v[DSN_TARGET_CROSS] = r->cross[c];
+            m->has[DSN_TARGET_CROSS] = 1;
+        }
+    }
+    json_t *j = dsn_targets_json(t, b - a, &rp->limits);
+    free(t);
+    free(names);
+    return j;
+}
+
 static void write_json(dsn_buf *b, const report *rp)
 {
     int bad = 0;
@@ -247,7 +280,8 @@ static void write_json(dsn_buf *b, const report *rp)
             const char *key = m < DSN_M_COUNT ? dsn_metrics[m].key : m == DSN_M_COUNT ? "train_wall_seconds" : "eval_wall_seconds";
             dsn_json_put(summary, key, json_spread(over_seeds(rp, d, de, m)), &bad);
         }
-        dsn_json_put(datasets, rp->runs[d].dataset, json_pack("{s:o, s:o}", "seeds", seeds, "summary", summary), &bad);
+        dsn_json_put(datasets, rp->runs[d].dataset,
+                     json_pack("{s:o, s:o, s:o}", "seeds", seeds, "summary", summary, "targets", targets_of(rp, d, de)), &bad);
     }
     dsn_json_put(top, "datasets", datasets, &bad);
     if(bad || dsn_json_dump(b, top) != 0) b->oom = 1;
@@ -301,6 +335,15 @@ static void summary_table(dsn_buf *b, const report *rp, int d, int de, int md)
     }
 }
 
+static void md_targets(dsn_buf *b, const report *rp, int d, int de)
+{
+    json_t *t = targets_of(rp, d, de);
+    char *md = dsn_targets_md(t, &rp->limits);
+    dsn_buf_printf(b, "\n### Lock targets (per model)\n\n%s", md);
+    free(md);
+    json_decref(t);
+}
+
 static void write_md(dsn_buf *b, const report *rp, char **pngs, int npng)
 {
     dsn_buf_printf(b, "# DSN report\n\n%d run%s. Accuracies in percent on each data set's test images; "
@@ -324,6 +367,7 @@ static void write_md(dsn_buf *b, const report *rp, char **pngs, int npng)
             md_num(b, r->eval_seconds >= 0, r->eval_seconds, " %.1f |");
             dsn_buf_printf(b, "\n");
         }
+        md_targets(b, rp, d, de);
         for(int s = d, se; s < de; s = se) {
             group_end(rp, s, 1, &se);
             const char *cn[MAX_NAMES];
@@ -855,6 +899,10 @@ static int write_outputs(const report *rp, char **pngs, int npng)
     for(int d = 0, de; d < rp->n; d = de) {
         group_end(rp, d, 0, &de);
         summary_table(&sum, rp, d, de, 0);
+        json_t *t = targets_of(rp, d, de);
+        dsn_buf_printf(&sum, "  lock targets: every one met by %lld of %lld models (report.md: who misses which)\n",
+                       json_integer_value(json_object_get(t, "met_all")), json_integer_value(json_object_get(t, "evaluated")));
+        json_decref(t);
     }
     if(js.oom || md.oom || sum.oom) dsn_die("out of memory");
     char path[2048];
@@ -872,13 +920,14 @@ static int write_outputs(const report *rp, char **pngs, int npng)
 
 int dsn_cmd_report(int argc, char **argv)
 {
-    const char *out = "report";
+    const char *out = "report", *max_drop = "0.5";
     int no_plots = 0;
     char *pos[MAX_RUNS];
     int npos = 0;
     const dsn_option opts[] = {
         {"--out", "-o", DSN_ARG_STR, &out, "DIR", "folder to write (default report/; created if missing)"},
         {"--no-plots", NULL, DSN_ARG_FLAG, &no_plots, NULL, "skip gnuplot (report.json and report.md only)"},
+        {"--max-drop", NULL, DSN_ARG_STR, &max_drop, "P", "lock targets: the valid serial at most P below the teacher (0.5)"},
     };
     const dsn_usage u = {
         "report", "--out report/ RUN.json...",
@@ -892,7 +941,10 @@ int dsn_cmd_report(int argc, char **argv)
         "  {\"dsn_run\": 1, \"eval\": \"seed0/eval_alice.json\", \"dataset\": \"mnist\", \"seed\": 0,\n"
         "   \"customer\": \"alice\", \"train_wall_seconds\": 812, \"train_log\": \"seed0/student_alice.log\",\n"
         "   \"teacher_wall_seconds\": 301, \"teacher_log\": \"seed0/teacher.log\"}\n"
-        "Without a manifest, data set, seed and customer come from the eval JSON (--dataset, --seed).",
+        "Without a manifest, data set, seed and customer come from the eval JSON (--dataset, --seed).\n"
+        "Per data set, the lock's per-model targets: the valid serial at most --max-drop below the\n"
+        "teacher, no serial, forged and other customers' serials <= 11, Hamming 1 max <= 20,\n"
+        "Hamming 2 max <= 15; how many models meet each, who misses it by how much.",
     };
     int r = dsn_args_parse(argc, argv, opts, DSN_COUNT(opts), &u, pos, MAX_RUNS, &npos);
     if(r != DSN_ARGS_RUN) return r == DSN_ARGS_HELP ? DSN_EXIT_OK : DSN_EXIT_ERROR;
@@ -906,6 +958,11 @@ int dsn_cmd_report(int argc, char **argv)
     }
     report rp = {0};
     rp.out = out;
+    rp.limits = (dsn_lock_limits)DSN_LOCK_LIMITS_DEFAULT;
+    if(dsn_parse_real(max_drop, &rp.limits.drop) != 0 || rp.limits.drop < 0 || rp.limits.drop > 100) {
+        dsn_error("report: --max-drop '%s': give a percentage from 0 to 100", max_drop);
+        return DSN_EXIT_ERROR;
+    }
     rp.runs = calloc((size_t)npos, sizeof *rp.runs);
     char **pngs = calloc(MAX_RUNS, sizeof *pngs);
     int npng = 0, rc = DSN_EXIT_ERROR;

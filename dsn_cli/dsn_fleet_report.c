@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 
 #include "dsn_dir.h"
-#include "dsn_eval.h"
+#include "dsn_targets.h"
 #include "dsn_util.h"
 
 #define FULL_MATRIX_MAX 16   /* up to this many customers the cross matrix is drawn in full */
@@ -235,69 +235,36 @@ static json_t *cross_pairs(const report *r)
     return pairs;
 }
 
-/* The lock's per-model targets: valid >= teacher - drop, the others at most their limit. */
-#define TARGETS 6
-typedef struct target {
-    int m;              /* the measure                                   */
-    double limit;       /* its highest value (valid: points below teacher) */
-    const char *key, *title;
-} target;
-
-static void targets_of(const report *r, target *t)
+/* The lock's limits: dsn_eval.h's, the valid serial's the plan's --max-drop. */
+static dsn_lock_limits limits_of(const report *r)
 {
     dsn_lock_limits l = DSN_LOCK_LIMITS_DEFAULT;
     json_t *drop = json_object_get(json_object_get(r->f->plan, "select"), "max_drop");
     if(json_is_number(drop)) l.drop = json_number_value(drop);
-    const target all[TARGETS] = {
-        {M_VALID, l.drop, "valid", "valid serial at most %g below the teacher"},
-        {M_RAW, l.raw, "raw", "no serial <= %g"},
-        {M_FORGED_MAX, l.forged, "forged_max", "forged max <= %g"},
-        {M_CROSS_MAX, l.forged, "cross_max", "other customers' serials <= %g"},
-        {M_H1_MAX, l.h1, "hamming_1_max", "Hamming 1 max <= %g"},
-        {M_H2_MAX, l.h2, "hamming_2_max", "Hamming 2 max <= %g"},
-    };
-    memcpy(t, all, sizeof all);
+    return l;
 }
 
-/* How far w misses target t in points (<= 0: met); -1 when w lacks the measure (no teacher,
- * no other customer tried): not counted. */
-static int target_excess(const row *w, const target *t, double *excess)
-{
-    if(!w->eval || !w->has[t->m] || (t->m == M_VALID && !w->has[M_TEACHER])) return -1;
-    *excess = t->m == M_VALID ? w->v[M_TEACHER] - t->limit - w->v[M_VALID] : w->v[t->m] - t->limit;
-    return 0;
-}
-
-/* {"limits", "evaluated", "met_all", "met_all_customers", "each": {key: {met, of, missed: [{customer, value}]}}} */
+/* The lock's per-model targets over the evaluated customers (dsn_targets.h). */
 static json_t *targets_json(const report *r)
 {
-    target t[TARGETS];
-    targets_of(r, t);
-    json_t *limits = json_object(), *each = json_object(), *all = json_array();
-    int evaluated = 0;
-    for(int k = 0; k < TARGETS; ++k) json_object_set_new(limits, t[k].key, json_real(t[k].limit));
-    for(int k = 0; k < TARGETS; ++k) {
-        json_t *missed = json_array();
-        int met = 0, of = 0;
-        double x;
-        for(int i = 0; i < r->n; ++i) {
-            if(target_excess(&r->rows[i], &t[k], &x) != 0) continue;
-            ++of;
-            if(x <= 0) ++met;
-            else json_array_append_new(missed, json_pack("{s:s, s:f}", "customer", str_of(&r->rows[i], "customer"),
-                                                         "value", r->rows[i].v[t[k].m]));
-        }
-        json_object_set_new(each, t[k].key, json_pack("{s:i, s:i, s:o}", "met", met, "of", of, "missed", missed));
-    }
+    static const int m_of[DSN_TARGETS] = {M_VALID, M_RAW, M_FORGED_MAX, M_CROSS_MAX, M_H1_MAX, M_H2_MAX};
+    dsn_target_model *t = calloc((size_t)r->n + 1, sizeof *t);
+    int n = 0;
+    if(!t) dsn_die("out of memory");
     for(int i = 0; i < r->n; ++i) {
-        int ok = r->rows[i].eval != NULL;
-        double x;
-        for(int k = 0; k < TARGETS && ok; ++k) ok = target_excess(&r->rows[i], &t[k], &x) != 0 || x <= 0;
-        evaluated += r->rows[i].eval != NULL;
-        if(ok) json_array_append_new(all, json_string(str_of(&r->rows[i], "customer")));
+        const row *w = &r->rows[i];
+        if(!w->eval) continue;
+        t[n] = (dsn_target_model){.name = str_of(w, "customer"), .teacher = w->v[M_TEACHER], .has_teacher = w->has[M_TEACHER]};
+        for(int k = 0; k < DSN_TARGETS; ++k) {
+            t[n].v[k] = w->v[m_of[k]];
+            t[n].has[k] = w->has[m_of[k]];
+        }
+        ++n;
     }
-    return json_pack("{s:o, s:i, s:i, s:o, s:o}", "limits", limits, "evaluated", evaluated, "met_all",
-                     (int)json_array_size(all), "met_all_customers", all, "each", each);
+    dsn_lock_limits l = limits_of(r);
+    json_t *j = dsn_targets_json(t, n, &l);
+    free(t);
+    return j;
 }
 
 static json_t *report_json(const report *r, json_t *pairs)
@@ -381,25 +348,11 @@ static void md_summary(FILE *m, const report *r, const json_t *pairs)
 /* ## Lock targets: how many models meet each, who misses it and by how much. */
 static void md_targets(FILE *m, const report *r)
 {
-    target t[TARGETS];
-    targets_of(r, t);
-    json_t *j = targets_json(r), *name;
-    size_t i;
-    fprintf(m, "## Lock targets\n\nEvery target met by **%d of %d** customers' models",
-            (int)json_integer_value(json_object_get(j, "met_all")), (int)json_integer_value(json_object_get(j, "evaluated")));
-    json_array_foreach(json_object_get(j, "met_all_customers"), i, name) fprintf(m, "%s%s", i ? ", " : ": ", json_string_value(name));
-    fprintf(m, ".\n\n| target | met | missed by |\n|---|---:|---|\n");
-    for(int k = 0; k < TARGETS; ++k) {
-        json_t *e = json_object_get(json_object_get(j, "each"), t[k].key), *miss;
-        fprintf(m, "| ");
-        fprintf(m, t[k].title, t[k].limit);
-        fprintf(m, " | %d of %d |", (int)json_integer_value(json_object_get(e, "met")), (int)json_integer_value(json_object_get(e, "of")));
-        json_array_foreach(json_object_get(e, "missed"), i, miss)
-            fprintf(m, "%s %s %.2f", i ? "," : "", json_string_value(json_object_get(miss, "customer")),
-                    json_number_value(json_object_get(miss, "value")));
-        fprintf(m, " |\n");
-    }
-    fprintf(m, "\n");
+    dsn_lock_limits l = limits_of(r);
+    json_t *j = targets_json(r);
+    char *md = dsn_targets_md(j, &l);
+    fprintf(m, "## Lock targets\n\n%s\n", md);
+    free(md);
     json_decref(j);
 }
 

@@ -440,7 +440,7 @@ static void test_report_targets(void **state)
     json_t *j = json_loads(js, 0, NULL), *t = json_object_get(j, "targets");
     assert_int_equal(json_integer_value(json_object_get(t, "evaluated")), 3);
     assert_int_equal(json_integer_value(json_object_get(t, "met_all")), 1);
-    assert_string_equal(json_string_value(json_array_get(json_object_get(t, "met_all_customers"), 0)), "alice");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(t, "met_all_names"), 0)), "alice");
     for(size_t k = 0; k < sizeof want / sizeof want[0]; ++k) {
         json_t *e = json_object_get(json_object_get(t, "each"), want[k].key), *miss = json_object_get(e, "missed");
         if(json_integer_value(json_object_get(e, "met")) != want[k].met || json_integer_value(json_object_get(e, "of")) != 3)
@@ -448,10 +448,10 @@ static void test_report_targets(void **state)
                      json_integer_value(json_object_get(e, "of")), want[k].met);
         assert_int_equal(json_array_size(miss), 3 - want[k].met);
         if(!want[k].missed) continue;
-        assert_string_equal(json_string_value(json_object_get(json_array_get(miss, 0), "customer")), want[k].missed);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(miss, 0), "name")), want[k].missed);
         assert_true(fabs(json_number_value(json_object_get(json_array_get(miss, 0), "value")) - atof(want[k].value)) < 1e-9);
     }
-    assert_non_null(strstr(md, "Every target met by **1 of 3** customers' models: alice."));
+    assert_non_null(strstr(md, "Every target met by **1 of 3** models: alice."));
     assert_non_null(strstr(md, "| no serial <= 11 | 2 of 3 | bob 11.50 |"));
     assert_non_null(strstr(md, "| valid serial at most 0.5 below the teacher | 2 of 3 | carol 97.40 |"));
     json_decref(j);

@@ -357,6 +357,12 @@ static void check_report_json(const char *dir, const char *slog)
     assert_near(dsn_json_num(at(mn, "summary.valid.max"), -1), 98.5, 1e-9);
     assert_near(dsn_json_num(at(mn, "summary.valid.n"), -1), 2, 0);
     assert_near(dsn_json_num(at(mn, "summary.teacher.mean"), -1), 99.25, 1e-9);
+    /* the lock's targets (report.md's table, check_report_md) */
+    assert_near(dsn_json_num(at(mn, "targets.evaluated"), -1), 4, 0);
+    assert_near(dsn_json_num(at(mn, "targets.met_all"), -1), 0, 0);
+    assert_near(dsn_json_num(at(mn, "targets.each.raw.met"), -1), 3, 0);
+    assert_near(dsn_json_num(at(mn, "targets.each.cross_max.met"), -1), 3, 0);
+    assert_near(dsn_json_num(at(mn, "targets.limits.hamming_1_max"), -1), 20, 0);
     /* training time: seed 0 only (40 for the teacher, once, + 100 + 101) */
     assert_near(dsn_json_num(at(mn, "seeds.0.wall_seconds.train"), -1), 241, 1e-9);
     assert_true(json_is_null(at(mn, "seeds.1.wall_seconds.train")));
@@ -390,6 +396,19 @@ static void check_report_md(const char *dir)
     assert_non_null(strstr(md, "| valid serial (A_X+K) | 99.8 | 98.25 |"));
     assert_non_null(strstr(md, "| no serial (A_X) | 9.2 |"));
     assert_non_null(strstr(md, "| alice | **97.00** | 10.00 |"));
+    /* the lock's targets, worked out from write_eval's figures: H1 and H2 max are raw + 60 and + 25;
+       values on a limit (bob's valid 0.5 below the teacher, alice's forged 11 and others 11) meet it */
+    static const char *const rows[] = {
+        "Every target met by **0 of 4** models.",
+        "| valid serial at most 0.5 below the teacher | 2 of 4 | seed 0 alice 98.00, seed 1 alice 97.00 |",
+        "| no serial <= 11 | 3 of 4 | seed 0 bob 12.00 |",
+        "| forged max <= 11 | 2 of 4 | seed 0 alice 12.00, seed 0 bob 14.00 |",
+        "| other customers' serials <= 11 | 3 of 4 | seed 1 bob 13.00 |",
+        "| Hamming 1 max <= 20 | 0 of 4 | seed 0 alice 70.00, seed 0 bob 72.00, seed 1 alice 68.00, seed 1 bob 69.00 |",
+        "| Hamming 2 max <= 15 | 0 of 4 | seed 0 alice 35.00, seed 0 bob 37.00, seed 1 alice 33.00, seed 1 bob 34.00 |",
+    };
+    for(size_t i = 0; i < sizeof rows / sizeof rows[0]; ++i)
+        if(!strstr(md, rows[i])) fail_msg("report.md lacks '%s':\n%s", rows[i], md);
     free(md);
 }
 
@@ -426,6 +445,15 @@ static void check_refusals(const char *bin, const char *dir, const char *e0, con
     rc = dsn_test_run(out, outlen, "%s report --no-plots --out %s/rep3 %s", bin, dir, e0);
     assert_int_equal(rc, 0);
     snprintf(path, sizeof path, "%s/rep3/plots", dir);
+    assert_int_not_equal(access(path, F_OK), 0);
+    /* --max-drop: seed 0 alice, 1.5 below her teacher, meets a limit of 1.5; a bad one refused */
+    rc = dsn_test_run(out, outlen, "%s report --no-plots --max-drop 1.5 --out %s/rep3 %s && grep -c "
+                      "'| valid serial at most 1.5 below the teacher | 1 of 1 | |' %s/rep3/report.md", bin, dir, e0, dir);
+    if(rc != 0) fail_msg("--max-drop 1.5: %s", out);
+    rc = dsn_test_run(out, outlen, "%s report --no-plots --max-drop abc --out %s/rep4 %s", bin, dir, e0);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "--max-drop 'abc'"));
+    snprintf(path, sizeof path, "%s/rep4", dir);
     assert_int_not_equal(access(path, F_OK), 0);
 }
 
