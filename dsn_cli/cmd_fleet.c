@@ -220,7 +220,9 @@ static int cmd_report(int argc, char **argv)
         "fleet report", "FLEET [-o DIR]",
         "One report over every customer of the fleet: a table per customer (teacher, valid serial, no\n"
         "serial, forged, Hamming 1/2/4, other customers, training time), the fleet's summary and worst\n"
-        "cases, the cross-customer matrix over the pairs the plan sampled, failures and pending items.\n"
+        "cases, the lock's per-model targets (who meets each, who misses it by how much; the valid\n"
+        "serial's limit the plan's --max-drop), the cross-customer matrix over the pairs the plan\n"
+        "sampled, failures and pending items.\n"
         "Writes fleet.md and fleet.json (jansson; accuracies in percent). Works on a fleet in progress.",
     };
     int r = dsn_args_parse(argc, argv, opts, DSN_COUNT(opts), &u, pos, 1, &npos);
