@@ -33,6 +33,7 @@ typedef struct report {
     int gnuplot;          /* 1 found, 0 not yet tried, -1 missing */
     int plot_failures;
     dsn_lock_limits limits;   /* the lock's per-model targets          */
+    json_t **targets;         /* [n]: at each data set's first run, its targets (targets_of) */
 } report;
 
 /* ---- grouping ---------------------------------------------------------------------------- */
@@ -281,7 +282,7 @@ static void write_json(dsn_buf *b, const report *rp)
             dsn_json_put(summary, key, json_spread(over_seeds(rp, d, de, m)), &bad);
         }
         dsn_json_put(datasets, rp->runs[d].dataset,
-                     json_pack("{s:o, s:o, s:o}", "seeds", seeds, "summary", summary, "targets", targets_of(rp, d, de)), &bad);
+                     json_pack("{s:o, s:o, s:o}", "seeds", seeds, "summary", summary, "targets", json_incref(rp->targets[d])), &bad);
     }
     dsn_json_put(top, "datasets", datasets, &bad);
     if(bad || dsn_json_dump(b, top) != 0) b->oom = 1;
@@ -335,13 +336,11 @@ static void summary_table(dsn_buf *b, const report *rp, int d, int de, int md)
     }
 }
 
-static void md_targets(dsn_buf *b, const report *rp, int d, int de)
+static void md_targets(dsn_buf *b, const report *rp, int d)
 {
-    json_t *t = targets_of(rp, d, de);
-    char *md = dsn_targets_md(t, &rp->limits);
+    char *md = dsn_targets_md(rp->targets[d], &rp->limits);
     dsn_buf_printf(b, "\n### Lock targets (per model)\n\n%s", md);
     free(md);
-    json_decref(t);
 }
 
 static void write_md(dsn_buf *b, const report *rp, char **pngs, int npng)
@@ -367,7 +366,7 @@ static void write_md(dsn_buf *b, const report *rp, char **pngs, int npng)
             md_num(b, r->eval_seconds >= 0, r->eval_seconds, " %.1f |");
             dsn_buf_printf(b, "\n");
         }
-        md_targets(b, rp, d, de);
+        md_targets(b, rp, d);
         for(int s = d, se; s < de; s = se) {
             group_end(rp, s, 1, &se);
             const char *cn[MAX_NAMES];
@@ -899,10 +898,9 @@ static int write_outputs(const report *rp, char **pngs, int npng)
     for(int d = 0, de; d < rp->n; d = de) {
         group_end(rp, d, 0, &de);
         summary_table(&sum, rp, d, de, 0);
-        json_t *t = targets_of(rp, d, de);
+        const json_t *t = rp->targets[d];
         dsn_buf_printf(&sum, "  lock targets: every one met by %lld of %lld models (report.md: who misses which)\n",
                        json_integer_value(json_object_get(t, "met_all")), json_integer_value(json_object_get(t, "evaluated")));
-        json_decref(t);
     }
     if(js.oom || md.oom || sum.oom) dsn_die("out of memory");
     char path[2048];
@@ -970,12 +968,20 @@ int dsn_cmd_report(int argc, char **argv)
     if(load_runs(&rp, pos, npos) != 0) goto done;
     sort_runs(&rp);
     if(check_unique(&rp) != 0) goto done;
+    rp.targets = calloc((size_t)rp.n, sizeof *rp.targets);
+    if(!rp.targets) dsn_die("out of memory");
+    for(int d = 0, de; d < rp.n; d = de) {   /* once per data set: report.json, report.md, stdout */
+        group_end(&rp, d, 0, &de);
+        rp.targets[d] = targets_of(&rp, d, de);
+    }
 
     snprintf(rp.plots, sizeof rp.plots, "%s/plots", out);
     if(mkdirs(out) != 0 || (!no_plots && mkdirs(rp.plots) != 0)) goto done;
     if(!no_plots) plot_all(&rp, pngs, &npng);
     rc = write_outputs(&rp, pngs, npng);
 done:
+    for(int i = 0; rp.targets && i < rp.n; ++i) json_decref(rp.targets[i]);
+    free(rp.targets);
     for(int i = 0; i < rp.n; ++i) dsn_run_free(&rp.runs[i]);
     free(rp.runs);
     for(int i = 0; i < npng; ++i) free(pngs[i]);

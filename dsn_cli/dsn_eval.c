@@ -25,6 +25,7 @@
 #include "dsn_jansson.h"
 #include "dsn_layers.h"
 #include "dsn_model.h"
+#include "dsn_targets.h"
 #include "dsn_util.h"
 
 /* OpenBLAS runs its own threads inside each gemm; with one network per core we want it single
@@ -985,22 +986,17 @@ fail:
 
 double dsn_eval_lock_score(const dsn_eval_result *r, const dsn_lock_limits *l, const char **worst)
 {
-    const struct { int present; double excess; const char *name; } m[] = {
-        {1, r->raw.acc - l->raw, "raw"},
-        {r->forged.n > 0, dsn_eval_set_max(&r->forged) - l->forged, "forged_max"},
-        {r->h1.n > 0, dsn_eval_set_max(&r->h1) - l->h1, "hamming_1_max"},
-        {r->h2.n > 0, dsn_eval_set_max(&r->h2) - l->h2, "hamming_2_max"},
-        {r->has_teacher, r->teacher.acc - l->drop - r->valid.acc, "valid"},
+    dsn_target_model m = {.teacher = r->teacher.acc, .has_teacher = r->has_teacher};
+    const struct { int k, present; double v; } from[] = {
+        {DSN_TARGET_VALID, 1, r->valid.acc}, {DSN_TARGET_RAW, 1, r->raw.acc},
+        {DSN_TARGET_FORGED, r->forged.n > 0, dsn_eval_set_max(&r->forged)},
+        {DSN_TARGET_H1, r->h1.n > 0, dsn_eval_set_max(&r->h1)}, {DSN_TARGET_H2, r->h2.n > 0, dsn_eval_set_max(&r->h2)},
     };
-    int k = 0;
-    double missed = 0;
-    for(int i = 0; i < DSN_COUNT(m); ++i) {
-        if(!m[i].present) continue;
-        if(m[i].excess > m[k].excess) k = i;
-        if(m[i].excess > 0) missed += m[i].excess;
+    for(int i = 0; i < DSN_COUNT(from); ++i) {
+        m.v[from[i].k] = from[i].v;
+        m.has[from[i].k] = from[i].present;
     }
-    if(worst) *worst = m[k].name;
-    return missed > 0 ? missed : m[k].excess;
+    return dsn_targets_score(&m, l, worst);
 }
 
 /* ---- output ------------------------------------------------------------------------------ */

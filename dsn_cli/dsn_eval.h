@@ -183,7 +183,8 @@ typedef struct dsn_lock_limits {
 } dsn_lock_limits;
 #define DSN_LOCK_LIMITS_DEFAULT {11, 11, 20, 15, 0.5}
 
-/* How far r misses its limits, in points. The excesses over them are
+/* How far r misses its limits, in points: dsn_targets_score (dsn_targets.h) of r's measures. The
+ * excesses over them are
  *   raw - l.raw, forged_max - l.forged, hamming_1_max - l.h1, hamming_2_max - l.h2,
  *   (teacher - l.drop) - valid
  * over the measures r holds (a set with no serials and, without a teacher, the last are left

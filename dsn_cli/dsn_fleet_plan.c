@@ -330,15 +330,16 @@ static json_t *select_step(const plan *p, int i, const char *work)
     return step("select", argv);
 }
 
-/* The cfg training run j trains, and the weights it leaves: Darknet names them after the cfg
- * (run 0: student.cfg, backup/student.weights; run j: student_runJ.cfg, a copy of it). */
+/* The cfg training run j trains (cfg NULL: not wanted), and the weights it leaves: Darknet names
+ * them after the cfg (run 0: student.cfg, backup/student.weights; run j: student_runJ.cfg, a copy
+ * of it, backup/student_runJ.weights). */
 static void run_paths(const plan *p, int j, const char *work, char *cfg, size_t clen, char *weights, size_t wlen)
 {
     if(j == 0) {
-        dsn_fleet_pathf(cfg, clen, "%s/student.cfg", p->out);
+        if(cfg) dsn_fleet_pathf(cfg, clen, "%s/student.cfg", p->out);
         dsn_fleet_pathf(weights, wlen, "%s/backup/student.weights", work);
     } else {
-        dsn_fleet_pathf(cfg, clen, "%s/student_run%d.cfg", p->out, j);
+        if(cfg) dsn_fleet_pathf(cfg, clen, "%s/student_run%d.cfg", p->out, j);
         dsn_fleet_pathf(weights, wlen, "%s/backup/student_run%d.weights", work, j);
     }
 }
@@ -363,8 +364,7 @@ static void run_steps(const plan *p, int i, const char *work, const char *serial
     }
     dsn_fleet_pathf(cfg, sizeof cfg, "%s/student.cfg", p->out); /* every run's cfg is this one */
     for(int j = 0; j < k; ++j) {
-        char unused[DSN_FLEET_PATH + 32];
-        run_paths(p, j, work, unused, sizeof unused, weights, sizeof weights);
+        run_paths(p, j, work, NULL, 0, weights, sizeof weights);
         if(k == 1) dsn_fleet_pathf(dir, sizeof dir, "%s/customer", work);
         else dsn_fleet_pathf(dir, sizeof dir, "%s/run%d", work, j);
         if(k == 1) snprintf(name, sizeof name, "export");

@@ -57,6 +57,7 @@ typedef struct report {
     const dsn_fleet *f;
     row *rows;
     int n, done, failed, pending;
+    json_t *targets;   /* the lock's per-model targets over the evaluated customers (targets_json) */
 } report;
 
 static json_t *read_if(const char *path)
@@ -299,7 +300,7 @@ static json_t *report_json(const report *r, json_t *pairs)
     return json_pack("{s:i, s:s, s:O, s:{s:i, s:i, s:i, s:i}, s:o, s:o, s:o, s:o, s:O, s:o, s:o}", "dsn_fleet_report",
                      DSN_FLEET_VERSION, "fleet", r->f->dir, "seed", json_object_get(r->f->plan, "seed"), "counts", "customers",
                      r->n, "done", r->done, "failed", r->failed, "pending", r->pending, "summary", summary, "worst",
-                     worst, "targets", targets_json(r), "customers", rows, "cross_pairs", pairs, "failures", failures,
+                     worst, "targets", json_incref(r->targets), "customers", rows, "cross_pairs", pairs, "failures", failures,
                      "pending_items", pending);
 }
 
@@ -349,11 +350,9 @@ static void md_summary(FILE *m, const report *r, const json_t *pairs)
 static void md_targets(FILE *m, const report *r)
 {
     dsn_lock_limits l = limits_of(r);
-    json_t *j = targets_json(r);
-    char *md = dsn_targets_md(j, &l);
+    char *md = dsn_targets_md(r->targets, &l);
     fprintf(m, "## Lock targets\n\n%s\n", md);
     free(md);
-    json_decref(j);
 }
 
 static void md_customers(FILE *m, const report *r)
@@ -464,13 +463,14 @@ static char *report_md(const report *r, const json_t *pairs)
 
 int dsn_fleet_report(const dsn_fleet *f, const char *out_dir)
 {
-    report r = {f, calloc((size_t)f->n + 1, sizeof(row)), f->n, 0, 0, 0};
+    report r = {f, calloc((size_t)f->n + 1, sizeof(row)), f->n, 0, 0, 0, NULL};
     char dir[DSN_FLEET_PATH], path[DSN_FLEET_PATH + 16];
     if(!r.rows) dsn_die("out of memory");
     for(int i = 0; i < f->n; ++i) {
         r.rows[i].name = f->names[i];
         fill_row(&r, &r.rows[i]);
     }
+    r.targets = targets_json(&r);
     json_t *pairs = cross_pairs(&r), *j = report_json(&r, pairs);
     char *md = report_md(&r, pairs);
     if(out_dir) snprintf(dir, sizeof dir, "%s", out_dir);
@@ -497,5 +497,6 @@ int dsn_fleet_report(const dsn_fleet *f, const char *out_dir)
     free(md);
     json_decref(j);
     json_decref(pairs);
+    json_decref(r.targets);
     return rc;
 }

@@ -14,12 +14,29 @@ static double limit_of(int k, const dsn_lock_limits *l)
     return v[k];
 }
 
-/* How far model m misses target k in points (<= 0: met); -1 when m lacks the measure. */
-static int excess(const dsn_target_model *m, int k, const dsn_lock_limits *l, double *x)
+int dsn_target_excess(const dsn_target_model *m, int k, const dsn_lock_limits *l, double *x)
 {
     if(!m->has[k] || (k == DSN_TARGET_VALID && !m->has_teacher)) return -1;
     *x = k == DSN_TARGET_VALID ? m->teacher - l->drop - m->v[k] : m->v[k] - limit_of(k, l);
     return 0;
+}
+
+double dsn_targets_score(const dsn_target_model *m, const dsn_lock_limits *l, const char **worst)
+{
+    static const int order[DSN_TARGETS] = {DSN_TARGET_RAW, DSN_TARGET_FORGED, DSN_TARGET_CROSS, DSN_TARGET_H1,
+                                           DSN_TARGET_H2, DSN_TARGET_VALID};
+    int k = -1;
+    double missed = 0, most = 0, x;
+    for(int i = 0; i < DSN_TARGETS; ++i) {
+        if(dsn_target_excess(m, order[i], l, &x) != 0) continue;
+        if(k < 0 || x > most) {
+            k = order[i];
+            most = x;
+        }
+        if(x > 0) missed += x;
+    }
+    if(worst) *worst = k < 0 ? "none" : keys[k];
+    return missed > 0 ? missed : most;
 }
 
 json_t *dsn_targets_json(const dsn_target_model *m, int n, const dsn_lock_limits *l)
@@ -30,7 +47,7 @@ json_t *dsn_targets_json(const dsn_target_model *m, int n, const dsn_lock_limits
         int met = 0, of = 0;
         double x;
         for(int i = 0; i < n; ++i) {
-            if(excess(&m[i], k, l, &x) != 0) continue;
+            if(dsn_target_excess(&m[i], k, l, &x) != 0) continue;
             ++of;
             if(x <= 0) ++met;
             else json_array_append_new(missed, json_pack("{s:s, s:f}", "name", m[i].name, "value", m[i].v[k]));
@@ -41,7 +58,7 @@ json_t *dsn_targets_json(const dsn_target_model *m, int n, const dsn_lock_limits
     for(int i = 0; i < n; ++i) {
         int ok = 1;
         double x;
-        for(int k = 0; k < DSN_TARGETS && ok; ++k) ok = excess(&m[i], k, l, &x) != 0 || x <= 0;
+        for(int k = 0; k < DSN_TARGETS && ok; ++k) ok = dsn_target_excess(&m[i], k, l, &x) != 0 || x <= 0;
         if(ok) json_array_append_new(all, json_string(m[i].name));
     }
     json_t *j = json_pack("{s:o, s:i, s:i, s:o, s:o}", "limits", limits, "evaluated", n, "met_all",

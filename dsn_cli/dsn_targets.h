@@ -26,6 +26,17 @@ typedef struct dsn_target_model {
     int has_teacher, has[DSN_TARGETS];
 } dsn_target_model;
 
+/* How far model m misses target k in points (<= 0: met). 0, or -1 when m lacks the measure (no
+ * teacher for the valid serial's target, no other customer tried): not counted then. */
+int dsn_target_excess(const dsn_target_model *m, int k, const dsn_lock_limits *l, double *x);
+
+/* One number for how far m misses its targets: the sum of the positive excesses (every missed
+ * target counts), or, when every target is met, the largest excess (<= 0: the margin left); so a
+ * model that meets them all scores below any that misses one. *worst (when not NULL): the key of
+ * the largest excess (the first in the order raw, forged_max, cross_max, hamming_1_max,
+ * hamming_2_max, valid on ties). dsn select's score (dsn_eval_lock_score). */
+double dsn_targets_score(const dsn_target_model *m, const dsn_lock_limits *l, const char **worst);
+
 /* {"limits": {key: limit}, "evaluated": n, "met_all": k, "met_all_names": [...],
  *  "each": {key: {"met", "of", "missed": [{"name", "value"}]}}}; keys: valid, raw, forged_max,
  * cross_max, hamming_1_max, hamming_2_max. */
