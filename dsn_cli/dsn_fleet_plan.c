@@ -426,8 +426,9 @@ static json_t *plan_json(const plan *p)
                           p->o->cross, "customers", names);
     if(!j) dsn_die("fleet plan: cannot build fleet.json (out of memory)");
     json_object_set_new(j, "candidates", json_integer(p->o->candidates));
+    json_object_set_new(j, "max_drop", json_real(p->o->max_drop));   /* every plan: the report's valid limit */
     if(p->o->candidates > 1)
-        json_object_set_new(j, "select", json_pack("{s:f, s:s}", "max_drop", p->o->max_drop, "list", "select.list"));
+        json_object_set_new(j, "select", json_pack("{s:s}", "list", "select.list"));
     return j;
 }
 

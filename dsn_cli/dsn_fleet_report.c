@@ -236,11 +236,13 @@ static json_t *cross_pairs(const report *r)
     return pairs;
 }
 
-/* The lock's limits: dsn_eval.h's, the valid serial's the plan's --max-drop. */
+/* The lock's limits: dsn_eval.h's, the valid serial's the plan's --max-drop (a plan of before
+ * recorded it only under "select", with more than one candidate). */
 static dsn_lock_limits limits_of(const report *r)
 {
     dsn_lock_limits l = DSN_LOCK_LIMITS_DEFAULT;
-    json_t *drop = json_object_get(json_object_get(r->f->plan, "select"), "max_drop");
+    json_t *drop = json_object_get(r->f->plan, "max_drop");
+    if(!drop) drop = json_object_get(json_object_get(r->f->plan, "select"), "max_drop");
     if(json_is_number(drop)) l.drop = json_number_value(drop);
     return l;
 }

@@ -420,7 +420,7 @@ static void fake_result(const char *fleet, const char *name, const char *eval)
 static void test_report_targets(void **state)
 {
     (void)state;
-    sh_expect(0, "%s", PLAN " --candidates 1 -o fleet_tg > /dev/null && " PLAN " --max-drop 1.0 -o fleet_tg2 > /dev/null");
+    sh_expect(0, "%s", PLAN " --candidates 1 -o fleet_tg > /dev/null && " PLAN " --candidates 1 --max-drop 1.0 -o fleet_tg2 > /dev/null");
     static const char *const evals[3][2] = {
         {"alice", "{\"teacher\": 98.0, \"valid\": 97.6, \"raw\": 10.5, \"forged_max\": 10.0, \"hamming_1_max\": 19.0, "
                   "\"hamming_2_max\": 14.0, \"cross\": {\"bob\": 9.0}}"},
@@ -457,7 +457,7 @@ static void test_report_targets(void **state)
     json_decref(j);
     free(js);
     free(md);
-    /* --max-drop 1.0 in the plan: carol's valid serial, 0.6 below, meets it */
+    /* --max-drop 1.0 in a one-run plan: carol's valid serial, 0.6 below, meets it */
     md = read_at("%s/fleet_tg2/report/fleet.md", fx->dir);
     assert_non_null(strstr(md, "| valid serial at most 1 below the teacher | 3 of 3 | |"));
     free(md);
