@@ -338,7 +338,7 @@ static void summary_table(dsn_buf *b, const report *rp, int d, int de, int md)
 
 static void md_targets(dsn_buf *b, const report *rp, int d)
 {
-    char *md = dsn_targets_md(rp->targets[d], &rp->limits);
+    char *md = dsn_targets_md(rp->targets[d]);
     dsn_buf_printf(b, "\n### Lock targets (per model)\n\n%s", md);
     free(md);
 }

@@ -183,15 +183,10 @@ typedef struct dsn_lock_limits {
 } dsn_lock_limits;
 #define DSN_LOCK_LIMITS_DEFAULT {11, 11, 20, 15, 0.5}
 
-/* How far r misses its limits, in points: dsn_targets_score (dsn_targets.h) of r's measures. The
- * excesses over them are
- *   raw - l.raw, forged_max - l.forged, hamming_1_max - l.h1, hamming_2_max - l.h2,
- *   (teacher - l.drop) - valid
- * over the measures r holds (a set with no serials and, without a teacher, the last are left
- * out). The score is the sum of the positive excesses (every missed limit counts), or, when every
- * limit is met, the largest excess (<= 0: the margin left). So any model that meets every limit
- * scores below any that misses one. *worst (when not NULL) names the measure of the largest
- * excess: "raw", "forged_max", "hamming_1_max", "hamming_2_max" or "valid". */
+/* How far r misses its limits, in points: dsn_targets_score (dsn_targets.h, which says how) of
+ * r's valid serial, raw input, forged max, Hamming 1 max and Hamming 2 max (a set with no
+ * serials, and the valid serial without a teacher, left out). *worst: "raw", "forged_max",
+ * "hamming_1_max", "hamming_2_max" or "valid". */
 double dsn_eval_lock_score(const dsn_eval_result *r, const dsn_lock_limits *l, const char **worst);
 
 /* Parses cfg for `batch` rows (Darknet's layer table on stderr) and loads weights, after checking

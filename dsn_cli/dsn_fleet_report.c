@@ -351,8 +351,7 @@ static void md_summary(FILE *m, const report *r, const json_t *pairs)
 /* ## Lock targets: how many models meet each, who misses it and by how much. */
 static void md_targets(FILE *m, const report *r)
 {
-    dsn_lock_limits l = limits_of(r);
-    char *md = dsn_targets_md(r->targets, &l);
+    char *md = dsn_targets_md(r->targets);
     fprintf(m, "## Lock targets\n\n%s\n", md);
     free(md);
 }

@@ -67,7 +67,7 @@ json_t *dsn_targets_json(const dsn_target_model *m, int n, const dsn_lock_limits
     return j;
 }
 
-char *dsn_targets_md(const json_t *t, const dsn_lock_limits *l)
+char *dsn_targets_md(const json_t *t)
 {
     static const char *const titles[DSN_TARGETS] = {
         "valid serial at most %g below the teacher", "no serial <= %g", "forged max <= %g",
@@ -83,7 +83,7 @@ char *dsn_targets_md(const json_t *t, const dsn_lock_limits *l)
     for(int k = 0; k < DSN_TARGETS; ++k) {
         json_t *e = json_object_get(json_object_get(t, "each"), keys[k]);
         char title[96];
-        snprintf(title, sizeof title, titles[k], limit_of(k, l));
+        snprintf(title, sizeof title, titles[k], json_number_value(json_object_get(json_object_get(t, "limits"), keys[k])));
         dsn_buf_printf(&b, "| %s | %d of %d |", title, (int)json_integer_value(json_object_get(e, "met")),
                        (int)json_integer_value(json_object_get(e, "of")));
         json_array_foreach(json_object_get(e, "missed"), i, miss)

@@ -4,7 +4,7 @@
  *     dsn_target_model m[N];   // name, teacher, v[DSN_TARGET_*], has[...] per model
  *     dsn_lock_limits l = DSN_LOCK_LIMITS_DEFAULT;
  *     json_t *t = dsn_targets_json(m, N, &l);
- *     char *md = dsn_targets_md(t, &l);
+ *     char *md = dsn_targets_md(t);
  *
  * The targets: the valid serial at most l.drop below the teacher; no serial <= l.raw; the best
  * forged serial and the best other customer's serial <= l.forged; the best single-bit neighbour
@@ -42,7 +42,7 @@ double dsn_targets_score(const dsn_target_model *m, const dsn_lock_limits *l, co
  * cross_max, hamming_1_max, hamming_2_max. */
 json_t *dsn_targets_json(const dsn_target_model *m, int n, const dsn_lock_limits *l);
 
-/* The Markdown of dsn_targets_json's object: a sentence and a table (malloc'd). */
-char *dsn_targets_md(const json_t *targets, const dsn_lock_limits *l);
+/* The Markdown of dsn_targets_json's object (its limits included): a sentence and a table (malloc'd). */
+char *dsn_targets_md(const json_t *targets);
 
 #endif
