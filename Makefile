@@ -64,7 +64,7 @@ DK_EXE := captcha lsd super art tag cifar go rnn segmenter regressor classifier 
 
 LAYER_SRC := $(wildcard layers/*.c)
 LAYER_CU  := $(wildcard layers/*.cu)
-CLI_SRC   := $(filter-out dsn_cli/main.c,$(wildcard dsn_cli/*.c))
+CLI_SRC   := $(filter-out dsn_cli/main.c dsn_cli/opencv_lazy.c,$(wildcard dsn_cli/*.c))
 CLI_CXX   := $(wildcard dsn_cli/*.cpp)
 TEST_SRC  := $(wildcard tests/test_*.c)
 
@@ -96,6 +96,12 @@ OPENCV_LIBS   := -lopencv_videoio -lopencv_highgui -lopencv_imgcodecs -lopencv_i
 LDLIBS := $(SAN) $(OMP) $(if $(filter 1,$(OPENBLAS)),-lopenblas) $(if $(filter 1,$(OPENCV)),$(OPENCV_LIBS)) \
           $(if $(filter 1,$(GPU)),-L/usr/local/cuda/lib64 -lcudart -lcublas -lcurand) \
           $(if $(filter 1,$(CUDNN)),-lcudnn) -lcrypto -lstdc++ -lm -pthread
+# darknet and dsn load OpenCV on first use (dsn_cli/opencv_lazy.c) from libdsn_opencv.so beside
+# them: its ~250 libraries cost every process 0.25 s at start. They export their symbols
+# (-rdynamic) for the library's calls back into Darknet (make_image, darknet_fatal, ...).
+CV_LAZY := $(if $(filter 1,$(OPENCV)),$(BUILD)/obj/cli/opencv_lazy.o)
+CV_LIB  := $(if $(filter 1,$(OPENCV)),$(BUILD)/libdsn_opencv.so)
+EXE_LDLIBS := $(filter-out $(OPENCV_LIBS),$(LDLIBS)) $(if $(filter 1,$(OPENCV)),-rdynamic)
 
 DK_OBJS := $(addprefix $(BUILD)/obj/dk/,$(addsuffix .o,$(DK_OBJ))) \
            $(if $(filter 1,$(OPENCV)),$(BUILD)/obj/dk/image_opencv.o) \
@@ -191,12 +197,15 @@ $(BUILD)/libdarknet.a: $(DK_OBJS) $(LAYER_OBJS)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 $(BUILD)/libdarknet.so: $(DK_OBJS) $(LAYER_OBJS)
 	$(call say,LD,$@)$(CC) -shared $^ -o $@ $(LDLIBS)
-$(BUILD)/darknet: $(EXE_OBJS) $(BUILD)/libdarknet.a
-	$(call say,LD,$@)$(CC) $(EXE_OBJS) $(BUILD)/libdarknet.a -o $@ $(LDLIBS)
+$(BUILD)/darknet: $(EXE_OBJS) $(CV_LAZY) $(BUILD)/libdarknet.a | $(CV_LIB)
+	$(call say,LD,$@)$(CC) $(EXE_OBJS) $(CV_LAZY) $(BUILD)/libdarknet.a -o $@ $(EXE_LDLIBS)
 $(BUILD)/libdsncli.a: $(CLI_OBJS)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
-$(BUILD)/dsn: $(BUILD)/obj/cli/main.o $(BUILD)/libdsncli.a $(BUILD)/libdarknet.a
-	$(call say,LD,$@)$(CC) $^ -o $@ -lcrypto -ljansson -licuuc $(LDLIBS)
+$(BUILD)/dsn: $(BUILD)/obj/cli/main.o $(CV_LAZY) $(BUILD)/libdsncli.a $(BUILD)/libdarknet.a | $(CV_LIB)
+	$(call say,LD,$@)$(CC) $^ -o $@ -lcrypto -ljansson -licuuc $(EXE_LDLIBS)
+# the OpenCV side of both (opencv_lazy.c stands in for it); its own calls stay inside (-Bsymbolic)
+$(BUILD)/libdsn_opencv.so: $(BUILD)/obj/dk/image_opencv.o $(BUILD)/obj/cli/dsn_video.o
+	$(call say,LD,$@)$(CXX) -shared -Wl,-Bsymbolic $^ -o $@ $(SAN) $(OPENCV_LIBS)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/dsn_test.o $(BUILD)/libdsncli.a $(BUILD)/libdarknet.a
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $^ -o $@ -lcmocka -lcrypto -ljansson -licuuc $(LDLIBS)
