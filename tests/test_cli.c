@@ -550,6 +550,27 @@ static void expect_stamped(fixture *f, const char *in, const char *out, int bits
     expect_framed(f, in, out, bits, cell, corner, margin, 0, 0, serial);
 }
 
+/* darknet and dsn load OpenCV on first use (dsn_cli/opencv_lazy.c): not linked at start, a
+ * command without images runs without the library, an image load without it fails naming it,
+ * and with it beside the executable the prediction is the one the README shows. */
+static void test_opencv_on_first_use(void **state)
+{
+    fixture *f = *state;
+    const char *b = dsn_test_build_dir();
+    assert_int_equal(sh(f, "mkdir @/bin && cp %s/darknet %s/dsn @/bin/", b, b), 0);
+    assert_int_equal(sh(f, "ldd @/bin/darknet @/bin/dsn | grep -c opencv"), 1);   /* none */
+    assert_int_equal(sh(f, "@/bin/dsn serial --cert weights/alice.sn"), 0);
+    expect_output(f, "5519-GV61-79P3-HC2");
+    const char *predict = "@/bin/darknet classifier predict cfg/mnist.data cfg/mnist_customer.cfg "
+                          "weights/mnist_customer.weights weights/samples/seven.png -serial 5519-GV61-79P3-HC2";
+    assert_int_not_equal(sh(f, "%s", predict), 0);
+    expect_output(f, "OpenCV support cannot be loaded");
+    expect_output(f, "/bin/libdsn_opencv.so");
+    assert_int_equal(sh(f, "cp %s/libdsn_opencv.so @/bin/", b), 0);
+    assert_int_equal(sh(f, "%s", predict), 0);
+    expect_output(f, "96.83%: seven");
+}
+
 static void test_stamp_files(void **state)
 {
     fixture *f = *state;
@@ -707,6 +728,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_verify_cert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_certificates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_serial_verb, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_opencv_on_first_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stamp_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stamp_cert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stamp_list, setup, teardown),
