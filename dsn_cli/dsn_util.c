@@ -82,7 +82,8 @@ int dsn_quiet_begin(void)
     stderr = cap;   /* glibc's stderr is a plain variable: Darknet's fprintf(stderr, ...) lands here */
     quiet_fd = fileno(cap);
     quiet_settled = 0;
-    if(!registered) registered = atexit(quiet_atexit) == 0;
+    /* darknet_fatal ends with quick_exit (darknet_patch/0038) */
+    if(!registered) registered = atexit(quiet_atexit) == 0 && at_quick_exit(quiet_atexit) == 0;
     return 0;
 }
 

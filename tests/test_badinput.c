@@ -266,6 +266,11 @@ static void build_fixture(void)
     must("printf '[net]\\nheight=8\\000\\n' > c_nul.cfg");
     must("cp img/0_alpha.png in.png && cp in.png stamped.png && mkdir imgs && cp img/0_bravo.png imgs/a.png "
          "&& cp img/1_bravo.png imgs/b.png && ls \"$PWD\"/imgs/*.png > imgs.list");
+    /* every other image missing, 64 to a batch (drawn at random): Darknet's 32 loader threads
+       decode images while others fail */
+    must("sed 's/batch=1/batch=64/' teacher.cfg > t_batch.cfg && for i in 1 2 3 4; do cat train.list; done "
+         "| awk '{ print; print ENVIRON[\"PWD\"] \"/nowhere/\" NR \".png\" }' > missing.list "
+         "&& sed 's#^train=.*#train='\"$PWD\"'/missing.list#' set.data > missing.data");
     must("printf 'not an image\\n' > img/9_alpha.png && (cat train.list; echo \"$PWD/img/9_alpha.png\") > notimage.list");
     /* a certificate with a right-to-left override in the customer's name (signature irrelevant) */
     must("sed 's/^customer: alice$/customer: al\\xe2\\x80\\xaeice/' alice.sn > bidi.sn");
@@ -426,6 +431,7 @@ static const bad_case cases[] = {
     {PREDICT "student.cfg student.short.weights in.png" S16, 1, {"student.short.weights", "shorter than its"}},
     {PREDICT "customer/tiny.cfg sub in.png" S16, 1, {"sub is not a Darknet weights file", NULL}},
     {PREDICT "customer/tiny.cfg customer/tiny.weights nowhere.png" S16, 1, {"nowhere.png", "Cannot load image"}},
+    {"$DK classifier train missing.data t_batch.cfg -seed 1", 1, {"/nowhere/", "Cannot load image"}},
     /* the serial on darknet's command line */
     {PREDICT "customer/tiny.cfg customer/tiny.weights in.png -serial ''", 1, {"-serial is empty", "DSN_SERIAL"}},
     {"DSN_SERIAL= " PREDICT "customer/tiny.cfg customer/tiny.weights in.png", 1, {"DSN_SERIAL", "is empty"}},
