@@ -394,6 +394,68 @@ static void test_colour_augmentation_before_stamp(void **state)
     dsn_test_rmtree(dir);
 }
 
+/* ---- the loader's parts (darknet_patch/0021, 0039) ------------------------------------------------ */
+
+/* A load of 13 rows in 5 parts, drawn at random from 8 images with crops and rotations, is the
+ * concatenation of its parts loaded one by one, each from its own generator (last part first:
+ * Darknet's concat_datas prepends): which of the workers (one per CPU) loads a part changes
+ * nothing. */
+static void test_loader_parts_any_worker(void **state)
+{
+    (void)state;
+    char dir[256];
+    dsn_test_tmpdir(dir, sizeof dir);
+    free(dsn_test_make_dataset(dir, 4, 2, 12, 12, 9));
+    char listfile[PATH_MAX];
+    pathf(listfile, sizeof listfile, "%s/train.list", dir);
+    list *pl = get_paths(listfile);
+    char **paths = (char **)list_to_array(pl);
+    char *labels[4] = {"alpha", "bravo", "charlie", "delta"};
+    load_args args = {0};
+    args.w = args.h = args.size = 10;
+    args.paths = paths;
+    args.n = 13;
+    args.m = pl->size;
+    args.threads = 5;
+    args.classes = 4;
+    args.labels = labels;
+    args.min = 10;
+    args.max = 14;
+    args.angle = 15;
+    args.aspect = 1;
+    args.c = 1;
+    args.type = CLASSIFICATION_DATA;
+    data all;
+    args.d = &all;
+    srand(5);
+    pthread_join(load_data(args), 0);
+    assert_int_equal(all.X.rows, 13);
+    srand(5);
+    unsigned seed = (unsigned)rand();
+    int row = 0, differ = 0;
+    for(int i = 4; i >= 0; --i) {
+        data part;
+        load_args a = args;
+        a.d = &part;
+        a.n = (i + 1) * 13 / 5 - i * 13 / 5;
+        a.seed = dk_loader_seed(seed, i);
+        load_data_blocking(a);
+        for(int r = 0; r < part.X.rows; ++r, ++row) {
+            assert_memory_equal(all.X.vals[row], part.X.vals[r], 100 * sizeof(float));
+            assert_memory_equal(all.y.vals[row], part.y.vals[r], 4 * sizeof(float));
+            if(row > 0) differ += memcmp(all.X.vals[row], all.X.vals[row - 1], 100 * sizeof(float)) != 0;
+        }
+        free_data(part);
+    }
+    assert_int_equal(row, 13);
+    assert_true(differ >= 10);   /* the rows are not one image repeated */
+    free_data(all);
+    for(int i = 0; i < pl->size; ++i) free(paths[i]);
+    free(paths);
+    free_list(pl);
+    dsn_test_rmtree(dir);
+}
+
 /* ---- an edited student --------------------------------------------------------------------------- */
 
 static const char extra_conv[] = "[convolutional]\nfilters=16\nsize=3\nstride=1\npad=1\nactivation=relu\n\n";
@@ -588,6 +650,7 @@ int main(void)
         cmocka_unit_test(test_export_gtsrb_and_face),
         cmocka_unit_test(test_export_structure),
         cmocka_unit_test(test_colour_augmentation_before_stamp),
+        cmocka_unit_test(test_loader_parts_any_worker),
         cmocka_unit_test(test_edited_student),
         cmocka_unit_test(test_gtsrb_end_to_end),
     };
