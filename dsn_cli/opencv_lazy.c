@@ -19,9 +19,7 @@
 
 #include "darknet.h"
 #include "dsn_video.h"
-
-image load_image_cv(char *filename, int channels);
-int show_image_cv(image im, const char *name, int ms);
+#include "image.h"   /* load_image_cv, show_image_cv (darknet.h declares the others) */
 
 /* X(return type, name, parameters, arguments) for each function returning a value, XV(...) for
  * each returning nothing. */
