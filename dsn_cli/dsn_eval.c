@@ -481,28 +481,11 @@ void dsn_eval_hamming1(dsn_serial *out, const dsn_serial *valid)
 
 int dsn_eval_swaps(dsn_serial *out, const dsn_serial *valid, int wrap)
 {
-    /* the later half of the 8-neighbourhood: every unordered pair once */
-    static const int dir[4][2] = {{1, 0}, {-1, 1}, {0, 1}, {1, 1}};
-    int nb = valid->nbits, gw = 1, n = 0;
-    while(gw * gw < nb) ++gw;
-    int gh = (nb + gw - 1) / gw;
-    wrap = wrap && gw >= 3 && gh >= 3;   /* smaller tori would meet a pair twice */
-    for(int i = 0; i < nb; ++i) {
-        for(int d = 0; d < 4; ++d) {
-            int x = i % gw + dir[d][0], y = i / gw + dir[d][1];
-            if(wrap) {
-                x = (x + gw) % gw;
-                y = y % gh;
-            }
-            int j = y * gw + x;
-            if(x < 0 || x >= gw || j >= nb || valid->bit[i] == valid->bit[j]) continue;
-            if(out) {
-                out[n] = *valid;
-                out[n].bit[i] ^= 1;
-                out[n].bit[j] ^= 1;
-            }
-            ++n;
-        }
+    int pairs[2 * DSN_SWAPS_MAX], n = dsn_serial_swaps(out ? pairs : NULL, valid, wrap);
+    for(int k = 0; out && k < n; ++k) {
+        out[k] = *valid;
+        out[k].bit[pairs[2 * k]] ^= 1;
+        out[k].bit[pairs[2 * k + 1]] ^= 1;
     }
     return n;
 }

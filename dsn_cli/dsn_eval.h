@@ -121,12 +121,10 @@ void dsn_eval_forged(dsn_serial *out, int n, const dsn_serial *valid, struct dsn
 void dsn_eval_near(dsn_serial *out, int n, const dsn_serial *valid, int dist, struct dsn_rng *rng);
 /* valid->nbits serials: out[i] is valid with bit i flipped. */
 void dsn_eval_hamming1(dsn_serial *out, const dsn_serial *valid);
-/* Every serial that is valid with two 8-neighbouring cells of different value exchanged, on the
- * stamp's grid (gw = the smallest with gw*gw >= nbits, as dsn_geometry_init), each unordered pair
- * once, in row-major order of the first cell. wrap=1 (a wrapped frame) also counts the cells the
- * frame puts side by side, across opposite edges (the grid as a torus; grids of 3x3 and more).
- * out has room for DSN_EVAL_SWAPS_MAX serials; NULL only counts. Returns the number. */
-#define DSN_EVAL_SWAPS_MAX (4 * DSN_MAX_BITS)
+/* Every serial that is valid with one neighbour swap exchanged (dsn_serial_swaps: 8-neighbouring
+ * cells of different value, across the opposite edges too when wrap=1), in its order. out has room
+ * for DSN_EVAL_SWAPS_MAX serials; NULL only counts. Returns the number. */
+#define DSN_EVAL_SWAPS_MAX DSN_SWAPS_MAX
 int dsn_eval_swaps(dsn_serial *out, const dsn_serial *valid, int wrap);
 
 /* Picks min(m, n) distinct indexes of 0..n-1 into out, class-stratified: class k gets its share

@@ -48,7 +48,10 @@ typedef struct dsn_stamp_state {
     int mine;                      /* per-bit hard-negative mining of single flips           */
     float mine_share;              /* share of single flips drawn by the mined weights       */
     float swap;                    /* share of near rows that swap two neighbouring cells    */
-    float *bit_w;                  /* [bits] EMA of the push loss of single flips, per bit   */
+    int n_swaps;                   /* the serial's neighbour swaps (dsn_serial_swaps)        */
+    int *swap_pair;                /* [2 * DSN_SWAPS_MAX] their bit indexes                  */
+    /* mining (mine=1) over items: bit i (single flips), then bits + k (swap pair k) */
+    float *bit_w;                  /* [bits + DSN_SWAPS_MAX] EMA of the push loss, per item  */
     dsn_rng rng;
     int batch;
     /* this batch */
@@ -66,10 +69,10 @@ typedef struct dsn_stamp_state {
     int *pool_src;                 /* [batch] the member a soft row mutated, -1              */
     float augment;                 /* P(a row's raw image is distorted before stamping)      */
     float *aug_tmp;                /* [w*h] scratch plane                                    */
-    int *flip_bit;                 /* [batch] the flipped bit of a single-flip near row, -1  */
+    int *flip_bit;                 /* [batch] the mined item of a near row (above), or -1    */
     int n_valid;                   /* rows with I = 1 in this batch                          */
     int *perm, *bitperm;           /* scratch permutations [batch], [bits]                   */
-    float *bit_tot, *bit_cnt;      /* [bits] mining feedback of this batch                   */
+    float *bit_tot, *bit_cnt;      /* [bits + DSN_SWAPS_MAX] mining feedback of this batch   */
     /* evaluation override (dsn eval): row b gets override[b % n_override]; has==0: raw */
     dsn_serial *override;
     uint8_t *override_has;
@@ -101,7 +104,7 @@ int dsn_stamp_is_sealed(const network *net);
 int dsn_stamp_unseal(network *net, const dsn_serial *sn) __attribute__((warn_unused_result));
 void loaded_serial_stamp(layer *l, network *net, int start, int cutoff);
 
-/* Mining feedback from the push loss: row b (a single-flip near row) had push loss `loss`. */
+/* Mining feedback from the push loss: row b (a near row: a single flip or a swap) had push loss `loss`. */
 void dsn_stamp_feedback(dsn_stamp_state *s, int b, float loss);
 
 /* Called by a loss layer at parse time: it reports statistics, the last one prints. */

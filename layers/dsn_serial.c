@@ -217,3 +217,30 @@ int dsn_serial_hamming(const dsn_serial *a, const dsn_serial *b)
     for(int i = 0; i < a->nbits; ++i) d += (a->bit[i] & 1) != (b->bit[i] & 1);
     return d;
 }
+
+int dsn_serial_swaps(int *pairs, const dsn_serial *valid, int wrap)
+{
+    /* the later half of the 8-neighbourhood: every unordered pair once */
+    static const int dir[4][2] = {{1, 0}, {-1, 1}, {0, 1}, {1, 1}};
+    int nb = valid->nbits, gw = 1, n = 0;
+    while(gw * gw < nb) ++gw;
+    int gh = (nb + gw - 1) / gw;
+    wrap = wrap && gw >= 3 && gh >= 3;   /* smaller tori would meet a pair twice */
+    for(int i = 0; i < nb; ++i) {
+        for(int d = 0; d < 4; ++d) {
+            int x = i % gw + dir[d][0], y = i / gw + dir[d][1];
+            if(wrap) {
+                x = (x + gw) % gw;
+                y = y % gh;
+            }
+            int j = y * gw + x;
+            if(x < 0 || x >= gw || j >= nb || valid->bit[i] == valid->bit[j]) continue;
+            if(pairs) {
+                pairs[2 * n] = i;
+                pairs[2 * n + 1] = j;
+            }
+            ++n;
+        }
+    }
+    return n;
+}

@@ -7,9 +7,10 @@
  * Training (net.train): each batch is split by exact counts into roles, in random row order:
  *   valid   the customer's serial                      I = 1
  *   forged  a uniformly random serial != the valid one I = 0
- *   near    the valid serial with 1..near_max bits flipped (near_one: share of single flips;
- *           mine=1 samples single flips towards bits whose flips are still accepted), or
- *           with two neighbouring cells of different value exchanged (share swap)    I = 0
+ *   near    the valid serial with 1..near_max bits flipped (near_one: share of single flips), or
+ *           with one neighbour swap (share swap: two 8-neighbouring cells of different value
+ *           exchanged, across the wrapped frame's edges too; dsn_serial_swaps); mine=1 samples
+ *           single flips and swaps towards those still accepted                  I = 0
  *   soft    a continuous stamp: cells anywhere in [0,1] (uniform noise; the valid or a random
  *           serial with every cell moved part of the way to its opposite; a blend of the valid
  *           serial and a forged one), so a stamp optimised as real numbers finds no way in; with soft_pool=N,
@@ -122,26 +123,28 @@ static void set_soft_row(dsn_stamp_state *s, int b)
     s->stamped[b] = 2;
 }
 
-/* Single flips under mining: (1 - mine_share) * uniform + mine_share * the per-bit EMA of the
- * push loss. */
-static int pick_flip_bit(dsn_stamp_state *s)
+/* One of the n mining items from `first` on (the bits, or the swap pairs): uniform without mining;
+ * under it (1 - mine_share) * uniform + mine_share * the items' EMA of the push loss. Returns the
+ * item's index. */
+static int pick_mined(dsn_stamp_state *s, int first, int n)
 {
-    int i, n = s->geo.bits;
-    if(!s->mine) return dsn_rng_below(&s->rng, n);
+    int i;
+    if(!s->mine) return first + dsn_rng_below(&s->rng, n);
+    const float *w = s->bit_w + first;
     float total = 0;
-    for(i = 0; i < n; ++i) total += s->bit_w[i];
+    for(i = 0; i < n; ++i) total += w[i];
     float u = dsn_rng_uniform(&s->rng), acc = 0, m = s->mine_share;
     for(i = 0; i < n; ++i){
-        acc += (1 - m)/n + (total > 0 ? m*s->bit_w[i]/total : m/n);
-        if(u < acc) return i;
+        acc += (1 - m)/n + (total > 0 ? m*w[i]/total : m/n);
+        if(u < acc) return first + i;
     }
-    return n - 1;
+    return first + n - 1;
 }
 
 static void apply_mining(dsn_stamp_state *s)
 {
     int i;
-    for(i = 0; i < s->geo.bits; ++i){
+    for(i = 0; i < s->geo.bits + s->n_swaps; ++i){
         if(s->bit_cnt[i] > 0) s->bit_w[i] = .9f*s->bit_w[i] + .1f*(s->bit_tot[i]/s->bit_cnt[i]);
         s->bit_tot[i] = 0;
         s->bit_cnt[i] = 0;
@@ -151,37 +154,23 @@ static void apply_mining(dsn_stamp_state *s)
 void dsn_stamp_feedback(dsn_stamp_state *s, int b, float loss)
 {
     if(s->role[b] == DSN_ROLE_SOFT) pool_feedback(s, b, loss);
-    int bit = s->flip_bit[b];
-    if(!s->mine || bit < 0) return;
-    s->bit_tot[bit] += loss;
-    s->bit_cnt[bit] += 1;
-}
-
-/* Two neighbouring cells of the serial (8-neighbourhood) that differ, exchanged: the valid pattern
- * moved by one cell in one place, which 3x3 convolutions and 2x2 max-pools barely see (the worst
- * serials 2 bits away were such swaps). Returns 0, or -1 for a serial with no such pair found. */
-static int swap_neighbours(dsn_stamp_state *s, dsn_serial *sn)
-{
-    static const int dir[8][2] = {{-1, -1}, {0, -1}, {1, -1}, {-1, 0}, {1, 0}, {-1, 1}, {0, 1}, {1, 1}};
-    const dsn_geometry *g = &s->geo;
-    for(int tries = 0; tries < 256; ++tries){
-        int i = dsn_rng_below(&s->rng, g->bits), d = dsn_rng_below(&s->rng, 8);
-        int x = i % g->gw + dir[d][0], y = i / g->gw + dir[d][1], j = y*g->gw + x;
-        if(x < 0 || y < 0 || x >= g->gw || y >= g->gh || j >= g->bits || sn->bit[i] == sn->bit[j]) continue;
-        sn->bit[i] ^= 1;
-        sn->bit[j] ^= 1;
-        return 0;
-    }
-    return -1;
+    int item = s->flip_bit[b];
+    if(!s->mine || item < 0) return;
+    s->bit_tot[item] += loss;
+    s->bit_cnt[item] += 1;
 }
 
 /* A near row: the valid serial with a neighbour swap (share `swap`), or 1..near_max bits flipped
- * (near_one: share of single flips, drawn by the mined weights when mine=1). */
+ * (near_one: share of single flips); single flips and swaps drawn by the mined weights when mine=1. */
 static void set_near_row(dsn_stamp_state *s, int b)
 {
     int i, n = s->geo.bits, flips;
     dsn_serial sn = s->serial;
-    if(s->swap > 0 && dsn_rng_uniform(&s->rng) < s->swap && swap_neighbours(s, &sn) == 0){
+    if(s->swap > 0 && s->n_swaps > 0 && dsn_rng_uniform(&s->rng) < s->swap){
+        int item = pick_mined(s, n, s->n_swaps), k = item - n;
+        sn.bit[s->swap_pair[2*k]] ^= 1;
+        sn.bit[s->swap_pair[2*k + 1]] ^= 1;
+        s->flip_bit[b] = item;
         set_row(s, b, DSN_ROLE_NEAR, &sn);
         return;
     }
@@ -192,7 +181,7 @@ static void set_near_row(dsn_stamp_state *s, int b)
         flips = 1 + dsn_rng_below(&s->rng, s->near_max);
     }
     if(flips == 1){
-        int bit = pick_flip_bit(s);
+        int bit = pick_mined(s, 0, n);
         sn.bit[bit] ^= 1;
         s->flip_bit[b] = bit;
     }else{
@@ -212,6 +201,7 @@ static void assign_training_roles(dsn_stamp_state *s, int batch)
 {
     int b, i, k, r, n = s->geo.bits;
     dsn_serial sn;
+    s->n_swaps = s->swap > 0 ? dsn_serial_swaps(s->swap_pair, &s->serial, s->geo.wrap) : 0;
     apply_mining(s);
     for(b = 0; b < batch; ++b) s->perm[b] = b;
     for(b = batch - 1; b > 0; --b){
@@ -459,9 +449,10 @@ layer make_serial_stamp_layer(int batch, int w, int h, int c, const dsn_geometry
     s->pool_src = calloc(batch, sizeof(int));
     s->aug_tmp = calloc((size_t)w*h, sizeof(float));
     s->bitperm = calloc(geo->bits, sizeof(int));
-    s->bit_w = calloc(geo->bits, sizeof(float));
-    s->bit_tot = calloc(geo->bits, sizeof(float));
-    s->bit_cnt = calloc(geo->bits, sizeof(float));
+    s->swap_pair = calloc(2*DSN_SWAPS_MAX, sizeof(int));
+    s->bit_w = calloc(geo->bits + DSN_SWAPS_MAX, sizeof(float));
+    s->bit_tot = calloc(geo->bits + DSN_SWAPS_MAX, sizeof(float));
+    s->bit_cnt = calloc(geo->bits + DSN_SWAPS_MAX, sizeof(float));
     s->last_loss = -1;
     s->frac[DSN_ROLE_RAW] = 1;
     counts_from_fractions(s, batch);
@@ -549,7 +540,7 @@ layer parse_serial_stamp(list *options, size_params params)
         dsn_layer_fail(params, SECTION, "role fractions out of range");
     s->sealed = dsn_opt_int_range(options, params, SECTION, "sealed", 0, 0, 1);
     int i;
-    for(i = 0; i < bits; ++i) s->bit_w[i] = 1;
+    for(i = 0; i < bits + DSN_SWAPS_MAX; ++i) s->bit_w[i] = 1;
 
     const char *seed_env = getenv("DARKNET_SEED");
     char *seed_end = 0;
@@ -597,7 +588,7 @@ void destroy_serial_stamp(layer l)
     if(!s) return;
     free(s->mask); free(s->role); free(s->stamped); free(s->flip_bit); free(s->perm);
     free(s->rowser); free(s->rowval); free(s->bitperm); free(s->pool); free(s->pool_score); free(s->pool_src);
-    free(s->aug_tmp); free(s->bit_w); free(s->bit_tot); free(s->bit_cnt);
+    free(s->aug_tmp); free(s->swap_pair); free(s->bit_w); free(s->bit_tot); free(s->bit_cnt);
     free(s->override); free(s->override_has);
 #ifdef GPU
     free(s->rows_host);
