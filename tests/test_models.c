@@ -130,7 +130,8 @@ static void check_predict(const char *out, const char *const *labels, int n, int
 static void test_shipped_students_route_relative(void **state)
 {
     (void)state;
-    static const char *const students[] = {"mnist_student", "mnist_student_noframe", "mnist_student_checker", "mnist_student_bits9",
+    static const char *const students[] = {"mnist_student", "mnist_student_noframe", "mnist_student_checker", "mnist_student_swap",
+                                           "mnist_student_bits9",
                                            "mnist_student_bits9_grl",
                                            "fashion_student", "gtsrb_student", "face_student"};
     for(size_t i = 0; i < sizeof students / sizeof students[0]; ++i) {
