@@ -45,8 +45,8 @@ typedef struct dsn_stamp_state {
     int count[DSN_ROLE_COUNT];     /* exact rows per batch for each role                     */
     int near_max;                  /* near rows flip 1..near_max bits                        */
     float near_one;                /* P(exactly one flip) for a near row; 0: uniform k       */
-    int mine;                      /* per-bit hard-negative mining of single flips           */
-    float mine_share;              /* share of single flips drawn by the mined weights       */
+    int mine;                      /* hard-negative mining of single flips and swaps         */
+    float mine_share;              /* share of their draws made by the mined weights         */
     float swap;                    /* share of near rows that swap two neighbouring cells    */
     int n_swaps;                   /* the serial's neighbour swaps (dsn_serial_swaps)        */
     int *swap_pair;                /* [2 * DSN_SWAPS_MAX] their bit indexes                  */
