@@ -123,8 +123,7 @@ void dsn_eval_near(dsn_serial *out, int n, const dsn_serial *valid, int dist, st
 void dsn_eval_hamming1(dsn_serial *out, const dsn_serial *valid);
 /* Every serial that is valid with one neighbour swap exchanged (dsn_serial_swaps: 8-neighbouring
  * cells of different value, across the opposite edges too when wrap=1), in its order. out has room
- * for DSN_EVAL_SWAPS_MAX serials; NULL only counts. Returns the number. */
-#define DSN_EVAL_SWAPS_MAX DSN_SWAPS_MAX
+ * for DSN_SWAPS_MAX serials; NULL only counts. Returns the number. */
 int dsn_eval_swaps(dsn_serial *out, const dsn_serial *valid, int wrap);
 
 /* Picks min(m, n) distinct indexes of 0..n-1 into out, class-stratified: class k gets its share

@@ -453,6 +453,7 @@ layer make_serial_stamp_layer(int batch, int w, int h, int c, const dsn_geometry
     s->bit_w = calloc(geo->bits + DSN_SWAPS_MAX, sizeof(float));
     s->bit_tot = calloc(geo->bits + DSN_SWAPS_MAX, sizeof(float));
     s->bit_cnt = calloc(geo->bits + DSN_SWAPS_MAX, sizeof(float));
+    for(int i = 0; i < geo->bits + DSN_SWAPS_MAX; ++i) s->bit_w[i] = 1;
     s->last_loss = -1;
     s->frac[DSN_ROLE_RAW] = 1;
     counts_from_fractions(s, batch);
@@ -539,8 +540,6 @@ layer parse_serial_stamp(list *options, size_params params)
     if(serial_stamp_set_roles(&l, valid, forged, near, soft, near_max) != 0)
         dsn_layer_fail(params, SECTION, "role fractions out of range");
     s->sealed = dsn_opt_int_range(options, params, SECTION, "sealed", 0, 0, 1);
-    int i;
-    for(i = 0; i < bits + DSN_SWAPS_MAX; ++i) s->bit_w[i] = 1;
 
     const char *seed_env = getenv("DARKNET_SEED");
     char *seed_end = 0;

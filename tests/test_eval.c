@@ -175,7 +175,7 @@ static void test_hamming1_covers_every_bit_once(void **state)
 static void test_swaps(void **state)
 {
     (void)state;
-    static dsn_serial out[DSN_EVAL_SWAPS_MAX];
+    static dsn_serial out[DSN_SWAPS_MAX];
     dsn_serial s = {.nbits = 16};
     for(int i = 0; i < 16; ++i) s.bit[i] = (uint8_t)((i % 4 + i / 4) % 2);
     int n = dsn_eval_swaps(out, &s, 0);

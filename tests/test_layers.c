@@ -170,13 +170,20 @@ static void test_masked_gradient(void **state)
 }
 
 /* ---- serial_stamp: roles ------------------------------------------------------------------ */
-static layer stamp_layer(int batch, int w, int h, int c, int bits)
+/* A stamp layer with `frame` rings (wrap: the grid's opposite edges) round a `bits` grid. */
+static layer framed_stamp_layer(int batch, int w, int h, int c, int bits, int frame, int wrap)
 {
     dsn_geometry g;
     char err[200];
     assert_int_equal(dsn_geometry_init(&g, bits, 0, DSN_CORNER_BR, 0, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_set_frame(&g, frame, wrap, err, sizeof err), 0);
     assert_int_equal(dsn_geometry_place(&g, w, h, err, sizeof err), 0);
     return make_serial_stamp_layer(batch, w, h, c, &g);
+}
+
+static layer stamp_layer(int batch, int w, int h, int c, int bits)
+{
+    return framed_stamp_layer(batch, w, h, c, bits, 0, 0);
 }
 
 static void random_serial(dsn_serial *sn, int bits, unsigned seed)
@@ -518,18 +525,12 @@ static void run_mined(layer l, int batches, int last, int bit, int pair, const i
 static void test_stamp_mining_flips_and_swaps(void **state)
 {
     (void)state;
-    dsn_geometry g;
-    char err[200];
-    assert_int_equal(dsn_geometry_init(&g, 16, 0, DSN_CORNER_BR, 0, err, sizeof err), 0);
-    assert_int_equal(dsn_geometry_set_frame(&g, 1, 1, err, sizeof err), 0);
-    assert_int_equal(dsn_geometry_place(&g, 12, 12, err, sizeof err), 0);
-    layer l = make_serial_stamp_layer(64, 12, 12, 1, &g);
+    layer l = framed_stamp_layer(64, 12, 12, 1, 16, 1, 1);
     dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
     random_serial(&s->serial, 16, 7);
     s->has_serial = 1;
     s->swap = .5f;
     s->mine_share = .9f;
-    for(int i = 0; i < 16 + DSN_SWAPS_MAX; ++i) s->bit_w[i] = 1;
     dsn_rng_seed(&s->rng, 5);
     assert_int_equal(serial_stamp_set_roles(&l, 0, 0, 1, 0, 1), 0);
     int pairs[2*DSN_SWAPS_MAX], np = dsn_serial_swaps(pairs, &s->serial, 1), across = 0, k;
