@@ -284,7 +284,7 @@ test: all $(TESTS) $(PROBES)
 # ---- the main job --------------------------------------------------------------------------
 # make demo [DATA=mnist|fashion] [SEEDS="0 1 2"] [CUSTOMERS="alice bob"] [TEACHER_BATCHES=N STUDENT_BATCHES=N]
 #           [PARALLEL=0|1: the students side by side, one core each (default with 2+ customers)]
-#           [VARIANTS="bits9 bits9_grl"] [EVAL_OPTS="..."] [CANDIDATES=N: training runs per customer]
+#           [VARIANTS="bits9 bits9_grl noswap"] [EVAL_OPTS="..."] [CANDIDATES=N: training runs per customer]
 # Per seed: train the teacher, issue one serial per customer, train CANDIDATES students per
 # customer and keep the one whose lock holds best (dsn select), export it, evaluate each customer model (with the other customers' serials as the cross matrix); then
 # aggregate everything into report/. Runs live in build/demo/DATA/seedS/ (logs, weights).
