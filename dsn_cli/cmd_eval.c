@@ -92,7 +92,10 @@ static int parse_args(eval_args *a, int argc, char **argv)
         "Prints a table and the time taken; --json and --md save them.\n"
         "JSON keys: teacher, valid, raw, forged_mean, forged_max, hamming_1, hamming_1_max,\n"
         "hamming_1_per_bit, hamming_2(_max), hamming_4(_max), swap(_max), cross {customer: acc},\n"
-        "each with a _ci95 [lo, hi], in percent; n_images, seeds, wall_seconds; with subsets, subsets {name:\n"
+        "each with a _ci95 [lo, hi], in percent; raw_balanced (the mean over classes of raw input's\n"
+        "per-class accuracy: 100 / classes for any answer that ignores the image), raw_answer_class and\n"
+        "raw_answer_share (raw input's most frequent answer, its share in percent);\n"
+        "n_images, seeds, wall_seconds; with subsets, subsets {name:\n"
         "{images, teacher, valid, valid_minus_teacher, raw, each _ci95}} (e.g. cfg/mnist-shift.data).\n"
         "Exit status: 0 measured, 1 a certificate does not verify against --pub, 2 bad input.",
     };

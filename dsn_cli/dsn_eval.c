@@ -576,6 +576,7 @@ typedef struct engine {
     const int *img, *ser;      /* [rows]: image index; serial index, -1 = raw    */
     long rows;
     uint8_t *correct;          /* [rows]                                         */
+    int *pred;                 /* [rows] the answer (class), or NULL             */
     int batch, stamped;        /* stamped: the networks have a [serial_stamp]     */
     atomic_long next;          /* next batch to hand out                         */
     atomic_long done;          /* rows finished                                   */
@@ -624,6 +625,7 @@ static void *work(void *arg)
                 if(o[k] > o[best]) best = k;
             }
             e->correct[r] = best == d->label[e->img[r]];
+            if(e->pred) e->pred[r] = best;
         }
         atomic_fetch_add(&e->done, end - start);
     }
@@ -861,11 +863,38 @@ static int run_teacher(dsn_eval_result *r, network *teacher, const dsn_eval_data
     return 0;
 }
 
+int dsn_eval_answers(const int *pred, const int *label, int n, int classes, int *top, double *share,
+                     double *balanced)
+{
+    long *count = calloc((size_t)classes * 3, sizeof *count);   /* answers, images, right; per class */
+    if(!count) return -1;
+    for(int i = 0; i < n; ++i) {
+        count[pred[i]] += 1;
+        count[classes + label[i]] += 1;
+        count[2 * classes + label[i]] += pred[i] == label[i];
+    }
+    int best = 0, present = 0;
+    double sum = 0;
+    for(int c = 0; c < classes; ++c) {
+        if(count[c] > count[best]) best = c;
+        if(count[classes + c] == 0) continue;
+        ++present;
+        sum += 100.0 * count[2 * classes + c] / count[classes + c];
+    }
+    *top = best;
+    *share = n > 0 ? 100.0 * count[best] / n : 0;
+    *balanced = present > 0 ? sum / present : 0;
+    free(count);
+    return 0;
+}
+
 /* The accuracies from the rows' answers: valid, raw, then the measures (forged, h1, h2, h4, swap
  * as sets, the others as cross). Returns 0, or -1 when out of memory. */
 static int tally(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data *d, const dsn_serial *table,
-                 const measure *ms, const int each[N_MEASURES], const uint8_t *correct)
+                 const measure *ms, const int each[N_MEASURES], const uint8_t *correct, const int *pred)
 {
+    if(dsn_eval_answers(pred + d->n, d->label, d->n, d->classes, &r->raw_top, &r->raw_top_share,
+                        &r->raw_balanced) != 0) return -1;
     if(!(r->valid_ok = malloc((size_t)d->n)) || !(r->raw_ok = malloc((size_t)d->n))) return -1;
     memcpy(r->valid_ok, correct, (size_t)d->n);
     memcpy(r->raw_ok, correct + d->n, (size_t)d->n);
@@ -909,6 +938,7 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
     dsn_serial *table = NULL;
     int *img = NULL, *ser = NULL;
     uint8_t *correct = NULL;
+    int *pred = NULL;
     measure ms[N_MEASURES] = {{0}};   /* forged, h1, h2, h4, swap, cross */
     int saved_blas = openblas_get_num_threads ? openblas_get_num_threads() : 0;
     if(!nets) goto oom;
@@ -933,16 +963,17 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
     img = malloc((size_t)rows * sizeof *img);
     ser = malloc((size_t)rows * sizeof *ser);
     correct = calloc((size_t)rows, 1);
-    if(!img || !ser || !correct) goto oom;
+    pred = malloc((size_t)rows * sizeof *pred);
+    if(!img || !ser || !correct || !pred) goto oom;
     if(fill_rows(ms, img, ser, counts, each, m, d, o->seed) != 0) goto oom;
 
     /* go: the teacher on raw images first (one network, small), then everything else */
     if(nthreads > 1 && openblas_set_num_threads) openblas_set_num_threads(1);
     if(teacher && run_teacher(r, teacher, d, table, img, correct, batch, o->progress) != 0) goto oom;
     engine e = {.d = d, .table = table, .img = img, .ser = ser, .rows = rows, .correct = correct,
-                .batch = batch, .stamped = 1};
+                .pred = pred, .batch = batch, .stamped = 1};
     if(run_rows(&e, nets, nthreads, "student", o->progress) != 0) goto oom;
-    if(tally(r, o, d, table, ms, each, correct) != 0) goto oom;
+    if(tally(r, o, d, table, ms, each, correct, pred) != 0) goto oom;
     r->n_images = d->n;
     r->classes = d->classes;
     r->bits = nb;
@@ -962,6 +993,7 @@ fail:
     free(img);
     free(ser);
     free(correct);
+    free(pred);
     for(int k2 = 0; k2 < DSN_COUNT(ms); ++k2) free(ms[k2].start);
     r->seconds = now_seconds() - t0;
     return rc;
@@ -1049,6 +1081,9 @@ void dsn_eval_json(dsn_buf *b, const dsn_eval_result *r, const dsn_eval_opts *o,
     json_acc(j, "teacher", &r->teacher, r->has_teacher, &bad);
     json_acc(j, "valid", &r->valid, 1, &bad);
     json_acc(j, "raw", &r->raw, 1, &bad);
+    dsn_json_put(j, "raw_balanced", dsn_json_real(r->raw_balanced), &bad);
+    dsn_json_put(j, "raw_answer_class", json_integer(r->raw_top), &bad);
+    dsn_json_put(j, "raw_answer_share", dsn_json_real(r->raw_top_share), &bad);
     json_set(j, "forged", "forged_mean", &r->forged, &bad);
     json_set(j, "hamming_1", "hamming_1", &r->h1, &bad);
     dsn_json_put(j, "hamming_1_max_bit", json_integer(r->h1.max_i), &bad);
@@ -1103,6 +1138,9 @@ void dsn_eval_markdown(dsn_buf *b, const dsn_eval_result *r, const dsn_eval_opts
     if(r->has_teacher) md_row(b, "teacher (raw input)", r->teacher.acc, r->teacher.lo, r->teacher.hi, n);
     md_row(b, "valid serial (A_X+K)", r->valid.acc, r->valid.lo, r->valid.hi, n);
     md_row(b, "no serial (A_X)", r->raw.acc, r->raw.lo, r->raw.hi, n);
+    snprintf(w, sizeof w, "no serial, balanced (mean over classes; %.1f%% of answers class %d)", r->raw_top_share,
+             r->raw_top);
+    dsn_buf_printf(b, "| %s | %.2f | | %s |\n", w, r->raw_balanced, n);
     md_set(b, "forged serials", &r->forged);
     md_set(b, "Hamming distance 1", &r->h1);
     md_set(b, "Hamming distance 2", &r->h2);

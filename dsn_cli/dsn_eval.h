@@ -11,7 +11,10 @@
  * What is measured (accuracy = argmax of the network's output equals the label, in percent):
  *   teacher   the teacher network on raw images (when o.teacher_cfg is set)
  *   valid     the customer model, every image stamped with the valid serial (A_X+K)
- *   raw       the customer model, nothing stamped (A_X)
+ *   raw       the customer model, nothing stamped (A_X); also what it answers there: its most
+ *             frequent answer and that answer's share, and the balanced accuracy (the mean over
+ *             classes of the share of each class's images answered right), which is 100 /
+ *             classes for any answer that ignores the image, however unbalanced the test set
  *   forged    o.forged random serials != valid, each on its own class-stratified subset of
  *             o.per_serial images: mean, spread and maximum over serials
  *   hamming 1 every single-bit neighbour of the valid serial, each on all images (per bit too)
@@ -155,6 +158,8 @@ void dsn_eval_opts_init(dsn_eval_opts *o);
 typedef struct dsn_eval_result {
     int n_images, classes, bits, has_teacher;
     dsn_eval_acc teacher, valid, raw;
+    int raw_top;                                /* raw input: the most frequent answer (class) */
+    double raw_top_share, raw_balanced;         /* its share of the answers; balanced accuracy */
     dsn_eval_set forged, h1, h2, h4, swap;
     int n_cross;
     dsn_eval_acc *cross;                        /* [n_cross], in the order of o.others       */
@@ -172,6 +177,14 @@ typedef struct dsn_eval_result {
 int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data *d, char *err,
                  size_t errlen);
 void dsn_eval_result_free(dsn_eval_result *r);
+
+/* What a model answered on n images (pred[i], label[i] in [0, classes)): *top the most frequent
+ * answer (the lower class on a tie), *share its share of the n answers, *balanced the mean over
+ * the classes that have images of the percentage of each class's images answered right. A
+ * constant answer gives *balanced = 100 / (classes with images) whatever the class shares, where
+ * plain accuracy is that class's share of the images. Returns 0, or -1 when out of memory. */
+int dsn_eval_answers(const int *pred, const int *label, int n, int classes, int *top, double *share,
+                     double *balanced);
 
 /* The lock's limits (percent): the issue's per-model targets are the defaults of dsn select.
  * drop: how far the valid serial may fall below the teacher (used only with a teacher). */

@@ -18,6 +18,7 @@ const dsn_metric_info dsn_metrics[DSN_M_COUNT] = {
     [DSN_M_TEACHER] = {"teacher", "teacher", 99.9},
     [DSN_M_VALID] = {"valid", "valid serial (A_X+K)", 99.8},
     [DSN_M_RAW] = {"raw", "no serial (A_X)", 9.2},
+    [DSN_M_RAW_BALANCED] = {"raw_balanced", "no serial, balanced", -1},
     [DSN_M_FORGED_MEAN] = {"forged_mean", "forged serials, mean", -1},
     [DSN_M_FORGED_MAX] = {"forged_max", "forged serials, max", -1},
     [DSN_M_H1] = {"hamming_1", "Hamming 1, mean", -1},

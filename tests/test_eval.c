@@ -209,6 +209,29 @@ static void test_swaps(void **state)
     assert_int_equal(dsn_eval_swaps(out, &s, 1), 32);   /* 2 * 16 straight neighbours differ, diagonals never */
 }
 
+/* Balanced accuracy and the most frequent answer, by hand: a constant answer on an unbalanced
+ * set scores that class's share as accuracy but 100 / (classes with images) balanced. */
+static void test_answers_hand_values(void **state)
+{
+    (void)state;
+    const int label[6] = {1, 1, 1, 1, 0, 2};   /* class 3 has no images */
+    const int ones[6] = {1, 1, 1, 1, 1, 1};
+    const int mixed[6] = {1, 1, 0, 3, 0, 2};   /* right: 1, 1, 0, 2; answers 0 and 1 tie */
+    int top;
+    double share, balanced;
+    assert_int_equal(dsn_eval_answers(ones, label, 6, 4, &top, &share, &balanced), 0);
+    assert_int_equal(top, 1);
+    assert_near(share, 100.0, 1e-9);
+    assert_near(balanced, 100.0 / 3, 1e-9);
+    assert_int_equal(dsn_eval_answers(mixed, label, 6, 4, &top, &share, &balanced), 0);
+    assert_int_equal(top, 0);                  /* the lower class on a tie */
+    assert_near(share, 100.0 * 2 / 6, 1e-9);
+    assert_near(balanced, (50.0 + 100.0 + 100.0) / 3, 1e-9);
+    assert_int_equal(dsn_eval_answers(label, label, 6, 4, &top, &share, &balanced), 0);
+    assert_int_equal(top, 1);
+    assert_near(balanced, 100.0, 1e-9);
+}
+
 static void test_stratified_subsets(void **state)
 {
     (void)state;
@@ -420,8 +443,9 @@ static int teardown_model(void **state)
 
 /* Accuracy of the customer model, one image per forward pass: stamped with `serial` through the
  * deploy path (DSN_SERIAL at parse time), or, when serial is NULL, with no serial at all; and,
- * when `override_raw` is set, with the eval hook's "no stamp" entry as well. */
-static long count_correct(const fixture *f, const dsn_serial *serial, int override_raw)
+ * when `override_raw` is set, with the eval hook's "no stamp" entry as well. Each image's answer
+ * goes to answers[i] when answers is not NULL. */
+static long count_correct(const fixture *f, const dsn_serial *serial, int override_raw, int *answers)
 {
     char text[DSN_SERIAL_TEXT_MAX];
     if(serial) {
@@ -444,6 +468,7 @@ static long count_correct(const fixture *f, const dsn_serial *serial, int overri
         int best = 0;
         for(int c = 1; c < 4; ++c) if(out[c] > out[best]) best = c;
         k += best == f->d.label[i];
+        if(answers) answers[i] = best;
     }
     free_network(net);
     return k;
@@ -534,6 +559,9 @@ static void check_eval_json(const dsn_eval_result *r, const dsn_eval_opts *o, co
         assert_true(dsn_json_num(json_array_get(c, 0), 1e9) <= v + 1e-6 && v <= dsn_json_num(json_array_get(c, 1), -1) + 1e-6);
     }
     assert_near(dsn_json_num(json_object_get(j, "valid"), -1), r->valid.acc, 1e-6);
+    assert_near(dsn_json_num(json_object_get(j, "raw_balanced"), -1), r->raw_balanced, 1e-6);
+    assert_near(dsn_json_num(json_object_get(j, "raw_answer_share"), -1), r->raw_top_share, 1e-6);
+    assert_int_equal((int)dsn_json_num(json_object_get(j, "raw_answer_class"), -1), r->raw_top);
     const json_t *pb = json_object_get(j, "hamming_1_per_bit");
     assert_int_equal(json_array_size(pb), 16);
     for(size_t i = 0; i < 16; ++i) assert_near(dsn_json_num(json_array_get(pb, i), -1), r->h1.each[i].acc, 1e-6);
@@ -577,11 +605,19 @@ static void test_end_to_end(void **state)
 
     /* raw = the model with no serial = the model with the eval hook's "no stamp"; valid = the
      * deploy path with the serial set, one image at a time */
-    assert_int_equal(r.raw.correct, count_correct(f, NULL, 0));
-    assert_int_equal(r.raw.correct, count_correct(f, &valid, 1));
-    assert_int_equal(r.valid.correct, count_correct(f, &valid, 0));
-    assert_int_equal(r.cross[0].correct, count_correct(f, &other, 0));
-    assert_int_equal(r.h1.each[5].correct, count_correct(f, &r.h1.serial[5], 0));
+    int answers[36], top;
+    double share, balanced;
+    assert_int_equal(r.raw.correct, count_correct(f, NULL, 0, answers));
+    assert_int_equal(r.raw.correct, count_correct(f, &valid, 1, NULL));
+    assert_int_equal(r.valid.correct, count_correct(f, &valid, 0, NULL));
+    assert_int_equal(r.cross[0].correct, count_correct(f, &other, 0, NULL));
+    assert_int_equal(r.h1.each[5].correct, count_correct(f, &r.h1.serial[5], 0, NULL));
+
+    /* raw input's answers: the same ones, one image at a time */
+    assert_int_equal(dsn_eval_answers(answers, f->d.label, 36, 4, &top, &share, &balanced), 0);
+    assert_int_equal(r.raw_top, top);
+    assert_near(r.raw_top_share, share, 1e-9);
+    assert_near(r.raw_balanced, balanced, 1e-9);
 
     /* threads and batch size change nothing */
     check_threads_batch_invariant(f, &o, &r);
@@ -951,6 +987,7 @@ int main(void)
         cmocka_unit_test(test_near_exact_distance),
         cmocka_unit_test(test_hamming1_covers_every_bit_once),
         cmocka_unit_test(test_swaps),
+        cmocka_unit_test(test_answers_hand_values),
         cmocka_unit_test(test_stratified_subsets),
         cmocka_unit_test(test_cfg_peek),
         cmocka_unit_test(test_data_load),

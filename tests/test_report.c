@@ -235,11 +235,11 @@ static char *write_eval(const char *dir, const char *name, const char *customer,
              "{\"dsn_eval\": 1, \"customer\": \"%s\", \"model\": \"m\", \"dataset\": \"mnist\", \"classes\": 10,\n"
              " \"n_images\": 2000, \"seeds\": {\"eval\": %d},\n"
              " \"teacher\": %g, \"teacher_ci95\": [%g, %g], \"valid\": %g, \"valid_ci95\": [%g, %g], \"raw\": %g,\n"
-             " \"forged_mean\": %g, \"forged_max\": %g, \"hamming_1\": %g, \"hamming_1_max\": %g,\n"
+             " \"raw_balanced\": %g, \"forged_mean\": %g, \"forged_max\": %g, \"hamming_1\": %g, \"hamming_1_max\": %g,\n"
              " \"hamming_1_per_bit\": [%g, %g, %g, %g, 10, 10, 10, 10, 10],\n"
              " \"hamming_2\": %g, \"hamming_2_max\": %g, \"hamming_4\": %g, \"hamming_4_max\": %g,\n"
              " \"cross\": {\"%s\": %g}, \"wall_seconds\": 60.5}\n",
-             customer, seed, teacher, teacher - 0.5, teacher + 0.3, v, v - 1, v + 1, r, r + 1, r + 2, r + 30, r + 60,
+             customer, seed, teacher, teacher - 0.5, teacher + 0.3, v, v - 1, v + 1, r, r - 1, r + 1, r + 2, r + 30, r + 60,
              r + 60, r + 1, r + 2, r + 3, r + 20, r + 25, r + 5, r + 8, other, cross);
     return dsn_test_write(dir, name, text);
 }
@@ -349,6 +349,7 @@ static void check_report_json(const char *dir, const char *slog)
     assert_near(dsn_json_num(at(mn, "seeds.0.valid"), -1), 98.5, 1e-9);
     assert_near(dsn_json_num(at(mn, "seeds.1.valid"), -1), 98.0, 1e-9);
     assert_near(dsn_json_num(at(mn, "seeds.0.raw"), -1), 11, 1e-9);
+    assert_near(dsn_json_num(at(mn, "seeds.0.raw_balanced"), -1), 10, 1e-9);     /* r - 1 */
     assert_near(dsn_json_num(at(mn, "seeds.0.hamming_4"), -1), 16, 1e-9);       /* r + 5 */
     assert_near(dsn_json_num(at(mn, "seeds.0.cross_customer_mean"), -1), 10, 1e-9);  /* (11 + 9) / 2 */
     assert_near(dsn_json_num(at(mn, "summary.valid.mean"), -1), 98.25, 1e-9);
@@ -395,6 +396,7 @@ static void check_report_md(const char *dir)
     if(!md) fail_msg("%s", err);
     assert_non_null(strstr(md, "| valid serial (A_X+K) | 99.8 | 98.25 |"));
     assert_non_null(strstr(md, "| no serial (A_X) | 9.2 |"));
+    assert_non_null(strstr(md, "| 0 | alice | 99.50 | 98.00 | 10.00 | 9.00 | 11.00 |"));   /* raw balanced 9 */
     assert_non_null(strstr(md, "| alice | **97.00** | 10.00 |"));
     /* the lock's targets, worked out from write_eval's figures: H1 and H2 max are raw + 60 and + 25;
        values on a limit (bob's valid 0.5 below the teacher, alice's forged 11 and others 11) meet it */
