@@ -4,7 +4,7 @@
  * Every measurement is a list of rows, one (image, serial) pair each; the rows of all measures
  * are laid out once, cut into batches, and each worker thread pulls the next batch, stamps each
  * row with its own serial through dsn_stamp_override, runs Darknet's forward pass and records
- * whether the argmax matched. The tallies per measure come afterwards, so the thread count and
+ * whether the argmax matched (and, on the raw rows, the argmax itself). The tallies per measure come afterwards, so the thread count and
  * the batch size never change a number. Non-goals: top-k, per-class confusion, GPU batching
  * beyond what Darknet's own forward does. */
 #include "dsn_eval.h"
@@ -576,7 +576,7 @@ typedef struct engine {
     const int *img, *ser;      /* [rows]: image index; serial index, -1 = raw    */
     long rows;
     uint8_t *correct;          /* [rows]                                         */
-    int *pred;                 /* [rows] the answer (class), or NULL             */
+    int *raw_answer;           /* [images] the answer on each raw row, or NULL   */
     int batch, stamped;        /* stamped: the networks have a [serial_stamp]     */
     atomic_long next;          /* next batch to hand out                         */
     atomic_long done;          /* rows finished                                   */
@@ -625,7 +625,7 @@ static void *work(void *arg)
                 if(o[k] > o[best]) best = k;
             }
             e->correct[r] = best == d->label[e->img[r]];
-            if(e->pred) e->pred[r] = best;
+            if(e->raw_answer && e->ser[r] < 0) e->raw_answer[e->img[r]] = best;
         }
         atomic_fetch_add(&e->done, end - start);
     }
@@ -891,9 +891,9 @@ int dsn_eval_answers(const int *pred, const int *label, int n, int classes, int 
 /* The accuracies from the rows' answers: valid, raw, then the measures (forged, h1, h2, h4, swap
  * as sets, the others as cross). Returns 0, or -1 when out of memory. */
 static int tally(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data *d, const dsn_serial *table,
-                 const measure *ms, const int each[N_MEASURES], const uint8_t *correct, const int *pred)
+                 const measure *ms, const int each[N_MEASURES], const uint8_t *correct, const int *raw_answer)
 {
-    if(dsn_eval_answers(pred + d->n, d->label, d->n, d->classes, &r->raw_top, &r->raw_top_share,
+    if(dsn_eval_answers(raw_answer, d->label, d->n, d->classes, &r->raw_top, &r->raw_top_share,
                         &r->raw_balanced) != 0) return -1;
     if(!(r->valid_ok = malloc((size_t)d->n)) || !(r->raw_ok = malloc((size_t)d->n))) return -1;
     memcpy(r->valid_ok, correct, (size_t)d->n);
@@ -938,7 +938,7 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
     dsn_serial *table = NULL;
     int *img = NULL, *ser = NULL;
     uint8_t *correct = NULL;
-    int *pred = NULL;
+    int *raw_answer = NULL;
     measure ms[N_MEASURES] = {{0}};   /* forged, h1, h2, h4, swap, cross */
     int saved_blas = openblas_get_num_threads ? openblas_get_num_threads() : 0;
     if(!nets) goto oom;
@@ -963,17 +963,17 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
     img = malloc((size_t)rows * sizeof *img);
     ser = malloc((size_t)rows * sizeof *ser);
     correct = calloc((size_t)rows, 1);
-    pred = malloc((size_t)rows * sizeof *pred);
-    if(!img || !ser || !correct || !pred) goto oom;
+    raw_answer = malloc((size_t)d->n * sizeof *raw_answer);
+    if(!img || !ser || !correct || !raw_answer) goto oom;
     if(fill_rows(ms, img, ser, counts, each, m, d, o->seed) != 0) goto oom;
 
     /* go: the teacher on raw images first (one network, small), then everything else */
     if(nthreads > 1 && openblas_set_num_threads) openblas_set_num_threads(1);
     if(teacher && run_teacher(r, teacher, d, table, img, correct, batch, o->progress) != 0) goto oom;
     engine e = {.d = d, .table = table, .img = img, .ser = ser, .rows = rows, .correct = correct,
-                .pred = pred, .batch = batch, .stamped = 1};
+                .raw_answer = raw_answer, .batch = batch, .stamped = 1};
     if(run_rows(&e, nets, nthreads, "student", o->progress) != 0) goto oom;
-    if(tally(r, o, d, table, ms, each, correct, pred) != 0) goto oom;
+    if(tally(r, o, d, table, ms, each, correct, raw_answer) != 0) goto oom;
     r->n_images = d->n;
     r->classes = d->classes;
     r->bits = nb;
@@ -993,7 +993,7 @@ fail:
     free(img);
     free(ser);
     free(correct);
-    free(pred);
+    free(raw_answer);
     for(int k2 = 0; k2 < DSN_COUNT(ms); ++k2) free(ms[k2].start);
     r->seconds = now_seconds() - t0;
     return rc;
