@@ -7,7 +7,8 @@
  * Writes report.json, report.md and, through gnuplot, PNGs in plots/ (with the .gp scripts and .dat
  * files beside them, so a plot can be restyled and redrawn by hand). Per data set also the lock's
  * per-model targets (dsn_targets.h; the valid serial's limit --max-drop): how many models meet
- * each, who misses it by how much. Prints the summary. */
+ * each, who misses it by how much; and each stamp cell's accuracy with its bit flipped, mean and
+ * max over the data set's models, with the weakest row and column of the grid. Prints the summary. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,6 +259,108 @@ static json_t *targets_of(const report *rp, int a, int b)
     return j;
 }
 
+/* ---- single-bit neighbours by stamp cell ------------------------------------------------- */
+
+/* Each stamp cell's accuracy with its bit flipped, mean and max over the models of runs [a, b)
+ * with per-bit results as long as the first such run's; the grid is the stamp's (row-major, gw
+ * columns as dsn_geometry_init makes it), and the row and column means name the weakest line. */
+typedef struct cell_map {
+    int models, bits, gw, gh, weak_row, weak_col;
+    double *mean, *max, weak_row_mean, weak_col_mean, all_mean;
+} cell_map;
+
+/* The mean of the cells of grid row `index` (is_row) or column `index`. */
+static double line_mean(const cell_map *m, int index, int is_row)
+{
+    double sum = 0;
+    int n = 0;
+    for(int j = 0; j < (is_row ? m->gw : m->gh); ++j) {
+        int k = is_row ? index * m->gw + j : j * m->gw + index;
+        if(k < m->bits) sum += m->mean[k], ++n;
+    }
+    return n ? sum / n : 0;
+}
+
+static int cell_map_of(const report *rp, int a, int b, cell_map *m)
+{
+    memset(m, 0, sizeof *m);
+    for(int i = a; i < b && !m->bits; ++i) m->bits = rp->runs[i].n_bits;
+    if(m->bits < 1) return 0;
+    m->mean = calloc((size_t)m->bits, sizeof *m->mean);
+    m->max = calloc((size_t)m->bits, sizeof *m->max);
+    if(!m->mean || !m->max) dsn_die("out of memory");
+    for(int i = a; i < b; ++i) {
+        const dsn_run *r = &rp->runs[i];
+        if(r->n_bits != m->bits) continue;
+        for(int k = 0; k < m->bits; ++k) {
+            m->mean[k] += r->per_bit[k];
+            if(!m->models || r->per_bit[k] > m->max[k]) m->max[k] = r->per_bit[k];
+        }
+        ++m->models;
+    }
+    for(int k = 0; k < m->bits; ++k) m->all_mean += (m->mean[k] /= m->models) / m->bits;
+    for(m->gw = 1; m->gw * m->gw < m->bits; ++m->gw) {}
+    m->gh = (m->bits + m->gw - 1) / m->gw;
+    m->weak_row_mean = m->weak_col_mean = -1;
+    for(int y = 0; y < m->gh; ++y) {
+        double v = line_mean(m, y, 1);
+        if(v > m->weak_row_mean) m->weak_row_mean = v, m->weak_row = y;
+    }
+    for(int x = 0; x < m->gw; ++x) {
+        double v = line_mean(m, x, 0);
+        if(v > m->weak_col_mean) m->weak_col_mean = v, m->weak_col = x;
+    }
+    return m->models;
+}
+
+static void cell_map_free(cell_map *m)
+{
+    free(m->mean);
+    free(m->max);
+}
+
+static json_t *json_cells(const report *rp, int a, int b, int *bad)
+{
+    cell_map m;
+    if(!cell_map_of(rp, a, b, &m)) return json_null();
+    json_t *mean = json_array(), *max = json_array();
+    for(int k = 0; k < m.bits; ++k) {
+        dsn_json_put(mean, NULL, dsn_json_real(m.mean[k]), bad);
+        dsn_json_put(max, NULL, dsn_json_real(m.max[k]), bad);
+    }
+    json_t *j = json_pack("{s:i, s:i, s:o, s:o, s:f, s:{s:i, s:f}, s:{s:i, s:f}}", "models", m.models, "columns", m.gw,
+                          "mean", mean, "max", max, "all_mean", m.all_mean, "weakest_row", "index", m.weak_row, "mean",
+                          m.weak_row_mean, "weakest_column", "index", m.weak_col, "mean", m.weak_col_mean);
+    if(!j) ++*bad;
+    cell_map_free(&m);
+    return j;
+}
+
+static void md_grid(dsn_buf *b, const cell_map *m, const double *v)
+{
+    dsn_buf_printf(b, "```\n    ");
+    for(int x = 0; x < m->gw; ++x) dsn_buf_printf(b, " %6d", x);
+    for(int k = 0; k < m->bits; ++k) {
+        if(k % m->gw == 0) dsn_buf_printf(b, "\n%4d", k / m->gw);
+        dsn_buf_printf(b, " %6.2f", v[k]);
+    }
+    dsn_buf_printf(b, "\n```\n");
+}
+
+static void md_cells(dsn_buf *b, const report *rp, int a, int e)
+{
+    cell_map m;
+    if(!cell_map_of(rp, a, e, &m)) return;
+    dsn_buf_printf(b, "\n### Single-bit neighbours by stamp cell (%d model%s)\n\nAccuracy with one cell's bit flipped, "
+                   "grid rows and columns as in each eval's report (bit = row * %d + column). Weakest row %d (mean "
+                   "%.2f), weakest column %d (mean %.2f); every cell %.2f.\n\nMean over the models:\n\n", m.models,
+                   m.models == 1 ? "" : "s", m.gw, m.weak_row, m.weak_row_mean, m.weak_col, m.weak_col_mean, m.all_mean);
+    md_grid(b, &m, m.mean);
+    dsn_buf_printf(b, "\nMax over the models:\n\n");
+    md_grid(b, &m, m.max);
+    cell_map_free(&m);
+}
+
 static void write_json(dsn_buf *b, const report *rp)
 {
     int bad = 0;
@@ -282,7 +385,8 @@ static void write_json(dsn_buf *b, const report *rp)
             dsn_json_put(summary, key, json_spread(over_seeds(rp, d, de, m)), &bad);
         }
         dsn_json_put(datasets, rp->runs[d].dataset,
-                     json_pack("{s:o, s:o, s:o}", "seeds", seeds, "summary", summary, "targets", json_incref(rp->targets[d])), &bad);
+                     json_pack("{s:o, s:o, s:o, s:o}", "seeds", seeds, "summary", summary, "targets",
+                               json_incref(rp->targets[d]), "hamming_1_cells", json_cells(rp, d, de, &bad)), &bad);
     }
     dsn_json_put(top, "datasets", datasets, &bad);
     if(bad || dsn_json_dump(b, top) != 0) b->oom = 1;
@@ -367,6 +471,7 @@ static void write_md(dsn_buf *b, const report *rp, char **pngs, int npng)
             dsn_buf_printf(b, "\n");
         }
         md_targets(b, rp, d);
+        md_cells(b, rp, d, de);
         for(int s = d, se; s < de; s = se) {
             group_end(rp, s, 1, &se);
             const char *cn[MAX_NAMES];
@@ -901,6 +1006,12 @@ static int write_outputs(const report *rp, char **pngs, int npng)
         const json_t *t = rp->targets[d];
         dsn_buf_printf(&sum, "  lock targets: every one met by %lld of %lld models (report.md: who misses which)\n",
                        json_integer_value(json_object_get(t, "met_all")), json_integer_value(json_object_get(t, "evaluated")));
+        cell_map m;
+        if(cell_map_of(rp, d, de, &m)) {
+            dsn_buf_printf(&sum, "  single flips by stamp cell: weakest row %d (%.2f), column %d (%.2f), every cell %.2f\n",
+                           m.weak_row, m.weak_row_mean, m.weak_col, m.weak_col_mean, m.all_mean);
+            cell_map_free(&m);
+        }
     }
     if(js.oom || md.oom || sum.oom) dsn_die("out of memory");
     char path[2048];

@@ -383,6 +383,22 @@ static void check_report_json(const char *dir, const char *slog)
     assert_string_equal(json_string_value(json_object_get(json_array_get(runs, 0), "customer")), "alice");
     assert_string_equal(json_string_value(json_object_get(json_array_get(runs, 0), "train_log")), slog);
     assert_near(dsn_json_num(at(j, "anchors.mnist.raw"), -1), 9.2, 1e-12);
+    /* by stamp cell: write_eval's bits are r+60, r+1, r+2, r+3 and five 10s on a 3x3 grid; r is 10,
+       12, 8 and 9 (mean 9.75) */
+    const json_t *cells = at(mn, "hamming_1_cells");
+    assert_near(dsn_json_num(json_object_get(cells, "models"), -1), 4, 0);
+    assert_near(dsn_json_num(json_object_get(cells, "columns"), -1), 3, 0);
+    const double mean[9] = {69.75, 10.75, 11.75, 12.75, 10, 10, 10, 10, 10}, max[9] = {72, 13, 14, 15, 10, 10, 10, 10, 10};
+    assert_int_equal(json_array_size(json_object_get(cells, "mean")), 9);
+    for(size_t k = 0; k < 9; ++k) {
+        assert_near(dsn_json_num(json_array_get(json_object_get(cells, "mean"), k), -1), mean[k], 1e-9);
+        assert_near(dsn_json_num(json_array_get(json_object_get(cells, "max"), k), -1), max[k], 1e-9);
+    }
+    assert_near(dsn_json_num(at(cells, "weakest_row.index"), -1), 0, 0);
+    assert_near(dsn_json_num(at(cells, "weakest_row.mean"), -1), (69.75 + 10.75 + 11.75) / 3, 1e-6);
+    assert_near(dsn_json_num(at(cells, "weakest_column.index"), -1), 0, 0);
+    assert_near(dsn_json_num(at(cells, "weakest_column.mean"), -1), (69.75 + 12.75 + 10) / 3, 1e-6);
+    assert_near(dsn_json_num(json_object_get(cells, "all_mean"), -1), 155.0 / 9, 1e-6);
     json_decref(j);
 }
 
@@ -411,6 +427,15 @@ static void check_report_md(const char *dir)
     };
     for(size_t i = 0; i < sizeof rows / sizeof rows[0]; ++i)
         if(!strstr(md, rows[i])) fail_msg("report.md lacks '%s':\n%s", rows[i], md);
+    /* by stamp cell (check_report_json's figures) */
+    static const char *const cells[] = {
+        "### Single-bit neighbours by stamp cell (4 models)",
+        "Weakest row 0 (mean 30.75), weakest column 0 (mean 30.83); every cell 17.22.",
+        "Mean over the models:\n\n```\n          0      1      2\n   0  69.75  10.75  11.75\n   1  12.75  10.00  10.00\n",
+        "Max over the models:\n\n```\n          0      1      2\n   0  72.00  13.00  14.00\n",
+    };
+    for(size_t i = 0; i < sizeof cells / sizeof cells[0]; ++i)
+        if(!strstr(md, cells[i])) fail_msg("report.md lacks '%s':\n%s", cells[i], md);
     free(md);
 }
 
@@ -486,6 +511,7 @@ static void test_report_cli(void **state)
     if(rc != 0) fail_msg("report: %s", out);
     assert_non_null(strstr(out, "valid serial (A_X+K)"));
     assert_non_null(strstr(out, "98.25"));                   /* mean valid over seeds */
+    assert_non_null(strstr(out, "single flips by stamp cell: weakest row 0 (30.75), column 0 (30.83), every cell 17.22\n"));
 
     check_report_json(dir, slog);
     check_report_md(dir);
