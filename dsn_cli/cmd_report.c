@@ -26,6 +26,14 @@
 #define MAX_RUNS 4096
 #define MAX_NAMES 256
 
+/* Each stamp cell's accuracy with its bit flipped, mean and max over a data set's models with
+ * per-bit results as long as its first such run's (cell_map_of); the grid is the stamp's, and the
+ * row and column means name the weakest line. models == 0: no run has per-bit results. */
+typedef struct cell_map {
+    int models, bits, gw, gh, weak_row, weak_col;
+    double *mean, *max, weak_row_mean, weak_col_mean, all_mean;
+} cell_map;
+
 typedef struct report {
     dsn_run *runs;
     int n;
@@ -35,7 +43,18 @@ typedef struct report {
     int plot_failures;
     dsn_lock_limits limits;   /* the lock's per-model targets          */
     json_t **targets;         /* [n]: at each data set's first run, its targets (targets_of) */
+    cell_map *cells;          /* [n]: at each data set's first run, its cell map (cell_map_of) */
 } report;
+
+/* The stamp's grid for `bits` cells: gw = ceil(sqrt(bits)) columns, row-major, as
+ * dsn_geometry_init lays it out (and dsn eval's per-bit grid prints it). */
+static void grid_shape(int bits, int *gw, int *gh)
+{
+    int w = 1;
+    while(w * w < bits) ++w;
+    *gw = w;
+    *gh = (bits + w - 1) / w;
+}
 
 /* ---- grouping ---------------------------------------------------------------------------- */
 
@@ -261,14 +280,6 @@ static json_t *targets_of(const report *rp, int a, int b)
 
 /* ---- single-bit neighbours by stamp cell ------------------------------------------------- */
 
-/* Each stamp cell's accuracy with its bit flipped, mean and max over the models of runs [a, b)
- * with per-bit results as long as the first such run's; the grid is the stamp's (row-major, gw
- * columns as dsn_geometry_init makes it), and the row and column means name the weakest line. */
-typedef struct cell_map {
-    int models, bits, gw, gh, weak_row, weak_col;
-    double *mean, *max, weak_row_mean, weak_col_mean, all_mean;
-} cell_map;
-
 /* The mean of the cells of grid row `index` (is_row) or column `index`. */
 static double line_mean(const cell_map *m, int index, int is_row)
 {
@@ -281,6 +292,7 @@ static double line_mean(const cell_map *m, int index, int is_row)
     return n ? sum / n : 0;
 }
 
+/* The cell map of runs [a, b) (one data set). Returns the number of models in it. */
 static int cell_map_of(const report *rp, int a, int b, cell_map *m)
 {
     memset(m, 0, sizeof *m);
@@ -299,8 +311,7 @@ static int cell_map_of(const report *rp, int a, int b, cell_map *m)
         ++m->models;
     }
     for(int k = 0; k < m->bits; ++k) m->all_mean += (m->mean[k] /= m->models) / m->bits;
-    for(m->gw = 1; m->gw * m->gw < m->bits; ++m->gw) {}
-    m->gh = (m->bits + m->gw - 1) / m->gw;
+    grid_shape(m->bits, &m->gw, &m->gh);
     m->weak_row_mean = m->weak_col_mean = -1;
     for(int y = 0; y < m->gh; ++y) {
         double v = line_mean(m, y, 1);
@@ -319,20 +330,18 @@ static void cell_map_free(cell_map *m)
     free(m->max);
 }
 
-static json_t *json_cells(const report *rp, int a, int b, int *bad)
+static json_t *json_cells(const cell_map *m, int *bad)
 {
-    cell_map m;
-    if(!cell_map_of(rp, a, b, &m)) return json_null();
+    if(!m->models) return json_null();
     json_t *mean = json_array(), *max = json_array();
-    for(int k = 0; k < m.bits; ++k) {
-        dsn_json_put(mean, NULL, dsn_json_real(m.mean[k]), bad);
-        dsn_json_put(max, NULL, dsn_json_real(m.max[k]), bad);
+    for(int k = 0; k < m->bits; ++k) {
+        dsn_json_put(mean, NULL, dsn_json_real(m->mean[k]), bad);
+        dsn_json_put(max, NULL, dsn_json_real(m->max[k]), bad);
     }
-    json_t *j = json_pack("{s:i, s:i, s:o, s:o, s:f, s:{s:i, s:f}, s:{s:i, s:f}}", "models", m.models, "columns", m.gw,
-                          "mean", mean, "max", max, "all_mean", m.all_mean, "weakest_row", "index", m.weak_row, "mean",
-                          m.weak_row_mean, "weakest_column", "index", m.weak_col, "mean", m.weak_col_mean);
+    json_t *j = json_pack("{s:i, s:i, s:o, s:o, s:f, s:{s:i, s:f}, s:{s:i, s:f}}", "models", m->models, "columns",
+                          m->gw, "mean", mean, "max", max, "all_mean", m->all_mean, "weakest_row", "index", m->weak_row,
+                          "mean", m->weak_row_mean, "weakest_column", "index", m->weak_col, "mean", m->weak_col_mean);
     if(!j) ++*bad;
-    cell_map_free(&m);
     return j;
 }
 
@@ -347,18 +356,17 @@ static void md_grid(dsn_buf *b, const cell_map *m, const double *v)
     dsn_buf_printf(b, "\n```\n");
 }
 
-static void md_cells(dsn_buf *b, const report *rp, int a, int e)
+static void md_cells(dsn_buf *b, const cell_map *m)
 {
-    cell_map m;
-    if(!cell_map_of(rp, a, e, &m)) return;
+    if(!m->models) return;
     dsn_buf_printf(b, "\n### Single-bit neighbours by stamp cell (%d model%s)\n\nAccuracy with one cell's bit flipped, "
                    "grid rows and columns as in each eval's report (bit = row * %d + column). Weakest row %d (mean "
-                   "%.2f), weakest column %d (mean %.2f); every cell %.2f.\n\nMean over the models:\n\n", m.models,
-                   m.models == 1 ? "" : "s", m.gw, m.weak_row, m.weak_row_mean, m.weak_col, m.weak_col_mean, m.all_mean);
-    md_grid(b, &m, m.mean);
+                   "%.2f), weakest column %d (mean %.2f); every cell %.2f.\n\nMean over the models:\n\n", m->models,
+                   m->models == 1 ? "" : "s", m->gw, m->weak_row, m->weak_row_mean, m->weak_col, m->weak_col_mean,
+                   m->all_mean);
+    md_grid(b, m, m->mean);
     dsn_buf_printf(b, "\nMax over the models:\n\n");
-    md_grid(b, &m, m.max);
-    cell_map_free(&m);
+    md_grid(b, m, m->max);
 }
 
 static void write_json(dsn_buf *b, const report *rp)
@@ -386,7 +394,7 @@ static void write_json(dsn_buf *b, const report *rp)
         }
         dsn_json_put(datasets, rp->runs[d].dataset,
                      json_pack("{s:o, s:o, s:o, s:o}", "seeds", seeds, "summary", summary, "targets",
-                               json_incref(rp->targets[d]), "hamming_1_cells", json_cells(rp, d, de, &bad)), &bad);
+                               json_incref(rp->targets[d]), "hamming_1_cells", json_cells(&rp->cells[d], &bad)), &bad);
     }
     dsn_json_put(top, "datasets", datasets, &bad);
     if(bad || dsn_json_dump(b, top) != 0) b->oom = 1;
@@ -471,7 +479,7 @@ static void write_md(dsn_buf *b, const report *rp, char **pngs, int npng)
             dsn_buf_printf(b, "\n");
         }
         md_targets(b, rp, d);
-        md_cells(b, rp, d, de);
+        md_cells(b, &rp->cells[d]);
         for(int s = d, se; s < de; s = se) {
             group_end(rp, s, 1, &se);
             const char *cn[MAX_NAMES];
@@ -709,9 +717,8 @@ static void plot_cross(report *rp, int s, int se, char **pngs, int *npng)
 static void plot_bits(report *rp, const dsn_run *r, char **pngs, int *npng)
 {
     if(r->n_bits < 1) return;
-    int gw = 1;
-    while(gw * gw < r->n_bits) ++gw;
-    int gh = (r->n_bits + gw - 1) / gw;
+    int gw, gh;
+    grid_shape(r->n_bits, &gw, &gh);
     char ds[128], cu[128], base[300], title[512];
     safe_name(ds, sizeof ds, r->dataset);
     safe_name(cu, sizeof cu, r->customer);
@@ -1006,11 +1013,10 @@ static int write_outputs(const report *rp, char **pngs, int npng)
         const json_t *t = rp->targets[d];
         dsn_buf_printf(&sum, "  lock targets: every one met by %lld of %lld models (report.md: who misses which)\n",
                        json_integer_value(json_object_get(t, "met_all")), json_integer_value(json_object_get(t, "evaluated")));
-        cell_map m;
-        if(cell_map_of(rp, d, de, &m)) {
+        const cell_map *m = &rp->cells[d];
+        if(m->models) {
             dsn_buf_printf(&sum, "  single flips by stamp cell: weakest row %d (%.2f), column %d (%.2f), every cell %.2f\n",
-                           m.weak_row, m.weak_row_mean, m.weak_col, m.weak_col_mean, m.all_mean);
-            cell_map_free(&m);
+                           m->weak_row, m->weak_row_mean, m->weak_col, m->weak_col_mean, m->all_mean);
         }
     }
     if(js.oom || md.oom || sum.oom) dsn_die("out of memory");
@@ -1080,10 +1086,12 @@ int dsn_cmd_report(int argc, char **argv)
     sort_runs(&rp);
     if(check_unique(&rp) != 0) goto done;
     rp.targets = calloc((size_t)rp.n, sizeof *rp.targets);
-    if(!rp.targets) dsn_die("out of memory");
+    rp.cells = calloc((size_t)rp.n, sizeof *rp.cells);
+    if(!rp.targets || !rp.cells) dsn_die("out of memory");
     for(int d = 0, de; d < rp.n; d = de) {   /* once per data set: report.json, report.md, stdout */
         group_end(&rp, d, 0, &de);
         rp.targets[d] = targets_of(&rp, d, de);
+        cell_map_of(&rp, d, de, &rp.cells[d]);
     }
 
     snprintf(rp.plots, sizeof rp.plots, "%s/plots", out);
@@ -1093,6 +1101,8 @@ int dsn_cmd_report(int argc, char **argv)
 done:
     for(int i = 0; rp.targets && i < rp.n; ++i) json_decref(rp.targets[i]);
     free(rp.targets);
+    for(int i = 0; rp.cells && i < rp.n; ++i) cell_map_free(&rp.cells[i]);
+    free(rp.cells);
     for(int i = 0; i < rp.n; ++i) dsn_run_free(&rp.runs[i]);
     free(rp.runs);
     for(int i = 0; i < npng; ++i) free(pngs[i]);

@@ -4,8 +4,8 @@
  * Every measurement is a list of rows, one (image, serial) pair each; the rows of all measures
  * are laid out once, cut into batches, and each worker thread pulls the next batch, stamps each
  * row with its own serial through dsn_stamp_override, runs Darknet's forward pass and records
- * whether the argmax matched (and, on the raw rows, the argmax itself). The tallies per measure come afterwards, so the thread count and
- * the batch size never change a number. Non-goals: top-k, per-class confusion, GPU batching
+ * whether the argmax matched (and, on the raw rows, the argmax itself). The tallies per measure
+ * come afterwards, so the thread count and the batch size never change a number. Non-goals: top-k, per-class confusion, GPU batching
  * beyond what Darknet's own forward does. */
 #include "dsn_eval.h"
 #include "dsn_model.h"

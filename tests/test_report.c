@@ -402,6 +402,13 @@ static void check_report_json(const char *dir, const char *slog)
     json_decref(j);
 }
 
+/* Fails naming the first of want[0..n) that md lacks. */
+static void md_has_all(const char *md, const char *const *want, size_t n)
+{
+    for(size_t i = 0; i < n; ++i)
+        if(!strstr(md, want[i])) fail_msg("report.md lacks '%s':\n%s", want[i], md);
+}
+
 /* dir/rep/report.md: the summary and cross-customer rows. */
 static void check_report_md(const char *dir)
 {
@@ -425,8 +432,7 @@ static void check_report_md(const char *dir)
         "| Hamming 1 max <= 20 | 0 of 4 | seed 0 alice 70.00, seed 0 bob 72.00, seed 1 alice 68.00, seed 1 bob 69.00 |",
         "| Hamming 2 max <= 15 | 0 of 4 | seed 0 alice 35.00, seed 0 bob 37.00, seed 1 alice 33.00, seed 1 bob 34.00 |",
     };
-    for(size_t i = 0; i < sizeof rows / sizeof rows[0]; ++i)
-        if(!strstr(md, rows[i])) fail_msg("report.md lacks '%s':\n%s", rows[i], md);
+    md_has_all(md, rows, sizeof rows / sizeof rows[0]);
     /* by stamp cell (check_report_json's figures) */
     static const char *const cells[] = {
         "### Single-bit neighbours by stamp cell (4 models)",
@@ -434,8 +440,7 @@ static void check_report_md(const char *dir)
         "Mean over the models:\n\n```\n          0      1      2\n   0  69.75  10.75  11.75\n   1  12.75  10.00  10.00\n",
         "Max over the models:\n\n```\n          0      1      2\n   0  72.00  13.00  14.00\n",
     };
-    for(size_t i = 0; i < sizeof cells / sizeof cells[0]; ++i)
-        if(!strstr(md, cells[i])) fail_msg("report.md lacks '%s':\n%s", cells[i], md);
+    md_has_all(md, cells, sizeof cells / sizeof cells[0]);
     free(md);
 }
 
