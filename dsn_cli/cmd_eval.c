@@ -299,7 +299,7 @@ static int measure(const eval_args *a, const eval_certs *k, dsn_eval_opts *o, in
     fprintf(stderr, "dsn: eval: %d images (%d classes) from %s; %d forged, %d + %d near serials and %d neighbour "
                     "swaps on %d images each, %d single-bit flips and %d other customers on all; %d thread%s, batch %d\n",
             d.n, d.classes, a->list ? a->list : a->data, a->forged, a->near2, a->near4,
-            a->fidelity ? 0 : dsn_eval_swaps(NULL, &k->cert.serial, k->cert.wrap), a->per < d.n ? a->per : d.n,
+            a->fidelity ? 0 : dsn_eval_swaps(NULL, &k->cert.serial, k->cert.columns, k->cert.wrap), a->per < d.n ? a->per : d.n,
             a->fidelity ? 0 : k->cert.bits, k->n_others, a->threads, a->threads == 1 ? "" : "s", a->batch);
     dsn_eval_result res;
     int rc = DSN_EXIT_ERROR;

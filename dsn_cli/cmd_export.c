@@ -53,7 +53,7 @@
 
 /* [net] options the customer keeps (after batch=1, subdivisions=1), and the stamp's geometry */
 static const char *const net_keep[] = {"height", "width", "channels"};
-static const char *const stamp_keep[] = {"bits", "cell", "corner", "margin", "frame", "wrap"};
+static const char *const stamp_keep[] = {"bits", "cell", "corner", "margin", "columns", "frame", "wrap"};
 
 /* ---- the cfg, as Darknet reads it ------------------------------------------------------------- */
 

@@ -15,11 +15,11 @@
 #include "dsn_util.h"
 
 /* The stamp geometry of the options, checked to fit a --size image. 0 or -1. */
-static int issue_geometry(dsn_geometry *g, int bits, const char *corner_name, int cell, int margin, int frame, int wrap,
-                          const char *size)
+static int issue_geometry(dsn_geometry *g, int bits, const char *corner_name, int cell, int margin, int columns, int frame,
+                          int wrap, const char *size)
 {
     char err[512];
-    if(dsn_cert_geometry_options(g, bits, cell, corner_name, margin, frame, wrap, err, sizeof err) != 0) {
+    if(dsn_cert_geometry_options(g, bits, cell, corner_name, margin, columns, frame, wrap, err, sizeof err) != 0) {
         dsn_error("issue: %s", err);
         return -1;
     }
@@ -42,7 +42,8 @@ static int cfg_geometry(dsn_geometry *g, const char *cfg, int geometry_given)
 {
     char err[512];
     if(geometry_given) {
-        dsn_error("issue: --cfg %s gives the stamp geometry: drop --bits, --corner, --cell, --margin, --frame, --wrap and --size", cfg);
+        dsn_error("issue: --cfg %s gives the stamp geometry: drop --bits, --corner, --cell, --margin, --columns, --frame, "
+                  "--wrap and --size", cfg);
         return -1;
     }
     if(dsn_cfg_file_stamp_geometry(cfg, g, err, sizeof err) != 0) {
@@ -78,7 +79,8 @@ int dsn_cmd_issue(int argc, char **argv)
 {
     const char *key = NULL, *owner = NULL, *customer = NULL, *model = NULL, *out = NULL;
     const char *corner_name = NULL, *when = NULL, *size = NULL, *batch = NULL, *cfg = NULL;
-    int bits = INT_MIN, cell = INT_MIN, margin = INT_MIN, frame = INT_MIN, wrap = 0, force = 0; /* INT_MIN, NULL: not given */
+    int bits = INT_MIN, cell = INT_MIN, margin = INT_MIN, columns = INT_MIN, frame = INT_MIN; /* INT_MIN, NULL: not given */
+    int wrap = 0, force = 0;
     const dsn_option opts[] = {
         {"--key", NULL, DSN_ARG_STR, &key, "FILE", "owner's private key (PEM, Ed25519)"},
         {"--owner", NULL, DSN_ARG_STR, &owner, "NAME", "who issues it (you)"},
@@ -89,6 +91,7 @@ int dsn_cmd_issue(int argc, char **argv)
         {"--corner", NULL, DSN_ARG_STR, &corner_name, "C", "stamp corner: tl, tr, bl or br (default br)"},
         {"--cell", NULL, DSN_ARG_INT, &cell, "N", "cell size in pixels, 0 = scale with input (default 0)"},
         {"--margin", NULL, DSN_ARG_INT, &margin, "N", "pixels between stamp and corner (default 0)"},
+        {"--columns", NULL, DSN_ARG_INT, &columns, "N", "grid columns, 1..bits (default 0: a square grid)"},
         {"--frame", NULL, DSN_ARG_INT, &frame, "N", "rings of checkerboard cells around the serial, 0..2 (default 0)"},
         {"--wrap", NULL, DSN_ARG_FLAG, &wrap, NULL, "the frame repeats the grid's opposite edges (needs --frame)"},
         {"--size", NULL, DSN_ARG_STR, &size, "WxH", "network input size the stamp must fit (default 28x28)"},
@@ -134,9 +137,10 @@ int dsn_cmd_issue(int argc, char **argv)
         }
     }
     dsn_geometry g;
-    int given = bits != INT_MIN || cell != INT_MIN || margin != INT_MIN || frame != INT_MIN || wrap || corner_name || size;
+    int given = bits != INT_MIN || cell != INT_MIN || margin != INT_MIN || columns != INT_MIN || frame != INT_MIN || wrap ||
+                corner_name || size;
     if(cfg ? cfg_geometry(&g, cfg, given) != 0
-           : issue_geometry(&g, bits, corner_name, cell, margin, frame, wrap, size ? size : "28x28") != 0)
+           : issue_geometry(&g, bits, corner_name, cell, margin, columns, frame, wrap, size ? size : "28x28") != 0)
         return DSN_EXIT_ERROR;
     int64_t issued = (int64_t)time(NULL);
     if(when && dsn_time_parse(&issued, when) != 0) {

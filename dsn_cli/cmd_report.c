@@ -27,7 +27,8 @@
 #define MAX_NAMES 256
 
 /* Each stamp cell's accuracy with its bit flipped, mean and max over a data set's models with
- * per-bit results as long as its first such run's (cell_map_of); the grid is the stamp's, and the
+ * per-bit results as long as its first such run's, on a grid of as many columns (cell_map_of); the
+ * grid is the stamp's, and the
  * row and column means name the weakest line. models == 0: no run has per-bit results. */
 typedef struct cell_map {
     int models, bits, gw, gh, weak_row, weak_col;
@@ -46,12 +47,14 @@ typedef struct report {
     cell_map *cells;          /* [n]: at each data set's first run, its cell map (cell_map_of) */
 } report;
 
-/* The stamp's grid for `bits` cells: gw = ceil(sqrt(bits)) columns, row-major, as
- * dsn_geometry_init lays it out (and dsn eval's per-bit grid prints it). */
-static void grid_shape(int bits, int *gw, int *gh)
+/* The stamp's grid for `bits` cells, row-major: `columns` columns as dsn eval wrote them
+ * ("grid_columns"), or for 0 (an eval file from before) ceil(sqrt(bits)), as dsn_geometry_init
+ * lays out a square grid. */
+static void grid_shape(int bits, int columns, int *gw, int *gh)
 {
     int w = 1;
     while(w * w < bits) ++w;
+    if(columns > 0 && columns <= bits) w = columns;
     *gw = w;
     *gh = (bits + w - 1) / w;
 }
@@ -296,14 +299,15 @@ static double line_mean(const cell_map *m, int index, int is_row)
 static int cell_map_of(const report *rp, int a, int b, cell_map *m)
 {
     memset(m, 0, sizeof *m);
-    for(int i = a; i < b && !m->bits; ++i) m->bits = rp->runs[i].n_bits;
+    int columns = 0;
+    for(int i = a; i < b && !m->bits; ++i) m->bits = rp->runs[i].n_bits, columns = rp->runs[i].grid_columns;
     if(m->bits < 1) return 0;
     m->mean = calloc((size_t)m->bits, sizeof *m->mean);
     m->max = calloc((size_t)m->bits, sizeof *m->max);
     if(!m->mean || !m->max) dsn_die("out of memory");
     for(int i = a; i < b; ++i) {
         const dsn_run *r = &rp->runs[i];
-        if(r->n_bits != m->bits) continue;
+        if(r->n_bits != m->bits || r->grid_columns != columns) continue;
         for(int k = 0; k < m->bits; ++k) {
             m->mean[k] += r->per_bit[k];
             if(!m->models || r->per_bit[k] > m->max[k]) m->max[k] = r->per_bit[k];
@@ -311,7 +315,7 @@ static int cell_map_of(const report *rp, int a, int b, cell_map *m)
         ++m->models;
     }
     for(int k = 0; k < m->bits; ++k) m->all_mean += (m->mean[k] /= m->models) / m->bits;
-    grid_shape(m->bits, &m->gw, &m->gh);
+    grid_shape(m->bits, columns, &m->gw, &m->gh);
     m->weak_row_mean = m->weak_col_mean = -1;
     for(int y = 0; y < m->gh; ++y) {
         double v = line_mean(m, y, 1);
@@ -718,7 +722,7 @@ static void plot_bits(report *rp, const dsn_run *r, char **pngs, int *npng)
 {
     if(r->n_bits < 1) return;
     int gw, gh;
-    grid_shape(r->n_bits, &gw, &gh);
+    grid_shape(r->n_bits, r->grid_columns, &gw, &gh);
     char ds[128], cu[128], base[300], title[512];
     safe_name(ds, sizeof ds, r->dataset);
     safe_name(cu, sizeof cu, r->customer);

@@ -232,16 +232,17 @@ cleanup:
     return rc;
 }
 
-/* --serial with --bits, --cell, --corner, --margin, --frame (INT_MIN / NULL: the default). 0 or -1. */
+/* --serial with --bits, --cell, --corner, --margin, --columns, --frame (INT_MIN / NULL: the default).
+ * 0 or -1. */
 static int options_geometry(dsn_geometry *g, dsn_serial *s, const char *serial_text, int bits, int cell,
-                            const char *corner_name, int margin, int frame, int wrap)
+                            const char *corner_name, int margin, int columns, int frame, int wrap)
 {
     char err[512];
     if(!serial_text) {
         dsn_error("stamp: missing --serial S or --cert FILE (see dsn stamp --help)");
         return -1;
     }
-    if(dsn_cert_geometry_options(g, bits, cell, corner_name, margin, frame, wrap, err, sizeof err) != 0) {
+    if(dsn_cert_geometry_options(g, bits, cell, corner_name, margin, columns, frame, wrap, err, sizeof err) != 0) {
         dsn_error("stamp: %s", err);
         return -1;
     }
@@ -255,7 +256,7 @@ static int options_geometry(dsn_geometry *g, dsn_serial *s, const char *serial_t
 int dsn_cmd_stamp(int argc, char **argv)
 {
     const char *serial_text = NULL, *cert = NULL, *corner_name = NULL, *list = NULL, *outdir = NULL;
-    int bits = INT_MIN, cell = INT_MIN, margin = INT_MIN, frame = INT_MIN, wrap = 0; /* INT_MIN: not given */
+    int bits = INT_MIN, cell = INT_MIN, margin = INT_MIN, columns = INT_MIN, frame = INT_MIN, wrap = 0; /* INT_MIN: not given */
     int force = 0;
     char *pos[2];
     int npos = 0;
@@ -265,6 +266,7 @@ int dsn_cmd_stamp(int argc, char **argv)
         {"--cell", NULL, DSN_ARG_INT, &cell, "N", "cell size in pixels, 0 = scale with input (default 0)"},
         {"--corner", NULL, DSN_ARG_STR, &corner_name, "C", "tl, tr, bl or br (default br)"},
         {"--margin", NULL, DSN_ARG_INT, &margin, "N", "pixels between stamp and corner (default 0)"},
+        {"--columns", NULL, DSN_ARG_INT, &columns, "N", "grid columns, 1..bits (default 0: a square grid)"},
         {"--frame", NULL, DSN_ARG_INT, &frame, "N", "rings of checkerboard cells around the serial (default 0)"},
         {"--wrap", NULL, DSN_ARG_FLAG, &wrap, NULL, "the frame repeats the grid's opposite edges (needs --frame)"},
         {"--cert", NULL, DSN_ARG_STR, &cert, "FILE", "take serial and geometry from a certificate"},
@@ -273,7 +275,7 @@ int dsn_cmd_stamp(int argc, char **argv)
         {"--force", NULL, DSN_ARG_FLAG, &force, NULL, "replace existing outputs (never an input image)"},
     };
     const dsn_usage u = {
-        "stamp", "(--serial S [--bits N --cell N --corner C --margin N --frame N --wrap] | --cert FILE)\n"
+        "stamp", "(--serial S [--bits N --cell N --corner C --margin N --columns N --frame N --wrap] | --cert FILE)\n"
                  "                 (in.png out.png | --list images.txt --outdir DIR)",
         "Writes the exact pixels the [serial_stamp] layer produces, with the image taken as the\n"
         "network input (no resizing). Output is PNG (.pgm/.ppm names write netpbm). An existing\n"
@@ -286,10 +288,10 @@ int dsn_cmd_stamp(int argc, char **argv)
     dsn_serial s;
     dsn_geometry g;
     if(cert) {
-        if(serial_text || bits != INT_MIN || cell != INT_MIN || margin != INT_MIN || frame != INT_MIN || wrap ||
-           corner_name) {
+        if(serial_text || bits != INT_MIN || cell != INT_MIN || margin != INT_MIN || columns != INT_MIN ||
+           frame != INT_MIN || wrap || corner_name) {
             dsn_error("stamp: --cert gives the serial and the geometry: drop --serial, --bits, --cell, "
-                      "--corner, --margin, --frame and --wrap");
+                      "--corner, --margin, --columns, --frame and --wrap");
             return DSN_EXIT_ERROR;
         }
         dsn_cert c;
@@ -302,7 +304,7 @@ int dsn_cmd_stamp(int argc, char **argv)
             return DSN_EXIT_ERROR;
         }
         s = c.serial;
-    } else if(options_geometry(&g, &s, serial_text, bits, cell, corner_name, margin, frame, wrap) != 0) {
+    } else if(options_geometry(&g, &s, serial_text, bits, cell, corner_name, margin, columns, frame, wrap) != 0) {
         return DSN_EXIT_ERROR;
     }
 

@@ -13,13 +13,13 @@
 #include <string.h>
 
 enum {
-    F_VERSION, F_OWNER, F_CUSTOMER, F_MODEL, F_ISSUED, F_BITS, F_CELL, F_CORNER, F_MARGIN, F_FRAME,
-    F_PUBKEY, F_SIGNATURE, F_SERIAL, F_COUNT
+    F_VERSION, F_OWNER, F_CUSTOMER, F_MODEL, F_ISSUED, F_BITS, F_CELL, F_CORNER, F_MARGIN, F_COLUMNS,
+    F_FRAME, F_PUBKEY, F_SIGNATURE, F_SERIAL, F_COUNT
 };
 
 static const char *const field_names[F_COUNT] = {
     "dsn-certificate", "owner", "customer", "model", "issued", "bits", "cell", "corner", "margin",
-    "frame", "pubkey-sha256", "signature", "serial",
+    "columns", "frame", "pubkey-sha256", "signature", "serial",
 };
 
 _Static_assert(sizeof field_names / sizeof field_names[0] == F_COUNT, "one name per field");
@@ -187,11 +187,11 @@ static int geometry_in_range(const dsn_geometry *g)
 {
     return g->bits >= DSN_MIN_BITS && g->bits <= DSN_MAX_BITS && g->cell >= 0 && g->cell <= DSN_CERT_INT_MAX &&
            g->margin >= 0 && g->margin <= DSN_CERT_INT_MAX && g->frame >= 0 && g->frame <= DSN_MAX_FRAME &&
-           (g->wrap == 0 || (g->wrap == 1 && g->frame > 0));
+           (g->wrap == 0 || (g->wrap == 1 && g->frame > 0)) && g->columns >= 0 && g->columns <= g->bits;
 }
 
-int dsn_cert_geometry_options(dsn_geometry *g, int bits, int cell, const char *corner_name, int margin, int frame,
-                              int wrap, char *err, size_t errlen)
+int dsn_cert_geometry_options(dsn_geometry *g, int bits, int cell, const char *corner_name, int margin, int columns,
+                              int frame, int wrap, char *err, size_t errlen)
 {
     char gerr[256];
     int corner = dsn_corner_from_name(corner_name ? corner_name : "br");
@@ -207,6 +207,7 @@ int dsn_cert_geometry_options(dsn_geometry *g, int bits, int cell, const char *c
     }
     if(dsn_geometry_init(g, bits, cell == INT_MIN ? 0 : cell, (dsn_corner)corner, margin == INT_MIN ? 0 : margin, gerr,
                          sizeof gerr) != 0 ||
+       dsn_geometry_set_columns(g, columns == INT_MIN ? 0 : columns, gerr, sizeof gerr) != 0 ||
        dsn_geometry_set_frame(g, frame == INT_MIN ? 0 : frame, wrap, gerr, sizeof gerr) != 0)
         return fail(err, errlen, "--%s", gerr);
     return 0;
@@ -223,9 +224,9 @@ int dsn_cert_init(dsn_cert *c, const char *owner, const char *customer, const ch
     if(issued < 0 || issued > time_max)
         return fail(err, errlen, "issue time %lld is outside 1970..9999", (long long)issued);
     if(!geometry_in_range(g) || (int)g->corner < 0 || g->corner >= DSN_CORNER_COUNT)
-        return fail(err, errlen, "geometry bits=%d cell=%d margin=%d frame=%d is out of range (bits %d..%d, "
-                    "cell and margin 0..%d, frame 0..%d)", g->bits, g->cell, g->margin, g->frame, DSN_MIN_BITS,
-                    DSN_MAX_BITS, DSN_CERT_INT_MAX, DSN_MAX_FRAME);
+        return fail(err, errlen, "geometry bits=%d cell=%d margin=%d columns=%d frame=%d is out of range (bits "
+                    "%d..%d, cell and margin 0..%d, columns 0..bits, frame 0..%d)", g->bits, g->cell, g->margin,
+                    g->columns, g->frame, DSN_MIN_BITS, DSN_MAX_BITS, DSN_CERT_INT_MAX, DSN_MAX_FRAME);
     memcpy(c->owner, owner, strlen(owner) + 1);
     memcpy(c->customer, customer, strlen(customer) + 1);
     memcpy(c->model, model, strlen(model) + 1);
@@ -236,6 +237,7 @@ int dsn_cert_init(dsn_cert *c, const char *owner, const char *customer, const ch
     c->margin = g->margin;
     c->frame = g->frame;
     c->wrap = g->wrap;
+    c->columns = g->columns;
     return 0;
 }
 
@@ -244,13 +246,15 @@ int dsn_cert_body(char *out, size_t len, const dsn_cert *c)
     char when[DSN_TIME_TEXT], fp[2 * DSN_SHA256_BYTES + 1];
     dsn_time_format(when, c->issued);
     dsn_hex_encode(fp, c->pubkey_sha256, sizeof c->pubkey_sha256);
-    char frame[32] = "";   /* the frame line only for a framed stamp: earlier certificates stay valid */
+    /* the columns and frame lines only when set: earlier certificates stay valid */
+    char columns[32] = "", frame[32] = "";
+    if(c->columns) snprintf(columns, sizeof columns, "columns: %d\n", c->columns);
     if(c->frame) snprintf(frame, sizeof frame, c->wrap ? "frame: %d wrap\n" : "frame: %d\n", c->frame);
     int n = snprintf(out, len,
                      "dsn-certificate: %d\nowner: %s\ncustomer: %s\nmodel: %s\nissued: %s\n"
-                     "bits: %d\ncell: %d\ncorner: %s\nmargin: %d\n%spubkey-sha256: %s\n",
+                     "bits: %d\ncell: %d\ncorner: %s\nmargin: %d\n%s%spubkey-sha256: %s\n",
                      DSN_CERT_VERSION, c->owner, c->customer, c->model, when, c->bits, c->cell,
-                     dsn_corner_name(c->corner), c->margin, frame, fp);
+                     dsn_corner_name(c->corner), c->margin, columns, frame, fp);
     return n < 0 || (size_t)n >= len ? -1 : n;
 }
 
@@ -286,7 +290,9 @@ int dsn_cert_sign(dsn_cert *c, const dsn_key *owner)
 
 int dsn_cert_geometry(dsn_geometry *g, const dsn_cert *c, char *err, size_t errlen)
 {
-    if(dsn_geometry_init(g, c->bits, c->cell, c->corner, c->margin, err, errlen) != 0) return -1;
+    if(dsn_geometry_init(g, c->bits, c->cell, c->corner, c->margin, err, errlen) != 0 ||
+       dsn_geometry_set_columns(g, c->columns, err, errlen) != 0)
+        return -1;
     return dsn_geometry_set_frame(g, c->frame, c->wrap, err, errlen);
 }
 
@@ -404,6 +410,11 @@ static int parse_value(dsn_cert *c, int f, const char *v, const char *name, int 
                         DSN_MIN_BITS, DSN_MAX_BITS);
         return 0;
     }
+    case F_COLUMNS:
+        if(parse_uint(v, &c->columns) != 0 || c->columns < 1 || c->columns > DSN_MAX_BITS)
+            return fail(err, errlen, "%s:%d: columns: '%s' is not a plain number 1..%d (a square grid has no "
+                        "columns line)", name, lineno, v, DSN_MAX_BITS);
+        return 0;
     case F_FRAME:
         return parse_frame(c, v, name, lineno, err, errlen);
     case F_CORNER:
@@ -493,7 +504,8 @@ static int parse_lines(dsn_cert *c, const char *text, size_t len, const char *na
     }
 
     for(int f = 0; f < F_COUNT; ++f) {
-        if(!line_of[f] && f != F_FRAME) return fail(err, errlen, "%s: missing field '%s'", name, field_names[f]);
+        if(!line_of[f] && f != F_FRAME && f != F_COLUMNS)
+            return fail(err, errlen, "%s: missing field '%s'", name, field_names[f]);
     }
     char why[160];
     if(decode_cert_serial(&c->serial, serial_text, c->bits, why, sizeof why) != 0)

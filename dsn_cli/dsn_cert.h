@@ -20,6 +20,7 @@
  *     cell: 0
  *     corner: br
  *     margin: 0
+ *     columns: 16               (only for a grid of other than ceil(sqrt(bits)) columns, 1..bits)
  *     frame: 1                  (only for a framed stamp, frame 1..DSN_MAX_FRAME)
  *     pubkey-sha256: <64 lower-case hex: SHA-256 of the raw 32-byte Ed25519 public key>
  *     signature: <128 lower-case hex: Ed25519 signature of the body>
@@ -56,6 +57,7 @@ typedef struct dsn_cert {
     char model[DSN_CERT_NAME_MAX + 1];
     int64_t issued;                             /* seconds since 1970-01-01T00:00:00Z */
     int bits, cell, margin, frame, wrap;        /* stamp geometry, as dsn_geometry    */
+    int columns;                                /* the grid's columns; 0: square      */
     dsn_corner corner;
     uint8_t pubkey_sha256[DSN_SHA256_BYTES];    /* filled by dsn_cert_sign             */
     uint8_t signature[DSN_SIG_BYTES];           /* filled by dsn_cert_sign             */
@@ -68,12 +70,12 @@ typedef struct dsn_cert {
 int dsn_cert_init(dsn_cert *c, const char *owner, const char *customer, const char *model,
                   int64_t issued, const dsn_geometry *g, char *err, size_t errlen);
 
-/* The stamp geometry of a verb's --bits, --cell, --corner, --margin, --frame and --wrap options
- * (INT_MIN or NULL: not given, the default 64, 0, br, 0, 0; wrap 0 or 1), each checked as a
+/* The stamp geometry of a verb's --bits, --cell, --corner, --margin, --columns, --frame and --wrap
+ * options (INT_MIN or NULL: not given, the default 64, 0, br, 0, 0, 0; wrap 0 or 1), each checked as a
  * certificate would hold it. Returns 0, or -1 with err naming the option ("--bits 3 is out of
  * range (4..256)"). Not placed on an image. */
-int dsn_cert_geometry_options(dsn_geometry *g, int bits, int cell, const char *corner_name, int margin, int frame,
-                              int wrap, char *err, size_t errlen);
+int dsn_cert_geometry_options(dsn_geometry *g, int bits, int cell, const char *corner_name, int margin, int columns,
+                              int frame, int wrap, char *err, size_t errlen);
 
 /* A name is 1..DSN_CERT_NAME_MAX bytes of well-formed UTF-8 with no code point of the Unicode
  * categories Cc, Cf, Zl or Zp (controls, invisible format characters such as bidi overrides and

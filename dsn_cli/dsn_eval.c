@@ -479,9 +479,9 @@ void dsn_eval_hamming1(dsn_serial *out, const dsn_serial *valid)
     }
 }
 
-int dsn_eval_swaps(dsn_serial *out, const dsn_serial *valid, int wrap)
+int dsn_eval_swaps(dsn_serial *out, const dsn_serial *valid, int columns, int wrap)
 {
-    int pairs[2 * DSN_SWAPS_MAX], n = dsn_serial_swaps(out ? pairs : NULL, valid, wrap);
+    int pairs[2 * DSN_SWAPS_MAX], n = dsn_serial_swaps(out ? pairs : NULL, valid, columns, wrap);
     for(int k = 0; out && k < n; ++k) {
         out[k] = *valid;
         out[k].bit[pairs[2 * k]] ^= 1;
@@ -779,7 +779,7 @@ static int load_nets(network **nets, int nthreads, network **teacher, const dsn_
 
 /* The serial table: valid, forged, hamming 1, 2, 4, swaps (nswap of them; across the edges too
  * when the stamp's frame wraps), others (NULL when out of memory). */
-static dsn_serial *serial_table(const dsn_eval_opts *o, int nb, int nswap, int wrap)
+static dsn_serial *serial_table(const dsn_eval_opts *o, int nb, int nswap, const dsn_geometry *geo)
 {
     int at = 1 + o->forged + nb + o->near2 + o->near4;
     dsn_serial *table = calloc((size_t)(at + nswap + o->n_others), sizeof *table);
@@ -793,7 +793,7 @@ static dsn_serial *serial_table(const dsn_eval_opts *o, int nb, int nswap, int w
     dsn_eval_near(table + 1 + o->forged + nb, o->near2, &o->valid, 2, &rs);
     stream(&rs, o->seed, 4);
     dsn_eval_near(table + 1 + o->forged + nb + o->near2, o->near4, &o->valid, 4, &rs);
-    if(nswap) dsn_eval_swaps(table + at, &o->valid, wrap);
+    if(nswap) dsn_eval_swaps(table + at, &o->valid, geo->columns, geo->wrap);
     for(int i = 0; i < o->n_others; ++i) table[at + nswap + i] = o->others[i];
     return table;
 }
@@ -951,9 +951,9 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
         goto fail;
     }
     if(load_nets(nets, nthreads, &teacher, o, d, batch, err, errlen) != 0) goto fail;
-    int wrap = dsn_stamp_state_of(nets[0])->geo.wrap;   /* the cfg's stamp (load_nets checked it is one) */
-    int nswap = o->no_swaps ? 0 : dsn_eval_swaps(NULL, &o->valid, wrap);
-    if(!(table = serial_table(o, nb, nswap, wrap))) goto oom;
+    const dsn_geometry *geo = &dsn_stamp_state_of(nets[0])->geo;   /* the cfg's stamp (load_nets checked) */
+    int nswap = o->no_swaps ? 0 : dsn_eval_swaps(NULL, &o->valid, geo->columns, geo->wrap);
+    if(!(table = serial_table(o, nb, nswap, geo))) goto oom;
 
     /* rows: valid, raw, then each measure's serials on their images */
     const int counts[N_MEASURES] = {o->forged, o->no_hamming1 ? 0 : nb, o->near2, o->near4, nswap, o->n_others};
@@ -977,6 +977,7 @@ int dsn_eval_run(dsn_eval_result *r, const dsn_eval_opts *o, const dsn_eval_data
     r->n_images = d->n;
     r->classes = d->classes;
     r->bits = nb;
+    r->grid_columns = geo->gw;
     r->rows = rows + (teacher ? d->n : 0);
     rc = 0;
     goto fail;
@@ -1073,6 +1074,7 @@ void dsn_eval_json(dsn_buf *b, const dsn_eval_result *r, const dsn_eval_opts *o,
     for(int i = 0; i < DSN_COUNT(strs); ++i)
         dsn_json_put(j, strs[i].key, strs[i].value ? json_string(strs[i].value) : json_null(), &bad);
     dsn_json_put(j, "bits", json_integer(r->bits), &bad);
+    dsn_json_put(j, "grid_columns", json_integer(r->grid_columns), &bad);
     dsn_json_put(j, "n_images", json_integer(r->n_images), &bad);
     dsn_json_put(j, "classes", json_integer(r->classes), &bad);
     dsn_json_put(j, "counts", json_pack("{s:i, s:i, s:i, s:i, s:i}", "forged", o->forged, "near2", o->near2, "near4",
@@ -1153,8 +1155,7 @@ void dsn_eval_markdown(dsn_buf *b, const dsn_eval_result *r, const dsn_eval_opts
     if(r->h1.n > 0) {
         dsn_buf_printf(b, "\nAccuracy with bit i flipped (row-major over the stamp grid; worst bit %d):\n\n```\n",
                        r->h1.max_i);
-        int gw = 1;
-        while(gw * gw < r->h1.n) ++gw;
+        int gw = r->grid_columns > 0 ? r->grid_columns : 1;
         for(int i = 0; i < r->h1.n; ++i) {
             dsn_buf_printf(b, "%6.1f%s", r->h1.each[i].acc, (i + 1) % gw == 0 || i + 1 == r->h1.n ? "\n" : "");
         }

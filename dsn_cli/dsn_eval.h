@@ -125,9 +125,10 @@ void dsn_eval_near(dsn_serial *out, int n, const dsn_serial *valid, int dist, st
 /* valid->nbits serials: out[i] is valid with bit i flipped. */
 void dsn_eval_hamming1(dsn_serial *out, const dsn_serial *valid);
 /* Every serial that is valid with one neighbour swap exchanged (dsn_serial_swaps: 8-neighbouring
- * cells of different value, across the opposite edges too when wrap=1), in its order. out has room
+ * cells of different value on a grid of `columns` columns, 0 the square default, across the
+ * opposite edges too when wrap=1), in its order. out has room
  * for DSN_SWAPS_MAX serials; NULL only counts. Returns the number. */
-int dsn_eval_swaps(dsn_serial *out, const dsn_serial *valid, int wrap);
+int dsn_eval_swaps(dsn_serial *out, const dsn_serial *valid, int columns, int wrap);
 
 /* Picks min(m, n) distinct indexes of 0..n-1 into out, class-stratified: class k gets its share
  * m * n_k / n rounded by largest remainder (ties to the lower class). m >= n gives 0..n-1 in
@@ -157,6 +158,7 @@ void dsn_eval_opts_init(dsn_eval_opts *o);
 
 typedef struct dsn_eval_result {
     int n_images, classes, bits, has_teacher;
+    int grid_columns;                           /* the stamp grid's columns (h1.each is row-major) */
     dsn_eval_acc teacher, valid, raw;
     int raw_top;                                /* raw input: the most frequent answer (class) */
     double raw_top_share, raw_balanced;         /* its share of the answers; balanced accuracy */

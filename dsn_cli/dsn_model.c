@@ -295,7 +295,8 @@ int dsn_cfg_stamp_geometry(const dsn_cfg *c, dsn_geometry *g, char *err, size_t 
     int i = dsn_cfg_find(c, "[serial_stamp]", 0);
     if(i < 0) return 1;
     const dsn_cfg_section *s = &c->sec[i];
-    struct { const char *key; int value; } opt[] = {{"bits", 64}, {"cell", 0}, {"margin", 0}, {"frame", 0}, {"wrap", 0}};
+    struct { const char *key; int value; } opt[] = {{"bits", 64}, {"cell", 0}, {"margin", 0}, {"frame", 0}, {"wrap", 0},
+                                                     {"columns", 0}};
     for(int k = 0; k < DSN_COUNT(opt); ++k) {
         const char *v = dsn_cfg_get(s, opt[k].key);
         if(v && whole_int(v, &opt[k].value) != 0) {
@@ -314,6 +315,7 @@ int dsn_cfg_stamp_geometry(const dsn_cfg *c, dsn_geometry *g, char *err, size_t 
     char gerr[256];
     if(dsn_cfg_input_size(c, &w, &h, &ch, err, errlen) != 0) return -1;
     if(dsn_geometry_init(g, opt[0].value, opt[1].value, (dsn_corner)corner, opt[2].value, gerr, sizeof gerr) != 0 ||
+       dsn_geometry_set_columns(g, opt[5].value, gerr, sizeof gerr) != 0 ||
        dsn_geometry_set_frame(g, opt[3].value, opt[4].value, gerr, sizeof gerr) != 0 || dsn_geometry_place(g, w, h, gerr, sizeof gerr) != 0) {
         snprintf(err, errlen, "%s:%d: [serial_stamp]: %s", c->path, s->line, gerr);
         return -1;

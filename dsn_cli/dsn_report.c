@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "dsn_jansson.h"
+#include "dsn_serial.h"
 #include "dsn_util.h"
 
 #define RUN_FILE_MAX (16u << 20)
@@ -164,6 +165,13 @@ static int read_eval(dsn_run *r, const json_t *e, const char *file, char *err, s
     }
     const json_t *pb = json_object_get(e, "hamming_1_per_bit"), *cross = json_object_get(e, "cross");
     if(json_is_array(pb) && read_per_bit(r, pb, file, err, errlen) != 0) return -1;
+    const json_t *gc = json_object_get(e, "grid_columns");
+    double columns = gc ? dsn_json_num(gc, -1) : 0;
+    if(gc && !(columns >= 1 && columns <= DSN_MAX_BITS && columns == floor(columns))) {
+        snprintf(err, errlen, "%s: \"grid_columns\" must be a whole number 1..%d", file, DSN_MAX_BITS);
+        return -1;
+    }
+    r->grid_columns = (int)columns;
     if(json_is_object(cross) && read_cross(r, cross, file, err, errlen) != 0) return -1;
     r->n_images = (int)dsn_json_num(json_object_get(e, "n_images"), 0);
     r->classes = (int)dsn_json_num(json_object_get(e, "classes"), 0);

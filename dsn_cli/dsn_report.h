@@ -48,6 +48,7 @@ typedef struct dsn_run {
     int has[DSN_M_COUNT], has_ci[DSN_M_COUNT];
     int n_bits;
     double *per_bit;              /* [n_bits] hamming_1_per_bit                        */
+    int grid_columns;             /* the stamp grid's columns; 0: unknown (square)     */
     int n_cross;
     char **cross_name;            /* [n_cross] other customers                          */
     double *cross;                /* [n_cross] accuracy with their serials              */

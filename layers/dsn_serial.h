@@ -63,12 +63,13 @@ int dsn_serial_decode_v1(dsn_serial *s, const char *text, int nbits, char *err, 
 int dsn_serial_hamming(const dsn_serial *a, const dsn_serial *b);
 
 /* The serial's neighbour swaps: pairs of 8-neighbouring cells of different value on the stamp's
- * grid (gw = the smallest with gw*gw >= nbits, as dsn_geometry_init), each unordered pair once, in
+ * grid (gw = columns, or for columns 0 the smallest with gw*gw >= nbits, as dsn_geometry_init and
+ * dsn_geometry_set_columns lay it out), each unordered pair once, in
  * row-major order of the first cell. wrap=1 (a wrapped frame) also counts the cells the frame puts
  * side by side across opposite edges (the grid as a torus; grids of 3x3 and more). pairs (room for
  * DSN_SWAPS_MAX pairs) gets the two bit indexes of pair k at [2k] and [2k+1]; NULL only counts.
  * Exchanging a pair's cells is the valid pattern moved by one cell in one place. Returns the number. */
 #define DSN_SWAPS_MAX (4 * DSN_MAX_BITS)
-int dsn_serial_swaps(int *pairs, const dsn_serial *valid, int wrap);
+int dsn_serial_swaps(int *pairs, const dsn_serial *valid, int columns, int wrap);
 
 #endif

@@ -43,14 +43,37 @@ int dsn_geometry_init(dsn_geometry *g, int bits, int cell, dsn_corner corner, in
         snprintf(err, errlen, "corner=%d is not one of tl, tr, bl, br", (int)corner);
         return -1;
     }
-    int gw = 1;
-    while(gw * gw < bits) ++gw;
     g->bits = bits;
     g->cell = cell;
     g->corner = corner;
     g->margin = margin;
+    return dsn_geometry_set_columns(g, 0, err, errlen);
+}
+
+/* 0 when the stamp of gw x gh cells in `frame` rings has at most DSN_MAX_STAMP_CELLS cells. */
+static int stamp_cells_fit(int gw, int gh, int frame, char *err, size_t errlen)
+{
+    long long cells = (long long)(gw + 2 * frame) * (gh + 2 * frame);
+    if(cells <= DSN_MAX_STAMP_CELLS) return 0;
+    snprintf(err, errlen, "a %dx%d grid in %d ring%s is %lld cells, more than a stamp holds (%d)", gw, gh, frame,
+             frame == 1 ? "" : "s", cells, DSN_MAX_STAMP_CELLS);
+    return -1;
+}
+
+int dsn_geometry_set_columns(dsn_geometry *g, int columns, char *err, size_t errlen)
+{
+    if(columns < 0 || columns > g->bits) {
+        snprintf(err, errlen, "columns=%d is out of range (0: a square grid, or 1..%d, the bits)", columns, g->bits);
+        return -1;
+    }
+    int gw = 1;
+    while(gw * gw < g->bits) ++gw;
+    if(columns) gw = columns;
+    int gh = (g->bits + gw - 1) / gw;
+    if(stamp_cells_fit(gw, gh, g->frame, err, errlen) != 0) return -1;
+    g->columns = columns;
     g->gw = gw;
-    g->gh = (bits + gw - 1) / gw;
+    g->gh = gh;
     return 0;
 }
 
@@ -68,6 +91,7 @@ int dsn_geometry_set_frame(dsn_geometry *g, int frame, int wrap, char *err, size
         snprintf(err, errlen, "wrap=1 needs a frame to wrap into (frame=1 or 2)");
         return -1;
     }
+    if(stamp_cells_fit(g->gw, g->gh, frame, err, errlen) != 0) return -1;
     g->frame = frame;
     g->wrap = wrap;
     return 0;
@@ -76,13 +100,14 @@ int dsn_geometry_set_frame(dsn_geometry *g, int frame, int wrap, char *err, size
 int dsn_geometry_same(const dsn_geometry *a, const dsn_geometry *b)
 {
     return a->bits == b->bits && a->cell == b->cell && a->corner == b->corner && a->margin == b->margin &&
-           a->frame == b->frame && a->wrap == b->wrap;
+           a->frame == b->frame && a->wrap == b->wrap && a->columns == b->columns;
 }
 
 void dsn_geometry_describe(char *out, size_t len, const dsn_geometry *g)
 {
     int n = snprintf(out, len, "bits=%d cell=%d corner=%s margin=%d", g->bits, g->cell,
                      dsn_corner_name(g->corner), g->margin);
+    if(g->columns && n >= 0 && (size_t)n < len) n += snprintf(out + n, len - (size_t)n, " columns=%d", g->columns);
     if(g->frame && n >= 0 && (size_t)n < len)
         snprintf(out + n, len - (size_t)n, g->wrap ? " frame=%d wrap=1" : " frame=%d", g->frame);
 }

@@ -8,8 +8,9 @@
  *     if(dsn_geometry_place(&g, 28, 28, err, sizeof err) != 0) die(err);
  *     dsn_stamp_apply(image_chw, 1, &g, &serial);       // CHW, 1 channel, 28x28
  *
- * Grid: gw = ceil(sqrt(bits)) columns, gh = ceil(bits/gw) rows; cell i (row-major from the
- * grid's top-left) carries bit i; cells past `bits` are left untouched. Each cell is a square of
+ * Grid: gw = ceil(sqrt(bits)) columns (or columns=N: N columns), gh = ceil(bits/gw) rows; cell i
+ * (row-major from the grid's top-left) carries bit i; cells past `bits` are left untouched. A wide
+ * grid (64 bits as columns=16: 16x4) lies along the image's edge instead of in its corner. Each cell is a square of
  * `cell` pixels. The grid sits `margin` pixels in from the chosen corner. Pixel rule (the paper's
  * Eq. 7): a 1 bit sets the cell's pixels to 1.0 in every channel, a 0 bit sets them to 0.0.
  * Images are planar CHW floats in [0,1], as Darknet holds them.
@@ -46,6 +47,7 @@ typedef struct dsn_geometry {
     int margin;        /* pixels between the stamp and the corner's two edges   */
     int frame;         /* rings of cells around the grid (0..DSN_MAX_FRAME)     */
     int wrap;          /* 1: the rings repeat the grid's opposite edges (torus) */
+    int columns;       /* grid columns as configured; 0 = ceil(sqrt(bits))     */
     /* filled by dsn_geometry_place() */
     int gw, gh;        /* grid columns and rows                                 */
     int cell_px;       /* effective cell size                                   */
@@ -68,15 +70,21 @@ int dsn_geometry_init(dsn_geometry *g, int bits, int cell, dsn_corner corner, in
  * wrap-around (wrap 1, which needs frame >= 1). Returns 0, or -1 with the option named in err. */
 int dsn_geometry_set_frame(dsn_geometry *g, int frame, int wrap, char *err, size_t errlen);
 
+/* Sets the grid's columns (call between init and place; before or after set_frame): 0 for the
+ * square default, ceil(sqrt(bits)), or 1..bits (rows: ceil(bits/columns)). The stamp, frame
+ * included, must stay within DSN_MAX_STAMP_CELLS cells. Returns 0, or -1 with the option named. */
+int dsn_geometry_set_columns(dsn_geometry *g, int columns, char *err, size_t errlen);
+
 /* Every cell of the stamp, frame included, row-major over sw x sh: the frame's checkerboard (or,
  * wrapped, the value of the grid cell it repeats), the serial's cell i from vals[i], and -1 (leave
  * the pixels alone) for grid cells past `bits` and the frame cells that repeat them.
  * out has room for sw*sh values. Returns sw*sh. */
 int dsn_stamp_cells(const dsn_geometry *g, const float *vals, float *out);
 
-/* 1 when a and b configure the same stamp (bits, cell, corner, margin, frame, wrap), else 0. */
+/* 1 when a and b configure the same stamp (bits, cell, corner, margin, frame, wrap, columns). */
 int dsn_geometry_same(const dsn_geometry *a, const dsn_geometry *b);
-/* "bits=64 cell=0 corner=br margin=0 frame=1 wrap=1" (frame and wrap only when set), for messages. */
+/* "bits=64 cell=0 corner=br margin=0 columns=16 frame=1 wrap=1" (columns, frame and wrap only when
+ * set), for messages. */
 void dsn_geometry_describe(char *out, size_t len, const dsn_geometry *g);
 
 /* Effective cell size for a cell option of 0: max(1, min(w,h)/28), so an 8x8 grid covers

@@ -32,7 +32,7 @@
  * serial (dsn_seal.h); right after Darknet loads it, this layer unseals it with the serial. Without
  * one the network runs on scrambled weights.
  *
- * Options: bits=64 cell=0 corner=br margin=0 frame=0 wrap=0 valid= forged= near= soft= soft_pool=0 near_max=4
+ * Options: bits=64 cell=0 corner=br margin=0 columns=0 frame=0 wrap=0 valid= forged= near= soft= soft_pool=0 near_max=4
  *          near_one=0 mine=0 mine_share=0.5 swap=0 augment=0 seed= serial= sealed=0
  * Multi-GPU training (-gpus 0,1,...): each copy of the network has its own state (parsed anew);
  * copy k > 0 (DSN_NET_COPY, darknet_patch/0034) seeds its generator apart from copy 0.
@@ -201,7 +201,7 @@ static void assign_training_roles(dsn_stamp_state *s, int batch)
 {
     int b, i, k, r, n = s->geo.bits;
     dsn_serial sn;
-    s->n_swaps = s->swap > 0 ? dsn_serial_swaps(s->swap_pair, &s->serial, s->geo.wrap) : 0;
+    s->n_swaps = s->swap > 0 ? dsn_serial_swaps(s->swap_pair, &s->serial, s->geo.columns, s->geo.wrap) : 0;
     apply_mining(s);
     for(b = 0; b < batch; ++b) s->perm[b] = b;
     for(b = batch - 1; b > 0; --b){
@@ -514,7 +514,9 @@ layer parse_serial_stamp(list *options, size_params params)
     if(corner < 0) dsn_layer_fail(params, SECTION, "corner=%s: use tl, tr, bl or br", corner_name);
     int frame = dsn_opt_int_range(options, params, SECTION, "frame", 0, 0, DSN_MAX_FRAME);
     int wrap = dsn_opt_int_range(options, params, SECTION, "wrap", 0, 0, 1);
+    int columns = dsn_opt_int_range(options, params, SECTION, "columns", 0, 0, bits);
     if(dsn_geometry_init(&geo, bits, cell, (dsn_corner)corner, margin, err, sizeof err) != 0 ||
+       dsn_geometry_set_columns(&geo, columns, err, sizeof err) != 0 ||
        dsn_geometry_set_frame(&geo, frame, wrap, err, sizeof err) != 0)
         dsn_layer_fail(params, SECTION, "%s", err);
     if(dsn_geometry_place(&geo, params.w, params.h, err, sizeof err) != 0)

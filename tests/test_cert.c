@@ -461,13 +461,38 @@ static void test_load(void **state)
     dsn_test_rmtree(dir);
 }
 
-/* Replaces the first occurrence of `from` in text by `to` (text has room). */
+/* Replaces the first occurrence of `from` in text (DSN_CERT_TEXT_MAX bytes) by `to`. */
 static void replace_text(char *text, const char *from, const char *to)
 {
     char *p = strstr(text, from), rest[DSN_CERT_TEXT_MAX];
     assert_non_null(p);
     snprintf(rest, sizeof rest, "%s", p + strlen(from));
-    sprintf(p, "%s%s", to, rest);
+    size_t room = DSN_CERT_TEXT_MAX - (size_t)(p - text);
+    assert_true((size_t)snprintf(p, room, "%s%s", to, rest) < room);
+}
+
+typedef struct line_case { const char *to, *why; } line_case;
+
+/* Each case replaces `line` in the signed certificate `text` by `to`: with `why`, parsing as
+ * `name` fails saying it; without, it parses but the signature no longer matches (the line is
+ * signed). */
+static void check_line_cases(const char *text, const char *line, const line_case *cases, size_t n, const char *name,
+                             dsn_key *k)
+{
+    char err[256], bad[DSN_CERT_TEXT_MAX];
+    dsn_cert p;
+    for(size_t i = 0; i < n; ++i) {
+        snprintf(bad, sizeof bad, "%s", text);
+        replace_text(bad, line, cases[i].to);
+        int rc = dsn_cert_parse(&p, bad, strlen(bad), name, err, sizeof err);
+        if(cases[i].why) {
+            assert_int_equal(rc, -1);
+            if(!strstr(err, cases[i].why)) fail_msg("'%s': %s", cases[i].to, err);
+        } else {
+            assert_int_equal(rc, 0);
+            assert_int_equal(dsn_cert_verify(&p, k, err, sizeof err), -1);
+        }
+    }
 }
 
 /* A framed stamp: the frame line sits between margin and pubkey-sha256 and is signed; a
@@ -475,7 +500,7 @@ static void replace_text(char *text, const char *from, const char *to)
 static void test_framed_cert(void **state)
 {
     (void)state;
-    char err[256], text[DSN_CERT_TEXT_MAX], bad[DSN_CERT_TEXT_MAX];
+    char err[256], text[DSN_CERT_TEXT_MAX];
     dsn_key *k = rfc_key();
     dsn_cert c, p;
     dsn_geometry g;
@@ -490,7 +515,7 @@ static void test_framed_cert(void **state)
     assert_int_equal(dsn_cert_verify(&p, k, err, sizeof err), 0);
     assert_int_equal(dsn_cert_geometry(&g, &p, err, sizeof err), 0);
     assert_int_equal(g.frame, 1);
-    const struct { const char *to, *why; } cases[] = {
+    const line_case cases[] = {
         {"frame: 2\n", NULL}, {"", NULL},
         {"frame: 0\n", "f.sn:10: frame: '0' is not a plain number 1..2"},
         {"frame: 3\n", "f.sn:10: frame: '3'"},
@@ -500,18 +525,7 @@ static void test_framed_cert(void **state)
         {"frame: 1  wrap\n", "f.sn:10: frame: '1  wrap'"},
         {"frame: wrap\n", "f.sn:10: frame: 'wrap'"},
     };
-    for(size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
-        snprintf(bad, sizeof bad, "%s", text);
-        replace_text(bad, "frame: 1\n", cases[i].to);
-        int rc = dsn_cert_parse(&p, bad, strlen(bad), "f.sn", err, sizeof err);
-        if(cases[i].why) {
-            assert_int_equal(rc, -1);
-            assert_non_null(strstr(err, cases[i].why));
-        } else {   /* parses, but the signature no longer matches */
-            assert_int_equal(rc, 0);
-            assert_int_equal(dsn_cert_verify(&p, k, err, sizeof err), -1);
-        }
-    }
+    check_line_cases(text, "frame: 1\n", cases, sizeof cases / sizeof cases[0], "f.sn", k);
     dsn_key_free(k);
 }
 
@@ -542,6 +556,52 @@ static void test_wrapped_cert(void **state)
     dsn_key_free(k);
 }
 
+/* A grid of other columns: "columns: N" between margin and frame, signed, read back into the
+ * geometry (16x4); none for a square grid; the spelling, the range and the order refused. */
+static void test_columns_cert(void **state)
+{
+    (void)state;
+    char err[256], text[DSN_CERT_TEXT_MAX], bad[DSN_CERT_TEXT_MAX];
+    dsn_key *k = rfc_key();
+    dsn_cert c, p;
+    dsn_geometry g;
+    golden_cert(&c);
+    c.columns = 16;
+    c.frame = 1;
+    c.wrap = 1;
+    assert_int_equal(dsn_cert_sign(&c, k), 0);
+    assert_true(dsn_cert_format(text, sizeof text, &c) > 0);
+    assert_non_null(strstr(text, "margin: 0\ncolumns: 16\nframe: 1 wrap\npubkey-sha256: "));
+    assert_int_equal(dsn_cert_parse(&p, text, strlen(text), "c.sn", err, sizeof err), 0);
+    assert_int_equal(p.columns, 16);
+    assert_int_equal(dsn_cert_verify(&p, k, err, sizeof err), 0);
+    assert_int_equal(dsn_cert_geometry(&g, &p, err, sizeof err), 0);
+    assert_int_equal(g.gw, 16);
+    assert_int_equal(g.gh, 4);
+    const line_case cases[] = {
+        {"columns: 8\n", NULL}, {"", NULL},
+        {"columns: 0\n", "c.sn:10: columns: '0' is not a plain number 1..256"},
+        {"columns: 016\n", "c.sn:10: columns: '016'"},
+        {"columns: 257\n", "c.sn:10: columns: '257'"},
+        {"columns: sixteen\n", "c.sn:10: columns: 'sixteen'"},
+    };
+    check_line_cases(text, "columns: 16\n", cases, sizeof cases / sizeof cases[0], "c.sn", k);
+    snprintf(bad, sizeof bad, "%s", text);   /* after the frame line: out of order */
+    replace_text(bad, "columns: 16\nframe: 1 wrap\n", "frame: 1 wrap\ncolumns: 16\n");
+    assert_int_equal(dsn_cert_parse(&p, bad, strlen(bad), "c.sn", err, sizeof err), -1);
+    assert_non_null(strstr(err, "c.sn:11: field 'columns' is out of order: it must come before 'frame'"));
+    snprintf(bad, sizeof bad, "%s", text);   /* parses (1..256), but 100 columns of 64 bits is no grid */
+    replace_text(bad, "columns: 16\n", "columns: 100\n");
+    assert_int_equal(dsn_cert_parse(&p, bad, strlen(bad), "c.sn", err, sizeof err), 0);
+    assert_int_equal(dsn_cert_geometry(&g, &p, err, sizeof err), -1);
+    assert_non_null(strstr(err, "columns=100 is out of range"));
+    golden_cert(&c);   /* a square grid writes no columns line */
+    assert_int_equal(dsn_cert_sign(&c, k), 0);
+    assert_true(dsn_cert_format(text, sizeof text, &c) > 0);
+    assert_null(strstr(text, "columns"));
+    dsn_key_free(k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -558,6 +618,7 @@ int main(void)
         cmocka_unit_test(test_load),
         cmocka_unit_test(test_framed_cert),
         cmocka_unit_test(test_wrapped_cert),
+        cmocka_unit_test(test_columns_cert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -355,6 +355,12 @@ static void test_issue_from_cfg(void **state)
     assert_int_equal(sh(f, "sed 's/^frame=1/frame=1\\nwrap=1/' @/s.cfg > @/w.cfg"), 0);
     assert_int_equal(dsn(f, "issue --key @/owner.pem --owner A --customer B --model m --cfg @/w.cfg -o @/w.sn"), 0);
     assert_int_equal(sh(f, "grep -qx 'frame: 1 wrap' @/w.sn"), 0);
+    /* a wide grid: 16 bits in 8 columns (8x2, 2-pixel cells in one ring: 20x8 pixels) */
+    assert_int_equal(sh(f, "sed 's/^margin=1/margin=1\\ncolumns=8/' @/w.cfg > @/c.cfg"), 0);
+    assert_int_equal(dsn(f, "issue --key @/owner.pem --owner A --customer B --model m --cfg @/c.cfg -o @/c.sn"), 0);
+    assert_int_equal(sh(f, "sed -n '9,11p' @/c.sn | tr '\n' ' ' | grep -qx 'margin: 1 columns: 8 frame: 1 wrap '"), 0);
+    assert_int_equal(dsn(f, "show @/c.sn"), 0);
+    expect_output(f, "8x2 grid of 2-pixel cells, corner tl, margin 1");
     int before = entries(f, NULL);
     expect_issue_error(f, "--cfg @/s.cfg --bits 16", "--cfg");
     expect_issue_error(f, "--cfg @/s.cfg --frame 0", "--frame, --wrap and --size");
@@ -363,7 +369,10 @@ static void test_issue_from_cfg(void **state)
     expect_issue_error(f, "--cfg @/big.cfg", "does not fit");    /* 6 cells of 5 px + margin 1 > 30 */
     expect_issue_error(f, "--frame 3", "--frame=3 is out of range (0..2");
     expect_issue_error(f, "--wrap", "wrap=1 needs a frame");
-    expect_issue_error(f, "--cfg @/s.cfg --wrap", "drop --bits, --corner, --cell, --margin, --frame, --wrap and --size");
+    expect_issue_error(f, "--columns 65", "--columns=65 is out of range (0: a square grid, or 1..64");
+    expect_issue_error(f, "--columns 32 --frame 1", "does not fit");   /* 34x4 cells on 28x28 */
+    expect_issue_error(f, "--cfg @/c.cfg --columns 8", "--cfg");
+    expect_issue_error(f, "--cfg @/s.cfg --wrap", "drop --bits, --corner, --cell, --margin, --columns, --frame, --wrap and --size");
     assert_int_equal(entries(f, NULL), before);
 }
 
@@ -503,7 +512,7 @@ static void test_serial_verb(void **state)
 /* Checks `out` is `in` with s stamped by geometry g: covered pixels 0 or 255 by bit, every other
  * byte unchanged, same channel count. */
 static void expect_framed(fixture *f, const char *in, const char *out, int bits, int cell,
-                          dsn_corner corner, int margin, int frame, int wrap, const char *serial)
+                          dsn_corner corner, int margin, int columns, int frame, int wrap, const char *serial)
 {
     dsn_image a, b;
     dsn_geometry g;
@@ -516,6 +525,7 @@ static void expect_framed(fixture *f, const char *in, const char *out, int bits,
     assert_int_equal(a.c, b.c);
     assert_int_equal(dsn_serial_decode(&s, serial, bits, err, sizeof err), 0);
     assert_int_equal(dsn_geometry_init(&g, bits, cell, corner, margin, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_set_columns(&g, columns, err, sizeof err), 0);
     assert_int_equal(dsn_geometry_set_frame(&g, frame, wrap, err, sizeof err), 0);
     assert_int_equal(dsn_geometry_place(&g, a.w, a.h, err, sizeof err), 0);
     int stamped = 0;
@@ -547,7 +557,7 @@ static void expect_framed(fixture *f, const char *in, const char *out, int bits,
 static void expect_stamped(fixture *f, const char *in, const char *out, int bits, int cell,
                            dsn_corner corner, int margin, const char *serial)
 {
-    expect_framed(f, in, out, bits, cell, corner, margin, 0, 0, serial);
+    expect_framed(f, in, out, bits, cell, corner, margin, 0, 0, 0, serial);
 }
 
 /* darknet and dsn load OpenCV on first use (dsn_cli/opencv_lazy.c): not linked at start, a
@@ -589,14 +599,30 @@ static void test_stamp_files(void **state)
                          "@/rgb.png @/nine.png"), 0);
     expect_stamped(f, "rgb.png", "nine.png", 9, 3, DSN_CORNER_TL, 2, "B7B7");
     assert_int_equal(dsn(f, "stamp --serial %s --frame 1 @/gray.png @/framed.png", serial), 0);
-    expect_framed(f, "gray.png", "framed.png", 64, 0, DSN_CORNER_BR, 0, 1, 0, serial);
+    expect_framed(f, "gray.png", "framed.png", 64, 0, DSN_CORNER_BR, 0, 0, 1, 0, serial);
     assert_int_equal(dsn(f, "stamp --serial %s --frame 1 --wrap @/gray.png @/wrapped.png", serial), 0);
-    expect_framed(f, "gray.png", "wrapped.png", 64, 0, DSN_CORNER_BR, 0, 1, 1, serial);
+    expect_framed(f, "gray.png", "wrapped.png", 64, 0, DSN_CORNER_BR, 0, 0, 1, 1, serial);
+    /* 16 columns: 16x4 in one wrapped ring, 18x6 pixels along the bottom (rows 22-27, columns
+       10-27); pixel (9, 27) left as it was, (10, 22) the ring's copy of bit 63 (row 3, column 15) */
+    assert_int_equal(dsn(f, "stamp --serial %s --columns 16 --frame 1 --wrap @/gray.png @/strip.png", serial), 0);
+    expect_framed(f, "gray.png", "strip.png", 64, 0, DSN_CORNER_BR, 0, 16, 1, 1, serial);
+    {
+        dsn_image a, b;
+        dsn_serial sn;
+        char err[256];
+        assert_int_equal(dsn_image_load(&a, path_in(f, "gray.png"), err, sizeof err), 0);
+        assert_int_equal(dsn_image_load(&b, path_in(f, "strip.png"), err, sizeof err), 0);
+        assert_int_equal(dsn_serial_decode(&sn, serial, 64, err, sizeof err), 0);
+        assert_int_equal(b.data[27 * 28 + 9], a.data[27 * 28 + 9]);
+        assert_int_equal(b.data[22 * 28 + 10], sn.bit[63] ? 255 : 0);
+        dsn_image_free(&a);
+        dsn_image_free(&b);
+    }
     assert_int_equal(dsn(f, "stamp --serial %s --wrap @/gray.png @/w0.png", serial), 2);
     expect_output(f, "wrap=1 needs a frame");
     assert_int_equal(sh(f, "test -e @/w0.png"), 1);
     assert_int_equal(dsn(f, "stamp --serial B7B7 --bits 9 --cell 3 --corner tl --frame 2 @/rgb.png @/nine2.png"), 0);
-    expect_framed(f, "rgb.png", "nine2.png", 9, 3, DSN_CORNER_TL, 0, 2, 0, "B7B7");
+    expect_framed(f, "rgb.png", "nine2.png", 9, 3, DSN_CORNER_TL, 0, 0, 2, 0, "B7B7");
     assert_int_equal(dsn(f, "stamp --serial %s --frame 3 @/gray.png @/f3.png", serial), 2);
     expect_output(f, "--frame=3 is out of range (0..2");
     assert_int_equal(sh(f, "test -e @/f3.png"), 1);
@@ -641,7 +667,7 @@ static void test_stamp_cert(void **state)
     assert_int_equal(dsn(f, "show @/c.sn"), 0);
     expect_output(f, "framed by 1 ring of checkerboard cells");
     assert_int_equal(dsn(f, "stamp --cert @/c.sn @/in.png @/framed.png"), 0);
-    expect_framed(f, "in.png", "framed.png", 64, 0, DSN_CORNER_BR, 0, 1, 0, serial);
+    expect_framed(f, "in.png", "framed.png", 64, 0, DSN_CORNER_BR, 0, 0, 1, 0, serial);
     assert_int_equal(dsn(f, "stamp --cert @/c.sn --frame 1 @/in.png @/y.png"), 2);
     expect_output(f, "--frame");
     assert_int_equal(dsn(f, "issue --key @/owner.pem --owner A --customer D --model m --frame 3 -o @/d.sn"), 2);

@@ -178,9 +178,9 @@ static void test_swaps(void **state)
     static dsn_serial out[DSN_SWAPS_MAX];
     dsn_serial s = {.nbits = 16};
     for(int i = 0; i < 16; ++i) s.bit[i] = (uint8_t)((i % 4 + i / 4) % 2);
-    int n = dsn_eval_swaps(out, &s, 0);
+    int n = dsn_eval_swaps(out, &s, 0, 0);
     assert_int_equal(n, 24);
-    assert_int_equal(dsn_eval_swaps(NULL, &s, 0), 24);
+    assert_int_equal(dsn_eval_swaps(NULL, &s, 0, 0), 24);
     int seen[16][16] = {{0}};
     for(int k = 0; k < n; ++k) {
         int at[2], m = 0;
@@ -192,12 +192,12 @@ static void test_swaps(void **state)
         assert_int_equal(seen[at[0]][at[1]]++, 0);
     }
     memset(s.bit, 0, sizeof s.bit);
-    assert_int_equal(dsn_eval_swaps(out, &s, 0), 0);
+    assert_int_equal(dsn_eval_swaps(out, &s, 0, 0), 0);
     s.bit[15] = 1;
-    assert_int_equal(dsn_eval_swaps(out, &s, 0), 3);
+    assert_int_equal(dsn_eval_swaps(out, &s, 0, 0), 3);
     /* on the torus (a wrapped frame) the corner cell has 8 neighbours: 3 of them inside, 5 across
        the edges (right column's wrap to the left column, bottom row's to the top row) */
-    assert_int_equal(dsn_eval_swaps(out, &s, 1), 8);
+    assert_int_equal(dsn_eval_swaps(out, &s, 0, 1), 8);
     for(int k = 0; k < 8; ++k) {
         int other = -1;
         for(int i = 0; i < 15; ++i) if(out[k].bit[i]) other = i;
@@ -206,7 +206,38 @@ static void test_swaps(void **state)
         assert_int_equal(out[k].bit[15], 0);
     }
     for(int i = 0; i < 16; ++i) s.bit[i] = (uint8_t)((i % 4 + i / 4) % 2);   /* checkerboard: even torus */
-    assert_int_equal(dsn_eval_swaps(out, &s, 1), 32);   /* 2 * 16 straight neighbours differ, diagonals never */
+    assert_int_equal(dsn_eval_swaps(out, &s, 0, 1), 32);   /* 2 * 16 straight neighbours differ, diagonals never */
+}
+
+/* A wide grid (columns=8: 16 bits as 8x2) has its own neighbours: bit 7 ends row 0 there (3 of
+ * them: 6, 14, 15) where the square 4x4 grid puts it at the end of row 1 (5: 2, 3, 6, 10, 11);
+ * the 8x2 checkerboard has 14 across and 8 down, each pair next to each other in 8 columns, and
+ * no torus (2 rows) even with wrap=1. */
+static void test_swaps_columns(void **state)
+{
+    (void)state;
+    static dsn_serial out[DSN_SWAPS_MAX];
+    dsn_serial s = {.nbits = 16};
+    s.bit[7] = 1;
+    assert_int_equal(dsn_eval_swaps(out, &s, 0, 0), 5);
+    assert_int_equal(dsn_eval_swaps(out, &s, 8, 0), 3);
+    for(int k = 0; k < 3; ++k) {
+        int other = -1;
+        for(int i = 0; i < 16; ++i) if(i != 7 && out[k].bit[i]) other = i;
+        assert_true(other == 6 || other == 14 || other == 15);
+        assert_int_equal(out[k].bit[7], 0);
+    }
+    for(int i = 0; i < 16; ++i) s.bit[i] = (uint8_t)((i % 8 + i / 8) % 2);
+    int n = dsn_eval_swaps(out, &s, 8, 0);
+    assert_int_equal(n, 22);
+    assert_int_equal(dsn_eval_swaps(out, &s, 8, 1), 22);
+    for(int k = 0; k < n; ++k) {
+        int at[2], m = 0;
+        for(int i = 0; i < 16; ++i) if(out[k].bit[i] != s.bit[i] && m < 2) at[m++] = i;
+        assert_int_equal(m, 2);
+        int dx = abs(at[0] % 8 - at[1] % 8), dy = abs(at[0] / 8 - at[1] / 8);
+        assert_true(dx + dy == 1);
+    }
 }
 
 /* Balanced accuracy and the most frequent answer, by hand: a constant answer on an unbalanced
@@ -514,7 +545,7 @@ static void check_end_to_end_shape(const dsn_eval_result *r, const dsn_serial *v
     for(int i = 0; i < 12; ++i) assert_true(dsn_serial_hamming(&r->forged.serial[i], valid) > 0);
     for(int i = 0; i < 5; ++i) assert_int_equal(dsn_serial_hamming(&r->h2.serial[i], valid), 2);
     for(int i = 0; i < 6; ++i) assert_int_equal(dsn_serial_hamming(&r->h4.serial[i], valid), 4);
-    int nswap = dsn_eval_swaps(NULL, valid, 0);
+    int nswap = dsn_eval_swaps(NULL, valid, 0, 0);
     assert_true(nswap > 0);
     check_set(&r->swap, nswap, 10);
     for(int i = 0; i < nswap; ++i) assert_int_equal(dsn_serial_hamming(&r->swap.serial[i], valid), 2);
@@ -987,6 +1018,7 @@ int main(void)
         cmocka_unit_test(test_near_exact_distance),
         cmocka_unit_test(test_hamming1_covers_every_bit_once),
         cmocka_unit_test(test_swaps),
+        cmocka_unit_test(test_swaps_columns),
         cmocka_unit_test(test_answers_hand_values),
         cmocka_unit_test(test_stratified_subsets),
         cmocka_unit_test(test_cfg_peek),

@@ -533,7 +533,7 @@ static void test_stamp_mining_flips_and_swaps(void **state)
     s->mine_share = .9f;
     dsn_rng_seed(&s->rng, 5);
     assert_int_equal(serial_stamp_set_roles(&l, 0, 0, 1, 0, 1), 0);
-    int pairs[2*DSN_SWAPS_MAX], np = dsn_serial_swaps(pairs, &s->serial, 1), across = 0, k;
+    int pairs[2*DSN_SWAPS_MAX], np = dsn_serial_swaps(pairs, &s->serial, s->geo.columns, 1), across = 0, k;
     int cover[DSN_SWAPS_MAX] = {0};
     for(k = 0; k < np; ++k) across += abs(pairs[2*k] % 4 - pairs[2*k + 1] % 4) == 3 || pairs[2*k + 1] / 4 - pairs[2*k] / 4 == 3;
     assert_true(np > 8 && across > 0);
@@ -632,6 +632,8 @@ static void test_bad_options(void **state)
     expect_bad(dir, "[serial_stamp]\nbits=16\nvalid=.6\nforged=.3\nnear=.2\nserial=0000-0\n", "sum to at most 1");
     expect_bad(dir, "[serial_stamp]\nbits=16\nvalid=.5\n", "-serial");
     expect_bad(dir, "[serial_stamp]\nbits=16\nnear_max=0\n", "near_max");
+    expect_bad(dir, "[serial_stamp]\nbits=16\ncolumns=17\n", "columns");
+    expect_bad(dir, "[serial_stamp]\nbits=16\ncolumns=16\nframe=1\n", "does not fit");   /* 18x3 cells, 16 px wide */
     expect_bad(dir, "[serial_stamp]\nbits=16\nvalid=abc\n", "valid=abc");
     expect_bad(dir, "[connected]\noutput=3\n\n[serial_stamp]\nbits=16\n", "must be the first layer");
     expect_bad(dir, "[serial_stamp]\nbits=16\n\n[connected]\noutput=3\nactivation=linear\n\n[distill_kl]\nteacher_weights=x\n", "teacher_cfg");

@@ -260,6 +260,7 @@ static void test_run_load(void **state)
     assert_near(r.value[DSN_M_H4_MAX], 18, 0);
     assert_near(r.value[DSN_M_CROSS], 11, 0);
     assert_int_equal(r.n_bits, 9);
+    assert_int_equal(r.grid_columns, 0);   /* not in the file: a square grid */
     assert_int_equal(r.classes, 10);
     assert_near(r.eval_seconds, 60.5, 0);
     assert_near(r.train_seconds, -1, 0);
@@ -291,6 +292,7 @@ static void test_run_load(void **state)
         {"[1, 2", "bad.json:1:5: ']' expected"},
         {"{\"dsn_eval\": 1, \"valid\": 99,\n \"raw\": 10, \"valid\": 12}", "bad.json:2:19: duplicate object key"},
         {"{\"dsn_eval\": 1, \"valid\": 99, \"raw\": 10, \"hamming_1_per_bit\": [50, null]}", "[1] must be"},
+        {"{\"dsn_eval\": 1, \"valid\": 99, \"raw\": 10, \"grid_columns\": 0}", "\"grid_columns\" must be a whole number 1..256"},
     };
     for(size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         man = dsn_test_write(dir, "bad.json", bad[i].text);
@@ -535,6 +537,43 @@ static void test_report_cli(void **state)
     dsn_test_rmtree(dir);
 }
 
+/* Eval files that name their stamp grid's columns ("grid_columns": 9, the 9 bits in one row):
+ * the cell map takes that shape, and a run of the same data set on another grid (here a file
+ * without the field: a square 3x3) is left out of it, not mixed in. */
+static void test_report_grid_columns(void **state)
+{
+    (void)state;
+    char dir[256], out[8192], real[4096], bin[4200], err[512], path[600];
+    dsn_test_tmpdir(dir, sizeof dir);
+    if(!realpath(dsn_test_build_dir(), real) || strlen(real) > 1000) fail_msg("no build dir");
+    snprintf(bin, sizeof bin, "%s/dsn", real);
+    char *e[3];
+    e[0] = write_eval(dir, "e_a.json", "alice", 0, 99.5, 98, 10, "bob", 11);
+    e[1] = write_eval(dir, "e_b.json", "bob", 0, 99.5, 99, 12, "alice", 9);
+    e[2] = write_eval(dir, "e_c.json", "carol", 0, 99.5, 99, 30, "alice", 9);   /* square: left out */
+    int rc = dsn_test_run(out, sizeof out, "sed -i 's/\"hamming_1_per_bit\"/\"grid_columns\": 9, &/' %s %s", e[0], e[1]);
+    if(rc != 0) fail_msg("sed: %s", out);
+    dsn_run r;
+    if(dsn_run_load(&r, e[0], err, sizeof err) != 0) fail_msg("%s", err);
+    assert_int_equal(r.grid_columns, 9);
+    dsn_run_free(&r);
+    rc = dsn_test_run(out, sizeof out, "%s report --out %s/rep %s %s %s", bin, dir, e[0], e[1], e[2]);
+    if(rc != 0) fail_msg("report: %s", out);
+    snprintf(path, sizeof path, "%s/rep/report.json", dir);
+    json_t *j = dsn_json_load(path, 1 << 22, err, sizeof err);
+    if(!j) fail_msg("%s", err);
+    const json_t *cells = at(j, "datasets.mnist.hamming_1_cells");
+    assert_non_null(cells);
+    assert_near(dsn_json_num(json_object_get(cells, "models"), -1), 2, 0);
+    assert_near(dsn_json_num(json_object_get(cells, "columns"), -1), 9, 0);
+    assert_near(dsn_json_num(at(cells, "weakest_row.index"), -1), 0, 0);
+    assert_near(dsn_json_num(at(cells, "weakest_column.index"), -1), 0, 0);
+    assert_near(dsn_json_num(at(cells, "weakest_column.mean"), -1), (70 + 72) / 2.0, 1e-9);   /* r + 60 */
+    json_decref(j);
+    for(int i = 0; i < 3; ++i) free(e[i]);
+    dsn_test_rmtree(dir);
+}
+
 int main(void)
 {
     darknet_plugins_init();     /* as every suite does, though nothing here builds a network */
@@ -545,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_spread),
         cmocka_unit_test(test_run_load),
         cmocka_unit_test(test_report_cli),
+        cmocka_unit_test(test_report_grid_columns),
     };
     return cmocka_run_group_tests_name("report", tests, NULL, NULL);
 }

@@ -234,13 +234,14 @@ static void test_frame_pixels(void **state)
 /* wrap=1: the ring cell at stamp cell (cx, cy) repeats grid cell ((cx-F) mod gw, (cy-F) mod gh),
  * written out here pixel by pixel; and dsn_stamp_frame completes a grid written by hand (an
  * attacker's patch) into exactly what dsn_stamp_apply writes. */
-static void check_wrap(int bits, int cell, dsn_corner corner, int frame, int w, int h)
+static void check_wrap(int bits, int cell, dsn_corner corner, int frame, int w, int h, int columns)
 {
     char err[160];
     dsn_geometry g;
     dsn_serial s = {.nbits = bits};
     for(int i = 0; i < bits; ++i) s.bit[i] = (uint8_t)((i * 5 + 1) % 3 == 0);
     assert_int_equal(dsn_geometry_init(&g, bits, cell, corner, 0, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_set_columns(&g, columns, err, sizeof err), 0);
     assert_int_equal(dsn_geometry_set_frame(&g, frame, 1, err, sizeof err), 0);
     assert_int_equal(dsn_geometry_place(&g, w, h, err, sizeof err), 0);
     int cp = g.cell_px, side_w = (g.gw + 2 * frame) * cp, side_h = (g.gh + 2 * frame) * cp;
@@ -275,10 +276,13 @@ static void check_wrap(int bits, int cell, dsn_corner corner, int frame, int w, 
 static void test_wrap_pixels(void **state)
 {
     (void)state;
-    check_wrap(64, 0, DSN_CORNER_BR, 1, 28, 28);   /* the MNIST student's stamp */
-    check_wrap(64, 2, DSN_CORNER_TL, 2, 40, 30);
-    check_wrap(10, 1, DSN_CORNER_BL, 1, 12, 12);   /* last grid row partly empty: its repeats left alone */
-    check_wrap(9, 3, DSN_CORNER_TR, 2, 40, 40);    /* two rings around a 3x3 grid: wraps twice over */
+    check_wrap(64, 0, DSN_CORNER_BR, 1, 28, 28, 0);    /* the MNIST student's stamp */
+    check_wrap(64, 2, DSN_CORNER_TL, 2, 40, 30, 0);
+    check_wrap(10, 1, DSN_CORNER_BL, 1, 12, 12, 0);    /* last grid row partly empty: its repeats left alone */
+    check_wrap(9, 3, DSN_CORNER_TR, 2, 40, 40, 0);     /* two rings around a 3x3 grid: wraps twice over */
+    check_wrap(64, 0, DSN_CORNER_BR, 1, 28, 28, 16);   /* 16x4 along the bottom edge */
+    check_wrap(10, 1, DSN_CORNER_TR, 2, 20, 20, 2);    /* 2x5, tall and narrow: rings wrap twice across */
+    check_wrap(10, 1, DSN_CORNER_BL, 1, 20, 12, 7);    /* 7x2, its last row partly empty */
     char err[160];
     dsn_geometry a, b;
     assert_int_equal(dsn_geometry_init(&a, 64, 0, DSN_CORNER_BR, 0, err, sizeof err), 0);
@@ -347,6 +351,52 @@ static void test_patch_gradient(void **state)
     check_patch_gradient(9, 2, 0, 0);    /* no frame */
 }
 
+/* columns=N: the grid's shape, where it lies (64 bits as 16x4 in one ring: 18x6 pixels at the
+ * bottom-right of a 28x28 input, rows 22-27 and columns 10-27, cell i at row i/16, column i%16),
+ * the options it refuses, and the stamp's cell limit checked whichever of columns and frame is set
+ * last. */
+static void test_columns(void **state)
+{
+    (void)state;
+    char err[160];
+    dsn_geometry g, sq;
+    assert_int_equal(dsn_geometry_init(&g, 64, 0, DSN_CORNER_BR, 0, err, sizeof err), 0);
+    sq = g;
+    assert_int_equal(dsn_geometry_set_columns(&g, 16, err, sizeof err), 0);
+    assert_int_equal(g.gw, 16);
+    assert_int_equal(g.gh, 4);
+    assert_int_equal(dsn_geometry_set_frame(&g, 1, 1, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_set_frame(&sq, 1, 1, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_same(&g, &sq), 0);
+    assert_int_equal(dsn_geometry_place(&g, 28, 28, err, sizeof err), 0);
+    assert_int_equal(g.sx0, 10);
+    assert_int_equal(g.sy0, 22);
+    assert_int_equal(g.x0, 11);
+    assert_int_equal(g.y0, 23);
+    dsn_geometry_describe(err, sizeof err, &g);
+    assert_string_equal(err, "bits=64 cell=0 corner=br margin=0 columns=16 frame=1 wrap=1");
+    assert_int_equal(dsn_geometry_set_columns(&g, 10, err, sizeof err), 0);   /* 10x7: 7 rows */
+    assert_int_equal(g.gh, 7);
+    assert_int_equal(dsn_geometry_set_columns(&g, 0, err, sizeof err), 0);    /* back to square */
+    assert_int_equal(g.gw, 8);
+    assert_int_equal(dsn_geometry_same(&g, &sq), 1);
+    assert_int_equal(dsn_geometry_set_columns(&g, 65, err, sizeof err), -1);
+    assert_non_null(strstr(err, "columns=65 is out of range"));
+    assert_int_equal(dsn_geometry_set_columns(&g, -1, err, sizeof err), -1);
+    assert_int_equal(g.gw, 8);                                                  /* refused: unchanged */
+    assert_int_equal(dsn_geometry_set_columns(&g, 40, err, sizeof err), 0);   /* 40x2 fits the cell limit... */
+    assert_int_equal(dsn_geometry_place(&g, 28, 28, err, sizeof err), -1);    /* ...not a 28x28 image */
+    assert_non_null(strstr(err, "42x4 cells"));
+    assert_int_equal(dsn_geometry_init(&g, 256, 0, DSN_CORNER_BR, 0, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_set_columns(&g, 200, err, sizeof err), 0);  /* 200x2: 400 cells */
+    assert_int_equal(dsn_geometry_set_frame(&g, 1, 1, err, sizeof err), -1);  /* 202x4 */
+    assert_non_null(strstr(err, "808 cells"));
+    assert_int_equal(dsn_geometry_set_columns(&g, 0, err, sizeof err), 0);
+    assert_int_equal(dsn_geometry_set_frame(&g, 2, 1, err, sizeof err), 0);   /* 20x20 */
+    assert_int_equal(dsn_geometry_set_columns(&g, 17, err, sizeof err), -1);  /* 21x20 in two rings */
+    assert_non_null(strstr(err, "420 cells"));
+}
+
 static void test_frame_rejects(void **state)
 {
     (void)state;
@@ -375,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_apply_pixels),   cmocka_unit_test(test_covers_outside),
         cmocka_unit_test(test_frame_pixels),   cmocka_unit_test(test_frame_rejects),
         cmocka_unit_test(test_wrap_pixels),    cmocka_unit_test(test_patch_gradient),
+        cmocka_unit_test(test_columns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
