@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "dsn_jansson.h"
+#include "dsn_serial.h"
 #include "dsn_learn.h"
 #include "dsn_report.h"
 #include "dsn_targets.h"
@@ -28,8 +29,8 @@
 
 /* Each stamp cell's accuracy with its bit flipped, mean and max over a data set's models with
  * per-bit results as long as its first such run's, on a grid of as many columns (cell_map_of); the
- * grid is the stamp's, and the
- * row and column means name the weakest line. models == 0: no run has per-bit results. */
+ * grid is the stamp's, and the row and column means name the weakest line. models == 0: no run
+ * has per-bit results. */
 typedef struct cell_map {
     int models, bits, gw, gh, weak_row, weak_col;
     double *mean, *max, weak_row_mean, weak_col_mean, all_mean;
@@ -52,9 +53,7 @@ typedef struct report {
  * lays out a square grid. */
 static void grid_shape(int bits, int columns, int *gw, int *gh)
 {
-    int w = 1;
-    while(w * w < bits) ++w;
-    if(columns > 0 && columns <= bits) w = columns;
+    int w = dsn_grid_columns(bits, columns);
     *gw = w;
     *gh = (bits + w - 1) / w;
 }

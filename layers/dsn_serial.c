@@ -218,13 +218,19 @@ int dsn_serial_hamming(const dsn_serial *a, const dsn_serial *b)
     return d;
 }
 
+int dsn_grid_columns(int bits, int columns)
+{
+    if(columns > 0 && columns <= bits) return columns;
+    int gw = 1;
+    while(gw * gw < bits) ++gw;
+    return gw;
+}
+
 int dsn_serial_swaps(int *pairs, const dsn_serial *valid, int columns, int wrap)
 {
     /* the later half of the 8-neighbourhood: every unordered pair once */
     static const int dir[4][2] = {{1, 0}, {-1, 1}, {0, 1}, {1, 1}};
-    int nb = valid->nbits, gw = 1, n = 0;
-    while(gw * gw < nb) ++gw;
-    if(columns > 0 && columns <= nb) gw = columns;
+    int nb = valid->nbits, gw = dsn_grid_columns(nb, columns), n = 0;
     int gh = (nb + gw - 1) / gw;
     wrap = wrap && gw >= 3 && gh >= 3;   /* smaller tori would meet a pair twice */
     for(int i = 0; i < nb; ++i) {

@@ -70,6 +70,9 @@ int dsn_serial_hamming(const dsn_serial *a, const dsn_serial *b);
  * DSN_SWAPS_MAX pairs) gets the two bit indexes of pair k at [2k] and [2k+1]; NULL only counts.
  * Exchanging a pair's cells is the valid pattern moved by one cell in one place. Returns the number. */
 #define DSN_SWAPS_MAX (4 * DSN_MAX_BITS)
+/* The stamp grid's columns for `bits` cells: `columns` when 1..bits, else (0: the square default)
+ * the smallest gw with gw*gw >= bits. One rule for the stamp, the swaps and the reports. */
+int dsn_grid_columns(int bits, int columns);
 int dsn_serial_swaps(int *pairs, const dsn_serial *valid, int columns, int wrap);
 
 #endif

@@ -66,9 +66,7 @@ int dsn_geometry_set_columns(dsn_geometry *g, int columns, char *err, size_t err
         snprintf(err, errlen, "columns=%d is out of range (0: a square grid, or 1..%d, the bits)", columns, g->bits);
         return -1;
     }
-    int gw = 1;
-    while(gw * gw < g->bits) ++gw;
-    if(columns) gw = columns;
+    int gw = dsn_grid_columns(g->bits, columns);
     int gh = (g->bits + gw - 1) / gw;
     if(stamp_cells_fit(gw, gh, g->frame, err, errlen) != 0) return -1;
     g->columns = columns;

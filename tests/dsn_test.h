@@ -55,4 +55,11 @@ typedef struct dsn_test_model {
 } dsn_test_model;
 int dsn_test_make_dsn_model(dsn_test_model *m, int n_certs, int target, int teacher_iters, int student_iters);
 
+/* 1 in the SANITIZE=1 build (AddressSanitizer), where suites run shorter versions of slow checks */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
 #endif

@@ -39,12 +39,6 @@
 #include "dsn_serial.h"
 #include "dsn_video.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#else
-#define SANITIZED 0
-#endif
-
 #define N_DIGITS (SANITIZED ? 50 : 200)
 #define FRAME_W 320
 #define FRAME_H 240

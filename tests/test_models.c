@@ -33,12 +33,6 @@
 #include "dsn_stamp.h"
 #include "dsn_test.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#else
-#define SANITIZED 0
-#endif
-
 #define pathf dsn_test_pathf
 #define SERIAL64 "0000-0000-0000-000"   /* a valid serial (value 0): a student needs one to load */
 
