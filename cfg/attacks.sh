@@ -51,17 +51,15 @@ seed=${seeds[0]}
 repeats=${#seeds[@]}
 
 step "certificates: 1,000 issued customers (alice, bob and 998 more)"
-# the other customers' stamps are alice's (bits and frame, wrapped or not, from her certificate); a new alice (a new
-# demo run) means a new set
+# the other customers' stamps are alice's: the geometry of the student cfg her certificate was issued
+# for (bits, corner, cell, margin, columns, frame, wrap); a new alice (a new demo run) means a new set
 if [ ! -f "$run/certs/.complete" ] || ! cmp -s "$s0/alice.sn" "$run/certs/alice.sn"; then
     rm -rf "$run/certs" "$run/certs100"
     mkdir -p "$run/certs" "$run/certs100"
     cp "$s0/alice.sn" "$s0/bob.sn" "$run/certs/"
-    bits=$(sed -n 's/^bits: //p' "$s0/alice.sn"); frame=$(sed -n 's/^frame: //p' "$s0/alice.sn")
-    wrap=$(case "$frame" in *" wrap") echo --wrap;; esac); frame=${frame% wrap}
     # two at a time: each dsn start-up costs more than the signature
     seq -w 3 1000 | xargs -P 2 -I{} "$bin/dsn" issue --key "$demo/owner.pem" --owner "DSN demo" --customer "customer{}" \
-        --model "$data-seed0" --bits "$bits" --frame "${frame:-0}" $wrap --time "2026-01-01T00:00:00Z" \
+        --model "$data-seed0" --cfg "$s0/${data}_student.cfg" --time "2026-01-01T00:00:00Z" \
         -o "$run/certs/customer{}.sn" > /dev/null
     touch "$run/certs/.complete"
 fi
@@ -85,7 +83,7 @@ step "verify: alice's model with alice's, bob's certificate; the teacher; the cf
 verify alice "$cfg" "$weights" "$s0/alice.sn" 0
 verify alice_bobcert "$cfg" "$weights" "$s0/bob.sn" 1
 verify teacher_alicecert "$s0/${data}_teacher.cfg" "$s0/backup/${data}_teacher.weights" "$s0/alice.sn" 1
-grep -v -e '^\[serial_stamp\]' -e '^bits=' -e '^cell=' -e '^corner=' -e '^margin=' "$cfg" > "$run/alice_nostamp.cfg"
+grep -v -e '^\[serial_stamp\]' -e '^bits=' -e '^cell=' -e '^corner=' -e '^margin=' -e '^columns=' "$cfg" > "$run/alice_nostamp.cfg"
 verify alice_nostamp "$run/alice_nostamp.cfg" "$weights" "$s0/alice.sn" 0
 
 step "trace: alice's and bob's models among 1,000 certificates"

@@ -51,8 +51,9 @@ say() {
     printf '\n[demo %d/%d] %s   (elapsed %ds, eta %ss)\n' "$step" "$steps" "$*" "$now" "$eta"
 }
 die() { echo "demo: $*" >&2; exit 1; }
-# cert_fits CERT CFG: CERT exists and is for CFG's stamp geometry (a run resumes with its serials;
-# a cfg whose stamp changed gets new ones). Defaults as the [serial_stamp] layer reads them.
+# cert_fits CERT CFG: CERT exists and is for CFG's stamp geometry, columns included (a run
+# resumes with its serials; a cfg whose stamp changed gets new ones). Defaults as the
+# [serial_stamp] layer reads them.
 cert_fits() {
     local key want have frame wrap
     [ -f "$1" ] || return 1
@@ -61,6 +62,9 @@ cert_fits() {
         want=$(stamp_opt "${key%%:*}" "$2"); have=$(sed -n "s/^${key%%:*}: //p" "$1")
         [ "$have" = "${want:-${key#*:}}" ] || return 1
     done
+    # columns: a square grid (0, the default) writes no line
+    want=$(stamp_opt columns "$2"); [ "${want:-0}" != 0 ] || want=
+    [ "$(sed -n 's/^columns: //p' "$1")" = "$want" ] || return 1
     frame=$(stamp_opt frame "$2"); wrap=$(stamp_opt wrap "$2")
     want=$( [ "${frame:-0}" = 0 ] || echo "$frame$( [ "${wrap:-0}" = 1 ] && echo " wrap")")
     [ "$(sed -n 's/^frame: //p' "$1")" = "$want" ]
