@@ -3,6 +3,7 @@
  * of training results, tracing an attacked model, plots, and writing the outputs. The kinds
  * themselves are in dsn_attack_learn.c (training attacks) and dsn_attack_key.c (the others). */
 #include "dsn_attack.h"
+#include "dsn_jansson.h"
 #include "dsn_seal.h"
 
 #include <dirent.h>
@@ -296,11 +297,13 @@ json_t *dsn_attack_fit_json(const dsn_fit_result *r, uint64_t seed, const dsn_ev
 {
     json_t *curve = json_array();
     for(int i = 0; i < r->n_curve; ++i) json_array_append_new(curve, json_pack("[i, f]", r->curve_iter[i], r->curve_acc[i]));
-    return json_pack("{s:I, s:f, s:f, s:[f, f], s:i, s:i, s:I, s:s, s:s, s:f, s:f, s:f, s:o}", "seed", (json_int_t)seed,
+    /* a loss can be infinite (a stolen model that gives the label probability 0): null, as jansson
+     * refuses non-finite reals and json_pack would fail the whole record */
+    return json_pack("{s:I, s:f, s:f, s:[f, f], s:i, s:i, s:I, s:s, s:s, s:f, s:o, s:o, s:o}", "seed", (json_int_t)seed,
                      "lr", (double)r->lr, "acc", acc->acc, "acc_ci95", acc->lo, acc->hi, "iterations", r->iterations,
                      "batch", r->batch, "rows_seen", (json_int_t)r->rows_seen, "images_sha256", r->images_sha256,
-                     "order_sha256", r->order_sha256, "seconds", r->seconds, "loss_first", r->first_loss, "loss_last",
-                     r->last_loss, "curve", curve);
+                     "order_sha256", r->order_sha256, "seconds", r->seconds, "loss_first", dsn_json_real(r->first_loss),
+                     "loss_last", dsn_json_real(r->last_loss), "curve", curve);
 }
 
 int dsn_attack_mute(void)

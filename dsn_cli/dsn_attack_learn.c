@@ -158,6 +158,12 @@ static json_t *run_fit(dsn_attack_ctx *a, const run_spec *s)
     long right = dsn_run_images(m.net, s->t->test, NULL, s->t->n_test, NULL, -1, NULL, NULL);
     dsn_eval_acc acc = dsn_eval_wilson(right, s->t->n_test);
     json_t *o = dsn_attack_fit_json(&r, s->seed, &acc);
+    if(!o) {
+        dsn_fit_result_free(&r);
+        dsn_model_free(&m);
+        dsn_attack_fail(a, "out of memory writing a training run's record");
+        return NULL;
+    }
     json_object_set_new(o, "variant", json_string(s->v->name));
     json_object_set_new(o, "images", json_integer(s->n));
     if(s->trace) {

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dsn_attack.h"
 #include "dsn_model.h"
 #include "dsn_test.h"
 #include "dsn_verify.h"
@@ -597,6 +598,40 @@ static void test_attack_distill(void **state)
     json_decref(j);
 }
 
+/* A training run's record with a diverged loss (NaN or infinite, as Darknet's cost reads when the
+ * stolen model gives the label probability 0 or training blows up): the loss fields are null, the
+ * rest as computed; jansson refuses non-finite reals, and the whole record used to be lost with no
+ * message (dsn attack finetune on the strip's open model). */
+static void test_fit_record_non_finite_loss(void **state)
+{
+    (void)state;
+    uint64_t nan_bits = 0x7ff8000000000000ull;
+    double nan;
+    memcpy(&nan, &nan_bits, sizeof nan);
+    dsn_fit_result r;
+    memset(&r, 0, sizeof r);
+    r.iterations = 200;
+    r.batch = 64;
+    r.lr = 0.001f;
+    r.first_loss = 2.5;
+    r.last_loss = nan;
+    dsn_eval_acc acc = {200, 2000, 10, 8.8, 11.3};
+    json_t *j = dsn_attack_fit_json(&r, 3, &acc);
+    assert_non_null(j);
+    assert_true(json_is_null(json_object_get(j, "loss_last")));
+    assert_float_equal(json_real_value(json_object_get(j, "loss_first")), 2.5, 0);
+    assert_float_equal(json_real_value(json_object_get(j, "acc")), 10, 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "iterations")), 200);
+    json_decref(j);
+    r.first_loss = INFINITY;
+    r.last_loss = -INFINITY;
+    j = dsn_attack_fit_json(&r, 3, &acc);
+    assert_non_null(j);
+    assert_true(json_is_null(json_object_get(j, "loss_first")));
+    assert_true(json_is_null(json_object_get(j, "loss_last")));
+    json_decref(j);
+}
+
 static void test_attack_summary(void **state)
 {
     (void)state;
@@ -685,6 +720,7 @@ int main(void)
         cmocka_unit_test(test_attack_blackbox),
         cmocka_unit_test(test_attack_blackbox_sealed),
         cmocka_unit_test(test_attack_distill),
+        cmocka_unit_test(test_fit_record_non_finite_loss),
         cmocka_unit_test(test_attack_summary),
         cmocka_unit_test(test_attack_bad_input),
     };
