@@ -153,7 +153,9 @@ class Student:
         fr = [float(stamp.get(k, 0)) for k in ("valid", "forged", "near")]
         self.counts = fraction_counts(batch, fr + [max(0.0, 1 - sum(fr))])
         self.near_max = int(stamp.get("near_max", 4))
-        self.side = int(math.ceil(math.sqrt(self.bits)))
+        # the grid: `columns` wide (0: square), as many rows as the bits need, in the bottom-right corner
+        self.cols = int(stamp.get("columns", 0)) or int(math.ceil(math.sqrt(self.bits)))
+        self.rows = (self.bits + self.cols - 1) // self.cols
         self.serial = torch.randint(0, 2, (self.bits,)).float()
         self.teacher_mflop = self.teacher.mflop_fwd * self.counts[0] / batch
 
@@ -164,14 +166,14 @@ class Student:
         nv, nf, nn_, _ = self.counts
         perm = torch.randperm(b)
         v, f, n, r = perm[:nv], perm[nv:nv + nf], perm[nv + nf:nv + nf + nn_], perm[nv + nf + nn_:]
-        s = torch.zeros(b, self.side * self.side)
+        s = torch.zeros(b, self.rows * self.cols)
         s[v, : self.bits] = self.serial
         s[f, : self.bits] = torch.randint(0, 2, (len(f), self.bits)).float()
         flips = torch.rand(len(n), self.bits).argsort(1) < torch.randint(1, self.near_max + 1, (len(n), 1))
         s[n, : self.bits] = torch.where(flips, 1 - self.serial, self.serial)
         xs = x.clone()
         st = torch.cat([v, f, n])
-        xs[st, :, -self.side:, -self.side:] = s[st].view(-1, 1, self.side, self.side)
+        xs[st, :, -self.rows:, -self.cols:] = s[st].view(-1, 1, self.rows, self.cols)
         return xs, v, torch.cat([f, n, r])
 
     def loss(self, x, y):
