@@ -51,23 +51,19 @@ say() {
     printf '\n[demo %d/%d] %s   (elapsed %ds, eta %ss)\n' "$step" "$steps" "$*" "$now" "$eta"
 }
 die() { echo "demo: $*" >&2; exit 1; }
-# cert_fits CERT CFG: CERT exists and is for CFG's stamp geometry, columns included (a run
-# resumes with its serials; a cfg whose stamp changed gets new ones). Defaults as the
-# [serial_stamp] layer reads them.
+# cert_fits CERT CFG: CERT exists and is for CFG's stamp geometry (a run resumes with its serials;
+# a cfg whose stamp changed gets new ones). The geometry is the one `dsn issue --cfg` writes for
+# CFG (its lines from bits: up to the key's hash, in a throwaway certificate), so the stamp
+# options and their defaults are read by dsn alone.
 cert_fits() {
-    local key want have frame wrap
     [ -f "$1" ] || return 1
-    stamp_opt() { sed -n "/^\[serial_stamp\]/,/^\[/s/^$1=//p" "$2" | head -n 1; }
-    for key in bits:64 cell:0 corner:br margin:0; do
-        want=$(stamp_opt "${key%%:*}" "$2"); have=$(sed -n "s/^${key%%:*}: //p" "$1")
-        [ "$have" = "${want:-${key#*:}}" ] || return 1
-    done
-    # columns: a square grid (0, the default) writes no line
-    want=$(stamp_opt columns "$2"); [ "${want:-0}" != 0 ] || want=
-    [ "$(sed -n 's/^columns: //p' "$1")" = "$want" ] || return 1
-    frame=$(stamp_opt frame "$2"); wrap=$(stamp_opt wrap "$2")
-    want=$( [ "${frame:-0}" = 0 ] || echo "$frame$( [ "${wrap:-0}" = 1 ] && echo " wrap")")
-    [ "$(sed -n 's/^frame: //p' "$1")" = "$want" ]
+    local probe rc=1
+    probe=$(mktemp -d)
+    geometry() { sed -n '/^bits: /,/^pubkey-sha256: /{/^pubkey-sha256: /!p}' "$1"; }
+    "$bin/dsn" issue --key "$run/owner.pem" --owner probe --customer probe --model probe --cfg "$2" \
+        -o "$probe/probe.sn" > /dev/null && [ "$(geometry "$1")" = "$(geometry "$probe/probe.sn")" ] && rc=0
+    rm -rf "$probe"
+    return $rc
 }
 for f in cfg/$data.data cfg/${data}_teacher.cfg cfg/${data}_student.cfg \
          $(for v in "${variants[@]}"; do echo "cfg/${data}_student_$v.cfg"; done); do

@@ -297,8 +297,8 @@ json_t *dsn_attack_fit_json(const dsn_fit_result *r, uint64_t seed, const dsn_ev
 {
     json_t *curve = json_array();
     for(int i = 0; i < r->n_curve; ++i) json_array_append_new(curve, json_pack("[i, f]", r->curve_iter[i], r->curve_acc[i]));
-    /* a loss can be infinite (a stolen model that gives the label probability 0): null, as jansson
-     * refuses non-finite reals and json_pack would fail the whole record */
+    /* a loss that is not finite (a run that diverged: NaN; a label given probability 0: inf) is
+     * written as null: jansson refuses such reals, and json_pack would fail the whole record */
     return json_pack("{s:I, s:f, s:f, s:[f, f], s:i, s:i, s:I, s:s, s:s, s:f, s:o, s:o, s:o}", "seed", (json_int_t)seed,
                      "lr", (double)r->lr, "acc", acc->acc, "acc_ci95", acc->lo, acc->hi, "iterations", r->iterations,
                      "batch", r->batch, "rows_seen", (json_int_t)r->rows_seen, "images_sha256", r->images_sha256,

@@ -605,16 +605,13 @@ static void test_attack_distill(void **state)
 static void test_fit_record_non_finite_loss(void **state)
 {
     (void)state;
-    uint64_t nan_bits = 0x7ff8000000000000ull;
-    double nan;
-    memcpy(&nan, &nan_bits, sizeof nan);
     dsn_fit_result r;
     memset(&r, 0, sizeof r);
     r.iterations = 200;
     r.batch = 64;
     r.lr = 0.001f;
     r.first_loss = 2.5;
-    r.last_loss = nan;
+    r.last_loss = NAN;
     dsn_eval_acc acc = {200, 2000, 10, 8.8, 11.3};
     json_t *j = dsn_attack_fit_json(&r, 3, &acc);
     assert_non_null(j);
