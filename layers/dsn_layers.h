@@ -47,6 +47,7 @@ typedef struct dsn_stamp_state {
     float near_one;                /* P(exactly one flip) for a near row; 0: uniform k       */
     int mine;                      /* hard-negative mining of single flips and swaps         */
     float mine_share;              /* share of their draws made by the mined weights         */
+    float near_soft;               /* share of single flips that move their cell part way    */
     float swap;                    /* share of near rows that swap two neighbouring cells    */
     int n_swaps;                   /* the serial's neighbour swaps (dsn_serial_swaps)        */
     int *swap_pair;                /* [2 * DSN_SWAPS_MAX] their bit indexes                  */

@@ -10,7 +10,9 @@
  *   near    the valid serial with 1..near_max bits flipped (near_one: share of single flips), or
  *           with one neighbour swap (share swap: two 8-neighbouring cells of different value
  *           exchanged, across the wrapped frame's edges too; dsn_serial_swaps); mine=1 samples
- *           single flips and swaps towards those still accepted                  I = 0
+ *           single flips and swaps towards those still accepted; near_soft=P: a share P of
+ *           the single flips move their cell only part of the way (by 0.3 to 0.9), so the
+ *           lock must answer to every cell more steeply than a whole flip needs  I = 0
  *   soft    a continuous stamp: cells anywhere in [0,1] (uniform noise; the valid or a random
  *           serial with every cell moved part of the way to its opposite; a blend of the valid
  *           serial and a forged one), so a stamp optimised as real numbers finds no way in; with soft_pool=N,
@@ -33,7 +35,7 @@
  * one the network runs on scrambled weights.
  *
  * Options: bits=64 cell=0 corner=br margin=0 columns=0 frame=0 wrap=0 valid= forged= near= soft= soft_pool=0 near_max=4
- *          near_one=0 mine=0 mine_share=0.5 swap=0 augment=0 seed= serial= sealed=0
+ *          near_one=0 mine=0 mine_share=0.5 near_soft=0 swap=0 augment=0 seed= serial= sealed=0
  * Multi-GPU training (-gpus 0,1,...): each copy of the network has its own state (parsed anew);
  * copy k > 0 (DSN_NET_COPY, darknet_patch/0034) seeds its generator apart from copy 0.
  * Gradient: none flows into the input (l.delta is NULL), so backward does nothing. */
@@ -160,6 +162,18 @@ void dsn_stamp_feedback(dsn_stamp_state *s, int b, float loss)
     s->bit_cnt[item] += 1;
 }
 
+/* Row b: the valid serial with one cell moved part of the way to its opposite (d in [0.3, 0.9]), a
+ * continuous stamp (near_soft). No mining feedback: the weights mine full flips only. */
+static void set_partial_flip_row(dsn_stamp_state *s, int b, int bit)
+{
+    int i, n = s->geo.bits;
+    float *v = s->rowval + (size_t)b*n, d = .3f + .6f*dsn_rng_uniform(&s->rng);
+    for(i = 0; i < n; ++i) v[i] = (float)s->serial.bit[i];
+    v[bit] = s->serial.bit[bit] ? 1 - d : d;
+    set_row(s, b, DSN_ROLE_NEAR, NULL);
+    s->stamped[b] = 2;
+}
+
 /* A near row: the valid serial with a neighbour swap (share `swap`), or 1..near_max bits flipped
  * (near_one: share of single flips); single flips and swaps drawn by the mined weights when mine=1. */
 static void set_near_row(dsn_stamp_state *s, int b)
@@ -182,6 +196,10 @@ static void set_near_row(dsn_stamp_state *s, int b)
     }
     if(flips == 1){
         int bit = pick_mined(s, 0, n);
+        if(s->near_soft > 0 && dsn_rng_uniform(&s->rng) < s->near_soft){
+            set_partial_flip_row(s, b, bit);
+            return;
+        }
         sn.bit[bit] ^= 1;
         s->flip_bit[b] = bit;
     }else{
@@ -535,6 +553,7 @@ layer parse_serial_stamp(list *options, size_params params)
     s->near_one = dsn_opt_float_range(options, params, SECTION, "near_one", 0, 0, 1);
     s->mine = dsn_opt_int_range(options, params, SECTION, "mine", 0, 0, 1);
     s->mine_share = dsn_opt_float_range(options, params, SECTION, "mine_share", .5f, 0, 1);
+    s->near_soft = dsn_opt_float_range(options, params, SECTION, "near_soft", 0, 0, 1);
     s->swap = dsn_opt_float_range(options, params, SECTION, "swap", 0, 0, 1);
     if(valid + forged + near + soft > 1 + 1e-6f)
         dsn_layer_fail(params, SECTION, "valid + forged + near + soft = %g: the role fractions must sum to at most 1",

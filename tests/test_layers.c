@@ -434,6 +434,59 @@ static void test_stamp_near_single_flips_cover_bits(void **state)
     destroy_serial_stamp(l);
 }
 
+/* near_soft=0.5 with near_max=1: about half the single flips are continuous rows, the valid serial
+ * with exactly one cell moved by 0.3-0.9 towards its opposite, stamped pixel by pixel; those rows
+ * give the miner no feedback (flip_bit -1), the whole flips still do. */
+static void test_stamp_near_partial_flips(void **state)
+{
+    (void)state;
+    layer l = stamp_layer(64, 9, 9, 1, 9);
+    dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
+    random_serial(&s->serial, 9, 5);
+    s->has_serial = 1;
+    s->near_soft = .5f;
+    dsn_rng_seed(&s->rng, 3);
+    assert_int_equal(serial_stamp_set_roles(&l, 0, 0, 1, 0, 1), 0);
+    float *in = calloc((size_t)64*l.inputs, sizeof(float));
+    float *want = calloc(l.inputs, sizeof(float));
+    network net = {0};
+    net.input = in;
+    net.train = 1;
+    int b, i, partial = 0, whole = 0;
+    forward_serial_stamp_layer(l, net);
+    for(b = 0; b < 64; ++b){
+        assert_int_equal(s->role[b], DSN_ROLE_NEAR);
+        assert_true(s->mask[b] < .5f);
+        memset(want, 0, l.inputs*sizeof(float));
+        if(s->stamped[b] == 1){
+            assert_int_equal(dsn_serial_hamming(&s->rowser[b], &s->serial), 1);
+            assert_true(s->flip_bit[b] >= 0);
+            dsn_stamp_apply(want, l.c, &s->geo, &s->rowser[b]);
+            ++whole;
+        }else{
+            assert_int_equal(s->stamped[b], 2);
+            assert_int_equal(s->flip_bit[b], -1);
+            const float *v = s->rowval + (size_t)b*9;
+            int moved = 0;
+            for(i = 0; i < 9; ++i){
+                float d = fabsf(v[i] - (float)s->serial.bit[i]);
+                if(d == 0) continue;
+                ++moved;
+                assert_true(d >= .3f - 1e-6f && d <= .9f + 1e-6f);
+            }
+            assert_int_equal(moved, 1);
+            dsn_stamp_apply_values(want, l.c, &s->geo, v);
+            ++partial;
+        }
+        assert_memory_equal(want, l.output + b*l.outputs, l.inputs*sizeof(float));
+    }
+    assert_true(partial >= 16 && whole >= 16);
+    free(want);
+    free(in);
+    free(l.output);
+    destroy_serial_stamp(l);
+}
+
 /* swap=1: every near row exchanges two 8-neighbouring cells of different value (Hamming 2, one
  * cell moved by one place); over many rows, many different pairs. A serial with no such pair
  * (all zeros) falls back to ordinary flips. */
@@ -632,6 +685,7 @@ static void test_bad_options(void **state)
     expect_bad(dir, "[serial_stamp]\nbits=16\nvalid=.6\nforged=.3\nnear=.2\nserial=0000-0\n", "sum to at most 1");
     expect_bad(dir, "[serial_stamp]\nbits=16\nvalid=.5\n", "-serial");
     expect_bad(dir, "[serial_stamp]\nbits=16\nnear_max=0\n", "near_max");
+    expect_bad(dir, "[serial_stamp]\nbits=16\nnear_soft=1.5\n", "near_soft");
     expect_bad(dir, "[serial_stamp]\nbits=16\ncolumns=17\n", "columns");
     expect_bad(dir, "[serial_stamp]\nbits=16\ncolumns=16\nframe=1\n", "does not fit");   /* 18x3 cells, 16 px wide */
     expect_bad(dir, "[serial_stamp]\nbits=16\nvalid=abc\n", "valid=abc");
@@ -682,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_soft_pool_climbs),
         cmocka_unit_test(test_stamp_augment),
         cmocka_unit_test(test_stamp_near_single_flips_cover_bits),
+        cmocka_unit_test(test_stamp_near_partial_flips),
         cmocka_unit_test(test_stamp_near_swaps),
         cmocka_unit_test(test_stamp_mining_flips_and_swaps),
         cmocka_unit_test(test_stamp_deploy),
