@@ -407,22 +407,33 @@ static void test_stamp_augment(void **state)
     destroy_serial_stamp(l);
 }
 
-/* near_max=1 and near=1: every row is exactly one bit away; over many rows every bit is hit. */
-static void test_stamp_near_single_flips_cover_bits(void **state)
+/* One training batch of 64 single-flip rows (near=1, near_max=1) over a 9-bit serial on a 9x9
+ * input, with near_soft as given; *in is the (zero) input, for the caller to free. */
+static layer single_flip_batch(float near_soft, float **in)
 {
-    (void)state;
     layer l = stamp_layer(64, 9, 9, 1, 9);
     dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
     random_serial(&s->serial, 9, 5);
     s->has_serial = 1;
+    s->near_soft = near_soft;
     dsn_rng_seed(&s->rng, 3);
     assert_int_equal(serial_stamp_set_roles(&l, 0, 0, 1, 0, 1), 0);
-    float *in = calloc((size_t)64*l.inputs, sizeof(float));
+    *in = calloc((size_t)64*l.inputs, sizeof(float));
     network net = {0};
-    net.input = in;
+    net.input = *in;
     net.train = 1;
-    int hit[9] = {0}, b, i;
     forward_serial_stamp_layer(l, net);
+    return l;
+}
+
+/* near_max=1 and near=1: every row is exactly one bit away; over many rows every bit is hit. */
+static void test_stamp_near_single_flips_cover_bits(void **state)
+{
+    (void)state;
+    float *in;
+    layer l = single_flip_batch(0, &in);
+    dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
+    int hit[9] = {0}, b, i;
     for(b = 0; b < 64; ++b){
         assert_int_equal(dsn_serial_hamming(&s->rowser[b], &s->serial), 1);
         assert_true(s->flip_bit[b] >= 0 && s->flip_bit[b] < 9);
@@ -440,20 +451,11 @@ static void test_stamp_near_single_flips_cover_bits(void **state)
 static void test_stamp_near_partial_flips(void **state)
 {
     (void)state;
-    layer l = stamp_layer(64, 9, 9, 1, 9);
+    float *in;
+    layer l = single_flip_batch(.5f, &in);
     dsn_stamp_state *s = (dsn_stamp_state *)l.plugin_data;
-    random_serial(&s->serial, 9, 5);
-    s->has_serial = 1;
-    s->near_soft = .5f;
-    dsn_rng_seed(&s->rng, 3);
-    assert_int_equal(serial_stamp_set_roles(&l, 0, 0, 1, 0, 1), 0);
-    float *in = calloc((size_t)64*l.inputs, sizeof(float));
     float *want = calloc(l.inputs, sizeof(float));
-    network net = {0};
-    net.input = in;
-    net.train = 1;
     int b, i, partial = 0, whole = 0;
-    forward_serial_stamp_layer(l, net);
     for(b = 0; b < 64; ++b){
         assert_int_equal(s->role[b], DSN_ROLE_NEAR);
         assert_true(s->mask[b] < .5f);
