@@ -117,9 +117,13 @@ static int write_json(const char *path, const cert_set *s, const dsn_trace_resul
                                              "null_upper_bound", 100 * c->v.p0, "tail_log10", c->v.tail_log10,
                                              "p_value", c->v.p_value, "p_adjusted", c->p_adj));
     }
-    json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:i, s:i, s:i, s:o, s:s?, s:s?, s:I, s:f, s:f}", "dsn_trace", 1, "cfg", cfg,
-                          "weights", weights, "weights_sha256", hw, "certificates", s->n, "skipped", s->skipped,
-                          "screen_images", t->n_screen, "top", top, "found",
+    json_t *fresh = json_array();
+    for(int k = 0; k < t->n_pool_top; ++k) json_array_append_new(fresh, dsn_verify_acc_json(&t->pool_top[k]));
+    json_t *pool = json_pack("{s:i, s:o, s:o, s:f}", "serials", t->n_pool, "screen_best", dsn_verify_acc_json(&t->pool_screen),
+                             "best_fresh", fresh, "seconds", t->pool_seconds);
+    json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:i, s:i, s:i, s:o, s:o, s:b, s:s?, s:s?, s:I, s:f, s:f}", "dsn_trace", 1,
+                          "cfg", cfg, "weights", weights, "weights_sha256", hw, "certificates", s->n, "skipped", s->skipped,
+                          "screen_images", t->n_screen, "null_pool", pool, "top", top, "inconclusive", t->inconclusive, "found",
                           t->found >= 0 ? s->cert[t->found].customer : NULL, "found_cert",
                           t->found >= 0 ? s->path[t->found] : NULL, "rows", (json_int_t)t->rows, "screen_seconds",
                           t->screen_seconds, "wall_seconds", t->seconds);
@@ -135,6 +139,10 @@ static void print_trace(const cert_set *cs, const dsn_trace_result *t, const dsn
     printf("  certificates    %d from %s verify against %s (%d skipped)\n", cs->n, dir, pub, cs->skipped);
     printf("  screening       %d images each, %ld rows in %.1f s (%.0f rows/s)\n", t->n_screen, (long)cs->n * t->n_screen,
            t->screen_seconds, t->screen_seconds > 0 ? cs->n * t->n_screen / t->screen_seconds : 0.0);
+    printf("  null pool       %d random serials screened the same way in %.1f s: the best %.2f%% on the screen,",
+           t->n_pool, t->pool_seconds, t->pool_screen.acc);
+    for(int k = 0; k < t->n_pool_top; ++k) printf("%s%.2f", k ? ", " : " its best on fresh images ", t->pool_top[k].acc);
+    printf("%%\n");
     printf("  candidates      tested on %d fresh images each (half with the serial, half for the null), "
            "p-values x %d\n", to->v.images, t->n_top);
     printf("    %-4s %-24s %10s %22s %10s %12s\n", "rank", "customer", "screen %", "with its serial % [95%]",
@@ -151,6 +159,10 @@ static void print_trace(const cert_set *cs, const dsn_trace_result *t, const dsn
     if(t->found >= 0)
         printf("  VERDICT         the serial issued to \"%s\" (%s, model \"%s\") unlocks this model (p <= %.3g)\n",
                cs->cert[t->found].customer, cs->path[t->found], cs->cert[t->found].model, to->v.alpha);
+    else if(t->inconclusive)
+        printf("  VERDICT         inconclusive: random serials unlock this model too (the pool's best %.2f%% against "
+               "%.2f%% raw), so the certificate that unlocks it best names nobody (best adjusted p = %.3g)\n",
+               t->unlock_pool.acc, t->unlock_raw.acc, best_p);
     else
         printf("  VERDICT         no issued certificate unlocks this model (best adjusted p = %.3g > %g)\n", best_p,
                to->v.alpha);
@@ -171,7 +183,7 @@ static int trace_readings(dsn_trace_result *t, const dsn_model *m, const cert_se
             dsn_error("trace: %s", err);
             return -1;
         }
-        if(t->found >= 0) break;
+        if(t->found >= 0 || t->inconclusive) break;
     }
     return 0;
 }
@@ -180,7 +192,7 @@ int dsn_cmd_trace(int argc, char **argv)
 {
     const char *cfg = NULL, *weights = NULL, *dir = NULL, *pub = NULL, *data = NULL, *list = NULL;
     const char *alpha_s = NULL, *json = NULL;
-    int images = 1000, serials = 20, seed = 0, batch = 256, screen = 50, top = 3, quiet = 0;
+    int images = 1000, serials = 20, seed = 0, batch = 256, screen = 50, top = 3, pool = 0, quiet = 0;
     const dsn_option opts[] = {
         {"--cfg", NULL, DSN_ARG_STR, &cfg, "FILE", "the suspect model's cfg (its [serial_stamp], if any, is ignored)"},
         {"--weights", NULL, DSN_ARG_STR, &weights, "FILE", "the suspect model's weights"},
@@ -190,6 +202,8 @@ int dsn_cmd_trace(int argc, char **argv)
         {"--list", NULL, DSN_ARG_STR, &list, "FILE", "test image list (default: the .data's valid=)"},
         {"--screen", NULL, DSN_ARG_INT, &screen, "N", "images each certificate is screened on (default 50)"},
         {"--top", NULL, DSN_ARG_INT, &top, "K", "best candidates tested with a p-value (default 3)"},
+        {"--pool", NULL, DSN_ARG_INT, &pool, "N", "random serials screened the same way, the null of the selection\n"
+                                                  "                         (default: as many as certificates, at least 100)"},
         {"--images", NULL, DSN_ARG_INT, &images, "N", "fresh images for each candidate's test (default 1000)"},
         {"--serials", NULL, DSN_ARG_INT, &serials, "K", "random serials in each test's null (default 20)"},
         {"--seed", NULL, DSN_ARG_INT, &seed, "N", "seed of the image split and the random serials (0)"},
@@ -202,8 +216,11 @@ int dsn_cmd_trace(int argc, char **argv)
         "trace", "--cfg C.cfg --weights W --certs DIR --pub owner.pub.pem --data D.data [options]",
         "Tries every certificate in DIR on the suspect model and names the customer whose serial\n"
         "unlocks it: all certificates are screened in batches on --screen images, then the --top best\n"
-        "are tested on fresh images as dsn verify does (p-values multiplied by --top). Certificates\n"
-        "that do not verify against --pub are skipped with a warning.\n"
+        "are tested on fresh images as dsn verify does (p-values multiplied by --top). The null goes\n"
+        "through the same selection: a pool of random serials is screened on the same images and its\n"
+        "--top best join each candidate's null, so the best of many innocent certificates is not\n"
+        "named on a model that random stamps unlock. Certificates that do not verify against --pub\n"
+        "are skipped with a warning.\n"
         "Exit status: 0 a customer named, 1 none, 2 bad input.",
     };
     int r = dsn_args_parse(argc, argv, opts, DSN_COUNT(opts), &u, NULL, 0, NULL);
@@ -215,12 +232,14 @@ int dsn_cmd_trace(int argc, char **argv)
     dsn_trace_opts to;
     dsn_trace_opts_init(&to);
     if(dsn_verify_check_args("trace", required, DSN_COUNT(required), alpha_s, &to.v.alpha) != 0) return DSN_EXIT_ERROR;
-    if(images < 2 || serials < 1 || seed < 0 || batch < 1 || batch > 4096 || screen < 1 || top < 1) {
-        dsn_error("trace: --images must be >= 2, --serials, --screen and --top >= 1, --seed >= 0, --batch 1..4096");
+    if(images < 2 || serials < 1 || seed < 0 || batch < 1 || batch > 4096 || screen < 1 || top < 1 || pool < 0) {
+        dsn_error("trace: --images must be >= 2, --serials, --screen and --top >= 1, --seed and --pool >= 0, "
+                  "--batch 1..4096");
         return DSN_EXIT_ERROR;
     }
     to.screen = screen;
     to.top = top;
+    to.pool = pool;
     to.v.images = images;
     to.v.serials = serials;
     to.v.seed = (uint64_t)seed;

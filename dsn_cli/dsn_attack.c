@@ -405,8 +405,9 @@ json_t *dsn_attack_trace(dsn_attack_ctx *a, network *net)
                                              c->screen.acc, "acc", c->v.cert.acc, "p_adjusted", c->p_adj));
     }
     const char *found = t.found >= 0 ? a->certs[t.found].customer : NULL;
-    json_t *o = json_pack("{s:s?, s:i, s:o, s:f}", "found", found, "certificates", a->n_certs, "top", top,
-                          "p_adjusted", t.n_top ? t.top[0].p_adj : 1.0);
+    json_t *o = json_pack("{s:s?, s:b, s:i, s:o, s:f, s:f}", "found", found, "inconclusive", t.inconclusive, "certificates",
+                          a->n_certs, "top", top, "p_adjusted", t.n_top ? t.top[0].p_adj : 1.0, "pool_best",
+                          t.n_pool_top ? t.pool_top[0].acc : 0.0);
     if(a->has_cert) json_object_set_new(o, "owner_customer_named", json_boolean(found && strcmp(found, a->cert.customer) == 0));
     dsn_trace_result_free(&t);
     return o;

@@ -107,9 +107,11 @@ void dsn_verify_result_free(dsn_verify_result *r)
 }
 
 /* The test on given disjoint image sets. */
+/* extra: right answers on S_null (n2 images) of n_extra more null conditions measured by the caller
+ * (trace's selected random serials), or NULL. */
 static int verify_on(dsn_verify_result *r, network *net, const dsn_geometry *g, const dsn_serial *serial,
                      const dsn_eval_data *test, const int *icert, int n1, const int *inull, int n2,
-                     const dsn_verify_opts *o, char *err, size_t errlen)
+                     const long *extra, int n_extra, const dsn_verify_opts *o, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
     double t0 = now_seconds();
@@ -145,8 +147,14 @@ static int verify_on(dsn_verify_result *r, network *net, const dsn_geometry *g, 
     long cr = 0;
     for(int i = 0; i < n2; ++i) cr += ok[at++];
     r->raw = dsn_eval_wilson(cr, n2);
-    double lvl = o->a / (K + 1);
+    double lvl = o->a / (K + 1 + n_extra);
     r->p0 = dsn_binom_upper(cr, n2, lvl);
+    r->n_selected = n_extra;
+    for(int j = 0; j < n_extra; ++j) {
+        double u = dsn_binom_upper(extra[j], n2, lvl);
+        if(u > r->p0) r->p0 = u;
+        if(j == 0 || extra[j] > r->selected_max.correct) r->selected_max = dsn_eval_wilson(extra[j], n2);
+    }
     r->n_random = K;
     r->random_max = -1;
     double sum = 0;
@@ -216,7 +224,7 @@ int dsn_verify_model(dsn_verify_result *r, network *net, const dsn_geometry *g, 
     dsn_rng_stream(&rng, o->seed, 0x73706c6974ull);
     shuffle(perm, test->n, &rng);
     int n1 = n / 2;
-    int rc = verify_on(r, net, g, serial, test, perm, n1, perm + n1, n - n1, o, err, errlen);
+    int rc = verify_on(r, net, g, serial, test, perm, n1, perm + n1, n - n1, NULL, 0, o, err, errlen);
     free(perm);
     return rc;
 }
@@ -229,6 +237,7 @@ void dsn_trace_opts_init(dsn_trace_opts *o)
     o->hypotheses = 1;
     o->screen = 50;
     o->top = 3;
+    o->pool = 0;
     dsn_verify_opts_init(&o->v);
 }
 
@@ -238,6 +247,7 @@ void dsn_trace_result_free(dsn_trace_result *r)
     for(int i = 0; i < r->n_top; ++i) dsn_verify_result_free(&r->top[i].v);
     free(r->top);
     free(r->screen_correct);
+    free(r->pool_top);
     memset(r, 0, sizeof *r);
 }
 
@@ -250,8 +260,18 @@ static int rank_cmp(const void *a, const void *b)
     return x->index - y->index;
 }
 
-/* The screening rows: all certificates in one run of batches, or, for sealed weights, one
- * certificate at a time between its unsealing and the sealing that restores the weights. */
+/* The n counts ranked best first (ties: the lower index). A malloc'ed [n], or NULL. */
+static rank *ranked(const long *correct, int n)
+{
+    rank *rk = malloc((size_t)n * sizeof *rk);
+    if(!rk) return NULL;
+    for(int s = 0; s < n; ++s) rk[s].correct = correct[s], rk[s].index = s;
+    qsort(rk, (size_t)n, sizeof *rk, rank_cmp);
+    return rk;
+}
+
+/* The screening rows: all serials in one run of batches, or, for sealed weights, one serial at a
+ * time between its unsealing and the sealing that restores the weights. */
 static int screen_rows(network *net, const dsn_eval_data *test, const int *img, const int *ser, long rows, int ns,
                        const dsn_serial *serials, rows_ctx *ctx, uint8_t *ok, int sealed, char *err, size_t errlen)
 {
@@ -277,79 +297,119 @@ static int screen_rows(network *net, const dsn_eval_data *test, const int *img, 
     return 0;
 }
 
-int dsn_trace_model(dsn_trace_result *r, network *net, const dsn_geometry *geos, const dsn_serial *serials,
-                    int n, const dsn_eval_data *test, const dsn_trace_opts *o, char *err, size_t errlen)
+/* Right answers of each of n serials (serials[s] stamped with geos[s]) on the same nimg images
+ * (imgs): correct[n]. */
+static int count_right(network *net, const dsn_eval_data *test, const int *imgs, int nimg, const dsn_serial *serials,
+                       const dsn_geometry *geos, int n, int sealed, long *correct, char *err, size_t errlen)
 {
-    memset(r, 0, sizeof *r);
-    r->found = -1;
-    double t0 = now_seconds();
-    if(check_net(net, test, err, errlen) != 0) return -1;
-    if(n < 1 || o->screen < 1 || o->top < 1 || o->v.images < 2) {
-        snprintf(err, errlen, "trace needs certificates, --screen >= 1, --top >= 1 and --images >= 2");
-        return -1;
-    }
-    int ns = o->screen, nv = o->v.images;
-    if(ns + 2 > test->n) ns = test->n - 2;
-    if(ns < 1) {
-        snprintf(err, errlen, "the test set has %d images: too few to screen and then test", test->n);
-        return -1;
-    }
-    if(ns + nv > test->n) nv = test->n - ns;
-    int *perm = malloc((size_t)test->n * sizeof *perm), *img = NULL, *ser = NULL;
-    uint8_t *ok = NULL;
-    rank *rk = malloc((size_t)n * sizeof *rk);
-    long rows = (long)n * ns;
-    r->screen_correct = calloc((size_t)n, sizeof *r->screen_correct);
+    long rows = (long)n * nimg;
+    int *img = malloc((size_t)rows * sizeof *img), *ser = malloc((size_t)rows * sizeof *ser);
+    uint8_t *ok = malloc((size_t)rows);
     int rc = -1;
-    if(!perm || !rk || !r->screen_correct || !(img = malloc((size_t)rows * sizeof *img)) ||
-       !(ser = malloc((size_t)rows * sizeof *ser)) || !(ok = malloc((size_t)rows))) {
+    if(!img || !ser || !ok) {
         snprintf(err, errlen, "out of memory for %ld screening rows", rows);
         goto done;
     }
-    for(int i = 0; i < test->n; ++i) perm[i] = i;
-    dsn_rng rng;
-    dsn_rng_stream(&rng, o->v.seed, 0x7472616365ull);
-    shuffle(perm, test->n, &rng);
     long at = 0;
     for(int s = 0; s < n; ++s) {
-        for(int i = 0; i < ns; ++i, ++at) img[at] = perm[i], ser[at] = s;
+        for(int i = 0; i < nimg; ++i, ++at) img[at] = imgs[i], ser[at] = s;
     }
     rows_ctx ctx = {ser, serials, geos, 0, test->c};
-    if(screen_rows(net, test, img, ser, rows, ns, serials, &ctx, ok, o->sealed, err, errlen) != 0) goto done;
+    if(screen_rows(net, test, img, ser, rows, nimg, serials, &ctx, ok, sealed, err, errlen) != 0) goto done;
     at = 0;
     for(int s = 0; s < n; ++s) {
-        for(int i = 0; i < ns; ++i) r->screen_correct[s] += ok[at++];
-        rk[s].correct = r->screen_correct[s];
-        rk[s].index = s;
+        correct[s] = 0;
+        for(int i = 0; i < nimg; ++i) correct[s] += ok[at++];
     }
-    r->n = n;
-    r->n_screen = ns;
-    r->rows = rows;
-    r->screen_seconds = now_seconds() - t0;
-    qsort(rk, (size_t)n, sizeof *rk, rank_cmp);
-    r->n_top = o->top < n ? o->top : n;
-    if(!(r->top = calloc((size_t)r->n_top, sizeof *r->top))) {
+    rc = 0;
+done:
+    free(img);
+    free(ser);
+    free(ok);
+    return rc;
+}
+
+/* The null of the selection: the pool's random serials (the certificates' lengths and geometries
+ * in turn) screened on the certificates' images, and the best r->n_top of them counted on S_null
+ * (null_img, n2 images): extra[n_pool_top]. */
+static int trace_pool(dsn_trace_result *r, network *net, const dsn_geometry *geos, const dsn_serial *serials, int n,
+                      const dsn_eval_data *test, const int *screen_img, const int *null_img, int n2,
+                      const dsn_trace_opts *o, long *extra, char *err, size_t errlen)
+{
+    double t0 = now_seconds();
+    int np = o->pool > 0 ? o->pool : (n > 100 ? n : 100), m = r->n_top < np ? r->n_top : np;
+    dsn_serial *ps = malloc((size_t)np * sizeof *ps), *sel = malloc((size_t)m * sizeof *sel);
+    dsn_geometry *pg = malloc((size_t)np * sizeof *pg), *selg = malloc((size_t)m * sizeof *selg);
+    long *pc = malloc((size_t)np * sizeof *pc);
+    rank *rk = NULL;
+    int rc = -1;
+    if(!ps || !sel || !pg || !selg || !pc || !(r->pool_top = calloc((size_t)m, sizeof *r->pool_top))) {
+        snprintf(err, errlen, "out of memory for %d random serials", np);
+        goto done;
+    }
+    dsn_rng rng;
+    dsn_rng_stream(&rng, o->v.seed, 0x706f6f6cull);
+    for(int i = 0; i < np; ++i) {
+        dsn_eval_forged(&ps[i], 1, &serials[i % n], &rng);
+        pg[i] = geos[i % n];
+    }
+    if(count_right(net, test, screen_img, r->n_screen, ps, pg, np, o->sealed, pc, err, errlen) != 0) goto done;
+    if(!(rk = ranked(pc, np))) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
-    int n1 = nv / 2, n2 = nv - n1;
+    for(int k = 0; k < m; ++k) sel[k] = ps[rk[k].index], selg[k] = pg[rk[k].index];
+    if(count_right(net, test, null_img, n2, sel, selg, m, o->sealed, extra, err, errlen) != 0) goto done;
+    r->n_pool = np;
+    r->n_pool_top = m;
+    r->pool_screen = dsn_eval_wilson(rk[0].correct, r->n_screen);
+    for(int k = 0; k < m; ++k) r->pool_top[k] = dsn_eval_wilson(extra[k], n2);
+    r->rows += (long)np * r->n_screen + (long)m * n2;
+    rc = 0;
+done:
+    free(ps);
+    free(sel);
+    free(pg);
+    free(selg);
+    free(pc);
+    free(rk);
+    r->pool_seconds = now_seconds() - t0;
+    return rc;
+}
+
+/* The pool's best random serial answers significantly better than raw input on the same images
+ * (above raw's upper bound at level a, with p <= alpha): stamps in general unlock this model, so
+ * which certificate does best says nothing about who leaked it. */
+static int stamps_unlock(const dsn_verify_result *v, const dsn_verify_opts *o)
+{
+    if(!v->n_selected) return 0;
+    double u = dsn_binom_upper(v->raw.correct, v->n_null, o->a);
+    return dsn_binom_log10_sf(v->selected_max.correct, v->n_null, u) <= log10(o->alpha);
+}
+
+/* Each candidate's test on fresh images (S_cert: fresh[0..n1), S_null: the n2 after), the pool's
+ * best among its null conditions; the p-values times the candidates tested (and the readings). */
+static int trace_test(dsn_trace_result *r, network *net, const dsn_geometry *geos, const dsn_serial *serials,
+                      const dsn_eval_data *test, const int *fresh, int n1, int n2, const rank *rk, const long *extra,
+                      const dsn_trace_opts *o, char *err, size_t errlen)
+{
     for(int k = 0; k < r->n_top; ++k) {
         dsn_trace_cand *c = &r->top[k];
         c->index = rk[k].index;
-        c->screen = dsn_eval_wilson(rk[k].correct, ns);
+        c->screen = dsn_eval_wilson(rk[k].correct, r->n_screen);
         dsn_verify_opts vo = o->v;
         vo.seed = o->v.seed + 1000003ull * (uint64_t)(k + 1);
         if(o->sealed && dsn_seal_network(net, 0, net->n, &serials[c->index], DSN_UNSEAL) != 0) {
             snprintf(err, errlen, "cannot unseal the weights");
-            goto done;
+            return -1;
         }
-        int vrc = verify_on(&c->v, net, &geos[c->index], &serials[c->index], test, perm + ns, n1, perm + ns + n1, n2,
-                            &vo, err, errlen);
+        int vrc = verify_on(&c->v, net, &geos[c->index], &serials[c->index], test, fresh, n1, fresh + n1, n2, extra,
+                            r->n_pool_top, &vo, err, errlen);
         if(o->sealed && dsn_seal_network(net, 0, net->n, &serials[c->index], DSN_SEAL) != 0) {
             snprintf(err, errlen, "cannot seal the weights again");
-            goto done;
+            return -1;
         }
-        if(vrc != 0) goto done;
+        if(vrc != 0) return -1;
         c->p_adj = fmin(1, c->v.p_value * r->n_top * (o->hypotheses > 1 ? o->hypotheses : 1));
         r->rows += c->v.rows;
     }
@@ -360,14 +420,68 @@ int dsn_trace_model(dsn_trace_result *r, network *net, const dsn_geometry *geos,
            (r->top[k].p_adj == r->top[best].p_adj && r->top[k].v.cert.correct > r->top[best].v.cert.correct))
             best = k;
     }
-    if(best >= 0 && r->top[best].p_adj <= o->v.alpha) r->found = r->top[best].index;
+    if(best >= 0 && r->top[best].p_adj <= o->v.alpha) {
+        const dsn_verify_result *v = &r->top[best].v;
+        if(stamps_unlock(v, &o->v)) {
+            r->inconclusive = 1;
+            r->unlock_pool = v->selected_max;
+            r->unlock_raw = v->raw;
+        } else {
+            r->found = r->top[best].index;
+        }
+    }
+    return 0;
+}
+
+int dsn_trace_model(dsn_trace_result *r, network *net, const dsn_geometry *geos, const dsn_serial *serials,
+                    int n, const dsn_eval_data *test, const dsn_trace_opts *o, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    r->found = -1;
+    double t0 = now_seconds();
+    if(check_net(net, test, err, errlen) != 0) return -1;
+    if(n < 1 || o->screen < 1 || o->top < 1 || o->v.images < 2 || o->pool < 0) {
+        snprintf(err, errlen, "trace needs certificates, --screen >= 1, --top >= 1, --images >= 2 and --pool >= 0");
+        return -1;
+    }
+    int ns = o->screen, nv = o->v.images, nt = o->top < n ? o->top : n;
+    if(ns + 2 > test->n) ns = test->n - 2;
+    if(ns < 1) {
+        snprintf(err, errlen, "the test set has %d images: too few to screen and then test", test->n);
+        return -1;
+    }
+    if(ns + nv > test->n) nv = test->n - ns;
+    int *perm = malloc((size_t)test->n * sizeof *perm), rc = -1;
+    long *extra = calloc((size_t)nt, sizeof *extra);
+    rank *rk = NULL;
+    r->screen_correct = calloc((size_t)n, sizeof *r->screen_correct);
+    if(!perm || !extra || !r->screen_correct || !(r->top = calloc((size_t)nt, sizeof *r->top))) {
+        snprintf(err, errlen, "out of memory for %d certificates", n);
+        goto done;
+    }
+    r->n = n;
+    r->n_screen = ns;
+    r->n_top = nt;
+    for(int i = 0; i < test->n; ++i) perm[i] = i;
+    dsn_rng rng;
+    dsn_rng_stream(&rng, o->v.seed, 0x7472616365ull);
+    shuffle(perm, test->n, &rng);
+    if(count_right(net, test, perm, ns, serials, geos, n, o->sealed, r->screen_correct, err, errlen) != 0) goto done;
+    r->rows = (long)n * ns;
+    r->screen_seconds = now_seconds() - t0;
+    if(!(rk = ranked(r->screen_correct, n))) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    int n1 = nv / 2, n2 = nv - n1;
+    if(trace_pool(r, net, geos, serials, n, test, perm, perm + ns + n1, n2, o, extra, err, errlen) != 0 ||
+       trace_test(r, net, geos, serials, test, perm + ns, n1, n2, rk, extra, o, err, errlen) != 0)
+        goto done;
     rc = 0;
 done:
     free(perm);
+    free(extra);
     free(rk);
-    free(img);
-    free(ser);
-    free(ok);
     if(rc != 0) dsn_trace_result_free(r);
     r->seconds = now_seconds() - t0;
     return rc;

@@ -26,7 +26,22 @@
  *
  * Trace screens every certificate on a small set S_screen (rows batched: certificates x images),
  * then tests the `top` best on fresh images exactly as above; their p-values are multiplied by
- * `top` (Bonferroni over the candidates tested; the screening used other images). */
+ * `top` (Bonferroni over the candidates tested; the screening used other images). The best of
+ * many screened serials is not a random serial, though: on a model that random stamps unlock to
+ * uneven degrees (a thief's loose new lock answers any stamp at 40-80%), the best of 100 innocent
+ * certificates beats the best of K random serials on fresh images too, and the test above would
+ * name its customer. So the null also goes through the selection: a pool of random serials (as
+ * many as certificates, at least 100; the certificates' lengths and geometries in turn) is
+ * screened on the same S_screen, and its `top` best join every candidate's null conditions on
+ * S_null (K + 1 + top conditions in the Bonferroni level). An innocent certificate is then one
+ * more draw of the same selection as the pool's best, and it has to beat their upper bound. That
+ * alone leaves the case where the certificates' best beats the pool's by luck (the two are equal
+ * in distribution, and a steep lock turns a bit or two of luck into many points), so a second
+ * rule: when the pool's best answers significantly better than raw input on the same images
+ * (above raw's upper bound at level a, p <= alpha), random stamps unlock the model, which
+ * certificate unlocks it best is no evidence of who leaked it, and trace names nobody
+ * (inconclusive). A keyed model answers random serials at raw's level (chance), so the rule
+ * costs nothing there. */
 #ifndef DSN_VERIFY_H
 #define DSN_VERIFY_H
 
@@ -65,6 +80,8 @@ typedef struct dsn_verify_result {
     dsn_eval_acc *random;        /* [n_random] each random serial on S_null                  */
     double random_mean;
     int random_max;              /* index of the best random serial                           */
+    int n_selected;              /* more null conditions (trace: the pool's best), and the     */
+    dsn_eval_acc selected_max;   /* best of them on S_null                                     */
     double p0;                   /* the null's upper bound (fraction)                          */
     double tail_log10;           /* log10 P(Bin(n_cert, p0) >= correct)                        */
     double p_value;              /* min(1, tail + a)                                           */
@@ -89,6 +106,9 @@ typedef struct dsn_trace_opts {
     int hypotheses;          /* readings of the model tried so far (1, or 2 when the sealed one
                                 is tried after the plain one): p-values are multiplied by it  */
     int top;                 /* candidates tested with a p-value (default 3)               */
+    int pool;                /* random serials screened as the certificates are, the null of
+                                the selection (0, the default: as many as certificates, at
+                                least 100)                                                   */
     dsn_verify_opts v;       /* the test of each candidate; images split after S_screen    */
 } dsn_trace_opts;
 
@@ -107,9 +127,17 @@ typedef struct dsn_trace_result {
     int n_screen;
     int n_top;
     dsn_trace_cand *top;     /* [n_top], best screen first                                 */
+    int n_pool;              /* random serials screened                                    */
+    dsn_eval_acc pool_screen;  /* the best of them on S_screen                             */
+    int n_pool_top;
+    dsn_eval_acc *pool_top;  /* [n_pool_top] the pool's best on S_null, best screen first   */
     int found;               /* index of the named certificate, or -1                      */
+    int inconclusive;        /* a candidate passed, but the pool's best random serial also
+                                beats raw input: stamps in general unlock the model, nobody
+                                is named (found -1)                                          */
+    dsn_eval_acc unlock_pool, unlock_raw;  /* then: the pool's best and raw input on S_null  */
     long rows;
-    double seconds, screen_seconds;
+    double seconds, screen_seconds, pool_seconds;
 } dsn_trace_result;
 
 /* serials[i] stamped with geos[i] (each placed for the network's input). Returns 0, or -1 with
