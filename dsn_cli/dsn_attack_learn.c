@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "dsn_layers.h"
+#include "dsn_seal.h"
 #include "dsn_util.h"
 
 #define CACHE_TAG "fit1"
@@ -27,20 +28,23 @@ typedef struct variant {
     keep_rule keep;
     int frozen;          /* the kept layers do not learn                      */
     const char *what;
+    int resealed;        /* the kept layers sealed again under a random serial  */
 } variant;
 
 static const variant finetune_variants[] = {
-    {"keep", KEEP_ALL, 0, "every stolen layer, all fine-tuned"},
-    {"reinit-fc", KEEP_CONV, 0, "fully connected layers re-initialised, all fine-tuned"},
-    {"reinit-lastconv", KEEP_ALL_BUT_LASTCONV, 0, "last convolution re-initialised, all fine-tuned"},
+    {"keep", KEEP_ALL, 0, "every stolen layer, all fine-tuned", 0},
+    {"reinit-fc", KEEP_CONV, 0, "fully connected layers re-initialised, all fine-tuned", 0},
+    {"reinit-lastconv", KEEP_ALL_BUT_LASTCONV, 0, "last convolution re-initialised, all fine-tuned", 0},
+    {"resealed-conv", KEEP_CONV, 0, "the stolen convolutions sealed again under a random serial (their values, not "
+     "where they sit: on a sealed model, what the seal leaves), fully connected layers re-initialised, all fine-tuned", 1},
 };
 static const variant transfer_variants[] = {
-    {"conv-trained", KEEP_CONV, 0, "stolen convolutions (G_e), fresh fully connected head, all trained"},
-    {"conv-frozen", KEEP_CONV, 1, "stolen convolutions frozen, fresh head trained"},
-    {"fc1-trained", KEEP_CONV_FC1, 0, "stolen convolutions and fc1, fresh last layer, all trained"},
-    {"fc1-frozen", KEEP_CONV_FC1, 1, "stolen convolutions and fc1 frozen, fresh last layer trained"},
+    {"conv-trained", KEEP_CONV, 0, "stolen convolutions (G_e), fresh fully connected head, all trained", 0},
+    {"conv-frozen", KEEP_CONV, 1, "stolen convolutions frozen, fresh head trained", 0},
+    {"fc1-trained", KEEP_CONV_FC1, 0, "stolen convolutions and fc1, fresh last layer, all trained", 0},
+    {"fc1-frozen", KEEP_CONV_FC1, 1, "stolen convolutions and fc1 frozen, fresh last layer trained", 0},
 };
-static const variant scratch_variant = {"scratch", KEEP_NONE, 0, "the same network from scratch"};
+static const variant scratch_variant = {"scratch", KEEP_NONE, 0, "the same network from scratch", 0};
 
 static int kept(const network *net, keep_rule k, int i)
 {
@@ -70,6 +74,21 @@ static int apply_variant(dsn_attack_ctx *a, network *net, const variant *v)
         if(v->frozen) net->layers[i].learning_rate_scale = 0;
     }
     if(v->frozen && first_trainable > 0) net->layers[first_trainable - 1].stopbackward = 1;
+    return 0;
+}
+
+/* The kept layers sealed once more under a random serial of the seed: their values, not their
+ * places (what sealing leaves a thief). */
+static int reseal_kept(dsn_attack_ctx *a, network *net, const variant *v, uint64_t seed)
+{
+    dsn_serial key, none = {.nbits = a->geo.bits};
+    dsn_rng r;
+    dsn_rng_stream(&r, dsn_attack_seed(seed, "reseal", 0, 0), 1);
+    dsn_eval_forged(&key, 1, &none, &r);
+    for(int i = 0; i < net->n; ++i) {
+        if(!kept(net, v->keep, i) || !dsn_layer_has_params(&net->layers[i])) continue;
+        if(dsn_seal_network(net, i, i + 1, &key, DSN_SEAL) != 0) return dsn_attack_fail(a, "sealing layer %d failed", i);
+    }
     return 0;
 }
 
@@ -122,9 +141,9 @@ static json_t *run_fit(dsn_attack_ctx *a, const run_spec *s)
     char key[1024], img_sha[65];
     dsn_ints_sha256(img_sha, s->idx, s->n);
     /* keyed by what the run does, not by its name: finetune's reinit-fc is transfer's conv-trained */
-    snprintf(key, sizeof key, "%s|keep=%d|frozen=%d|cfg=%s|w=%s|task=%s|n=%d|img=%s|it=%d|b=%d|lr=%.6g|seed=%llu|test=%d",
-             CACHE_TAG, (int)s->v->keep, s->v->frozen, a->cfg_sha, s->v->keep == KEEP_NONE ? "-" : a->weights_sha,
-             s->t->name, s->n, img_sha, s->iterations, a->o->batch, s->lr, (unsigned long long)s->seed, s->t->n_test);
+    snprintf(key, sizeof key, "%s|keep=%d|frozen=%d%s|cfg=%s|w=%s|task=%s|n=%d|img=%s|it=%d|b=%d|lr=%.6g|seed=%llu|test=%d",
+             CACHE_TAG, (int)s->v->keep, s->v->frozen, s->v->resealed ? "|resealed" : "", a->cfg_sha,
+             s->v->keep == KEEP_NONE ? "-" : a->weights_sha, s->t->name, s->n, img_sha, s->iterations, a->o->batch, s->lr, (unsigned long long)s->seed, s->t->n_test);
     json_t *hit = dsn_attack_cache_get(a, key);
     if(hit && (!s->trace || json_object_get(hit, "trace"))) {
         json_t *o = json_deep_copy(hit);
@@ -136,7 +155,7 @@ static json_t *run_fit(dsn_attack_ctx *a, const run_spec *s)
     dsn_model m;
     unsigned init = (unsigned)dsn_attack_seed(s->seed, "init", 0, 0);
     if(fresh_for_task(a, &m, s->t, init) != 0) return NULL;
-    if(apply_variant(a, m.net, s->v) != 0) {
+    if(apply_variant(a, m.net, s->v) != 0 || (s->v->resealed && reseal_kept(a, m.net, s->v, s->seed) != 0)) {
         dsn_model_free(&m);
         return NULL;
     }

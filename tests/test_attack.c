@@ -453,8 +453,16 @@ static void test_attack_finetune_and_baseline(void **state)
     assert_string_equal(json_string_value(json_object_get(r0, "size")), "20");
     assert_string_equal(json_string_value(json_object_get(r0, "seeds")), "0,1");
     assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, 1), "n")), 20);   /* 10% of 200 */
-    assert_int_equal(json_array_size(json_object_get(r0, "variants")), 3 * 2);
+    assert_int_equal(json_array_size(json_object_get(r0, "variants")), 4 * 2);
     assert_int_equal(json_array_size(json_object_get(r0, "scratch")), 2);
+    /* resealed-conv is its own run (the convolutions' values moved), not reinit-fc's record: the same
+     * images, order and fresh head, another start */
+    json_t *rf = json_array_get(json_object_get(r0, "variants"), 2), *rs = json_array_get(json_object_get(r0, "variants"), 6);
+    assert_string_equal(json_string_value(json_object_get(rf, "variant")), "reinit-fc");
+    assert_string_equal(json_string_value(json_object_get(rs, "variant")), "resealed-conv");
+    json_t *f0 = json_array_get(json_object_get(rf, "runs"), 0), *s0 = json_array_get(json_object_get(rs, "runs"), 0);
+    assert_string_equal(json_string_value(json_object_get(f0, "order_sha256")), json_string_value(json_object_get(s0, "order_sha256")));
+    assert_true(json_number_value(json_object_get(f0, "loss_first")) != json_number_value(json_object_get(s0, "loss_first")));
     check_same_budget(r0);
     check_same_budget(json_array_get(rows, 1));
     /* both seeds ran on different images; the curve has a point before training and at the end */
