@@ -219,9 +219,10 @@ int dsn_cmd_trace(int argc, char **argv)
         "are tested on fresh images as dsn verify does (p-values multiplied by --top). The null goes\n"
         "through the same selection: a pool of random serials is screened on the same images and its\n"
         "--top best join each candidate's null, so the best of many innocent certificates is not\n"
-        "named on a model that random stamps unlock. Certificates that do not verify against --pub\n"
-        "are skipped with a warning.\n"
-        "Exit status: 0 a customer named, 1 none, 2 bad input.",
+        "named on a model that random stamps unlock; when the pool's best beats raw input, random\n"
+        "stamps open the model and nobody is named (inconclusive). Certificates that do not verify\n"
+        "against --pub are skipped with a warning.\n"
+        "Exit status: 0 a customer named, 1 none (or inconclusive), 2 bad input.",
     };
     int r = dsn_args_parse(argc, argv, opts, DSN_COUNT(opts), &u, NULL, 0, NULL);
     if(r != DSN_ARGS_RUN) return r == DSN_ARGS_HELP ? DSN_EXIT_OK : DSN_EXIT_ERROR;
