@@ -106,9 +106,8 @@ void dsn_verify_result_free(dsn_verify_result *r)
     memset(r, 0, sizeof *r);
 }
 
-/* The test on given disjoint image sets. */
-/* extra: right answers on S_null (n2 images) of n_extra more null conditions measured by the caller
- * (trace's selected random serials), or NULL. */
+/* The test on given disjoint image sets. extra: right answers on S_null (n2 images) of n_extra
+ * more null conditions the caller measured (trace's pool of random serials, its best), or NULL. */
 static int verify_on(dsn_verify_result *r, network *net, const dsn_geometry *g, const dsn_serial *serial,
                      const dsn_eval_data *test, const int *icert, int n1, const int *inull, int n2,
                      const long *extra, int n_extra, const dsn_verify_opts *o, char *err, size_t errlen)
