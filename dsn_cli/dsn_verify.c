@@ -106,11 +106,11 @@ void dsn_verify_result_free(dsn_verify_result *r)
     memset(r, 0, sizeof *r);
 }
 
-/* The test on given disjoint image sets. extra: right answers on S_null (n2 images) of n_extra
- * more null conditions the caller measured (trace's pool of random serials, its best), or NULL. */
+/* The test on given disjoint image sets. extra: n_extra more null conditions the caller measured
+ * on S_null (trace's pool of random serials, its best), or NULL. */
 static int verify_on(dsn_verify_result *r, network *net, const dsn_geometry *g, const dsn_serial *serial,
                      const dsn_eval_data *test, const int *icert, int n1, const int *inull, int n2,
-                     const long *extra, int n_extra, const dsn_verify_opts *o, char *err, size_t errlen)
+                     const dsn_eval_acc *extra, int n_extra, const dsn_verify_opts *o, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
     double t0 = now_seconds();
@@ -148,11 +148,9 @@ static int verify_on(dsn_verify_result *r, network *net, const dsn_geometry *g, 
     r->raw = dsn_eval_wilson(cr, n2);
     double lvl = o->a / (K + 1 + n_extra);
     r->p0 = dsn_binom_upper(cr, n2, lvl);
-    r->n_selected = n_extra;
     for(int j = 0; j < n_extra; ++j) {
-        double u = dsn_binom_upper(extra[j], n2, lvl);
+        double u = dsn_binom_upper(extra[j].correct, n2, lvl);
         if(u > r->p0) r->p0 = u;
-        if(j == 0 || extra[j] > r->selected_max.correct) r->selected_max = dsn_eval_wilson(extra[j], n2);
     }
     r->n_random = K;
     r->random_max = -1;
@@ -330,16 +328,16 @@ done:
 
 /* The null of the selection: the pool's random serials (the certificates' lengths and geometries
  * in turn) screened on the certificates' images, and the best r->n_top of them counted on S_null
- * (null_img, n2 images): extra[n_pool_top]. */
+ * (null_img, n2 images): r->pool_top. */
 static int trace_pool(dsn_trace_result *r, network *net, const dsn_geometry *geos, const dsn_serial *serials, int n,
                       const dsn_eval_data *test, const int *screen_img, const int *null_img, int n2,
-                      const dsn_trace_opts *o, long *extra, char *err, size_t errlen)
+                      const dsn_trace_opts *o, char *err, size_t errlen)
 {
     double t0 = now_seconds();
     int np = o->pool > 0 ? o->pool : (n > 100 ? n : 100), m = r->n_top < np ? r->n_top : np;
     dsn_serial *ps = malloc((size_t)np * sizeof *ps), *sel = malloc((size_t)m * sizeof *sel);
     dsn_geometry *pg = malloc((size_t)np * sizeof *pg), *selg = malloc((size_t)m * sizeof *selg);
-    long *pc = malloc((size_t)np * sizeof *pc);
+    long *pc = malloc((size_t)np * sizeof *pc);   /* right answers: the screen's, then the best's */
     rank *rk = NULL;
     int rc = -1;
     if(!ps || !sel || !pg || !selg || !pc || !(r->pool_top = calloc((size_t)m, sizeof *r->pool_top))) {
@@ -358,11 +356,11 @@ static int trace_pool(dsn_trace_result *r, network *net, const dsn_geometry *geo
         goto done;
     }
     for(int k = 0; k < m; ++k) sel[k] = ps[rk[k].index], selg[k] = pg[rk[k].index];
-    if(count_right(net, test, null_img, n2, sel, selg, m, o->sealed, extra, err, errlen) != 0) goto done;
+    if(count_right(net, test, null_img, n2, sel, selg, m, o->sealed, pc, err, errlen) != 0) goto done;
     r->n_pool = np;
     r->n_pool_top = m;
     r->pool_screen = dsn_eval_wilson(rk[0].correct, r->n_screen);
-    for(int k = 0; k < m; ++k) r->pool_top[k] = dsn_eval_wilson(extra[k], n2);
+    for(int k = 0; k < m; ++k) r->pool_top[k] = dsn_eval_wilson(pc[k], n2);
     r->rows += (long)np * r->n_screen + (long)m * n2;
     rc = 0;
 done:
@@ -376,20 +374,26 @@ done:
     return rc;
 }
 
-/* The pool's best random serial answers significantly better than raw input on the same images
- * (above raw's upper bound at level a, with p <= alpha): stamps in general unlock this model, so
- * which certificate does best says nothing about who leaked it. */
-static int stamps_unlock(const dsn_verify_result *v, const dsn_verify_opts *o)
+/* The pool's best random serial (on S_null) answers significantly better than raw input on the
+ * same images (above raw's upper bound at level a, with p <= alpha): stamps in general unlock this
+ * model, so which certificate does best says nothing about who leaked it. Sets unlock_pool and
+ * unlock_raw when it does. */
+static int stamps_unlock(dsn_trace_result *r, const dsn_verify_result *v, const dsn_verify_opts *o)
 {
-    if(!v->n_selected) return 0;
+    if(!r->n_pool_top) return 0;
+    const dsn_eval_acc *best = &r->pool_top[0];
+    for(int k = 1; k < r->n_pool_top; ++k) best = r->pool_top[k].correct > best->correct ? &r->pool_top[k] : best;
     double u = dsn_binom_upper(v->raw.correct, v->n_null, o->a);
-    return dsn_binom_log10_sf(v->selected_max.correct, v->n_null, u) <= log10(o->alpha);
+    if(dsn_binom_log10_sf(best->correct, v->n_null, u) > log10(o->alpha)) return 0;
+    r->unlock_pool = *best;
+    r->unlock_raw = v->raw;
+    return 1;
 }
 
 /* Each candidate's test on fresh images (S_cert: fresh[0..n1), S_null: the n2 after), the pool's
  * best among its null conditions; the p-values times the candidates tested (and the readings). */
 static int trace_test(dsn_trace_result *r, network *net, const dsn_geometry *geos, const dsn_serial *serials,
-                      const dsn_eval_data *test, const int *fresh, int n1, int n2, const rank *rk, const long *extra,
+                      const dsn_eval_data *test, const int *fresh, int n1, int n2, const rank *rk,
                       const dsn_trace_opts *o, char *err, size_t errlen)
 {
     for(int k = 0; k < r->n_top; ++k) {
@@ -402,8 +406,8 @@ static int trace_test(dsn_trace_result *r, network *net, const dsn_geometry *geo
             snprintf(err, errlen, "cannot unseal the weights");
             return -1;
         }
-        int vrc = verify_on(&c->v, net, &geos[c->index], &serials[c->index], test, fresh, n1, fresh + n1, n2, extra,
-                            r->n_pool_top, &vo, err, errlen);
+        int vrc = verify_on(&c->v, net, &geos[c->index], &serials[c->index], test, fresh, n1, fresh + n1, n2,
+                            r->pool_top, r->n_pool_top, &vo, err, errlen);
         if(o->sealed && dsn_seal_network(net, 0, net->n, &serials[c->index], DSN_SEAL) != 0) {
             snprintf(err, errlen, "cannot seal the weights again");
             return -1;
@@ -420,14 +424,8 @@ static int trace_test(dsn_trace_result *r, network *net, const dsn_geometry *geo
             best = k;
     }
     if(best >= 0 && r->top[best].p_adj <= o->v.alpha) {
-        const dsn_verify_result *v = &r->top[best].v;
-        if(stamps_unlock(v, &o->v)) {
-            r->inconclusive = 1;
-            r->unlock_pool = v->selected_max;
-            r->unlock_raw = v->raw;
-        } else {
-            r->found = r->top[best].index;
-        }
+        if(stamps_unlock(r, &r->top[best].v, &o->v)) r->inconclusive = 1;
+        else r->found = r->top[best].index;
     }
     return 0;
 }
@@ -451,10 +449,9 @@ int dsn_trace_model(dsn_trace_result *r, network *net, const dsn_geometry *geos,
     }
     if(ns + nv > test->n) nv = test->n - ns;
     int *perm = malloc((size_t)test->n * sizeof *perm), rc = -1;
-    long *extra = calloc((size_t)nt, sizeof *extra);
     rank *rk = NULL;
     r->screen_correct = calloc((size_t)n, sizeof *r->screen_correct);
-    if(!perm || !extra || !r->screen_correct || !(r->top = calloc((size_t)nt, sizeof *r->top))) {
+    if(!perm || !r->screen_correct || !(r->top = calloc((size_t)nt, sizeof *r->top))) {
         snprintf(err, errlen, "out of memory for %d certificates", n);
         goto done;
     }
@@ -473,13 +470,12 @@ int dsn_trace_model(dsn_trace_result *r, network *net, const dsn_geometry *geos,
         goto done;
     }
     int n1 = nv / 2, n2 = nv - n1;
-    if(trace_pool(r, net, geos, serials, n, test, perm, perm + ns + n1, n2, o, extra, err, errlen) != 0 ||
-       trace_test(r, net, geos, serials, test, perm + ns, n1, n2, rk, extra, o, err, errlen) != 0)
+    if(trace_pool(r, net, geos, serials, n, test, perm, perm + ns + n1, n2, o, err, errlen) != 0 ||
+       trace_test(r, net, geos, serials, test, perm + ns, n1, n2, rk, o, err, errlen) != 0)
         goto done;
     rc = 0;
 done:
     free(perm);
-    free(extra);
     free(rk);
     if(rc != 0) dsn_trace_result_free(r);
     r->seconds = now_seconds() - t0;

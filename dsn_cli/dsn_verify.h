@@ -80,8 +80,6 @@ typedef struct dsn_verify_result {
     dsn_eval_acc *random;        /* [n_random] each random serial on S_null                  */
     double random_mean;
     int random_max;              /* index of the best random serial                           */
-    int n_selected;              /* more null conditions (trace: the pool's best), and the     */
-    dsn_eval_acc selected_max;   /* best of them on S_null                                     */
     double p0;                   /* the null's upper bound (fraction)                          */
     double tail_log10;           /* log10 P(Bin(n_cert, p0) >= correct)                        */
     double p_value;              /* min(1, tail + a)                                           */
