@@ -13,9 +13,9 @@
  * (save_weights_upto), so the two models compute the same function.
  *
  * Sealed by default: with the customer's serial (--cert C.sn or --serial KEY) the weights are
- * written sealed to it (layers/dsn_seal.h: a keyed permutation and sign flips per tensor) and the
- * cfg's [serial_stamp] says sealed=1, so the file is worth nothing without the serial; --no-seal
- * writes them in the clear (the learned lock alone).
+ * written sealed to it (layers/dsn_seal.h, version 2: every weight padded with a keyed uniform
+ * draw over a range of moderate floats) and the cfg's [serial_stamp] says sealed=2, so the file
+ * is worth nothing without the serial; --no-seal writes them in the clear (the learned lock alone).
  *
  * That is checked before anything is written: both models are loaded with Darknet (the customer's
  * unsealed by its serial, as darknet will) and run on random inputs stamped with a random serial;
@@ -412,12 +412,17 @@ static int check_models(network *student, network *customer, int kl, const dsn_s
  * student in memory is left as it was. */
 static int seal_and_save(network *student, int kl, const export_job *job, const char *path)
 {
-    if(job->seal && dsn_seal_network(student, 0, kl, &job->serial, DSN_SEAL) != 0) {
+    if(job->seal && dsn_seal_fits(student, 0, kl, DSN_SEAL_LATEST) == 0) {
+        dsn_error("export: cannot seal the weights: one is outside the seal's range (|w| >= 64, a negative variance, "
+                  "or not finite: did training diverge?)");
+        return -1;
+    }
+    if(job->seal && dsn_seal_network(student, 0, kl, &job->serial, DSN_SEAL_LATEST, DSN_SEAL) != 0) {
         dsn_error("export: cannot seal the weights (out of memory, OpenSSL, or a layer type sealing does not know)");
         return -1;
     }
     save_weights_upto(student, (char *)path, kl);
-    if(job->seal && dsn_seal_network(student, 0, kl, &job->serial, DSN_UNSEAL) != 0) {
+    if(job->seal && dsn_seal_network(student, 0, kl, &job->serial, DSN_SEAL_LATEST, DSN_UNSEAL) != 0) {
         dsn_error("export: cannot unseal the weights in memory");
         return -1;
     }
@@ -532,14 +537,14 @@ static int write_customer_cfg(const export_job *job, const cfg_text *c, int kls,
     base = base ? base + 1 : job->cfg;
     fprintf(f, "# %s: customer model exported by `dsn export` from %.200s (G_e + G_y).\n"
                "# The serial comes from -serial KEY (or DSN_SERIAL) at run time.%s\n",
-            job->name, base, job->seal ? "\n# The weights are sealed to it: without it they are scrambled." : "");
+            job->name, base, job->seal ? "\n# The weights are sealed to it: without it they are random draws." : "");
     fprintf(f, "[net]\nbatch=1\nsubdivisions=1\n");
     for(int i = 0; i < c->sec[0].n; ++i) {
         const cfg_opt *o = &c->opt[c->sec[0].first + i];
         if(in_list(net_keep, DSN_COUNT(net_keep), o->key)) fprintf(f, "%s=%s\n", o->key, o->val);
     }
     emit_section(f, c, 1, stamp_keep, DSN_COUNT(stamp_keep));
-    if(job->seal) fprintf(f, "sealed=1\n");
+    if(job->seal) fprintf(f, "sealed=%d\n", DSN_SEAL_LATEST);
     for(int s = 2; s < kls; ++s) emit_section(f, c, s, NULL, 0);
     fprintf(f, "\n[softmax]\ngroups=1\n");
     if(fclose(f) != 0) {
@@ -750,8 +755,8 @@ int dsn_cmd_export(int argc, char **argv)
         "export", "STUDENT.cfg STUDENT.weights -o DIR (--cert C.sn | --serial KEY | --no-seal) [--name NAME] [--force]",
         "Writes the customer's model: DIR/NAME.cfg ([net] for inference, the serial stamp's geometry,\n"
         "G_e and G_y, a [softmax]) and DIR/NAME.weights (the student's weights up to [distill_kl]),\n"
-        "sealed to the customer's serial: without it the weights are a keyed shuffle (sealed=1 in the\n"
-        "cfg; darknet ... -serial KEY unseals them at load time). --no-seal writes them in the clear.\n"
+        "sealed to the customer's serial: without it every weight is a keyed random draw (sealed=2 in\n"
+        "the cfg; darknet ... -serial KEY unseals them at load time). --no-seal writes them in the clear.\n"
         "Both models are loaded and compared on random stamped inputs before anything is written.\n"
         "Run it where the student cfg's teacher paths resolve (loading a student loads its teacher).",
     };

@@ -17,6 +17,7 @@
 #include "dsn_cert.h"
 #include "dsn_learn.h"
 #include "dsn_model.h"
+#include "dsn_seal.h"
 #include "dsn_util.h"
 #include "dsn_verify.h"
 
@@ -170,14 +171,19 @@ static void print_trace(const cert_set *cs, const dsn_trace_result *t, const dsn
 }
 
 /* What the cfg says about sealing first; a cfg can have been edited, so when nobody is found
- * the other reading is tried too (each candidate's p-value then counts both: times 2). */
+ * the other readings are tried too, the latest seal first (each candidate's p-value then counts
+ * the readings tried: times 2 or 3). */
 static int trace_readings(dsn_trace_result *t, const dsn_model *m, const cert_set *cs, const dsn_eval_data *d,
                           dsn_trace_opts *to)
 {
     char err[1024];
-    for(int pass = 0; pass < 2; ++pass) {
-        to->sealed = pass ? !m->sealed : m->sealed;
-        to->hypotheses = pass + 1;
+    int readings[3] = {m->sealed}, n = 1;
+    for(int v = DSN_SEAL_LATEST; v >= 0; --v) if(v != m->sealed) readings[n++] = v;
+    for(int pass = 0, tried = 0; pass < n; ++pass) {
+        /* a reading the weights cannot be in (values a version-2 seal never writes) is not tried */
+        if(pass > 0 && readings[pass] && dsn_seal_fits(m->net, 0, m->net->n, readings[pass]) != 1) continue;
+        to->sealed = readings[pass];
+        to->hypotheses = ++tried;
         dsn_trace_result_free(t);
         if(dsn_trace_model(t, m->net, cs->geo, cs->serial, cs->n, d, to, err, sizeof err) != 0) {
             dsn_error("trace: %s", err);

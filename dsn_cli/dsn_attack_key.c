@@ -213,12 +213,12 @@ static int scored_cmp(const void *x, const void *y)
 
 /* A sealed model is tried the way its thief would: each candidate serial first unseals the weights
  * (a wrong one gives a different scramble), then is stamped; sealing again restores them exactly.
- * `keyed` 0: the network is used as it is (an open model). */
+ * `keyed`: the seal's version (dsn_seal.h); 0: the network is used as it is (an open model). */
 typedef struct key_net { dsn_attack_ctx *a; network *net; int keyed; } key_net;
 
 static int keyed(const key_net *k, const dsn_serial *sn, int direction)
 {
-    if(!k->keyed || dsn_seal_network(k->net, 0, k->net->n, sn, direction) == 0) return 0;
+    if(!k->keyed || dsn_seal_network(k->net, 0, k->net->n, sn, k->keyed, direction) == 0) return 0;
     return dsn_attack_fail(k->a, "sealing failed (OpenSSL or memory)");
 }
 
@@ -310,7 +310,7 @@ static int key_search_control(dsn_attack_ctx *a, key_search *ctl, const int *poo
     dsn_model fresh;
     if(dsn_attack_fresh_net(a, &fresh, a->o->batch, (unsigned)dsn_attack_seed((uint64_t)a->o->seed, "keyctl", 0, 0)) != 0)
         return -1;
-    key_net k = {a, fresh.net, 1};
+    key_net k = {a, fresh.net, dsn_attack_seal_version(a)};
     int rc = key_search_run(&k, ctl, pool);
     dsn_model_free(&fresh);
     return rc;

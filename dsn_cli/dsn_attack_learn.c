@@ -35,8 +35,9 @@ static const variant finetune_variants[] = {
     {"keep", KEEP_ALL, 0, "every stolen layer, all fine-tuned", 0},
     {"reinit-fc", KEEP_CONV, 0, "fully connected layers re-initialised, all fine-tuned", 0},
     {"reinit-lastconv", KEEP_ALL_BUT_LASTCONV, 0, "last convolution re-initialised, all fine-tuned", 0},
-    {"resealed-conv", KEEP_CONV, 0, "the stolen convolutions sealed again under a random serial (their values, not "
-     "where they sit: on a sealed model, what the seal leaves), fully connected layers re-initialised, all fine-tuned", 1},
+    {"resealed-conv", KEEP_CONV, 0, "the stolen convolutions sealed again under a random serial (on a sealed model, "
+     "what the thief would hold had it been sold under another key), fully connected layers re-initialised, all "
+     "fine-tuned", 1},
 };
 static const variant transfer_variants[] = {
     {"conv-trained", KEEP_CONV, 0, "stolen convolutions (G_e), fresh fully connected head, all trained", 0},
@@ -77,8 +78,8 @@ static int apply_variant(dsn_attack_ctx *a, network *net, const variant *v)
     return 0;
 }
 
-/* The kept layers sealed once more under a random serial of the seed: their values, not their
- * places (what sealing leaves a thief). */
+/* The kept layers sealed once more under a random serial of the seed: what the thief would hold had
+ * the model been sold under another key (version 1 left the values, shuffled; version 2 nothing). */
 static int reseal_kept(dsn_attack_ctx *a, network *net, const variant *v, uint64_t seed)
 {
     dsn_serial key, none = {.nbits = a->geo.bits};
@@ -87,7 +88,8 @@ static int reseal_kept(dsn_attack_ctx *a, network *net, const variant *v, uint64
     dsn_eval_forged(&key, 1, &none, &r);
     for(int i = 0; i < net->n; ++i) {
         if(!kept(net, v->keep, i) || !dsn_layer_has_params(&net->layers[i])) continue;
-        if(dsn_seal_network(net, i, i + 1, &key, DSN_SEAL) != 0) return dsn_attack_fail(a, "sealing layer %d failed", i);
+        if(dsn_seal_network(net, i, i + 1, &key, dsn_attack_seal_version(a), DSN_SEAL) != 0)
+            return dsn_attack_fail(a, "sealing layer %d failed", i);
     }
     return 0;
 }

@@ -279,14 +279,14 @@ static int screen_rows(network *net, const dsn_eval_data *test, const int *img, 
     }
     for(long at = 0; at < rows; at += ns) {
         const dsn_serial *sn = &serials[ser[at]];
-        if(dsn_seal_network(net, 0, net->n, sn, DSN_UNSEAL) != 0) {
+        if(dsn_seal_network(net, 0, net->n, sn, sealed, DSN_UNSEAL) != 0) {
             snprintf(err, errlen, "cannot unseal the weights");
             return -1;
         }
         ctx->ser = ser + at;
         long n = dsn_run_rows(net, test, img + at, ns, stamp_row, ctx, -1, ok + at, NULL);
         ctx->ser = ser;
-        if(dsn_seal_network(net, 0, net->n, sn, DSN_SEAL) != 0 || n < 0) {
+        if(dsn_seal_network(net, 0, net->n, sn, sealed, DSN_SEAL) != 0 || n < 0) {
             snprintf(err, errlen, "cannot seal the weights again, or out of memory while screening");
             return -1;
         }
@@ -402,13 +402,13 @@ static int trace_test(dsn_trace_result *r, network *net, const dsn_geometry *geo
         c->screen = dsn_eval_wilson(rk[k].correct, r->n_screen);
         dsn_verify_opts vo = o->v;
         vo.seed = o->v.seed + 1000003ull * (uint64_t)(k + 1);
-        if(o->sealed && dsn_seal_network(net, 0, net->n, &serials[c->index], DSN_UNSEAL) != 0) {
+        if(o->sealed && dsn_seal_network(net, 0, net->n, &serials[c->index], o->sealed, DSN_UNSEAL) != 0) {
             snprintf(err, errlen, "cannot unseal the weights");
             return -1;
         }
         int vrc = verify_on(&c->v, net, &geos[c->index], &serials[c->index], test, fresh, n1, fresh + n1, n2,
                             r->pool_top, r->n_pool_top, &vo, err, errlen);
-        if(o->sealed && dsn_seal_network(net, 0, net->n, &serials[c->index], DSN_SEAL) != 0) {
+        if(o->sealed && dsn_seal_network(net, 0, net->n, &serials[c->index], o->sealed, DSN_SEAL) != 0) {
             snprintf(err, errlen, "cannot seal the weights again");
             return -1;
         }

@@ -97,12 +97,14 @@ void dsn_verify_result_free(dsn_verify_result *r);
 /* ---- trace -------------------------------------------------------------------------------- */
 
 typedef struct dsn_trace_opts {
-    int sealed;              /* the weights are sealed (dsn_seal.h): each certificate's serial
-                                unseals them before its rows run, and they are sealed again
-                                after (exactly: sealing is a permutation and sign flips)      */
+    int sealed;              /* the weights are sealed (dsn_seal.h) in this version (0: not):
+                                each certificate's serial unseals them before its rows run,
+                                and they are sealed again after (exactly: sealing is a
+                                bijection)                                                     */
     int screen;              /* images each certificate is screened on (default 50)        */
-    int hypotheses;          /* readings of the model tried so far (1, or 2 when the sealed one
-                                is tried after the plain one): p-values are multiplied by it  */
+    int hypotheses;          /* readings of the model tried so far (1; 2 or 3 when the other
+                                seal versions are tried after the cfg's): p-values are
+                                multiplied by it                                               */
     int top;                 /* candidates tested with a p-value (default 3)               */
     int pool;                /* random serials screened as the certificates are, the null of
                                 the selection (0, the default: as many as certificates, at

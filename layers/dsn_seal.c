@@ -1,7 +1,24 @@
-/* dsn_seal.c: keyed permutation and sign flips of a customer model's parameters (see dsn_seal.h).
+/* dsn_seal.c: a customer model's parameters sealed to its serial (see dsn_seal.h).
  *
- * Per tensor t: key = SHA-256("DSN seal v1" 0x00 || nbits (2 bytes, big endian) || serial bits
- * packed MSB first || t (4 bytes, big endian)); the ChaCha20 keystream of that key (zero nonce:
+ * Version 2 (sealed=2, what dsn export writes): per tensor t, key = SHA-256("DSN seal v2" 0x00 ||
+ * nbits (2 bytes, big endian) || serial bits packed MSB first || t (4 bytes, big endian)); its
+ * ChaCha20 keystream (zero nonce) gives one little-endian 64-bit word w_i per element. A signed
+ * tensor's floats with |x| < R (R = 2^6 for weights, biases and batch-norm scales, 2^16 for
+ * batch-norm means; M = 2N of them, N the bit pattern of R) are numbered in value order,
+ * o(x) = N + bits(x) for x >= +0 and N - 1 - (bits(x) & 0x7FFFFFFF) for x <= -0; sealed:
+ * o(y) = (o(x) + w_i mod M) mod M, unsealed: the inverse. A variance tensor's floats
+ * 0 <= x < 2^64 (M = the bit pattern of 2^64) are their own number, o(x) = bits(x). Each sealed
+ * value is uniform over its range whatever the trained value was (a keyed pad from a stream
+ * cipher): the sealed file keeps nothing of the model, not even the values' multiset. Yet every
+ * sealed value is a finite float (|y| < R, most of them tiny; variances positive), so a network
+ * run without the serial computes nonsense, not NaN (on the networks here: a deep one could still
+ * overflow). Exact both ways for every float in range; a value outside (a trained weight of 64 or
+ * more, a negative variance, infinities, NaN) cannot be sealed, and a file holding one cannot be
+ * a version-2 sealed file: both directions refuse it.
+ *
+ * Version 1 (sealed=1, read for files written before version 2): per tensor t, key = SHA-256(
+ * "DSN seal v1" 0x00 || nbits (2 bytes, big endian) || serial bits packed MSB first || t (4 bytes,
+ * big endian)); the ChaCha20 keystream of that key (zero nonce:
  * every key is used for one tensor only) gives, as little-endian 64-bit words, the Fisher-Yates
  * draws j = word mod (i + 1) for i = n-1 .. 1 (a bias below n / 2^64), then one sign bit per
  * element. Sealed: y[perm[i]] = s_i x[i]; unsealed: x[i] = s_i y[perm[i]]. Signs flip on the sign
@@ -18,15 +35,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char TAG[] = "DSN seal v1";
+static const char TAG1[] = "DSN seal v1", TAG2[] = "DSN seal v2";
 
-static int tensor_key(uint8_t key[32], const dsn_serial *sn, unsigned tensor)
+static int tensor_key(uint8_t key[32], const char *tag, const dsn_serial *sn, unsigned tensor)
 {
-    uint8_t msg[sizeof TAG + 2 + DSN_MAX_BITS/8 + 4];
-    size_t n = 0;
+    uint8_t msg[sizeof TAG1 + 2 + DSN_MAX_BITS/8 + 4];
+    size_t n = strlen(tag) + 1;                   /* the tag and its NUL */
     unsigned int klen = 0;
-    memcpy(msg, TAG, sizeof TAG);                 /* the tag and its NUL */
-    n = sizeof TAG;
+    memcpy(msg, tag, n);
     msg[n++] = (uint8_t)(sn->nbits >> 8);
     msg[n++] = (uint8_t)sn->nbits;
     dsn_serial_to_bytes(msg + n, sn);
@@ -36,11 +52,11 @@ static int tensor_key(uint8_t key[32], const dsn_serial *sn, unsigned tensor)
 }
 
 /* len bytes of the tensor's keystream into out */
-static int keystream(uint8_t *out, size_t len, const dsn_serial *sn, unsigned tensor)
+static int keystream(uint8_t *out, size_t len, const char *tag, const dsn_serial *sn, unsigned tensor)
 {
     uint8_t key[32], iv[16] = {0};
     int ok = 0, outl = 0;
-    if(tensor_key(key, sn, tensor) != 0) return -1;
+    if(tensor_key(key, tag, sn, tensor) != 0) return -1;
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     memset(out, 0, len);
     if(ctx && EVP_EncryptInit_ex(ctx, EVP_chacha20(), NULL, key, iv) == 1){
@@ -78,7 +94,7 @@ int dsn_seal_array(float *x, size_t n, const dsn_serial *sn, unsigned tensor, in
     uint32_t *perm = malloc(n*sizeof *perm);
     float *copy = malloc(n*sizeof *copy);
     int rc = -1;
-    if(!ks || !perm || !copy || keystream(ks, len, sn, tensor) != 0) goto cleanup;
+    if(!ks || !perm || !copy || keystream(ks, len, TAG1, sn, tensor) != 0) goto cleanup;
     for(size_t i = 0; i < n; ++i) perm[i] = (uint32_t)i;
     for(size_t i = n - 1; i > 0; --i){
         size_t j = (size_t)(word_at(ks + 8*(n - 1 - i)) % (uint64_t)(i + 1));
@@ -105,19 +121,61 @@ cleanup:
     return rc;
 }
 
+/* N per kind: the bit pattern of the range's bound (64.0f, 65536.0f, 2^64) */
+static const uint32_t RANGE_N[3] = {0x42800000u, 0x47800000u, 0x5F800000u};
+
+/* x's number in value order within its kind's range [0, m), or -1 when x is outside it */
+static int64_t float_order(float x, int kind)
+{
+    uint32_t u, n = RANGE_N[kind];
+    memcpy(&u, &x, sizeof u);
+    uint32_t mag = u & 0x7FFFFFFFu, neg = u >> 31;
+    if(kind == DSN_SEAL_VARIANCE) return neg || mag >= n ? -1 : (int64_t)mag;
+    if(mag >= n) return -1;
+    return neg ? (int64_t)n - 1 - mag : (int64_t)n + mag;
+}
+
+static float order_float(uint64_t o, int kind)
+{
+    uint64_t n = RANGE_N[kind];
+    uint32_t u = kind == DSN_SEAL_VARIANCE ? (uint32_t)o : o >= n ? (uint32_t)(o - n) : 0x80000000u | (uint32_t)(n - 1 - o);
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+int dsn_seal2_array(float *x, size_t n, const dsn_serial *sn, unsigned tensor, int kind, int direction)
+{
+    if(n == 0) return 0;
+    if(kind < DSN_SEAL_WEIGHT || kind > DSN_SEAL_VARIANCE) return -1;
+    uint64_t m = kind == DSN_SEAL_VARIANCE ? RANGE_N[kind] : 2ull*RANGE_N[kind];
+    uint8_t *ks = malloc(8*n);
+    int rc = -1;
+    if(!ks || keystream(ks, 8*n, TAG2, sn, tensor) != 0) goto cleanup;
+    for(size_t i = 0; i < n; ++i) if(float_order(x[i], kind) < 0) goto cleanup;
+    for(size_t i = 0; i < n; ++i){
+        uint64_t o = (uint64_t)float_order(x[i], kind), pad = word_at(ks + 8*i) % m;
+        x[i] = order_float(direction == DSN_SEAL ? (o + pad) % m : (o + m - pad) % m, kind);
+    }
+    rc = 0;
+cleanup:
+    free(ks);
+    return rc;
+}
+
 /* The parameter arrays of a layer, in the order they are numbered; 0 when it has none. */
 typedef struct param_arrays {
     float *x[5];
     size_t n[5];
-    int flip[5];
+    int kind[5];         /* DSN_SEAL_WEIGHT, _MEAN, _VARIANCE */
     int count;
 } param_arrays;
 
-static void add(param_arrays *p, float *x, size_t n, int flip)
+static void add(param_arrays *p, float *x, size_t n, int kind)
 {
     p->x[p->count] = x;
     p->n[p->count] = n;
-    p->flip[p->count] = flip;
+    p->kind[p->count] = kind;
     p->count++;
 }
 
@@ -127,26 +185,26 @@ static int layer_arrays(const layer *l, param_arrays *p)
     memset(p, 0, sizeof *p);
     size_t outs;
     if(l->type == CONVOLUTIONAL || l->type == DECONVOLUTIONAL){
-        add(p, l->weights, (size_t)l->nweights, 1);
+        add(p, l->weights, (size_t)l->nweights, DSN_SEAL_WEIGHT);
         outs = (size_t)l->n;
     }else if(l->type == CONNECTED){
-        add(p, l->weights, (size_t)l->inputs*l->outputs, 1);
+        add(p, l->weights, (size_t)l->inputs*l->outputs, DSN_SEAL_WEIGHT);
         outs = (size_t)l->outputs;
     }else if(l->type == BATCHNORM){
-        add(p, l->scales, (size_t)l->c, 1);
-        add(p, l->rolling_mean, (size_t)l->c, 1);
-        add(p, l->rolling_variance, (size_t)l->c, 0);
+        add(p, l->scales, (size_t)l->c, DSN_SEAL_WEIGHT);
+        add(p, l->rolling_mean, (size_t)l->c, DSN_SEAL_MEAN);
+        add(p, l->rolling_variance, (size_t)l->c, DSN_SEAL_VARIANCE);
         return 1;
     }else if(l->type == LOCAL || l->type == RNN || l->type == CRNN || l->type == LSTM || l->type == GRU){
         return -1;
     }else{
         return 0;
     }
-    add(p, l->biases, outs, 1);
+    add(p, l->biases, outs, DSN_SEAL_WEIGHT);
     if(l->batch_normalize){
-        add(p, l->scales, outs, 1);
-        add(p, l->rolling_mean, outs, 1);
-        add(p, l->rolling_variance, outs, 0);
+        add(p, l->scales, outs, DSN_SEAL_WEIGHT);
+        add(p, l->rolling_mean, outs, DSN_SEAL_MEAN);
+        add(p, l->rolling_variance, outs, DSN_SEAL_VARIANCE);
     }
     return 1;
 }
@@ -164,9 +222,32 @@ static void push_layer(layer *l)
 #endif
 }
 
-int dsn_seal_network(network *net, int start, int cutoff, const dsn_serial *sn, int direction)
+/* One tensor of the given kind in the given version (version 1 keeps a variance's signs) */
+static int seal_tensor(float *x, size_t n, const dsn_serial *sn, unsigned tensor, int kind, int version,
+                       int direction)
+{
+    if(version == DSN_SEAL_V1) return dsn_seal_array(x, n, sn, tensor, kind != DSN_SEAL_VARIANCE, direction);
+    if(version == DSN_SEAL_V2) return dsn_seal2_array(x, n, sn, tensor, kind, direction);
+    return -1;
+}
+
+int dsn_seal_fits(const network *net, int start, int cutoff, int version)
+{
+    if(version != DSN_SEAL_V1 && version != DSN_SEAL_V2) return -1;
+    for(int i = 0; i < net->n; ++i){
+        param_arrays p;
+        int has = layer_arrays(&net->layers[i], &p);
+        if(has < 0) return -1;
+        for(int a = 0; has && version == DSN_SEAL_V2 && i >= start && i < cutoff && a < p.count; ++a)
+            for(size_t k = 0; k < p.n[a]; ++k) if(float_order(p.x[a][k], p.kind[a]) < 0) return 0;
+    }
+    return 1;
+}
+
+int dsn_seal_network(network *net, int start, int cutoff, const dsn_serial *sn, int version, int direction)
 {
     unsigned tensor_base = 0;
+    if(dsn_seal_fits(net, start, cutoff, version) != 1) return -1;
     for(int i = 0; i < net->n; ++i){
         param_arrays p;
         int has = layer_arrays(&net->layers[i], &p);
@@ -174,7 +255,8 @@ int dsn_seal_network(network *net, int start, int cutoff, const dsn_serial *sn, 
         if(!has) continue;
         if(i >= start && i < cutoff){
             for(int a = 0; a < p.count; ++a){
-                if(dsn_seal_array(p.x[a], p.n[a], sn, tensor_base + (unsigned)a, p.flip[a], direction) != 0) return -1;
+                if(seal_tensor(p.x[a], p.n[a], sn, tensor_base + (unsigned)a, p.kind[a], version, direction) != 0)
+                    return -1;
             }
             push_layer(&net->layers[i]);
         }

@@ -30,9 +30,9 @@
  * Deploy (!net.train): every row gets the serial from -serial / DSN_SERIAL / serial=; without one
  * the rows stay raw and the model answers at chance (one warning at load time).
  *
- * Sealed customer models (sealed=1, written by dsn export): the weights file is keyed to the
- * serial (dsn_seal.h); right after Darknet loads it, this layer unseals it with the serial. Without
- * one the network runs on scrambled weights.
+ * Sealed customer models (sealed=2, written by dsn export; sealed=1, the older seal, still read):
+ * the weights file is encrypted under the serial (dsn_seal.h); right after Darknet loads it, this
+ * layer unseals it with the serial. Without one the network runs on weights that are random draws.
  *
  * Options: bits=64 cell=0 corner=br margin=0 columns=0 frame=0 wrap=0 valid= forged= near= soft= soft_pool=0 near_max=4
  *          near_one=0 mine=0 mine_share=0.5 near_soft=0 swap=0 augment=0 seed= serial= sealed=0
@@ -391,8 +391,11 @@ void loaded_serial_stamp(layer *l, network *net, int start, int cutoff)
     if(!s->sealed) return;
     s->weights_sealed = 1;
     if(!s->has_serial) return;
-    if(dsn_seal_network(net, start, cutoff, &s->serial, DSN_UNSEAL) != 0){
-        fprintf(stderr, "[serial_stamp]: cannot unseal the weights (out of memory, OpenSSL failed, or a layer type sealing does not know)\n");
+    if(dsn_seal_network(net, start, cutoff, &s->serial, s->sealed, DSN_UNSEAL) != 0){
+        fprintf(stderr, "[serial_stamp]: cannot unseal the weights (sealed=%d): %s\n", s->sealed, s->sealed == DSN_SEAL_V2
+                ? "a value no version-2 seal writes (the file was not sealed this way: sealed= in the cfg says otherwise?), "
+                  "or out of memory, OpenSSL failed, or a layer type sealing does not know"
+                : "out of memory, OpenSSL failed, or a layer type sealing does not know");
         exit(EXIT_FAILURE);
     }
     s->weights_sealed = 0;
@@ -408,7 +411,7 @@ int dsn_stamp_unseal(network *net, const dsn_serial *sn)
 {
     dsn_stamp_state *s = dsn_stamp_state_of(net);
     if(!dsn_stamp_is_sealed(net) || sn->nbits != s->geo.bits) return -1;
-    if(dsn_seal_network(net, 0, net->n, sn, DSN_UNSEAL) != 0) return -1;
+    if(dsn_seal_network(net, 0, net->n, sn, s->sealed, DSN_UNSEAL) != 0) return -1;
     s->weights_sealed = 0;
     return 0;
 }
@@ -560,7 +563,7 @@ layer parse_serial_stamp(list *options, size_params params)
                        valid + forged + near + soft);
     if(serial_stamp_set_roles(&l, valid, forged, near, soft, near_max) != 0)
         dsn_layer_fail(params, SECTION, "role fractions out of range");
-    s->sealed = dsn_opt_int_range(options, params, SECTION, "sealed", 0, 0, 1);
+    s->sealed = dsn_opt_int_range(options, params, SECTION, "sealed", 0, 0, DSN_SEAL_LATEST);
 
     const char *seed_env = getenv("DARKNET_SEED");
     char *seed_end = 0;

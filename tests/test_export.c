@@ -248,7 +248,7 @@ static void test_export_sealed(void **state)
     if(rc != 0) fail_msg("dsn export failed (%d):\n%s", rc, out);
     pathf(path, sizeof path, "%s/sealed/m.cfg", dir);
     char *text = dsn_test_read(path);
-    assert_non_null(strstr(text, "[serial_stamp]\nbits=16\ncell=1\ncorner=tl\nmargin=1\nsealed=1\n"));
+    assert_non_null(strstr(text, "[serial_stamp]\nbits=16\ncell=1\ncorner=tl\nmargin=1\nsealed=2\n"));
     free(text);
     pathf(path, sizeof path, "%s/plain/m.weights", dir);
     pathf(w, sizeof w, "%s/sealed/m.weights", dir);
@@ -283,6 +283,31 @@ static void test_export_sealed(void **state)
     }
     unsetenv("DSN_SERIAL");
     free_network(plain);
+    dsn_test_rmtree(dir);
+}
+
+/* A student whose convolution holds a weight of 100 (training diverged) cannot be sealed: the
+ * sealed export refuses it naming the seal's range and writes nothing; --no-seal still writes it. */
+static void test_export_refuses_unsealable(void **state)
+{
+    (void)state;
+    char dir[256], out[16384], path[PATH_MAX], w[PATH_MAX];
+    make_tiny(dir, sizeof dir);
+    pathf(path, sizeof path, "%s/student.cfg", dir);
+    pathf(w, sizeof w, "%s/student.weights", dir);
+    setenv("DSN_SERIAL", SERIAL16, 1);
+    network *net = load_network(path, w, 0);
+    net->layers[1].weights[4] = 100;
+    save_weights(net, w);
+    free_network(net);
+    unsetenv("DSN_SERIAL");
+    int before = entries(dir);
+    int rc = dsn_test_run(out, sizeof out, "cd '%s' && '%s' export student.cfg student.weights -o sealed --serial " SERIAL16 " 2>&1",
+                          dir, dsn_bin);
+    if(rc == 0 || !strstr(out, "outside the seal's range")) fail_msg("expected a refusal naming the range, got %d:\n%s", rc, out);
+    assert_int_equal(entries(dir), before);
+    rc = dsn_test_run(out, sizeof out, "cd '%s' && '%s' export student.cfg student.weights -o plain --no-seal 2>&1", dir, dsn_bin);
+    if(rc != 0) fail_msg("--no-seal export failed (%d):\n%s", rc, out);
     dsn_test_rmtree(dir);
 }
 
@@ -384,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_export_tiny),
         cmocka_unit_test(test_export_refusals),
         cmocka_unit_test(test_export_sealed),
+        cmocka_unit_test(test_export_refuses_unsealable),
         cmocka_unit_test(test_export_mnist_matches_customer_cfg),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

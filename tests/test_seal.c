@@ -1,8 +1,12 @@
-/* Sealed weights (layers/dsn_seal.h): the keyed permutation and sign flips are exact and
- * invertible for every float, fixed by a known answer (old sealed files must stay readable),
- * different for every serial and tensor (one bit off unseals to garbage), and numbered so that a
- * network without its [serial_stamp] layer unseals the same way. The [serial_stamp] layer unseals
- * a sealed=1 model at load time with -serial / DSN_SERIAL. */
+/* Sealed weights (layers/dsn_seal.h). Version 2 (the keyed pad over moderate floats): exact for
+ * every float in range, refused outside it with nothing changed, fixed by a known answer, each
+ * sealed value uniform over its range whatever the weight was (nothing of the trained values is
+ * left: not even their multiset), a sealed network computes finite outputs. Version 1 (the keyed
+ * permutation and sign flips, still read): exact and invertible for every float, fixed by a known
+ * answer (old sealed files must stay readable). Both: different for every serial and tensor (one
+ * bit off unseals to garbage), numbered so that a network without its [serial_stamp] layer
+ * unseals the same way; the [serial_stamp] layer unseals a sealed=1 or sealed=2 model at load time
+ * with -serial / DSN_SERIAL. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -120,6 +124,145 @@ static void test_keyed(void **state)
     assert_true(same < N/50);
 }
 
+/* Version 2 gives back every float of its ranges bit for bit: both zeros, denormals, the ranges'
+ * last floats; weights keep |x| < 64, means |x| < 2^16, variances stay in [0, 2^64). */
+static void test_v2_round_trip_exact(void **state)
+{
+    (void)state;
+    enum { N = 4099 };
+    static float x[N], y[N];
+    dsn_serial s = serial16(0xA5, 0x3C);
+    const float bound[3] = {64, 65536, 0x1p64f};
+    srand(7);
+    for(int kind = DSN_SEAL_WEIGHT; kind <= DSN_SEAL_VARIANCE; ++kind){
+        int pos = kind == DSN_SEAL_VARIANCE;
+        for(int i = 0; i < N; ++i) x[i] = ((float)rand()/RAND_MAX - (pos ? 0 : .5f)) * 3;
+        const float last = nextafterf(bound[kind], 0);
+        const float edge_signed[] = {-0.f, 0.f, 1e-45f, -1e-45f, 1e-40f, last, -last, 1, -1};
+        const float edge_pos[] = {0.f, 1e-45f, 1e-40f, last, 1e10f, 1};
+        memcpy(x, pos ? edge_pos : edge_signed, pos ? sizeof edge_pos : sizeof edge_signed);
+        memcpy(y, x, sizeof x);
+        assert_int_equal(dsn_seal2_array(y, N, &s, 5, kind, DSN_SEAL), 0);
+        int same = 0;
+        for(int i = 0; i < N; ++i){
+            same += memcmp(&x[i], &y[i], sizeof *x) == 0;
+            assert_true(isfinite(y[i]) && fabsf(y[i]) < bound[kind]);
+            if(pos) assert_true(!signbit(y[i]));
+        }
+        assert_true(same < N/100);
+        assert_int_equal(dsn_seal2_array(y, N, &s, 5, kind, DSN_UNSEAL), 0);
+        assert_true(same_bits(x, y, N));
+    }
+}
+
+/* A value outside the range is refused, in either direction, and nothing is changed: not the
+ * array, and not a network one of whose tensors holds the value. An unknown kind too. */
+static void test_v2_refuses_out_of_range(void **state)
+{
+    (void)state;
+    dsn_serial s = serial16(0xA5, 0x3C);
+    const float bad[3][6] = {{64, -64, 1e30f, INFINITY, -INFINITY, NAN},
+                             {65536, -65536, 1e30f, INFINITY, -INFINITY, NAN},
+                             {-1e-3f, -0.f, 0x1p64f, INFINITY, NAN, -5}};
+    for(int kind = DSN_SEAL_WEIGHT; kind <= DSN_SEAL_VARIANCE + 1; ++kind){
+        for(int k = 0; k < 6; ++k){
+            float x[4] = {.5f, .25f, 0, .125f}, y[4];
+            if(kind <= DSN_SEAL_VARIANCE) x[k % 4] = bad[kind][k];
+            memcpy(y, x, sizeof x);
+            for(int dir = 0; dir < 2; ++dir){
+                assert_int_equal(dsn_seal2_array(y, 4, &s, 1, kind, dir), -1);
+                assert_true(same_bits(x, y, 4));
+            }
+        }
+    }
+    float mean = 1000;          /* a mean may be this large; a weight may not */
+    assert_int_equal(dsn_seal2_array(&mean, 1, &s, 1, DSN_SEAL_MEAN, DSN_SEAL), 0);
+    mean = 1000;
+    assert_int_equal(dsn_seal2_array(&mean, 1, &s, 1, DSN_SEAL_WEIGHT, DSN_SEAL), -1);
+}
+
+/* The format, as test_known_answer for version 1: values 1..8 sealed with the serial 0x1234 as a
+ * weight tensor 3, a variance tensor 4 and a mean tensor 5, computed independently from the spec
+ * in dsn_seal.c (Python's hashlib and struct, `openssl enc -chacha20 -K <sha256 hex> -iv 00..00`
+ * on 64 zero bytes). If this changes, every version-2 sealed model stops loading: make a version 3. */
+static void test_v2_known_answer(void **state)
+{
+    (void)state;
+    dsn_serial s = serial16(0x12, 0x34);
+    const uint32_t want[3][8] = {
+        {0x1125D851u, 0x290F3FCAu, 0x8DD71486u, 0x067411C2u, 0x02787493u, 0x9EA2C0B5u, 0x014925FEu, 0x2E067915u},
+        {0x91FD569Cu, 0xAAF3F9DBu, 0x4628F38Bu, 0xA9D2A6C5u, 0x3708B64Bu, 0x37DDAD27u, 0x30A394E2u, 0x203E13E7u},
+        {0x0E27EFF8u, 0x560BE04Bu, 0x1D3CC085u, 0x0D005028u, 0x551533F9u, 0x5DCC10A4u, 0x400DF365u, 0x1314DAF3u}};
+    const unsigned tensor[3] = {3, 5, 4};
+    for(int kind = DSN_SEAL_WEIGHT; kind <= DSN_SEAL_VARIANCE; ++kind){
+        float x[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+        assert_int_equal(dsn_seal2_array(x, 8, &s, tensor[kind], kind, DSN_SEAL), 0);
+        for(int i = 0; i < 8; ++i){
+            uint32_t u;
+            memcpy(&u, &x[i], sizeof u);
+            assert_int_equal(u, want[kind][i]);
+        }
+    }
+}
+
+/* Nothing of the weights is left: tensors of very different values (a constant 0.5, a constant
+ * -0.01, small and large spreads) seal to values whose place in the range's value order is
+ * uniform (chi-square over 32 equal bins, 31 degrees of freedom: 61.1 is its 0.999 quantile),
+ * with the same distribution of magnitudes whatever went in. Version 1 kept each tensor's sorted
+ * absolute values (test_round_trip_exact). */
+static void test_v2_keeps_nothing(void **state)
+{
+    (void)state;
+    enum { N = 32000, BINS = 32 };
+    static float x[N];
+    dsn_serial s = serial16(0x5A, 0xC3);
+    double median[4];
+    for(int kind = 0; kind < 4; ++kind){
+        srand(11);
+        for(int i = 0; i < N; ++i)
+            x[i] = kind == 0 ? .5f : kind == 1 ? -.01f : ((float)rand()/RAND_MAX - .5f) * (kind == 2 ? .02f : 20);
+        assert_int_equal(dsn_seal2_array(x, N, &s, (unsigned)kind, DSN_SEAL_WEIGHT, DSN_SEAL), 0);
+        long bin[BINS] = {0};
+        for(int i = 0; i < N; ++i){
+            uint32_t u;
+            memcpy(&u, &x[i], sizeof u);
+            uint64_t o = u >> 31 ? 0x42800000u - 1 - (u & 0x7FFFFFFFu) : 0x42800000u + (uint64_t)u;
+            bin[o * BINS / (2ull*0x42800000u)]++;
+        }
+        double chi = 0, e = (double)N / BINS;
+        for(int b = 0; b < BINS; ++b) chi += (bin[b] - e) * (bin[b] - e) / e;
+        assert_true(chi < 61.1);
+        for(int i = 0; i < N; ++i) x[i] = fabsf(x[i]);
+        qsort(x, N, sizeof *x, cmp_float);
+        median[kind] = x[N/2];
+    }
+    /* a uniform order over |x| < 64 has its median magnitude at 1.5 * 2^-61; within a factor 4 */
+    for(int kind = 0; kind < 4; ++kind) assert_true(median[kind] > 0x1p-63 && median[kind] < 0x1p-58);
+}
+
+/* One bit off the serial, or another tensor number: another pad. */
+static void test_v2_keyed(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    static float x[N], a[N], b[N];
+    dsn_serial s = serial16(0xA5, 0x3C), t = s;
+    t.bit[9] ^= 1;
+    for(int i = 0; i < N; ++i) x[i] = (float)(i % 50) / 10 - 2.5f;
+    memcpy(a, x, sizeof x);
+    assert_int_equal(dsn_seal2_array(a, N, &s, 0, DSN_SEAL_WEIGHT, DSN_SEAL), 0);
+    memcpy(b, a, sizeof a);
+    assert_int_equal(dsn_seal2_array(b, N, &t, 0, DSN_SEAL_WEIGHT, DSN_UNSEAL), 0);      /* the neighbour serial */
+    int same = 0;
+    for(int i = 0; i < N; ++i) same += b[i] == x[i];
+    assert_true(same < N/100);
+    memcpy(b, x, sizeof x);
+    assert_int_equal(dsn_seal2_array(b, N, &s, 1, DSN_SEAL_WEIGHT, DSN_SEAL), 0);        /* another tensor */
+    same = 0;
+    for(int i = 0; i < N; ++i) same += a[i] == b[i];
+    assert_true(same < N/100);
+}
+
 #define CUSTOMER "[net]\nbatch=1\nheight=12\nwidth=12\nchannels=1\n\n"
 #define STAMP "[serial_stamp]\nbits=16\ncell=1\n%s\n"
 #define BODY "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\nbatch_normalize=1\nactivation=relu\n\n" \
@@ -158,11 +301,11 @@ static int nets_equal(network *a, network *b)
     return 1;
 }
 
-/* Plain weights, and the same sealed to 0xA53C, written by a network without the stamp layer. */
-static void test_load_unseals(void **state)
+/* Plain weights, and the same sealed to 0xA53C in `version`, written by a network without the
+ * stamp layer; a sealed=`version` cfg loads them. */
+static void load_unseals(int version)
 {
-    (void)state;
-    char dir[256], text[2048], plain[512], sealed[512], ser[DSN_SERIAL_TEXT_MAX], off[DSN_SERIAL_TEXT_MAX];
+    char dir[256], opt[16], text[2048], plain[512], sealed[512], ser[DSN_SERIAL_TEXT_MAX], off[DSN_SERIAL_TEXT_MAX];
     dsn_test_tmpdir(dir, sizeof dir);
     dsn_serial s = serial16(0xA5, 0x3C), t = s;
     t.bit[15] ^= 1;
@@ -172,7 +315,8 @@ static void test_load_unseals(void **state)
     gpu_index = -1;
 
     char *bare = dsn_test_write(dir, "bare.cfg", CUSTOMER BODY);
-    snprintf(text, sizeof text, CUSTOMER STAMP BODY, "sealed=1");
+    snprintf(opt, sizeof opt, "sealed=%d", version);
+    snprintf(text, sizeof text, CUSTOMER STAMP BODY, opt);
     char *cfg = dsn_test_write(dir, "sealed.cfg", text);
     network *ref = parse_network_cfg(bare);
     srand(5);
@@ -182,9 +326,9 @@ static void test_load_unseals(void **state)
     dsn_test_pathf(plain, sizeof plain, "%s/plain.weights", dir);
     dsn_test_pathf(sealed, sizeof sealed, "%s/sealed.weights", dir);
     save_weights(ref, plain);
-    assert_int_equal(dsn_seal_network(ref, 0, ref->n, &s, DSN_SEAL), 0);
+    assert_int_equal(dsn_seal_network(ref, 0, ref->n, &s, version, DSN_SEAL), 0);
     save_weights(ref, sealed);
-    assert_int_equal(dsn_seal_network(ref, 0, ref->n, &s, DSN_UNSEAL), 0);
+    assert_int_equal(dsn_seal_network(ref, 0, ref->n, &s, version, DSN_UNSEAL), 0);
 
     setenv("DSN_SERIAL", ser, 1);               /* the right serial: unsealed at load */
     network *good = load_network(cfg, sealed, 0);
@@ -197,6 +341,10 @@ static void test_load_unseals(void **state)
     network *none = load_network(cfg, sealed, 0);
     assert_true(dsn_stamp_is_sealed(none));
     assert_false(nets_equal(none, ref));
+    float in[144];                              /* sealed weights compute finite outputs */
+    for(int i = 0; i < 144; ++i) in[i] = (float)rand()/RAND_MAX;
+    float *out = network_predict(none, in);
+    for(int i = 0; i < 3; ++i) assert_true(isfinite(out[i]));
     assert_int_equal(dsn_stamp_unseal(none, &s), 0);
     assert_false(dsn_stamp_is_sealed(none));
     assert_true(nets_equal(none, ref));
@@ -215,6 +363,54 @@ static void test_load_unseals(void **state)
     dsn_test_rmtree(dir);
 }
 
+/* A network holding one weight the version-2 seal cannot take (64, as a diverged training might
+ * leave) is refused whole, before any tensor changes: sealing it fails and every parameter keeps
+ * its bits; dsn_seal_fits says so beforehand, and version 1 (a permutation) takes it. */
+static void test_v2_network_refused_untouched(void **state)
+{
+    (void)state;
+    char dir[256];
+    dsn_test_tmpdir(dir, sizeof dir);
+    char *bare = dsn_test_write(dir, "bare.cfg", CUSTOMER BODY);
+    network *net = parse_network_cfg(bare);
+    dsn_serial s = serial16(0xA5, 0x3C);
+    params ps;
+    collect(net, &ps);
+    srand(9);
+    for(int k = 0; k < ps.count; ++k) for(size_t i = 0; i < ps.n[k]; ++i) ps.p[k][i] = (float)rand()/RAND_MAX + .1f;
+    ps.p[ps.count - 1][ps.n[ps.count - 1] - 1] = 64;       /* the last tensor's last value */
+    float *copy[16];
+    for(int k = 0; k < ps.count; ++k){
+        copy[k] = malloc(ps.n[k]*sizeof *copy[k]);
+        memcpy(copy[k], ps.p[k], ps.n[k]*sizeof *copy[k]);
+    }
+    assert_int_equal(dsn_seal_fits(net, 0, net->n, DSN_SEAL_V2), 0);
+    assert_int_equal(dsn_seal_fits(net, 0, net->n, DSN_SEAL_V1), 1);
+    assert_int_equal(dsn_seal_fits(net, 0, net->n, 3), -1);
+    for(int dir_ = 0; dir_ < 2; ++dir_) assert_int_equal(dsn_seal_network(net, 0, net->n, &s, DSN_SEAL_V2, dir_), -1);
+    for(int k = 0; k < ps.count; ++k) assert_true(same_bits(copy[k], ps.p[k], ps.n[k]));
+    /* outside the layers asked for, the value does not matter */
+    assert_int_equal(dsn_seal_fits(net, 0, 2, DSN_SEAL_V2), 1);
+    assert_int_equal(dsn_seal_network(net, 0, 2, &s, DSN_SEAL_V2, DSN_SEAL), 0);
+    assert_false(same_bits(copy[0], ps.p[0], ps.n[0]));
+    for(int k = 0; k < ps.count; ++k) free(copy[k]);
+    free_network(net);
+    free(bare);
+    dsn_test_rmtree(dir);
+}
+
+static void test_load_unseals_v1(void **state)
+{
+    (void)state;
+    load_unseals(DSN_SEAL_V1);
+}
+
+static void test_load_unseals_v2(void **state)
+{
+    (void)state;
+    load_unseals(DSN_SEAL_V2);
+}
+
 int main(void)
 {
     darknet_plugins_init();
@@ -222,7 +418,14 @@ int main(void)
         cmocka_unit_test(test_round_trip_exact),
         cmocka_unit_test(test_known_answer),
         cmocka_unit_test(test_keyed),
-        cmocka_unit_test(test_load_unseals),
+        cmocka_unit_test(test_v2_round_trip_exact),
+        cmocka_unit_test(test_v2_refuses_out_of_range),
+        cmocka_unit_test(test_v2_known_answer),
+        cmocka_unit_test(test_v2_keeps_nothing),
+        cmocka_unit_test(test_v2_keyed),
+        cmocka_unit_test(test_v2_network_refused_untouched),
+        cmocka_unit_test(test_load_unseals_v1),
+        cmocka_unit_test(test_load_unseals_v2),
     };
     return cmocka_run_group_tests_name("seal", tests, NULL, NULL);
 }
