@@ -162,7 +162,8 @@ static void print_trace(const cert_set *cs, const dsn_trace_result *t, const dsn
                cs->cert[t->found].customer, cs->path[t->found], cs->cert[t->found].model, to->v.alpha);
     else if(t->inconclusive)
         printf("  VERDICT         inconclusive: random serials unlock this model too (the pool's best %.2f%% against "
-               "%.2f%% raw), so the certificate that unlocks it best names nobody (best adjusted p = %.3g)\n",
+               "%.2f%% for raw input or one constant answer), so the certificate that unlocks it best names nobody "
+               "(best adjusted p = %.3g)\n",
                t->unlock_pool.acc, t->unlock_raw.acc, best_p);
     else
         printf("  VERDICT         no issued certificate unlocks this model (best adjusted p = %.3g > %g)\n", best_p,
@@ -225,9 +226,9 @@ int dsn_cmd_trace(int argc, char **argv)
         "are tested on fresh images as dsn verify does (p-values multiplied by --top). The null goes\n"
         "through the same selection: a pool of random serials is screened on the same images and its\n"
         "--top best join each candidate's null, so the best of many innocent certificates is not\n"
-        "named on a model that random stamps unlock; when the pool's best beats raw input, random\n"
-        "stamps open the model and nobody is named (inconclusive). Certificates that do not verify\n"
-        "against --pub are skipped with a warning.\n"
+        "named on a model that random stamps unlock; when the pool's best beats raw input (and one\n"
+        "constant answer), random stamps open the model and nobody is named (inconclusive).\n"
+        "Certificates that do not verify against --pub are skipped with a warning.\n"
         "Exit status: 0 a customer named, 1 none (or inconclusive), 2 bad input.",
     };
     int r = dsn_args_parse(argc, argv, opts, DSN_COUNT(opts), &u, NULL, 0, NULL);

@@ -108,6 +108,19 @@ void dsn_verify_result_free(dsn_verify_result *r)
 
 /* The test on given disjoint image sets. extra: n_extra more null conditions the caller measured
  * on S_null (trace's pool of random serials, its best), or NULL. */
+/* How many of the n images idx names carry their most frequent label; -1 without memory. */
+static long most_frequent(const dsn_eval_data *test, const int *idx, int n)
+{
+    long *count = calloc((size_t)test->classes, sizeof *count), best = 0;
+    if(!count) return -1;
+    for(int i = 0; i < n; ++i) {
+        long c = ++count[test->label[idx[i]]];
+        if(c > best) best = c;
+    }
+    free(count);
+    return best;
+}
+
 static int verify_on(dsn_verify_result *r, network *net, const dsn_geometry *g, const dsn_serial *serial,
                      const dsn_eval_data *test, const int *icert, int n1, const int *inull, int n2,
                      const dsn_eval_acc *extra, int n_extra, const dsn_verify_opts *o, char *err, size_t errlen)
@@ -146,6 +159,11 @@ static int verify_on(dsn_verify_result *r, network *net, const dsn_geometry *g, 
     long cr = 0;
     for(int i = 0; i < n2; ++i) cr += ok[at++];
     r->raw = dsn_eval_wilson(cr, n2);
+    r->constant = most_frequent(test, inull, n2);
+    if(r->constant < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
     double lvl = o->a / (K + 1 + n_extra);
     r->p0 = dsn_binom_upper(cr, n2, lvl);
     for(int j = 0; j < n_extra; ++j) {
@@ -375,18 +393,19 @@ done:
 }
 
 /* The pool's best random serial (on S_null) answers significantly better than raw input on the
- * same images (above raw's upper bound at level a, with p <= alpha): stamps in general unlock this
- * model, so which certificate does best says nothing about who leaked it. Sets unlock_pool and
- * unlock_raw when it does. */
+ * same images (above the upper bound at level a of raw's count or of one constant answer's, the
+ * higher, with p <= alpha): stamps in general unlock this model, so which certificate does best
+ * says nothing about who leaked it. Sets unlock_pool and unlock_raw (that baseline) when it does. */
 static int stamps_unlock(dsn_trace_result *r, const dsn_verify_result *v, const dsn_verify_opts *o)
 {
     if(!r->n_pool_top) return 0;
     const dsn_eval_acc *best = &r->pool_top[0];
     for(int k = 1; k < r->n_pool_top; ++k) best = r->pool_top[k].correct > best->correct ? &r->pool_top[k] : best;
-    double u = dsn_binom_upper(v->raw.correct, v->n_null, o->a);
+    long base = v->raw.correct > v->constant ? v->raw.correct : v->constant;
+    double u = dsn_binom_upper(base, v->n_null, o->a);
     if(dsn_binom_log10_sf(best->correct, v->n_null, u) > log10(o->alpha)) return 0;
     r->unlock_pool = *best;
-    r->unlock_raw = v->raw;
+    r->unlock_raw = dsn_eval_wilson(base, v->n_null);
     return 1;
 }
 

@@ -38,10 +38,12 @@
  * alone leaves the case where the certificates' best beats the pool's by luck (the two are equal
  * in distribution, and a steep lock turns a bit or two of luck into many points), so a second
  * rule: when the pool's best answers significantly better than raw input on the same images
- * (above raw's upper bound at level a, p <= alpha), random stamps unlock the model, which
- * certificate unlocks it best is no evidence of who leaked it, and trace names nobody
- * (inconclusive). A keyed model answers random serials at raw's level (chance), so the rule
- * costs nothing there. */
+ * (above the upper bound, at level a, of raw's count or of one constant answer's, whichever is
+ * higher; p <= alpha), random stamps unlock the model, which certificate unlocks it best is no
+ * evidence of who leaked it, and trace names nobody (inconclusive). A keyed model answers random
+ * serials at chance, so the rule costs nothing there; the constant answer keeps a lock that
+ * pushes raw input below chance (an answer that avoids the right class) from making chance
+ * itself look like an unlock. */
 #ifndef DSN_VERIFY_H
 #define DSN_VERIFY_H
 
@@ -76,6 +78,7 @@ void dsn_verify_opts_init(dsn_verify_opts *o);
 typedef struct dsn_verify_result {
     int n_cert, n_null;          /* images in S_cert and S_null                               */
     dsn_eval_acc cert, raw;      /* with the certificate's serial (S_cert); raw (S_null)       */
+    long constant;               /* S_null's most frequent label: what one constant answer gets */
     int n_random;
     dsn_eval_acc *random;        /* [n_random] each random serial on S_null                  */
     double random_mean;
@@ -135,7 +138,8 @@ typedef struct dsn_trace_result {
     int inconclusive;        /* a candidate passed, but the pool's best random serial also
                                 beats raw input: stamps in general unlock the model, nobody
                                 is named (found -1)                                          */
-    dsn_eval_acc unlock_pool, unlock_raw;  /* then: the pool's best and raw input on S_null  */
+    dsn_eval_acc unlock_pool, unlock_raw;  /* then: the pool's best and the baseline it beat on
+                                S_null (raw input or one constant answer, the higher)        */
     long rows;
     double seconds, screen_seconds, pool_seconds;
 } dsn_trace_result;
