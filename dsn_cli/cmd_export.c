@@ -13,9 +13,11 @@
  * (save_weights_upto), so the two models compute the same function.
  *
  * Sealed by default: with the customer's serial (--cert C.sn or --serial KEY) the weights are
- * written sealed to it (layers/dsn_seal.h, version 2: every weight padded with a keyed uniform
- * draw over a range of moderate floats) and the cfg's [serial_stamp] says sealed=2, so the file
- * is worth nothing without the serial; --no-seal writes them in the clear (the learned lock alone).
+ * written sealed to it (layers/dsn_seal.h, version 3: every weight padded with a keyed uniform
+ * draw over a range of moderate floats, the key from the serial and a nonce of these weights) and
+ * the cfg's [serial_stamp] says sealed=3 and seal_nonce=, so the file is worth nothing without
+ * the serial, and two exports of different weights to one serial share no pad; --no-seal writes
+ * them in the clear (the learned lock alone).
  *
  * That is checked before anything is written: both models are loaded with Darknet (the customer's
  * unsealed by its serial, as darknet will) and run on random inputs stamped with a random serial;
@@ -408,21 +410,24 @@ static int check_models(network *student, network *customer, int kl, const dsn_s
     return 0;
 }
 
-/* Writes the student's layers [0, kl) to path, sealed to the customer's serial when asked; the
- * student in memory is left as it was. */
-static int seal_and_save(network *student, int kl, const export_job *job, const char *path)
+/* Writes the student's layers [0, kl) to path, sealed to the customer's serial when asked (*seal:
+ * how; version 0 when not); the student in memory is left as it was. */
+static int seal_and_save(network *student, int kl, const export_job *job, const char *path, dsn_seal_spec *seal)
 {
+    memset(seal, 0, sizeof *seal);
+    seal->version = job->seal ? DSN_SEAL_LATEST : 0;
     if(job->seal && dsn_seal_fits(student, 0, kl, DSN_SEAL_LATEST) == 0) {
         dsn_error("export: cannot seal the weights: one is outside the seal's range (|w| >= 64, a negative variance, "
                   "or not finite: did training diverge?)");
         return -1;
     }
-    if(job->seal && dsn_seal_network(student, 0, kl, &job->serial, DSN_SEAL_LATEST, DSN_SEAL) != 0) {
+    if(job->seal && (dsn_seal_nonce(seal->nonce, student, 0, kl, &job->serial) != 0 ||
+                     dsn_seal_network(student, 0, kl, &job->serial, seal, DSN_SEAL) != 0)) {
         dsn_error("export: cannot seal the weights (out of memory, OpenSSL, or a layer type sealing does not know)");
         return -1;
     }
     save_weights_upto(student, (char *)path, kl);
-    if(job->seal && dsn_seal_network(student, 0, kl, &job->serial, DSN_SEAL_LATEST, DSN_UNSEAL) != 0) {
+    if(job->seal && dsn_seal_network(student, 0, kl, &job->serial, seal, DSN_UNSEAL) != 0) {
         dsn_error("export: cannot unseal the weights in memory");
         return -1;
     }
@@ -525,8 +530,10 @@ static int check_student(export_job *job, const cfg_text *c, student_parts *part
     return 0;
 }
 
-/* The customer cfg (G_e + G_y, then [softmax]) into the file at path. 0 or -1. */
-static int write_customer_cfg(const export_job *job, const cfg_text *c, int kls, const char *path)
+/* The customer cfg (G_e + G_y, then [softmax]; the weights sealed as *seal says) into the file at
+ * path. 0 or -1. */
+static int write_customer_cfg(const export_job *job, const cfg_text *c, int kls, const dsn_seal_spec *seal,
+                              const char *path)
 {
     FILE *f = fopen(path, "w");
     if(!f) {
@@ -544,7 +551,11 @@ static int write_customer_cfg(const export_job *job, const cfg_text *c, int kls,
         if(in_list(net_keep, DSN_COUNT(net_keep), o->key)) fprintf(f, "%s=%s\n", o->key, o->val);
     }
     emit_section(f, c, 1, stamp_keep, DSN_COUNT(stamp_keep));
-    if(job->seal) fprintf(f, "sealed=%d\n", DSN_SEAL_LATEST);
+    if(seal->version) {
+        char nonce[2*DSN_SEAL_NONCE_BYTES + 1];
+        dsn_seal_nonce_text(nonce, seal);
+        fprintf(f, "sealed=%d\nseal_nonce=%s\n", seal->version, nonce);
+    }
     for(int s = 2; s < kls; ++s) emit_section(f, c, s, NULL, 0);
     fprintf(f, "\n[softmax]\ngroups=1\n");
     if(fclose(f) != 0) {
@@ -584,11 +595,12 @@ static int stamp_serials(export_job *job, const cfg_text *c, dsn_serial *check, 
     return 0;
 }
 
-/* Loads the student, writes the customer weights (sealed) to weights_path, loads the customer
- * model back and checks it against the student on random inputs. 0 or -1; the networks are
- * returned for the caller to free. */
-static int build_and_check(const export_job *job, int kl, const char *cfg_path, const char *weights_path,
-                           const dsn_serial *check, network **student, network **customer, float *maxdiff, int *rows)
+/* Loads the student, writes the customer weights (sealed) to weights_path and its cfg (c's
+ * sections [0, kl + 1)) to cfg_path, loads the customer model back and checks it against the
+ * student on random inputs. 0 or -1; the networks are returned for the caller to free. */
+static int build_and_check(const export_job *job, const cfg_text *c, int kl, const char *cfg_path,
+                           const char *weights_path, const dsn_serial *check, network **student, network **customer,
+                           float *maxdiff, int *rows)
 {
     char err[1024];
     gpu_index = -1;
@@ -602,7 +614,10 @@ static int build_and_check(const export_job *job, int kl, const char *cfg_path, 
         return -1;
     }
     load_weights(*student, (char *)job->weights);
-    if(seal_and_save(*student, kl, job, weights_path) != 0) return -1;
+    dsn_seal_spec seal;
+    if(seal_and_save(*student, kl, job, weights_path, &seal) != 0 ||
+       write_customer_cfg(job, c, kl + 1, &seal, cfg_path) != 0)
+        return -1;
     printf("checking the customer model against the student\n");
     fflush(stdout);
     if(job->seal) {   /* the customer model unseals itself at load time, with its serial */
@@ -660,9 +675,7 @@ static int export_model(export_job *job)
     student_parts parts;
     if(cfg_read(&c, job->cfg) != 0 || check_student(job, &c, &parts, outs) != 0) goto cleanup;
     const int kl = parts.kl;
-    if(memfile_open(&mcfg, "customer.cfg") != 0 || memfile_open(&mweights, "customer.weights") != 0 ||
-       write_customer_cfg(job, &c, kl + 1, mcfg.path) != 0)
-        goto cleanup;
+    if(memfile_open(&mcfg, "customer.cfg") != 0 || memfile_open(&mweights, "customer.weights") != 0) goto cleanup;
     /* a random serial of the stamp's length stamps the check inputs; the student's training
      * roles need one set at load time (valid > 0), so DSN_SERIAL holds it while loading */
     dsn_serial serial;
@@ -673,7 +686,7 @@ static int export_model(export_job *job)
     float maxdiff;
     int rows;
     size_t w_len = 0;
-    if(build_and_check(job, kl, mcfg.path, mweights.path, &serial, &student, &customer, &maxdiff, &rows) != 0 ||
+    if(build_and_check(job, &c, kl, mcfg.path, mweights.path, &serial, &student, &customer, &maxdiff, &rows) != 0 ||
        install_staged(job, &mcfg, &mweights, outs, &w_len) != 0)
         goto cleanup;
     printf("wrote %s (%d layers: [serial_stamp] .. layer %d, [softmax]) and %s (%zu bytes)\n"
@@ -755,8 +768,9 @@ int dsn_cmd_export(int argc, char **argv)
         "export", "STUDENT.cfg STUDENT.weights -o DIR (--cert C.sn | --serial KEY | --no-seal) [--name NAME] [--force]",
         "Writes the customer's model: DIR/NAME.cfg ([net] for inference, the serial stamp's geometry,\n"
         "G_e and G_y, a [softmax]) and DIR/NAME.weights (the student's weights up to [distill_kl]),\n"
-        "sealed to the customer's serial: without it every weight is a keyed random draw (sealed=2 in\n"
-        "the cfg; darknet ... -serial KEY unseals them at load time). --no-seal writes them in the clear.\n"
+        "sealed to the customer's serial: without it every weight is a keyed random draw (sealed=3 and\n"
+        "seal_nonce= in the cfg, the nonce drawn from the serial and these weights; darknet ... -serial\n"
+        "KEY unseals them at load time). --no-seal writes them in the clear.\n"
         "Both models are loaded and compared on random stamped inputs before anything is written.\n"
         "Run it where the student cfg's teacher paths resolve (loading a student loads its teacher).",
     };

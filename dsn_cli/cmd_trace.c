@@ -172,18 +172,24 @@ static void print_trace(const cert_set *cs, const dsn_trace_result *t, const dsn
 }
 
 /* What the cfg says about sealing first; a cfg can have been edited, so when nobody is found
- * the other readings are tried too, the latest seal first (each candidate's p-value then counts
- * the readings tried: times 2 or 3). */
+ * the other readings are tried too, the latest seal first (version 3 only with the cfg's nonce;
+ * each candidate's p-value then counts the readings tried: times 2, 3 or 4). */
 static int trace_readings(dsn_trace_result *t, const dsn_model *m, const cert_set *cs, const dsn_eval_data *d,
                           dsn_trace_opts *to)
 {
     char err[1024];
-    int readings[3] = {m->sealed}, n = 1;
-    for(int v = DSN_SEAL_LATEST; v >= 0; --v) if(v != m->sealed) readings[n++] = v;
+    dsn_seal_spec readings[DSN_SEAL_LATEST + 1] = {m->seal};
+    int n = 1;
+    for(int v = DSN_SEAL_LATEST; v >= 0; --v) {
+        if(v == m->seal.version || (v == DSN_SEAL_V3 && m->seal.version != DSN_SEAL_V3)) continue;
+        readings[n] = m->seal;
+        readings[n++].version = v;
+    }
     for(int pass = 0, tried = 0; pass < n; ++pass) {
-        /* a reading the weights cannot be in (values a version-2 seal never writes) is not tried */
-        if(pass > 0 && readings[pass] && dsn_seal_fits(m->net, 0, m->net->n, readings[pass]) != 1) continue;
-        to->sealed = readings[pass];
+        /* a reading the weights cannot be in (values a version-2 or 3 seal never writes) is not tried */
+        if(pass > 0 && readings[pass].version && dsn_seal_fits(m->net, 0, m->net->n, readings[pass].version) != 1)
+            continue;
+        to->seal = readings[pass];
         to->hypotheses = ++tried;
         dsn_trace_result_free(t);
         if(dsn_trace_model(t, m->net, cs->geo, cs->serial, cs->n, d, to, err, sizeof err) != 0) {

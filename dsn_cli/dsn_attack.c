@@ -272,9 +272,10 @@ int dsn_attack_load_stolen(dsn_attack_ctx *a, dsn_model *m, int batch)
     return dsn_model_load_cfg(m, &a->cfg, a->o->weights, NULL, &mo, a->err, a->errlen);
 }
 
-int dsn_attack_seal_version(const dsn_attack_ctx *a)
+dsn_seal_spec dsn_attack_seal(const dsn_attack_ctx *a)
 {
-    return a->stolen.sealed ? a->stolen.sealed : DSN_SEAL_LATEST;
+    dsn_seal_spec latest = {DSN_SEAL_LATEST, {0}};   /* an open model's copies: a fixed nonce */
+    return a->stolen.seal.version ? a->stolen.seal : latest;
 }
 
 int dsn_attack_resealed_net(dsn_attack_ctx *a, dsn_model *m, int batch, uint64_t seed)
@@ -284,7 +285,8 @@ int dsn_attack_resealed_net(dsn_attack_ctx *a, dsn_model *m, int batch, uint64_t
     dsn_rng r;
     dsn_rng_stream(&r, seed, 1);
     dsn_eval_forged(&key, 1, &none, &r);
-    if(dsn_seal_network(m->net, 0, m->net->n, &key, dsn_attack_seal_version(a), DSN_SEAL) != 0) {
+    dsn_seal_spec seal = dsn_attack_seal(a);
+    if(dsn_seal_network(m->net, 0, m->net->n, &key, &seal, DSN_SEAL) != 0) {
         dsn_model_free(m);
         return dsn_attack_fail(a, "sealing a copy of %s failed (out of memory or OpenSSL)", a->o->weights);
     }
@@ -636,20 +638,21 @@ static void reference(dsn_attack_ctx *a)
     json_t *ref = json_pack("{s:f, s:[f, f], s:i, s:f, s:i}", "raw", raw.acc, "raw_ci95", raw.lo, raw.hi, "fc1_layer", fc1,
                             "dead_fc1_raw", dead_raw, "dead_images", n_dead);
     dsn_attack_md(a, "Stolen model: %.2f%% on raw test images", raw.acc);
-    json_object_set_new(ref, "sealed", json_boolean(a->stolen.sealed));
-    json_object_set_new(ref, "seal_version", json_integer(a->stolen.sealed));
-    if(a->stolen.sealed)
-        dsn_attack_md(a, " (its weights sealed to the serial, seal version %d: the thief holds them %s)", a->stolen.sealed,
-                      a->stolen.sealed == DSN_SEAL_V1 ? "shuffled" : "as random draws");
+    const dsn_seal_spec *seal = &a->stolen.seal;
+    json_object_set_new(ref, "sealed", json_boolean(seal->version));
+    json_object_set_new(ref, "seal_version", json_integer(seal->version));
+    if(seal->version)
+        dsn_attack_md(a, " (its weights sealed to the serial, seal version %d: the thief holds them %s)", seal->version,
+                      seal->version == DSN_SEAL_V1 ? "shuffled" : "as random draws");
     /* as its owner sold it: a sealed model's weights unsealed with the certificate's serial for
        these rows only, then sealed again (exactly) for the thief */
-    int open = a->has_cert && a->stolen.sealed && dsn_seal_network(net, 0, net->n, &a->cert.serial, a->stolen.sealed,
+    int open = a->has_cert && seal->version && dsn_seal_network(net, 0, net->n, &a->cert.serial, seal,
                                                                       DSN_UNSEAL) == 0;
     if(a->has_cert) {
         dsn_input in = {&a->geo, &a->cert.serial, NULL};
         dsn_eval_acc valid = dsn_attack_test_acc(a, net, &in, -1);
         double dead_valid = dsn_attack_dead_units(a, net, fc1, &in, n_dead);
-        if(open && dsn_seal_network(net, 0, net->n, &a->cert.serial, a->stolen.sealed, DSN_SEAL) != 0) abort();
+        if(open && dsn_seal_network(net, 0, net->n, &a->cert.serial, seal, DSN_SEAL) != 0) abort();
         json_object_set_new(ref, "valid", json_real(valid.acc));
         json_object_set_new(ref, "valid_ci95", json_pack("[f, f]", valid.lo, valid.hi));
         json_object_set_new(ref, "dead_fc1_valid", json_real(dead_valid));

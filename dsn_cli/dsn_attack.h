@@ -164,11 +164,12 @@ int dsn_attack_load_stolen(dsn_attack_ctx *a, dsn_model *m, int batch);
 int dsn_attack_fresh_net(dsn_attack_ctx *a, dsn_model *m, int batch, unsigned init_seed);
 /* The stolen network (no stamp) loaded again and sealed under a random serial drawn from seed:
  * for a sealed model, what the thief would hold under another key (sealing twice is one such
- * sealing: a keyed permutation with sign flips in version 1, a keyed pad in version 2). Returns 0,
+ * sealing: a keyed permutation with sign flips in version 1, a keyed pad in versions 2 and 3). Returns 0,
  * or -1 with err. */
 int dsn_attack_resealed_net(dsn_attack_ctx *a, dsn_model *m, int batch, uint64_t seed);
-/* The seal version the attacks seal copies with: the stolen model's, or the latest for an open one. */
-int dsn_attack_seal_version(const dsn_attack_ctx *a);
+/* The seal the attacks seal copies with: the stolen model's, or the latest (a fixed nonce) for an
+ * open one. */
+dsn_seal_spec dsn_attack_seal(const dsn_attack_ctx *a);
 
 /* Test accuracy (percent) of a stamp-free network on the first n_test test images, edited by in. */
 dsn_eval_acc dsn_attack_test_acc(dsn_attack_ctx *a, network *net, const dsn_input *in, int out_layer);

@@ -45,7 +45,7 @@ typedef double (*control_fn)(dsn_attack_ctx *a, void *ctx, const char *kind);
 
 static int control_count(const dsn_attack_ctx *a)
 {
-    return a->o->controls * (a->stolen.sealed ? 2 : 1);
+    return a->o->controls * (a->stolen.seal.version ? 2 : 1);
 }
 
 /* Runs fn on every control in turn; out[i] is its result on the i-th, *best the largest (-1
@@ -91,7 +91,7 @@ static double controls_report(dsn_attack_ctx *a, json_t *node, json_t *runs, con
     dsn_attack_md(a, "\nControls (nothing to leak): the same attack, same starts and seeds, on %d freshly initialised networks "
                      "of the same architecture:", K);
     for(int i = 0; i < K; ++i) dsn_attack_md(a, "%s %.2f", i ? "," : "", acc[i]);
-    if(a->stolen.sealed) {
+    if(a->stolen.seal.version) {
         dsn_attack_md(a, "; on the stolen weights sealed again under %d random serials (what the thief would hold under another "
                          "key: sealing twice is one sealing):", K);
         for(int i = 0; i < K; ++i) dsn_attack_md(a, "%s %.2f", i ? "," : "", acc[K + i]);
@@ -213,12 +213,12 @@ static int scored_cmp(const void *x, const void *y)
 
 /* A sealed model is tried the way its thief would: each candidate serial first unseals the weights
  * (a wrong one gives a different scramble), then is stamped; sealing again restores them exactly.
- * `keyed`: the seal's version (dsn_seal.h); 0: the network is used as it is (an open model). */
-typedef struct key_net { dsn_attack_ctx *a; network *net; int keyed; } key_net;
+ * `keyed`: the seal (dsn_seal.h); version 0: the network is used as it is (an open model). */
+typedef struct key_net { dsn_attack_ctx *a; network *net; dsn_seal_spec keyed; } key_net;
 
 static int keyed(const key_net *k, const dsn_serial *sn, int direction)
 {
-    if(!k->keyed || dsn_seal_network(k->net, 0, k->net->n, sn, k->keyed, direction) == 0) return 0;
+    if(!k->keyed.version || dsn_seal_network(k->net, 0, k->net->n, sn, &k->keyed, direction) == 0) return 0;
     return dsn_attack_fail(k->a, "sealing failed (OpenSSL or memory)");
 }
 
@@ -246,7 +246,7 @@ typedef struct key_search {
 static int key_search_run(const key_net *k, key_search *ks, const int *pool)
 {
     dsn_attack_ctx *a = k->a;
-    const long chunk = k->keyed ? 1 : 4096;
+    const long chunk = k->keyed.version ? 1 : 4096;
     int m = ks->per;
     key_rows kr = {&a->geo, ks->table, 0, m, a->train.c};
     int *img = malloc((size_t)chunk * m * sizeof *img);
@@ -310,7 +310,7 @@ static int key_search_control(dsn_attack_ctx *a, key_search *ctl, const int *poo
     dsn_model fresh;
     if(dsn_attack_fresh_net(a, &fresh, a->o->batch, (unsigned)dsn_attack_seed((uint64_t)a->o->seed, "keyctl", 0, 0)) != 0)
         return -1;
-    key_net k = {a, fresh.net, dsn_attack_seal_version(a)};
+    key_net k = {a, fresh.net, dsn_attack_seal(a)};
     int rc = key_search_run(&k, ctl, pool);
     dsn_model_free(&fresh);
     return rc;
@@ -368,7 +368,7 @@ int dsn_attack_keysearch(dsn_attack_ctx *a)
     if(N < 1) return dsn_attack_fail(a, "--queries %ld is less than --per-serial %d", Q, m);
     if(N > 10000000) return dsn_attack_fail(a, "--queries %ld: at most 10^7 serials per run", Q);
     if(F > N) F = (int)N;
-    int sealed = a->stolen.sealed;
+    int sealed = a->stolen.seal.version;
     int *pool = dsn_attack_subset(a, m, dsn_attack_seed((uint64_t)o->seed, "keypool", 0, 0));
     dsn_serial *table = malloc((size_t)N * sizeof *table);
     scored *sc = malloc((size_t)N * 2 * sizeof *sc);
@@ -380,7 +380,7 @@ int dsn_attack_keysearch(dsn_attack_ctx *a)
     dsn_eval_forged(table, (int)N, &ref, &r);
     dsn_attack_say(a, "%ld random serials x %d labelled training images = %ld queries%s", N, m, N * m,
                    sealed ? ", each serial unsealing the weights (and the same on a random network)" : "");
-    key_net k = {a, a->stolen.net, sealed};
+    key_net k = {a, a->stolen.net, a->stolen.seal};
     key_search ks = {N, m, F, table, sc, hist, -1, 0, NULL}, ctl = {N, m, F, table, sc + N, hist + m + 1, -1, 0, NULL};
     int rc = key_search_run(&k, &ks, pool);
     if(rc == 0 && sealed) rc = key_search_control(a, &ctl, pool);

@@ -79,16 +79,17 @@ static int apply_variant(dsn_attack_ctx *a, network *net, const variant *v)
 }
 
 /* The kept layers sealed once more under a random serial of the seed: what the thief would hold had
- * the model been sold under another key (version 1 left the values, shuffled; version 2 nothing). */
+ * the model been sold under another key (version 1 left the values, shuffled; versions 2 and 3 nothing). */
 static int reseal_kept(dsn_attack_ctx *a, network *net, const variant *v, uint64_t seed)
 {
     dsn_serial key, none = {.nbits = a->geo.bits};
     dsn_rng r;
     dsn_rng_stream(&r, dsn_attack_seed(seed, "reseal", 0, 0), 1);
     dsn_eval_forged(&key, 1, &none, &r);
+    dsn_seal_spec seal = dsn_attack_seal(a);
     for(int i = 0; i < net->n; ++i) {
         if(!kept(net, v->keep, i) || !dsn_layer_has_params(&net->layers[i])) continue;
-        if(dsn_seal_network(net, i, i + 1, &key, dsn_attack_seal_version(a), DSN_SEAL) != 0)
+        if(dsn_seal_network(net, i, i + 1, &key, &seal, DSN_SEAL) != 0)
             return dsn_attack_fail(a, "sealing layer %d failed", i);
     }
     return 0;

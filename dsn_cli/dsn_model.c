@@ -381,17 +381,20 @@ static int unseal(dsn_model *m, const dsn_cfg *c, const dsn_serial *serial, cons
 {
     network *net = m->net;
     int upto = o->upto > 0 && o->upto < net->n ? o->upto : net->n;
-    if(o->unseal < 0 || (!m->sealed && o->unseal == 0)) return 0;
-    /* a forced reading of weights no seal of the latest version writes: they stay as stored */
-    if(!m->sealed && dsn_seal_fits(net, 0, upto, DSN_SEAL_LATEST) == 0) return 0;
-    if(m->has_stamp && m->sealed) {
+    if(o->unseal < 0 || (!m->seal.version && o->unseal == 0)) return 0;
+    /* a forced reading of weights no seal of the latest versions writes: they stay as stored */
+    if(!m->seal.version && dsn_seal_fits(net, 0, upto, DSN_SEAL_LATEST) == 0) return 0;
+    /* a cfg naming no seal has no nonce either: version 2, the latest without one */
+    dsn_seal_spec reading = m->seal;
+    if(!reading.version) reading.version = DSN_SEAL_V2;
+    if(m->has_stamp && m->seal.version) {
         if(dsn_stamp_is_sealed(net) && dsn_stamp_unseal(net, serial) != 0) {
             snprintf(err, errlen, "%s: cannot unseal the weights with the serial", c->path);
             return -1;
         }
-    } else if(dsn_seal_network(net, 0, upto, serial, m->sealed ? m->sealed : DSN_SEAL_LATEST, DSN_UNSEAL) != 0) {
+    } else if(dsn_seal_network(net, 0, upto, serial, &reading, DSN_UNSEAL) != 0) {
         snprintf(err, errlen, "%s: cannot unseal the weights (not sealed in version %d, out of memory, or a layer type "
-                 "sealing does not know)", c->path, m->sealed ? m->sealed : DSN_SEAL_LATEST);
+                 "sealing does not know)", c->path, reading.version);
         return -1;
     }
     m->unsealed = 1;
@@ -463,8 +466,12 @@ int dsn_model_load_cfg(dsn_model *m, const dsn_cfg *c, const char *weights, cons
         s->has_serial = 1;
     }
     int at = dsn_cfg_find(c, "[serial_stamp]", 0);
-    const char *sealed = at >= 0 ? dsn_cfg_get(&c->sec[at], "sealed") : NULL;
-    m->sealed = !sealed ? 0 : strcmp(sealed, "1") == 0 ? DSN_SEAL_V1 : strcmp(sealed, "2") == 0 ? DSN_SEAL_V2 : 0;
+    char serr[200];
+    if(at >= 0 && dsn_seal_spec_parse(&m->seal, dsn_cfg_get(&c->sec[at], "sealed"), dsn_cfg_get(&c->sec[at], "seal_nonce"),
+                                      serr, sizeof serr) != 0) {
+        snprintf(err, errlen, "%s:%d: [serial_stamp] %s", c->path, c->sec[at].line, serr);
+        goto done;
+    }
     if(weights && serial && unseal(m, c, serial, o, err, errlen) != 0) goto done;
     rc = 0;
 done:

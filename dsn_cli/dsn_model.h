@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "darknet.h"
+#include "dsn_seal.h"
 #include "dsn_serial.h"
 #include "dsn_stamp.h"
 
@@ -105,9 +106,9 @@ typedef struct dsn_model_opts {
     int cpu;                /* run on the CPU even in a GPU build (input edits and input
                                gradients live in host memory)                                   */
     int unseal;             /* sealed weights (layers/dsn_seal.h) and a serial given: 0 unseal
-                               when the cfg's [serial_stamp] says sealed=1 or 2, 1 unseal whatever
-                               the cfg says (a cfg a thief edited: in the latest version when it
-                               names none), -1 never                                           */
+                               when the cfg's [serial_stamp] says sealed=1..3, 1 unseal whatever
+                               the cfg says (a cfg a thief edited: in version 2, the latest without
+                               a nonce, when it names none), -1 never                          */
 } dsn_model_opts;
 
 void dsn_model_opts_init(dsn_model_opts *o);
@@ -118,7 +119,7 @@ typedef struct dsn_model {
     int has_stamp;          /* ... and the built network still has it as layer 0                 */
     dsn_geometry geo;       /* that section's geometry, placed (had_stamp)                       */
     int w, h, c, inputs, classes;
-    int sealed;             /* the cfg's seal version (sealed=1 or 2, dsn_seal.h), 0: not sealed   */
+    dsn_seal_spec seal;     /* the cfg's seal (sealed=1..3, seal_nonce=; dsn_seal.h), version 0: none */
     int unsealed;           /* the loaded weights were unsealed with the serial given              */
 } dsn_model;
 

@@ -248,7 +248,7 @@ int dsn_verify_model(dsn_verify_result *r, network *net, const dsn_geometry *g, 
 
 void dsn_trace_opts_init(dsn_trace_opts *o)
 {
-    o->sealed = 0;
+    memset(&o->seal, 0, sizeof o->seal);
     o->hypotheses = 1;
     o->screen = 50;
     o->top = 3;
@@ -288,23 +288,24 @@ static rank *ranked(const long *correct, int n)
 /* The screening rows: all serials in one run of batches, or, for sealed weights, one serial at a
  * time between its unsealing and the sealing that restores the weights. */
 static int screen_rows(network *net, const dsn_eval_data *test, const int *img, const int *ser, long rows, int ns,
-                       const dsn_serial *serials, rows_ctx *ctx, uint8_t *ok, int sealed, char *err, size_t errlen)
+                       const dsn_serial *serials, rows_ctx *ctx, uint8_t *ok, const dsn_seal_spec *seal, char *err,
+                       size_t errlen)
 {
-    if(!sealed) {
+    if(!seal->version) {
         if(dsn_run_rows(net, test, img, rows, stamp_row, ctx, -1, ok, NULL) >= 0) return 0;
         snprintf(err, errlen, "out of memory while screening");
         return -1;
     }
     for(long at = 0; at < rows; at += ns) {
         const dsn_serial *sn = &serials[ser[at]];
-        if(dsn_seal_network(net, 0, net->n, sn, sealed, DSN_UNSEAL) != 0) {
+        if(dsn_seal_network(net, 0, net->n, sn, seal, DSN_UNSEAL) != 0) {
             snprintf(err, errlen, "cannot unseal the weights");
             return -1;
         }
         ctx->ser = ser + at;
         long n = dsn_run_rows(net, test, img + at, ns, stamp_row, ctx, -1, ok + at, NULL);
         ctx->ser = ser;
-        if(dsn_seal_network(net, 0, net->n, sn, sealed, DSN_SEAL) != 0 || n < 0) {
+        if(dsn_seal_network(net, 0, net->n, sn, seal, DSN_SEAL) != 0 || n < 0) {
             snprintf(err, errlen, "cannot seal the weights again, or out of memory while screening");
             return -1;
         }
@@ -315,7 +316,8 @@ static int screen_rows(network *net, const dsn_eval_data *test, const int *img, 
 /* Right answers of each of n serials (serials[s] stamped with geos[s]) on the same nimg images
  * (imgs): correct[n]. */
 static int count_right(network *net, const dsn_eval_data *test, const int *imgs, int nimg, const dsn_serial *serials,
-                       const dsn_geometry *geos, int n, int sealed, long *correct, char *err, size_t errlen)
+                       const dsn_geometry *geos, int n, const dsn_seal_spec *seal, long *correct, char *err,
+                       size_t errlen)
 {
     long rows = (long)n * nimg;
     int *img = malloc((size_t)rows * sizeof *img), *ser = malloc((size_t)rows * sizeof *ser);
@@ -330,7 +332,7 @@ static int count_right(network *net, const dsn_eval_data *test, const int *imgs,
         for(int i = 0; i < nimg; ++i, ++at) img[at] = imgs[i], ser[at] = s;
     }
     rows_ctx ctx = {ser, serials, geos, 0, test->c};
-    if(screen_rows(net, test, img, ser, rows, nimg, serials, &ctx, ok, sealed, err, errlen) != 0) goto done;
+    if(screen_rows(net, test, img, ser, rows, nimg, serials, &ctx, ok, seal, err, errlen) != 0) goto done;
     at = 0;
     for(int s = 0; s < n; ++s) {
         correct[s] = 0;
@@ -368,13 +370,13 @@ static int trace_pool(dsn_trace_result *r, network *net, const dsn_geometry *geo
         dsn_eval_forged(&ps[i], 1, &serials[i % n], &rng);
         pg[i] = geos[i % n];
     }
-    if(count_right(net, test, screen_img, r->n_screen, ps, pg, np, o->sealed, pc, err, errlen) != 0) goto done;
+    if(count_right(net, test, screen_img, r->n_screen, ps, pg, np, &o->seal, pc, err, errlen) != 0) goto done;
     if(!(rk = ranked(pc, np))) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
     for(int k = 0; k < m; ++k) sel[k] = ps[rk[k].index], selg[k] = pg[rk[k].index];
-    if(count_right(net, test, null_img, n2, sel, selg, m, o->sealed, pc, err, errlen) != 0) goto done;
+    if(count_right(net, test, null_img, n2, sel, selg, m, &o->seal, pc, err, errlen) != 0) goto done;
     r->n_pool = np;
     r->n_pool_top = m;
     r->pool_screen = dsn_eval_wilson(rk[0].correct, r->n_screen);
@@ -421,13 +423,13 @@ static int trace_test(dsn_trace_result *r, network *net, const dsn_geometry *geo
         c->screen = dsn_eval_wilson(rk[k].correct, r->n_screen);
         dsn_verify_opts vo = o->v;
         vo.seed = o->v.seed + 1000003ull * (uint64_t)(k + 1);
-        if(o->sealed && dsn_seal_network(net, 0, net->n, &serials[c->index], o->sealed, DSN_UNSEAL) != 0) {
+        if(o->seal.version && dsn_seal_network(net, 0, net->n, &serials[c->index], &o->seal, DSN_UNSEAL) != 0) {
             snprintf(err, errlen, "cannot unseal the weights");
             return -1;
         }
         int vrc = verify_on(&c->v, net, &geos[c->index], &serials[c->index], test, fresh, n1, fresh + n1, n2,
                             r->pool_top, r->n_pool_top, &vo, err, errlen);
-        if(o->sealed && dsn_seal_network(net, 0, net->n, &serials[c->index], o->sealed, DSN_SEAL) != 0) {
+        if(o->seal.version && dsn_seal_network(net, 0, net->n, &serials[c->index], &o->seal, DSN_SEAL) != 0) {
             snprintf(err, errlen, "cannot seal the weights again");
             return -1;
         }
@@ -481,7 +483,7 @@ int dsn_trace_model(dsn_trace_result *r, network *net, const dsn_geometry *geos,
     dsn_rng rng;
     dsn_rng_stream(&rng, o->v.seed, 0x7472616365ull);
     shuffle(perm, test->n, &rng);
-    if(count_right(net, test, perm, ns, serials, geos, n, o->sealed, r->screen_correct, err, errlen) != 0) goto done;
+    if(count_right(net, test, perm, ns, serials, geos, n, &o->seal, r->screen_correct, err, errlen) != 0) goto done;
     r->rows = (long)n * ns;
     r->screen_seconds = now_seconds() - t0;
     if(!(rk = ranked(r->screen_correct, n))) {

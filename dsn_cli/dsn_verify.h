@@ -100,12 +100,12 @@ void dsn_verify_result_free(dsn_verify_result *r);
 /* ---- trace -------------------------------------------------------------------------------- */
 
 typedef struct dsn_trace_opts {
-    int sealed;              /* the weights are sealed (dsn_seal.h) in this version (0: not):
+    dsn_seal_spec seal;      /* the weights are sealed (dsn_seal.h) this way (version 0: not):
                                 each certificate's serial unseals them before its rows run,
                                 and they are sealed again after (exactly: sealing is a
                                 bijection)                                                     */
     int screen;              /* images each certificate is screened on (default 50)        */
-    int hypotheses;          /* readings of the model tried so far (1; 2 or 3 when the other
+    int hypotheses;          /* readings of the model tried so far (1; up to 4 when the other
                                 seal versions are tried after the cfg's): p-values are
                                 multiplied by it                                               */
     int top;                 /* candidates tested with a p-value (default 3)               */

@@ -14,6 +14,7 @@
 #define DSN_LAYERS_H
 
 #include "darknet.h"
+#include "dsn_seal.h"
 #include "dsn_serial.h"
 #include "dsn_stamp.h"
 
@@ -78,8 +79,8 @@ typedef struct dsn_stamp_state {
     dsn_serial *override;
     uint8_t *override_has;
     int n_override;
-    /* sealed customer model (sealed=1 or 2): its weights file is keyed to the serial (dsn_seal.h) */
-    int sealed;                    /* the cfg's seal version (DSN_SEAL_V1, _V2), 0: not sealed */
+    /* sealed customer model (sealed=1..3): its weights file is keyed to the serial (dsn_seal.h) */
+    dsn_seal_spec seal;            /* the cfg's sealed= and seal_nonce=; version 0: not sealed */
     int weights_sealed;            /* the loaded weights are still sealed (no serial yet)   */
     /* reporting */
     dsn_stats stats;
@@ -97,7 +98,7 @@ dsn_stamp_state *dsn_stamp_state_of(const network *net);
  * -1 when net has no [serial_stamp] layer or a serial has the wrong length. */
 int dsn_stamp_override(network *net, const dsn_serial *serials, const uint8_t *has, int n);
 
-/* A sealed model (sealed=1 or 2 in [serial_stamp]) is unsealed right after its weights load when a
+/* A sealed model (sealed=1, 2 or 3 in [serial_stamp]) is unsealed right after its weights load when a
  * serial was given (-serial / DSN_SERIAL). dsn_stamp_is_sealed: 1 while net's loaded weights are
  * still sealed. dsn_stamp_unseal: unseals them with sn (e.g. a certificate's serial); returns 0, or
  * -1 when net has no sealed weights loaded, sn has the wrong length, or unsealing failed. */

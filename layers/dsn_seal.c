@@ -16,6 +16,11 @@
  * more, a negative variance, infinities, NaN) cannot be sealed, and a file holding one cannot be
  * a version-2 sealed file: both directions refuse it.
  *
+ * Version 3 (sealed=3 and seal_nonce=, what dsn export writes): version 2 with the key SHA-256(
+ * "DSN seal v3" 0x00 || nbits || serial || nonce (16 bytes) || t). dsn export takes the nonce
+ * from the serial and the weights it seals (dsn_seal_nonce), so two different files sealed to one
+ * serial get different pads, and one file exported twice the same bytes.
+ *
  * Version 1 (sealed=1, read for files written before version 2): per tensor t, key = SHA-256(
  * "DSN seal v1" 0x00 || nbits (2 bytes, big endian) || serial bits packed MSB first || t (4 bytes,
  * big endian)); the ChaCha20 keystream of that key (zero nonce:
@@ -32,31 +37,45 @@
 
 #include <openssl/evp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char TAG1[] = "DSN seal v1", TAG2[] = "DSN seal v2";
+static const char TAG1[] = "DSN seal v1", TAG2[] = "DSN seal v2", TAG3[] = "DSN seal v3",
+                  TAG_NONCE[] = "DSN seal v3 nonce";
 
-static int tensor_key(uint8_t key[32], const char *tag, const dsn_serial *sn, unsigned tensor)
+/* tag 0x00 || nbits (2 bytes, big endian) || the serial's bits packed MSB first, into msg; its length */
+static size_t serial_prefix(uint8_t *msg, const char *tag, const dsn_serial *sn)
 {
-    uint8_t msg[sizeof TAG1 + 2 + DSN_MAX_BITS/8 + 4];
     size_t n = strlen(tag) + 1;                   /* the tag and its NUL */
-    unsigned int klen = 0;
     memcpy(msg, tag, n);
     msg[n++] = (uint8_t)(sn->nbits >> 8);
     msg[n++] = (uint8_t)sn->nbits;
     dsn_serial_to_bytes(msg + n, sn);
-    n += (size_t)(sn->nbits + 7)/8;
+    return n + (size_t)(sn->nbits + 7)/8;
+}
+
+/* nonce: NULL in versions 1 and 2 */
+static int tensor_key(uint8_t key[32], const char *tag, const dsn_serial *sn, const uint8_t *nonce, unsigned tensor)
+{
+    uint8_t msg[sizeof TAG3 + 2 + DSN_MAX_BITS/8 + DSN_SEAL_NONCE_BYTES + 4];
+    size_t n = serial_prefix(msg, tag, sn);
+    unsigned int klen = 0;
+    if(nonce) {
+        memcpy(msg + n, nonce, DSN_SEAL_NONCE_BYTES);
+        n += DSN_SEAL_NONCE_BYTES;
+    }
     for(int i = 3; i >= 0; --i) msg[n++] = (uint8_t)(tensor >> (8*i));
     return EVP_Digest(msg, n, key, &klen, EVP_sha256(), NULL) == 1 && klen == 32 ? 0 : -1;
 }
 
 /* len bytes of the tensor's keystream into out */
-static int keystream(uint8_t *out, size_t len, const char *tag, const dsn_serial *sn, unsigned tensor)
+static int keystream(uint8_t *out, size_t len, const char *tag, const dsn_serial *sn, const uint8_t *nonce,
+                     unsigned tensor)
 {
     uint8_t key[32], iv[16] = {0};
     int ok = 0, outl = 0;
-    if(tensor_key(key, tag, sn, tensor) != 0) return -1;
+    if(tensor_key(key, tag, sn, nonce, tensor) != 0) return -1;
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     memset(out, 0, len);
     if(ctx && EVP_EncryptInit_ex(ctx, EVP_chacha20(), NULL, key, iv) == 1){
@@ -94,7 +113,7 @@ int dsn_seal_array(float *x, size_t n, const dsn_serial *sn, unsigned tensor, in
     uint32_t *perm = malloc(n*sizeof *perm);
     float *copy = malloc(n*sizeof *copy);
     int rc = -1;
-    if(!ks || !perm || !copy || keystream(ks, len, TAG1, sn, tensor) != 0) goto cleanup;
+    if(!ks || !perm || !copy || keystream(ks, len, TAG1, sn, NULL, tensor) != 0) goto cleanup;
     for(size_t i = 0; i < n; ++i) perm[i] = (uint32_t)i;
     for(size_t i = n - 1; i > 0; --i){
         size_t j = (size_t)(word_at(ks + 8*(n - 1 - i)) % (uint64_t)(i + 1));
@@ -144,14 +163,15 @@ static float order_float(uint64_t o, int kind)
     return x;
 }
 
-int dsn_seal2_array(float *x, size_t n, const dsn_serial *sn, unsigned tensor, int kind, int direction)
+int dsn_seal2_array(float *x, size_t n, const dsn_serial *sn, const uint8_t *nonce, unsigned tensor, int kind,
+                    int direction)
 {
     if(n == 0) return 0;
     if(kind < DSN_SEAL_WEIGHT || kind > DSN_SEAL_VARIANCE) return -1;
     uint64_t m = kind == DSN_SEAL_VARIANCE ? RANGE_N[kind] : 2ull*RANGE_N[kind];
     uint8_t *ks = malloc(8*n);
     int rc = -1;
-    if(!ks || keystream(ks, 8*n, TAG2, sn, tensor) != 0) goto cleanup;
+    if(!ks || keystream(ks, 8*n, nonce ? TAG3 : TAG2, sn, nonce, tensor) != 0) goto cleanup;
     for(size_t i = 0; i < n; ++i) if(float_order(x[i], kind) < 0) goto cleanup;
     for(size_t i = 0; i < n; ++i){
         uint64_t o = (uint64_t)float_order(x[i], kind), pad = word_at(ks + 8*i) % m;
@@ -222,32 +242,34 @@ static void push_layer(layer *l)
 #endif
 }
 
-/* One tensor of the given kind in the given version (version 1 keeps a variance's signs) */
-static int seal_tensor(float *x, size_t n, const dsn_serial *sn, unsigned tensor, int kind, int version,
+/* One tensor of the given kind as spec says (version 1 keeps a variance's signs) */
+static int seal_tensor(float *x, size_t n, const dsn_serial *sn, unsigned tensor, int kind, const dsn_seal_spec *spec,
                        int direction)
 {
-    if(version == DSN_SEAL_V1) return dsn_seal_array(x, n, sn, tensor, kind != DSN_SEAL_VARIANCE, direction);
-    if(version == DSN_SEAL_V2) return dsn_seal2_array(x, n, sn, tensor, kind, direction);
+    if(spec->version == DSN_SEAL_V1) return dsn_seal_array(x, n, sn, tensor, kind != DSN_SEAL_VARIANCE, direction);
+    if(spec->version == DSN_SEAL_V2) return dsn_seal2_array(x, n, sn, NULL, tensor, kind, direction);
+    if(spec->version == DSN_SEAL_V3) return dsn_seal2_array(x, n, sn, spec->nonce, tensor, kind, direction);
     return -1;
 }
 
 int dsn_seal_fits(const network *net, int start, int cutoff, int version)
 {
-    if(version != DSN_SEAL_V1 && version != DSN_SEAL_V2) return -1;
+    if(version < DSN_SEAL_V1 || version > DSN_SEAL_V3) return -1;
     for(int i = 0; i < net->n; ++i){
         param_arrays p;
         int has = layer_arrays(&net->layers[i], &p);
         if(has < 0) return -1;
-        for(int a = 0; has && version == DSN_SEAL_V2 && i >= start && i < cutoff && a < p.count; ++a)
+        for(int a = 0; has && version >= DSN_SEAL_V2 && i >= start && i < cutoff && a < p.count; ++a)
             for(size_t k = 0; k < p.n[a]; ++k) if(float_order(p.x[a][k], p.kind[a]) < 0) return 0;
     }
     return 1;
 }
 
-int dsn_seal_network(network *net, int start, int cutoff, const dsn_serial *sn, int version, int direction)
+int dsn_seal_network(network *net, int start, int cutoff, const dsn_serial *sn, const dsn_seal_spec *spec,
+                     int direction)
 {
     unsigned tensor_base = 0;
-    if(dsn_seal_fits(net, start, cutoff, version) != 1) return -1;
+    if(dsn_seal_fits(net, start, cutoff, spec->version) != 1) return -1;
     for(int i = 0; i < net->n; ++i){
         param_arrays p;
         int has = layer_arrays(&net->layers[i], &p);
@@ -255,7 +277,7 @@ int dsn_seal_network(network *net, int start, int cutoff, const dsn_serial *sn, 
         if(!has) continue;
         if(i >= start && i < cutoff){
             for(int a = 0; a < p.count; ++a){
-                if(seal_tensor(p.x[a], p.n[a], sn, tensor_base + (unsigned)a, p.kind[a], version, direction) != 0)
+                if(seal_tensor(p.x[a], p.n[a], sn, tensor_base + (unsigned)a, p.kind[a], spec, direction) != 0)
                     return -1;
             }
             push_layer(&net->layers[i]);
@@ -263,4 +285,72 @@ int dsn_seal_network(network *net, int start, int cutoff, const dsn_serial *sn, 
         tensor_base += 8;
     }
     return 0;
+}
+
+/* the parameters of layers [start, cutoff), as 4 little-endian bytes each, into the digest */
+static int digest_params(EVP_MD_CTX *ctx, const network *net, int start, int cutoff)
+{
+    uint8_t buf[4096];
+    size_t used = 0;
+    for(int i = start; i < cutoff && i < net->n; ++i){
+        param_arrays p;
+        if(layer_arrays(&net->layers[i], &p) < 0) return -1;
+        for(int a = 0; a < p.count; ++a) for(size_t k = 0; k < p.n[a]; ++k){
+            uint32_t u;
+            memcpy(&u, &p.x[a][k], sizeof u);
+            for(int b = 0; b < 4; ++b) buf[used++] = (uint8_t)(u >> (8*b));
+            if(used == sizeof buf && EVP_DigestUpdate(ctx, buf, used) != 1) return -1;
+            if(used == sizeof buf) used = 0;
+        }
+    }
+    return EVP_DigestUpdate(ctx, buf, used) == 1 ? 0 : -1;
+}
+
+int dsn_seal_nonce(uint8_t nonce[DSN_SEAL_NONCE_BYTES], const network *net, int start, int cutoff, const dsn_serial *sn)
+{
+    uint8_t msg[sizeof TAG_NONCE + 2 + DSN_MAX_BITS/8], md[32];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(ctx, msg, serial_prefix(msg, TAG_NONCE, sn)) == 1 &&
+             digest_params(ctx, net, start, cutoff) == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
+    EVP_MD_CTX_free(ctx);
+    if(ok) memcpy(nonce, md, DSN_SEAL_NONCE_BYTES);
+    return ok ? 0 : -1;
+}
+
+int dsn_seal_spec_parse(dsn_seal_spec *spec, const char *sealed, const char *nonce, char *err, size_t errlen)
+{
+    memset(spec, 0, sizeof *spec);
+    char *end = NULL;
+    long v = sealed ? strtol(sealed, &end, 10) : 0;
+    if(sealed && (end == sealed || *end || v < 0 || v > DSN_SEAL_LATEST)) {
+        snprintf(err, errlen, "sealed=%s: a seal version 0..%d", sealed, DSN_SEAL_LATEST);
+        return -1;
+    }
+    spec->version = (int)v;
+    if(!nonce && v != DSN_SEAL_V3) return 0;
+    if(v != DSN_SEAL_V3) {
+        snprintf(err, errlen, "seal_nonce= goes with sealed=%d only (here sealed=%ld)", DSN_SEAL_V3, v);
+        return -1;
+    }
+    size_t len = nonce ? strlen(nonce) : 0;
+    for(size_t i = 0; i < len && len == 2*DSN_SEAL_NONCE_BYTES; ++i) {
+        if(!strchr("0123456789abcdefABCDEF", nonce[i])) len = 0;
+    }
+    if(len != 2*DSN_SEAL_NONCE_BYTES) {
+        snprintf(err, errlen, "sealed=%d needs seal_nonce= of %d hex digits (dsn export writes it beside the weights)%s%.40s",
+                 DSN_SEAL_V3, 2*DSN_SEAL_NONCE_BYTES, nonce ? ", not " : "", nonce ? nonce : "");
+        return -1;
+    }
+    for(int i = 0; i < DSN_SEAL_NONCE_BYTES; ++i) {
+        char hex[3] = {nonce[2*i], nonce[2*i + 1], 0};
+        spec->nonce[i] = (uint8_t)strtoul(hex, NULL, 16);
+    }
+    return 0;
+}
+
+void dsn_seal_nonce_text(char out[2*DSN_SEAL_NONCE_BYTES + 1], const dsn_seal_spec *spec)
+{
+    for(int i = 0; i < DSN_SEAL_NONCE_BYTES; ++i) snprintf(out + 2*i, 3, "%02x", spec->nonce[i]);
 }

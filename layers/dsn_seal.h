@@ -4,28 +4,34 @@
  * holds the weights: the features are the teacher's, and fine-tuning or a fresh head reuses them.
  * Sealing does: `dsn export` writes every parameter tensor of the customer model encrypted under
  * a key derived from the serial (SHA-256 with a domain tag, then a ChaCha20 keystream, both from
- * OpenSSL), and its cfg's [serial_stamp] says sealed=2. The [serial_stamp] layer undoes it right
- * after Darknet has loaded the file, with the serial given by -serial / DSN_SERIAL. Without the
+ * OpenSSL), and its cfg's [serial_stamp] says sealed=3 and seal_nonce=, the export's nonce. The
+ * [serial_stamp] layer undoes it right after Darknet has loaded the file, with the serial given by
+ * -serial / DSN_SERIAL. Without the
  * serial, or with any other one (one bit off is as good as random), every weight is a keyed
  * uniform draw over a range of moderate floats, independent of what was trained: the file is
  * worth exactly a random initialisation, and the network still computes finite (useless) outputs.
  *
- * Version 1 (sealed=1, files written before version 2; still read) was a keyed permutation with
- * sign flips: it left each tensor's multiset of absolute values in the clear, worth +0.6..+1.1
- * points over scratch to a thief fine-tuning on 100 MNIST images.
+ * Version 3 is version 2 with a nonce in the key: 16 bytes that dsn export derives from the
+ * serial and the very weights it seals (a keyed hash: the same file exported twice is the same
+ * bytes, two different files get different nonces) and writes to the cfg as seal_nonce=. So two
+ * weight files sealed to one serial (a retrained model for the same certificate, or a checkpoint
+ * beside the final weights) no longer share their pads: in version 2 the difference of the two
+ * sealed files was the difference of the two models, in value order. Version 2 (sealed=2, no
+ * nonce) and version 1 (sealed=1, a keyed permutation with sign flips that left each tensor's
+ * multiset of absolute values in the clear, worth +0.6..+1.1 points over scratch to a thief
+ * fine-tuning on 100 MNIST images) are still read.
  *
- *     dsn_seal_network(net, 0, net->n, &serial, DSN_SEAL_V2, DSN_SEAL);     // before save_weights
- *     dsn_seal_network(net, 0, net->n, &serial, DSN_SEAL_V2, DSN_UNSEAL);   // after load_weights
+ *     dsn_seal_spec seal = {DSN_SEAL_V3};
+ *     dsn_seal_nonce(seal.nonce, net, 0, net->n, &serial);                   // the export's nonce
+ *     dsn_seal_network(net, 0, net->n, &serial, &seal, DSN_SEAL);           // before save_weights
+ *     dsn_seal_network(net, 0, net->n, &serial, &seal, DSN_UNSEAL);         // after load_weights
  *
  * Tensors are numbered by their position among the network's parameterised layers
  * ([convolutional], [connected], [batchnorm]), not by layer index, so a network built without the
  * [serial_stamp] layer (dsn verify, an edited cfg) unseals the same way. Sealing is exact: unseal
  * gives back the original bits. Non-goal: authentication; a wrong serial is not detected here
- * (the serial's own check symbol catches typos), it just gives a useless network. The key
- * depends on the serial and the tensor's number only: two different weight files sealed to one
- * serial share their pads, so their difference leaks (the same file exported twice is the same
- * bytes, which is harmless). A certificate names one model (dsn issue --model): issue a new one
- * for a retrained model rather than sealing it to an old serial. */
+ * (the serial's own check symbol catches typos), it just gives a useless network. Nor does the
+ * nonce hide which sealed files hold the same weights (they are the same bytes). */
 #ifndef DSN_SEAL_H
 #define DSN_SEAL_H
 
@@ -34,20 +40,40 @@
 
 enum { DSN_SEAL = 0, DSN_UNSEAL = 1 };
 /* the versions, as the cfg's sealed= names them; dsn export writes DSN_SEAL_LATEST */
-enum { DSN_SEAL_V1 = 1, DSN_SEAL_V2 = 2, DSN_SEAL_LATEST = DSN_SEAL_V2 };
-/* a tensor's kind, and its range in version 2: weights, biases and batch-norm scales |x| < 64,
-   batch-norm means |x| < 2^16, variances 0 <= x < 2^64 */
+enum { DSN_SEAL_V1 = 1, DSN_SEAL_V2 = 2, DSN_SEAL_V3 = 3, DSN_SEAL_LATEST = DSN_SEAL_V3 };
+/* a tensor's kind, and its range in versions 2 and 3: weights, biases and batch-norm scales
+   |x| < 64, batch-norm means |x| < 2^16, variances 0 <= x < 2^64 */
 enum { DSN_SEAL_WEIGHT = 0, DSN_SEAL_MEAN = 1, DSN_SEAL_VARIANCE = 2 };
+enum { DSN_SEAL_NONCE_BYTES = 16 };
 
-/* Seals (or unseals) the parameters of the layers in [start, cutoff) of net, in place, in the
- * given version; on GPU builds it pushes the changed layers to the device. Returns 0, or -1 when
+/* How a weights file is sealed: its cfg's sealed= (0: not sealed) and, in version 3, seal_nonce=
+   (32 hex digits). The nonce is ignored in the other versions. */
+typedef struct dsn_seal_spec {
+    int version;
+    uint8_t nonce[DSN_SEAL_NONCE_BYTES];
+} dsn_seal_spec;
+
+/* The spec of the cfg's texts sealed= and seal_nonce= (either NULL when absent): 0, or -1 with err
+ * naming the option (a version other than 0..3, version 3 without a nonce of 32 hex digits, a
+ * nonce beside another version). */
+int dsn_seal_spec_parse(dsn_seal_spec *spec, const char *sealed, const char *nonce, char *err, size_t errlen);
+/* The nonce as seal_nonce= writes it: 32 lowercase hex digits and a NUL. */
+void dsn_seal_nonce_text(char out[2*DSN_SEAL_NONCE_BYTES + 1], const dsn_seal_spec *spec);
+/* Version 3's nonce for the layers [start, cutoff) of net sealed to sn: the first 16 bytes of
+ * SHA-256("DSN seal v3 nonce" 0x00 || nbits || serial || every parameter, in the seal's order, as
+ * 4 little-endian bytes). 0, or -1 when OpenSSL fails or a layer type is unknown to sealing. */
+int dsn_seal_nonce(uint8_t nonce[DSN_SEAL_NONCE_BYTES], const network *net, int start, int cutoff,
+                   const dsn_serial *sn) __attribute__((warn_unused_result));
+
+/* Seals (or unseals) the parameters of the layers in [start, cutoff) of net, in place, as spec
+ * says (its version and, in version 3, its nonce); on GPU builds it pushes the changed layers to the device. Returns 0, or -1 when
  * OpenSSL fails, memory runs out, the version is unknown, or (version 2) a value is outside the
- * sealable range: a weight with |w| >= 64 (a batch-norm mean: 2^16), a negative variance, an
- * infinity or a NaN when sealing;
- * a file that version 2 did not write when unsealing: the net is then untouched. When OpenSSL or
+ * sealable range (versions 2 and 3): a weight with |w| >= 64 (a batch-norm mean: 2^16), a
+ * negative variance, an infinity or a NaN when sealing; a file that version 2 or 3 did not write
+ * when unsealing: the net is then untouched. When OpenSSL or
  * memory fails the net is left partly transformed: the caller must not use or save it. */
-int dsn_seal_network(network *net, int start, int cutoff, const dsn_serial *sn, int version, int direction)
-    __attribute__((warn_unused_result));
+int dsn_seal_network(network *net, int start, int cutoff, const dsn_serial *sn, const dsn_seal_spec *spec,
+                     int direction) __attribute__((warn_unused_result));
 
 /* 1 when every parameter of the layers in [start, cutoff) is in the version's range (version 1:
  * always), so that dsn_seal_network can seal or unseal them; 0 when one is not; -1 for an unknown
@@ -55,12 +81,13 @@ int dsn_seal_network(network *net, int start, int cutoff, const dsn_serial *sn, 
 int dsn_seal_fits(const network *net, int start, int cutoff, int version);
 
 /* The same transforms on one array: what dsn_seal_network does to each tensor. `tensor` numbers
- * the tensor within the network. Version 1: `flip_signs` 0 keeps signs (variances). Version 2:
- * `kind` one of DSN_SEAL_WEIGHT, _MEAN, _VARIANCE (its range); -1 when a value is outside the
- * range or the kind is unknown (x is then unchanged). Exposed for the tests. */
+ * the tensor within the network. Version 1: `flip_signs` 0 keeps signs (variances). Versions 2
+ * and 3 (nonce NULL: version 2; else version 3's 16 bytes): `kind` one of DSN_SEAL_WEIGHT, _MEAN,
+ * _VARIANCE (its range); -1 when a value is outside the range or the kind is unknown (x is then
+ * unchanged). Exposed for the tests. */
 int dsn_seal_array(float *x, size_t n, const dsn_serial *sn, unsigned tensor, int flip_signs, int direction)
     __attribute__((warn_unused_result));
-int dsn_seal2_array(float *x, size_t n, const dsn_serial *sn, unsigned tensor, int kind, int direction)
-    __attribute__((warn_unused_result));
+int dsn_seal2_array(float *x, size_t n, const dsn_serial *sn, const uint8_t *nonce, unsigned tensor, int kind,
+                    int direction) __attribute__((warn_unused_result));
 
 #endif

@@ -30,12 +30,12 @@
  * Deploy (!net.train): every row gets the serial from -serial / DSN_SERIAL / serial=; without one
  * the rows stay raw and the model answers at chance (one warning at load time).
  *
- * Sealed customer models (sealed=2, written by dsn export; sealed=1, the older seal, still read):
- * the weights file is encrypted under the serial (dsn_seal.h); right after Darknet loads it, this
+ * Sealed customer models (sealed=3 and seal_nonce=, written by dsn export; sealed=2 and 1, the
+ * older seals, still read): the weights file is encrypted under the serial (dsn_seal.h); right after Darknet loads it, this
  * layer unseals it with the serial. Without one the network runs on weights that are random draws.
  *
  * Options: bits=64 cell=0 corner=br margin=0 columns=0 frame=0 wrap=0 valid= forged= near= soft= soft_pool=0 near_max=4
- *          near_one=0 mine=0 mine_share=0.5 near_soft=0 swap=0 augment=0 seed= serial= sealed=0
+ *          near_one=0 mine=0 mine_share=0.5 near_soft=0 swap=0 augment=0 seed= serial= sealed=0 seal_nonce=
  * Multi-GPU training (-gpus 0,1,...): each copy of the network has its own state (parsed anew);
  * copy k > 0 (DSN_NET_COPY, darknet_patch/0034) seeds its generator apart from copy 0.
  * Gradient: none flows into the input (l.delta is NULL), so backward does nothing. */
@@ -388,12 +388,13 @@ void backward_serial_stamp_layer_gpu(layer l, network net)
 void loaded_serial_stamp(layer *l, network *net, int start, int cutoff)
 {
     dsn_stamp_state *s = (dsn_stamp_state *)l->plugin_data;
-    if(!s->sealed) return;
+    if(!s->seal.version) return;
     s->weights_sealed = 1;
     if(!s->has_serial) return;
-    if(dsn_seal_network(net, start, cutoff, &s->serial, s->sealed, DSN_UNSEAL) != 0){
-        fprintf(stderr, "[serial_stamp]: cannot unseal the weights (sealed=%d): %s\n", s->sealed, s->sealed == DSN_SEAL_V2
-                ? "a value no version-2 seal writes (the file was not sealed this way: sealed= in the cfg says otherwise?), "
+    if(dsn_seal_network(net, start, cutoff, &s->serial, &s->seal, DSN_UNSEAL) != 0){
+        fprintf(stderr, "[serial_stamp]: cannot unseal the weights (sealed=%d): %s\n", s->seal.version,
+                s->seal.version >= DSN_SEAL_V2
+                ? "a value no version-2 or 3 seal writes (the file was not sealed this way: sealed= in the cfg says otherwise?), "
                   "or out of memory, OpenSSL failed, or a layer type sealing does not know"
                 : "out of memory, OpenSSL failed, or a layer type sealing does not know");
         exit(EXIT_FAILURE);
@@ -404,14 +405,14 @@ void loaded_serial_stamp(layer *l, network *net, int start, int cutoff)
 int dsn_stamp_is_sealed(const network *net)
 {
     dsn_stamp_state *s = dsn_stamp_state_of(net);
-    return s && s->sealed && s->weights_sealed;
+    return s && s->seal.version && s->weights_sealed;
 }
 
 int dsn_stamp_unseal(network *net, const dsn_serial *sn)
 {
     dsn_stamp_state *s = dsn_stamp_state_of(net);
     if(!dsn_stamp_is_sealed(net) || sn->nbits != s->geo.bits) return -1;
-    if(dsn_seal_network(net, 0, net->n, sn, s->sealed, DSN_UNSEAL) != 0) return -1;
+    if(dsn_seal_network(net, 0, net->n, sn, &s->seal, DSN_UNSEAL) != 0) return -1;
     s->weights_sealed = 0;
     return 0;
 }
@@ -563,7 +564,8 @@ layer parse_serial_stamp(list *options, size_params params)
                        valid + forged + near + soft);
     if(serial_stamp_set_roles(&l, valid, forged, near, soft, near_max) != 0)
         dsn_layer_fail(params, SECTION, "role fractions out of range");
-    s->sealed = dsn_opt_int_range(options, params, SECTION, "sealed", 0, 0, DSN_SEAL_LATEST);
+    if(dsn_seal_spec_parse(&s->seal, dsn_opt_str(options, "sealed"), dsn_opt_str(options, "seal_nonce"), err, sizeof err))
+        dsn_layer_fail(params, SECTION, "%s", err);
 
     const char *seed_env = getenv("DARKNET_SEED");
     char *seed_end = 0;
@@ -600,7 +602,7 @@ layer parse_serial_stamp(list *options, size_params params)
             s->count[DSN_ROLE_VALID] ? "train roles" : s->has_serial ? "serial set" : "NO SERIAL");
     if(s->count[DSN_ROLE_VALID] == 0 && !s->has_serial){
         fprintf(stderr, "serial_stamp: warning: no serial given (-serial KEY or DSN_SERIAL): this model is protected "
-                        "and answers at chance without its serial%s\n", s->sealed ? " (its weights stay sealed)" : "");
+                        "and answers at chance without its serial%s\n", s->seal.version ? " (its weights stay sealed)" : "");
     }
     return l;
 }

@@ -189,6 +189,10 @@ static const struct { const char *name, *stamp, *kl, *grl, *ms; } students[] = {
     {"s_scale.cfg", "", "", "", "scale=nan\n"},
     {"s_msnorm.cfg", "", "", "", "normalize=-1\n"},
     {"s_stampopt.cfg", "colour=red\n", "", "", ""},
+    {"s_sealed4.cfg", "sealed=4\n", "", "", ""},
+    {"s_nononce.cfg", "sealed=3\n", "", "", ""},
+    {"s_shortnonce.cfg", "sealed=3\nseal_nonce=00ff\n", "", "", ""},
+    {"s_nonce2.cfg", "sealed=2\nseal_nonce=000102030405060708090a0b0c0d0e0f\n", "", "", ""},
     {"s_klopt.cfg", "", "temprature=4\n", "", ""},
 };
 
@@ -401,6 +405,10 @@ static const bad_case cases[] = {
     {PREDICT "s_cell.cfg x in.png" S16, 1, {"s_cell.cfg:", "cell=-1"}},
     {PREDICT "s_second.cfg x in.png" S16, 1, {"s_second.cfg", "must be the first layer"}},
     {PREDICT "s_stampopt.cfg x in.png" S16, 1, {"s_stampopt.cfg:", "colour=red is not an option of [serial_stamp]"}},
+    {PREDICT "s_sealed4.cfg x in.png" S16, 1, {"s_sealed4.cfg", "sealed=4: a seal version 0..3"}},
+    {PREDICT "s_nononce.cfg x in.png" S16, 1, {"s_nononce.cfg", "sealed=3 needs seal_nonce= of 32 hex digits"}},
+    {PREDICT "s_shortnonce.cfg x in.png" S16, 1, {"s_shortnonce.cfg", "seal_nonce= of 32 hex digits"}},
+    {PREDICT "s_nonce2.cfg x in.png" S16, 1, {"s_nonce2.cfg", "seal_nonce= goes with sealed=3 only"}},
     {PREDICT "s_lambda.cfg x in.png" S16, 1, {"s_lambda.cfg:", "lambda=nan"}},
     {PREDICT "s_gamma.cfg x in.png" S16, 1, {"s_gamma.cfg:", "gamma=1e38"}},
     {PREDICT "s_gammanan.cfg x in.png" S16, 1, {"s_gammanan.cfg:", "gamma=nan"}},

@@ -18,6 +18,7 @@
 
 #include "darknet.h"
 #include "dsn_layers.h"
+#include "dsn_seal.h"
 #include "dsn_test.h"
 
 /* valid serials (value 0): a student's training roles need one to load */
@@ -230,7 +231,9 @@ static void test_export_refusals(void **state)
 }
 
 /* Sealed export: the same model as --no-seal once loaded with its serial (darknet unseals it at load
- * time), a different file of the same size, scrambled without the serial or with a neighbour. */
+ * time), a different file of the same size, scrambled without the serial or with a neighbour. The
+ * cfg says sealed=3 and the nonce of these weights and serial (dsn_seal_nonce); exported again,
+ * the same bytes. */
 static void test_export_sealed(void **state)
 {
     (void)state;
@@ -244,12 +247,27 @@ static void test_export_sealed(void **state)
     assert_true(dsn_serial_encode(ser, sizeof ser, &s) > 0);
     assert_true(dsn_serial_encode(off, sizeof off, &t) > 0);
     int rc = dsn_test_run(out, sizeof out, "cd '%s' && '%s' export student.cfg student.weights -o plain --name m --no-seal && "
-                          "'%s' export student.cfg student.weights -o sealed --name m --serial %s", dir, dsn_bin, dsn_bin, ser);
+                          "'%s' export student.cfg student.weights -o sealed --name m --serial %s && "
+                          "'%s' export student.cfg student.weights -o again --name m --serial %s",
+                          dir, dsn_bin, dsn_bin, ser, dsn_bin, ser);
     if(rc != 0) fail_msg("dsn export failed (%d):\n%s", rc, out);
     pathf(path, sizeof path, "%s/sealed/m.cfg", dir);
-    char *text = dsn_test_read(path);
-    assert_non_null(strstr(text, "[serial_stamp]\nbits=16\ncell=1\ncorner=tl\nmargin=1\nsealed=2\n"));
+    char *text = dsn_test_read(path), *nonce_at = strstr(text, "\nseal_nonce=");
+    assert_non_null(strstr(text, "[serial_stamp]\nbits=16\ncell=1\ncorner=tl\nmargin=1\nsealed=3\nseal_nonce="));
+    char nonce[2*DSN_SEAL_NONCE_BYTES + 1];
+    snprintf(nonce, sizeof nonce, "%s", nonce_at + strlen("\nseal_nonce="));
+    assert_int_equal(nonce_at[strlen("\nseal_nonce=") + 2*DSN_SEAL_NONCE_BYTES], '\n');
     free(text);
+    pathf(path, sizeof path, "%s/again/m.weights", dir);
+    pathf(w, sizeof w, "%s/sealed/m.weights", dir);
+    char *again = dsn_test_read(path), *first = dsn_test_read(w);
+    struct stat s1, s2;
+    assert_int_equal(stat(path, &s1), 0);
+    assert_int_equal(stat(w, &s2), 0);
+    assert_int_equal(s1.st_size, s2.st_size);
+    assert_memory_equal(again, first, (size_t)s1.st_size);
+    free(again);
+    free(first);
     pathf(path, sizeof path, "%s/plain/m.weights", dir);
     pathf(w, sizeof w, "%s/sealed/m.weights", dir);
     char *a = dsn_test_read(path), *b = dsn_test_read(w);
@@ -266,6 +284,11 @@ static void test_export_sealed(void **state)
     pathf(path, sizeof path, "%s/plain/m.cfg", dir);
     pathf(w, sizeof w, "%s/plain/m.weights", dir);
     network *plain = load_network(path, w, 0);
+    dsn_seal_spec want = {DSN_SEAL_V3, {0}};
+    char want_text[2*DSN_SEAL_NONCE_BYTES + 1];
+    assert_int_equal(dsn_seal_nonce(want.nonce, plain, 0, plain->n, &s), 0);
+    dsn_seal_nonce_text(want_text, &want);
+    assert_string_equal(nonce, want_text);
     pathf(path, sizeof path, "%s/sealed/m.cfg", dir);
     pathf(w, sizeof w, "%s/sealed/m.weights", dir);
     const char *keys[] = {ser, off, NULL};
@@ -323,6 +346,7 @@ static char *canonical(const char *path)
         for(char *r = line; *r; ++r) if(*r != ' ' && *r != '\t' && *r != '\n' && *r != '\r') *w++ = *r;
         *w = '\0';
         if(!line[0] || line[0] == '#' || line[0] == ';') continue;
+        if(strncmp(line, "seal_nonce=", 11) == 0) continue;   /* each sealed file's own */
         n += (size_t)snprintf(out + n, cap - n, "%s\n", line);
         assert_true(n < cap);
     }

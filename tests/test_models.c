@@ -79,7 +79,8 @@ static char *canonical(const char *path)
     for(char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         char *start = w;
         for(char *r = line; *r; ++r) if(*r != ' ' && *r != '\t' && *r != '\r') *w++ = *r;
-        if(w == start || *start == '#' || *start == ';') w = start;
+        /* comments, and the nonce each sealed file has its own */
+        if(w == start || *start == '#' || *start == ';' || strncmp(start, "seal_nonce=", 11) == 0) w = start;
         else *w++ = '\n';
     }
     *w = '\0';

@@ -1,11 +1,15 @@
-/* Sealed weights (layers/dsn_seal.h). Version 2 (the keyed pad over moderate floats): exact for
- * every float in range, refused outside it with nothing changed, fixed by a known answer, each
- * sealed value uniform over its range whatever the weight was (nothing of the trained values is
- * left: not even their multiset), a sealed network computes finite outputs. Version 1 (the keyed
+/* Sealed weights (layers/dsn_seal.h). Version 3 (version 2 keyed by a nonce of the weights too):
+ * fixed by a known answer, the nonce the same for the same weights and another for any other
+ * weights or serial, so two files sealed to one serial share no pad (in version 2 their
+ * difference is the weights'), the cfg's sealed= and seal_nonce= checked. Version 2 (the keyed
+ * pad over moderate floats): exact for every float in range, refused outside it with nothing
+ * changed, fixed by a known answer, each sealed value uniform over its range whatever the weight
+ * was (nothing of the trained values is left: not even their multiset), a sealed network computes
+ * finite outputs. Version 1 (the keyed
  * permutation and sign flips, still read): exact and invertible for every float, fixed by a known
  * answer (old sealed files must stay readable). Both: different for every serial and tensor (one
  * bit off unseals to garbage), numbered so that a network without its [serial_stamp] layer
- * unseals the same way; the [serial_stamp] layer unseals a sealed=1 or sealed=2 model at load time
+ * unseals the same way; the [serial_stamp] layer unseals a sealed=1, 2 or 3 model at load time
  * with -serial / DSN_SERIAL. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -142,7 +146,7 @@ static void test_v2_round_trip_exact(void **state)
         const float edge_pos[] = {0.f, 1e-45f, 1e-40f, last, 1e10f, 1};
         memcpy(x, pos ? edge_pos : edge_signed, pos ? sizeof edge_pos : sizeof edge_signed);
         memcpy(y, x, sizeof x);
-        assert_int_equal(dsn_seal2_array(y, N, &s, 5, kind, DSN_SEAL), 0);
+        assert_int_equal(dsn_seal2_array(y, N, &s, NULL, 5, kind, DSN_SEAL), 0);
         int same = 0;
         for(int i = 0; i < N; ++i){
             same += memcmp(&x[i], &y[i], sizeof *x) == 0;
@@ -150,7 +154,7 @@ static void test_v2_round_trip_exact(void **state)
             if(pos) assert_true(!signbit(y[i]));
         }
         assert_true(same < N/100);
-        assert_int_equal(dsn_seal2_array(y, N, &s, 5, kind, DSN_UNSEAL), 0);
+        assert_int_equal(dsn_seal2_array(y, N, &s, NULL, 5, kind, DSN_UNSEAL), 0);
         assert_true(same_bits(x, y, N));
     }
 }
@@ -170,39 +174,47 @@ static void test_v2_refuses_out_of_range(void **state)
             if(kind <= DSN_SEAL_VARIANCE) x[k % 4] = bad[kind][k];
             memcpy(y, x, sizeof x);
             for(int dir = 0; dir < 2; ++dir){
-                assert_int_equal(dsn_seal2_array(y, 4, &s, 1, kind, dir), -1);
+                assert_int_equal(dsn_seal2_array(y, 4, &s, NULL, 1, kind, dir), -1);
                 assert_true(same_bits(x, y, 4));
             }
         }
     }
     float mean = 1000;          /* a mean may be this large; a weight may not */
-    assert_int_equal(dsn_seal2_array(&mean, 1, &s, 1, DSN_SEAL_MEAN, DSN_SEAL), 0);
+    assert_int_equal(dsn_seal2_array(&mean, 1, &s, NULL, 1, DSN_SEAL_MEAN, DSN_SEAL), 0);
     mean = 1000;
-    assert_int_equal(dsn_seal2_array(&mean, 1, &s, 1, DSN_SEAL_WEIGHT, DSN_SEAL), -1);
+    assert_int_equal(dsn_seal2_array(&mean, 1, &s, NULL, 1, DSN_SEAL_WEIGHT, DSN_SEAL), -1);
 }
 
 /* The format, as test_known_answer for version 1: values 1..8 sealed with the serial 0x1234 as a
  * weight tensor 3, a variance tensor 4 and a mean tensor 5, computed independently from the spec
  * in dsn_seal.c (Python's hashlib and struct, `openssl enc -chacha20 -K <sha256 hex> -iv 00..00`
- * on 64 zero bytes). If this changes, every version-2 sealed model stops loading: make a version 3. */
-static void test_v2_known_answer(void **state)
+ * on 64 zero bytes). If this changes, every version-2 sealed model stops loading: make a new version.
+ * Both directions: unsealing gives 1..8 back. */
+static void known_answer(const uint8_t *nonce, const uint32_t want[3][8])
 {
-    (void)state;
     dsn_serial s = serial16(0x12, 0x34);
-    const uint32_t want[3][8] = {
-        {0x1125D851u, 0x290F3FCAu, 0x8DD71486u, 0x067411C2u, 0x02787493u, 0x9EA2C0B5u, 0x014925FEu, 0x2E067915u},
-        {0x91FD569Cu, 0xAAF3F9DBu, 0x4628F38Bu, 0xA9D2A6C5u, 0x3708B64Bu, 0x37DDAD27u, 0x30A394E2u, 0x203E13E7u},
-        {0x0E27EFF8u, 0x560BE04Bu, 0x1D3CC085u, 0x0D005028u, 0x551533F9u, 0x5DCC10A4u, 0x400DF365u, 0x1314DAF3u}};
     const unsigned tensor[3] = {3, 5, 4};
     for(int kind = DSN_SEAL_WEIGHT; kind <= DSN_SEAL_VARIANCE; ++kind){
         float x[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-        assert_int_equal(dsn_seal2_array(x, 8, &s, tensor[kind], kind, DSN_SEAL), 0);
+        assert_int_equal(dsn_seal2_array(x, 8, &s, nonce, tensor[kind], kind, DSN_SEAL), 0);
         for(int i = 0; i < 8; ++i){
             uint32_t u;
             memcpy(&u, &x[i], sizeof u);
             assert_int_equal(u, want[kind][i]);
         }
+        assert_int_equal(dsn_seal2_array(x, 8, &s, nonce, tensor[kind], kind, DSN_UNSEAL), 0);
+        for(int i = 0; i < 8; ++i) assert_true(x[i] == (float)(i + 1));
     }
+}
+
+static void test_v2_known_answer(void **state)
+{
+    (void)state;
+    const uint32_t want[3][8] = {
+        {0x1125D851u, 0x290F3FCAu, 0x8DD71486u, 0x067411C2u, 0x02787493u, 0x9EA2C0B5u, 0x014925FEu, 0x2E067915u},
+        {0x91FD569Cu, 0xAAF3F9DBu, 0x4628F38Bu, 0xA9D2A6C5u, 0x3708B64Bu, 0x37DDAD27u, 0x30A394E2u, 0x203E13E7u},
+        {0x0E27EFF8u, 0x560BE04Bu, 0x1D3CC085u, 0x0D005028u, 0x551533F9u, 0x5DCC10A4u, 0x400DF365u, 0x1314DAF3u}};
+    known_answer(NULL, want);
 }
 
 /* Nothing of the weights is left: tensors of very different values (a constant 0.5, a constant
@@ -221,7 +233,7 @@ static void test_v2_keeps_nothing(void **state)
         srand(11);
         for(int i = 0; i < N; ++i)
             x[i] = kind == 0 ? .5f : kind == 1 ? -.01f : ((float)rand()/RAND_MAX - .5f) * (kind == 2 ? .02f : 20);
-        assert_int_equal(dsn_seal2_array(x, N, &s, (unsigned)kind, DSN_SEAL_WEIGHT, DSN_SEAL), 0);
+        assert_int_equal(dsn_seal2_array(x, N, &s, NULL, (unsigned)kind, DSN_SEAL_WEIGHT, DSN_SEAL), 0);
         long bin[BINS] = {0};
         for(int i = 0; i < N; ++i){
             uint32_t u;
@@ -250,14 +262,14 @@ static void test_v2_keyed(void **state)
     t.bit[9] ^= 1;
     for(int i = 0; i < N; ++i) x[i] = (float)(i % 50) / 10 - 2.5f;
     memcpy(a, x, sizeof x);
-    assert_int_equal(dsn_seal2_array(a, N, &s, 0, DSN_SEAL_WEIGHT, DSN_SEAL), 0);
+    assert_int_equal(dsn_seal2_array(a, N, &s, NULL, 0, DSN_SEAL_WEIGHT, DSN_SEAL), 0);
     memcpy(b, a, sizeof a);
-    assert_int_equal(dsn_seal2_array(b, N, &t, 0, DSN_SEAL_WEIGHT, DSN_UNSEAL), 0);      /* the neighbour serial */
+    assert_int_equal(dsn_seal2_array(b, N, &t, NULL, 0, DSN_SEAL_WEIGHT, DSN_UNSEAL), 0);      /* the neighbour serial */
     int same = 0;
     for(int i = 0; i < N; ++i) same += b[i] == x[i];
     assert_true(same < N/100);
     memcpy(b, x, sizeof x);
-    assert_int_equal(dsn_seal2_array(b, N, &s, 1, DSN_SEAL_WEIGHT, DSN_SEAL), 0);        /* another tensor */
+    assert_int_equal(dsn_seal2_array(b, N, &s, NULL, 1, DSN_SEAL_WEIGHT, DSN_SEAL), 0);        /* another tensor */
     same = 0;
     for(int i = 0; i < N; ++i) same += a[i] == b[i];
     assert_true(same < N/100);
@@ -305,7 +317,7 @@ static int nets_equal(network *a, network *b)
  * stamp layer; a sealed=`version` cfg loads them. */
 static void load_unseals(int version)
 {
-    char dir[256], opt[16], text[2048], plain[512], sealed[512], ser[DSN_SERIAL_TEXT_MAX], off[DSN_SERIAL_TEXT_MAX];
+    char dir[256], opt[80], text[2048], plain[512], sealed[512], ser[DSN_SERIAL_TEXT_MAX], off[DSN_SERIAL_TEXT_MAX];
     dsn_test_tmpdir(dir, sizeof dir);
     dsn_serial s = serial16(0xA5, 0x3C), t = s;
     t.bit[15] ^= 1;
@@ -315,20 +327,25 @@ static void load_unseals(int version)
     gpu_index = -1;
 
     char *bare = dsn_test_write(dir, "bare.cfg", CUSTOMER BODY);
-    snprintf(opt, sizeof opt, "sealed=%d", version);
-    snprintf(text, sizeof text, CUSTOMER STAMP BODY, opt);
-    char *cfg = dsn_test_write(dir, "sealed.cfg", text);
     network *ref = parse_network_cfg(bare);
     srand(5);
     params ps;
     collect(ref, &ps);
     for(int k = 0; k < ps.count; ++k) for(size_t i = 0; i < ps.n[k]; ++i) ps.p[k][i] = (float)rand()/RAND_MAX + .1f;
+    dsn_seal_spec spec = {version, {0}};
+    char nonce[2*DSN_SEAL_NONCE_BYTES + 1];
+    assert_int_equal(dsn_seal_nonce(spec.nonce, ref, 0, ref->n, &s), 0);
+    dsn_seal_nonce_text(nonce, &spec);
+    snprintf(opt, sizeof opt, "sealed=%d%s%s", version, version == DSN_SEAL_V3 ? "\nseal_nonce=" : "",
+             version == DSN_SEAL_V3 ? nonce : "");
+    snprintf(text, sizeof text, CUSTOMER STAMP BODY, opt);
+    char *cfg = dsn_test_write(dir, "sealed.cfg", text);
     dsn_test_pathf(plain, sizeof plain, "%s/plain.weights", dir);
     dsn_test_pathf(sealed, sizeof sealed, "%s/sealed.weights", dir);
     save_weights(ref, plain);
-    assert_int_equal(dsn_seal_network(ref, 0, ref->n, &s, version, DSN_SEAL), 0);
+    assert_int_equal(dsn_seal_network(ref, 0, ref->n, &s, &spec, DSN_SEAL), 0);
     save_weights(ref, sealed);
-    assert_int_equal(dsn_seal_network(ref, 0, ref->n, &s, version, DSN_UNSEAL), 0);
+    assert_int_equal(dsn_seal_network(ref, 0, ref->n, &s, &spec, DSN_UNSEAL), 0);
 
     setenv("DSN_SERIAL", ser, 1);               /* the right serial: unsealed at load */
     network *good = load_network(cfg, sealed, 0);
@@ -386,12 +403,17 @@ static void test_v2_network_refused_untouched(void **state)
     }
     assert_int_equal(dsn_seal_fits(net, 0, net->n, DSN_SEAL_V2), 0);
     assert_int_equal(dsn_seal_fits(net, 0, net->n, DSN_SEAL_V1), 1);
-    assert_int_equal(dsn_seal_fits(net, 0, net->n, 3), -1);
-    for(int dir_ = 0; dir_ < 2; ++dir_) assert_int_equal(dsn_seal_network(net, 0, net->n, &s, DSN_SEAL_V2, dir_), -1);
+    assert_int_equal(dsn_seal_fits(net, 0, net->n, DSN_SEAL_V3), 0);
+    assert_int_equal(dsn_seal_fits(net, 0, net->n, 4), -1);
+    const dsn_seal_spec v2 = {DSN_SEAL_V2, {0}}, v3 = {DSN_SEAL_V3, {1, 2, 3}};
+    for(int dir_ = 0; dir_ < 2; ++dir_) {
+        assert_int_equal(dsn_seal_network(net, 0, net->n, &s, &v2, dir_), -1);
+        assert_int_equal(dsn_seal_network(net, 0, net->n, &s, &v3, dir_), -1);
+    }
     for(int k = 0; k < ps.count; ++k) assert_true(same_bits(copy[k], ps.p[k], ps.n[k]));
     /* outside the layers asked for, the value does not matter */
     assert_int_equal(dsn_seal_fits(net, 0, 2, DSN_SEAL_V2), 1);
-    assert_int_equal(dsn_seal_network(net, 0, 2, &s, DSN_SEAL_V2, DSN_SEAL), 0);
+    assert_int_equal(dsn_seal_network(net, 0, 2, &s, &v2, DSN_SEAL), 0);
     assert_false(same_bits(copy[0], ps.p[0], ps.n[0]));
     for(int k = 0; k < ps.count; ++k) free(copy[k]);
     free_network(net);
@@ -411,6 +433,119 @@ static void test_load_unseals_v2(void **state)
     load_unseals(DSN_SEAL_V2);
 }
 
+static void test_load_unseals_v3(void **state)
+{
+    (void)state;
+    load_unseals(DSN_SEAL_V3);
+}
+
+/* Version 3's format, as test_v2_known_answer: values 1..8 sealed with the serial 0x1234 and the
+ * nonce 00 01 .. 0f as a weight tensor 3, a variance tensor 4 and a mean tensor 5, computed
+ * independently from the spec in dsn_seal.c (Python's hashlib and struct, `openssl enc -chacha20`
+ * on 64 zero bytes; the same script gives test_v2_known_answer's figures with the v2 tag). */
+static void test_v3_known_answer(void **state)
+{
+    (void)state;
+    uint8_t nonce[DSN_SEAL_NONCE_BYTES];
+    for(int i = 0; i < DSN_SEAL_NONCE_BYTES; ++i) nonce[i] = (uint8_t)i;
+    const uint32_t want[3][8] = {
+        {0xB77BB907u, 0xAAB95635u, 0x81A2CCD2u, 0xC0714274u, 0x134A57F4u, 0x0879606Au, 0x24270EB9u, 0x184B7611u},
+        {0x325FFCEFu, 0x11670248u, 0xC63B7C25u, 0x8C28D67Eu, 0x27BDB627u, 0x358B0DE5u, 0x041FE189u, 0xB3D0229Bu},
+        {0x0E44ABCFu, 0x19D2B02Au, 0x0836F717u, 0x3F2CD7EEu, 0x3A153814u, 0x52572B79u, 0x21D99BAAu, 0x1FD43886u}};
+    known_answer(nonce, want);
+}
+
+/* sealed order number of x (a weight) minus that of y, mod M: what a thief subtracting two files reads */
+static uint64_t order_diff(float x, float y)
+{
+    const uint64_t n = 0x42800000u, m = 2*n;
+    uint32_t u, v;
+    memcpy(&u, &x, sizeof u);
+    memcpy(&v, &y, sizeof v);
+    uint64_t ou = u >> 31 ? n - 1 - (u & 0x7FFFFFFFu) : n + u, ov = v >> 31 ? n - 1 - (v & 0x7FFFFFFFu) : n + v;
+    return (ou + m - ov) % m;
+}
+
+/* Two networks that differ in one weight (a retrained model, a checkpoint), sealed to one serial.
+ * Version 2 shares the pads: subtracting the sealed files gives the weights' own differences, zero
+ * wherever they agree. Version 3's nonce differs (a keyed hash of the weights: another serial or
+ * one weight changed gives another, the same weights the same), so the sealed files agree nowhere
+ * and their difference is not the weights'. */
+static void test_v3_nonce_separates_files(void **state)
+{
+    (void)state;
+    char dir[256];
+    dsn_test_tmpdir(dir, sizeof dir);
+    char *bare = dsn_test_write(dir, "bare.cfg", CUSTOMER BODY);
+    network *a = parse_network_cfg(bare), *b = parse_network_cfg(bare);
+    dsn_serial s = serial16(0xA5, 0x3C), t = s;
+    t.bit[3] ^= 1;
+    params pa, pb;
+    collect(a, &pa);
+    collect(b, &pb);
+    srand(13);
+    for(int k = 0; k < pa.count; ++k) for(size_t i = 0; i < pa.n[k]; ++i) pa.p[k][i] = pb.p[k][i] = (float)rand()/RAND_MAX - .5f;
+    pb.p[0][0] += .25f;                                     /* one weight of the convolution moved */
+    dsn_seal_spec sa = {DSN_SEAL_V3, {0}}, sb = sa, again = sa, other = sa;
+    assert_int_equal(dsn_seal_nonce(sa.nonce, a, 0, a->n, &s), 0);
+    assert_int_equal(dsn_seal_nonce(sb.nonce, b, 0, b->n, &s), 0);
+    assert_int_equal(dsn_seal_nonce(again.nonce, a, 0, a->n, &s), 0);
+    assert_int_equal(dsn_seal_nonce(other.nonce, a, 0, a->n, &t), 0);
+    assert_memory_equal(sa.nonce, again.nonce, DSN_SEAL_NONCE_BYTES);
+    assert_memory_not_equal(sa.nonce, sb.nonce, DSN_SEAL_NONCE_BYTES);
+    assert_memory_not_equal(sa.nonce, other.nonce, DSN_SEAL_NONCE_BYTES);
+    size_t n = pa.n[0];                                     /* the convolution's 36 weights */
+    for(int version = DSN_SEAL_V2; version <= DSN_SEAL_V3; ++version){
+        float *x = malloc(n*sizeof *x), *y = malloc(n*sizeof *y);
+        memcpy(x, pa.p[0], n*sizeof *x);
+        memcpy(y, pb.p[0], n*sizeof *y);
+        const uint8_t *na = version == DSN_SEAL_V3 ? sa.nonce : NULL, *nb = version == DSN_SEAL_V3 ? sb.nonce : NULL;
+        assert_int_equal(dsn_seal2_array(x, n, &s, na, 0, DSN_SEAL_WEIGHT, DSN_SEAL), 0);
+        assert_int_equal(dsn_seal2_array(y, n, &s, nb, 0, DSN_SEAL_WEIGHT, DSN_SEAL), 0);
+        size_t leaked = 0;
+        for(size_t i = 0; i < n; ++i) leaked += order_diff(y[i], x[i]) == order_diff(pb.p[0][i], pa.p[0][i]);
+        if(version == DSN_SEAL_V2) assert_int_equal(leaked, n);   /* every difference, 35 of them zero */
+        else assert_int_equal(leaked, 0);
+        free(x);
+        free(y);
+    }
+    free_network(a);
+    free_network(b);
+    free(bare);
+    dsn_test_rmtree(dir);
+}
+
+/* The cfg's sealed= and seal_nonce=: version 3 needs a nonce of 32 hex digits, the others take
+ * none; each refusal names the option. */
+static void test_seal_spec_parse(void **state)
+{
+    (void)state;
+    const char *hex = "000102030405060708090a0b0c0d0eFF";
+    char err[200], text[2*DSN_SEAL_NONCE_BYTES + 1];
+    dsn_seal_spec sp;
+    assert_int_equal(dsn_seal_spec_parse(&sp, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(sp.version, 0);
+    assert_int_equal(dsn_seal_spec_parse(&sp, "2", NULL, err, sizeof err), 0);
+    assert_int_equal(sp.version, DSN_SEAL_V2);
+    assert_int_equal(dsn_seal_spec_parse(&sp, "3", hex, err, sizeof err), 0);
+    assert_int_equal(sp.version, DSN_SEAL_V3);
+    assert_int_equal(sp.nonce[1], 1);
+    assert_int_equal(sp.nonce[15], 0xFF);
+    dsn_seal_nonce_text(text, &sp);
+    assert_string_equal(text, "000102030405060708090a0b0c0d0eff");
+    const char *bad[][3] = {{"3", NULL, "seal_nonce="}, {"3", "0001", "seal_nonce="},
+                            {"3", "000102030405060708090a0b0c0d0eGG", "seal_nonce="},
+                            {"3", "000102030405060708090a0b0c0d0e0f00", "seal_nonce="},
+                            {"2", hex, "seal_nonce="}, {NULL, hex, "seal_nonce="},
+                            {"4", NULL, "sealed=4"}, {"-1", NULL, "sealed=-1"}, {"x", NULL, "sealed=x"},
+                            {"", NULL, "sealed="}};
+    for(size_t i = 0; i < sizeof bad/sizeof bad[0]; ++i){
+        err[0] = 0;
+        assert_int_equal(dsn_seal_spec_parse(&sp, bad[i][0], bad[i][1], err, sizeof err), -1);
+        if(!strstr(err, bad[i][2])) fail_msg("case %zu: '%s' does not name %s", i, err, bad[i][2]);
+    }
+}
+
 int main(void)
 {
     darknet_plugins_init();
@@ -426,6 +561,10 @@ int main(void)
         cmocka_unit_test(test_v2_network_refused_untouched),
         cmocka_unit_test(test_load_unseals_v1),
         cmocka_unit_test(test_load_unseals_v2),
+        cmocka_unit_test(test_load_unseals_v3),
+        cmocka_unit_test(test_v3_known_answer),
+        cmocka_unit_test(test_v3_nonce_separates_files),
+        cmocka_unit_test(test_seal_spec_parse),
     };
     return cmocka_run_group_tests_name("seal", tests, NULL, NULL);
 }
