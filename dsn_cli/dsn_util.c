@@ -392,18 +392,30 @@ fail:
 
 /* ---- options --------------------------------------------------------------------------------- */
 
+static const char QUIET_HELP[] = "results and errors only (no progress, no Darknet layer tables)";
+
+/* A verb's own --quiet flag (it then does more than the common -q), or NULL. */
+static const dsn_option *own_quiet(const dsn_option *opts, int nopts)
+{
+    for(int i = 0; i < nopts; ++i)
+        if(strcmp(opts[i].name, "--quiet") == 0 && opts[i].type == DSN_ARG_FLAG) return &opts[i];
+    return NULL;
+}
+
 void dsn_args_help(FILE *f, const dsn_option *opts, int nopts, const dsn_usage *u)
 {
+    const dsn_option *quiet = own_quiet(opts, nopts);
     fprintf(f, "usage: dsn %s %s\n\n%s\n", u->verb, u->synopsis, u->about);
     fprintf(f, "\noptions:\n");
     for(int i = 0; i < nopts; ++i) {
         char left[64];
+        if(&opts[i] == quiet) continue;   /* with the common one, below */
         snprintf(left, sizeof left, "%s%s%s%s%s", opts[i].alias ? opts[i].alias : "",
                  opts[i].alias ? ", " : "", opts[i].name, opts[i].meta ? " " : "",
                  opts[i].meta ? opts[i].meta : "");
         fprintf(f, "  %-22s %s\n", left, opts[i].help);
     }
-    fprintf(f, "  %-22s %s\n", "-q, --quiet", "results and errors only (no progress, no Darknet layer tables)");
+    fprintf(f, "  %-22s %s%s%s\n", "-q, --quiet", QUIET_HELP, quiet ? "; " : "", quiet ? quiet->help : "");
     fprintf(f, "  %-22s %s\n", "-h, --help", "show this help");
 }
 
@@ -452,6 +464,8 @@ int dsn_args_parse(int argc, char **argv, const dsn_option *opts, int nopts, con
         }
         if(strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             if(dsn_quiet_begin() != 0) dsn_error("%s: -q: cannot open a temporary file: %s (not quiet)", u->verb, strerror(errno));
+            const dsn_option *own = own_quiet(opts, nopts);
+            if(own) *(int *)own->dest = 1;   /* and the verb's own quiet */
             continue;
         }
         const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;

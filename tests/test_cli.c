@@ -157,6 +157,14 @@ static void test_help(void **state)
         expect_output(f, "dsn: ");
         expect_output(f, "--no-such-option");
     }
+    /* verbs with a quiet of their own list -q once, the common meaning and theirs together */
+    static const char *own[][2] = {{"trace", "no warnings about skipped certificates"}, {"attack", "no progress lines"}};
+    for(size_t i = 0; i < sizeof own / sizeof own[0]; ++i) {
+        assert_int_equal(dsn(f, "%s --help", own[i][0]), 0);
+        const char *q = strstr(f->out, "-q, --quiet");
+        if(!q || strstr(q + 1, "-q, --quiet") || !strstr(q, own[i][1]) || strstr(q, "\n") < strstr(q, own[i][1]))
+            fail_msg("dsn %s --help: not one -q line with '%s':\n%s", own[i][0], own[i][1], f->out);
+    }
     assert_int_equal(dsn(f, "%s", ""), 2);
     assert_int_equal(dsn(f, "frobnicate"), 2);
     expect_output(f, "dsn: unknown verb 'frobnicate'");
