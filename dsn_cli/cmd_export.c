@@ -14,10 +14,11 @@
  *
  * Sealed by default: with the customer's serial (--cert C.sn or --serial KEY) the weights are
  * written sealed to it (layers/dsn_seal.h, version 3: every weight padded with a keyed uniform
- * draw over a range of moderate floats, the key from the serial and a nonce of these weights) and
- * the cfg's [serial_stamp] says sealed=3 and seal_nonce=, so the file is worth nothing without
- * the serial, and two exports of different weights to one serial share no pad; --no-seal writes
- * them in the clear (the learned lock alone).
+ * draw over a range of moderate floats, the key scrypt of the serial salted with a nonce of these
+ * weights) and the cfg's [serial_stamp] says sealed=3, seal_nonce= and seal_cost=, so the file is
+ * worth nothing without the serial, each serial a thief tries costs one scrypt, and two exports of
+ * different weights to one serial share no pad; --no-seal writes them in the clear (the learned
+ * lock alone).
  *
  * That is checked before anything is written: both models are loaded with Darknet (the customer's
  * unsealed by its serial, as darknet will) and run on random inputs stamped with a random serial;
@@ -349,6 +350,7 @@ typedef struct export_job {
     const char *cfg, *weights, *dir, *name;
     int force;
     int seal;                  /* seal the weights to `serial`                    */
+    int seal_cost;             /* scrypt's log2 N in the seal's key (--seal-cost) */
     const char *serial_text;   /* --serial, decoded once the cfg's bits are known */
     dsn_serial serial;         /* the customer's serial (when sealing)            */
 } export_job;
@@ -416,12 +418,13 @@ static int seal_and_save(network *student, int kl, const export_job *job, const 
 {
     memset(seal, 0, sizeof *seal);
     seal->version = job->seal ? DSN_SEAL_LATEST : 0;
+    seal->cost = job->seal_cost;
     if(job->seal && dsn_seal_fits(student, 0, kl, DSN_SEAL_LATEST) == 0) {
         dsn_error("export: cannot seal the weights: one is outside the seal's range (|w| >= 64, a negative variance, "
                   "or not finite: did training diverge?)");
         return -1;
     }
-    if(job->seal && (dsn_seal_nonce(seal->nonce, student, 0, kl, &job->serial) != 0 ||
+    if(job->seal && (dsn_seal_nonce(seal->nonce, student, 0, kl) != 0 ||
                      dsn_seal_network(student, 0, kl, &job->serial, seal, DSN_SEAL) != 0)) {
         dsn_error("export: cannot seal the weights (out of memory, OpenSSL, or a layer type sealing does not know)");
         return -1;
@@ -554,7 +557,7 @@ static int write_customer_cfg(const export_job *job, const cfg_text *c, int kls,
     if(seal->version) {
         char nonce[2*DSN_SEAL_NONCE_BYTES + 1];
         dsn_seal_nonce_text(nonce, seal);
-        fprintf(f, "sealed=%d\nseal_nonce=%s\n", seal->version, nonce);
+        fprintf(f, "sealed=%d\nseal_nonce=%s\nseal_cost=%d\n", seal->version, nonce, seal->cost);
     }
     for(int s = 2; s < kls; ++s) emit_section(f, c, s, NULL, 0);
     fprintf(f, "\n[softmax]\ngroups=1\n");
@@ -751,7 +754,7 @@ static int export_serial(export_job *job, const char *cert, const char *serial, 
 
 int dsn_cmd_export(int argc, char **argv)
 {
-    export_job job = {NULL, NULL, NULL, NULL, 0, 0, NULL, {0, {0}}};
+    export_job job = {NULL, NULL, NULL, NULL, 0, 0, DSN_SEAL_COST_DEFAULT, NULL, {0, {0}}};
     const char *cert = NULL, *serial = NULL;
     int no_seal = 0;
     char *pos[2];
@@ -763,14 +766,16 @@ int dsn_cmd_export(int argc, char **argv)
         {"--cert", NULL, DSN_ARG_STR, &cert, "FILE", "the customer's certificate: seal the weights to its serial"},
         {"--serial", NULL, DSN_ARG_STR, &serial, "KEY", "the customer's serial, typed (instead of --cert)"},
         {"--no-seal", NULL, DSN_ARG_FLAG, &no_seal, NULL, "write the weights in the clear (the learned lock only)"},
+        {"--seal-cost", NULL, DSN_ARG_INT, &job.seal_cost, "N", "scrypt's log2 N in the seal's key, 1..20 (14): each serial a "
+                                                                 "thief tries costs 2^N KiB and ~2^N x 5 us of a core"},
     };
     const dsn_usage u = {
         "export", "STUDENT.cfg STUDENT.weights -o DIR (--cert C.sn | --serial KEY | --no-seal) [--name NAME] [--force]",
         "Writes the customer's model: DIR/NAME.cfg ([net] for inference, the serial stamp's geometry,\n"
         "G_e and G_y, a [softmax]) and DIR/NAME.weights (the student's weights up to [distill_kl]),\n"
-        "sealed to the customer's serial: without it every weight is a keyed random draw (sealed=3 and\n"
-        "seal_nonce= in the cfg, the nonce drawn from the serial and these weights; darknet ... -serial\n"
-        "KEY unseals them at load time). --no-seal writes them in the clear.\n"
+        "sealed to the customer's serial: without it every weight is a keyed random draw (sealed=3,\n"
+        "seal_nonce= and seal_cost= in the cfg: the key is scrypt of the serial, salted with a nonce of\n"
+        "these weights; darknet ... -serial KEY unseals them at load time). --no-seal writes them in the clear.\n"
         "Both models are loaded and compared on random stamped inputs before anything is written.\n"
         "Run it where the student cfg's teacher paths resolve (loading a student loads its teacher).",
     };
@@ -787,6 +792,10 @@ int dsn_cmd_export(int argc, char **argv)
     job.cfg = pos[0];
     job.weights = pos[1];
     if(export_serial(&job, cert, serial, no_seal) != 0) return DSN_EXIT_ERROR;
+    if(job.seal_cost < DSN_SEAL_COST_MIN || job.seal_cost > DSN_SEAL_COST_MAX) {
+        dsn_error("export: --seal-cost %d: give %d..%d (scrypt's log2 N)", job.seal_cost, DSN_SEAL_COST_MIN, DSN_SEAL_COST_MAX);
+        return DSN_EXIT_ERROR;
+    }
     char name[256];
     if(job.name) {
         if(!*job.name || strchr(job.name, '/') || job.name[0] == '.' || strlen(job.name) > 200) {

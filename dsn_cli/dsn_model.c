@@ -467,8 +467,9 @@ int dsn_model_load_cfg(dsn_model *m, const dsn_cfg *c, const char *weights, cons
     }
     int at = dsn_cfg_find(c, "[serial_stamp]", 0);
     char serr[200];
-    if(at >= 0 && dsn_seal_spec_parse(&m->seal, dsn_cfg_get(&c->sec[at], "sealed"), dsn_cfg_get(&c->sec[at], "seal_nonce"),
-                                      serr, sizeof serr) != 0) {
+    const dsn_cfg_section *st = at >= 0 ? &c->sec[at] : NULL;
+    if(st && dsn_seal_spec_parse(&m->seal, dsn_cfg_get(st, "sealed"), dsn_cfg_get(st, "seal_nonce"),
+                                 dsn_cfg_get(st, "seal_cost"), serr, sizeof serr) != 0) {
         snprintf(err, errlen, "%s:%d: [serial_stamp] %s", c->path, c->sec[at].line, serr);
         goto done;
     }

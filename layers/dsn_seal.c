@@ -16,10 +16,15 @@
  * more, a negative variance, infinities, NaN) cannot be sealed, and a file holding one cannot be
  * a version-2 sealed file: both directions refuse it.
  *
- * Version 3 (sealed=3 and seal_nonce=, what dsn export writes): version 2 with the key SHA-256(
- * "DSN seal v3" 0x00 || nbits || serial || nonce (16 bytes) || t). dsn export takes the nonce
- * from the serial and the weights it seals (dsn_seal_nonce), so two different files sealed to one
- * serial get different pads, and one file exported twice the same bytes.
+ * Version 3 (sealed=3, seal_nonce=, seal_cost=; what dsn export writes): version 2's pads, keyed
+ * through a slow function of the serial. master = scrypt(password "DSN seal v3" 0x00 || nbits ||
+ * serial, salt = the nonce (16 bytes), N = 2^cost, r = 8, p = 1, 32 bytes); tensor t's key =
+ * SHA-256("DSN seal v3 tensor" 0x00 || master || t (4 bytes, big endian)). dsn export takes the
+ * nonce from the weights it seals (dsn_seal_nonce), so two different files sealed to one serial get
+ * different pads, and one file exported twice the same bytes. The cost makes every serial a thief
+ * tries cost one scrypt (16 MiB and about 80 ms of a core here at the default 14), where version
+ * 2's key was one SHA-256: a wrong serial shows at once (the unsealed values are mostly tiny), so
+ * the serial's 2^64 space was the seal's whole strength.
  *
  * Version 1 (sealed=1, read for files written before version 2): per tensor t, key = SHA-256(
  * "DSN seal v1" 0x00 || nbits (2 bytes, big endian) || serial bits packed MSB first || t (4 bytes,
@@ -42,7 +47,7 @@
 #include <string.h>
 
 static const char TAG1[] = "DSN seal v1", TAG2[] = "DSN seal v2", TAG3[] = "DSN seal v3",
-                  TAG_NONCE[] = "DSN seal v3 nonce";
+                  TAG3_TENSOR[] = "DSN seal v3 tensor", TAG_NONCE[] = "DSN seal v3 nonce";
 
 /* tag 0x00 || nbits (2 bytes, big endian) || the serial's bits packed MSB first, into msg; its length */
 static size_t serial_prefix(uint8_t *msg, const char *tag, const dsn_serial *sn)
@@ -55,27 +60,60 @@ static size_t serial_prefix(uint8_t *msg, const char *tag, const dsn_serial *sn)
     return n + (size_t)(sn->nbits + 7)/8;
 }
 
-/* nonce: NULL in versions 1 and 2 */
-static int tensor_key(uint8_t key[32], const char *tag, const dsn_serial *sn, const uint8_t *nonce, unsigned tensor)
+/* Version 3's master key of (serial, nonce, cost). The last one is kept: unsealing and sealing
+ * again with one serial (dsn verify, trace and attack do, serial by serial) pays one scrypt. Not
+ * thread-safe: sealing runs on one thread. */
+static int master_key(uint8_t master[32], const dsn_serial *sn, const dsn_seal_spec *spec)
 {
-    uint8_t msg[sizeof TAG3 + 2 + DSN_MAX_BITS/8 + DSN_SEAL_NONCE_BYTES + 4];
-    size_t n = serial_prefix(msg, tag, sn);
+    static struct { int valid; dsn_serial sn; uint8_t nonce[DSN_SEAL_NONCE_BYTES]; int cost; uint8_t key[32]; } last;
+    if(last.valid && last.cost == spec->cost && last.sn.nbits == sn->nbits && memcmp(last.sn.bit, sn->bit, sizeof sn->bit) == 0 &&
+       memcmp(last.nonce, spec->nonce, sizeof last.nonce) == 0) {
+        memcpy(master, last.key, 32);
+        return 0;
+    }
+    uint8_t pass[sizeof TAG3 + 2 + DSN_MAX_BITS/8];
+    size_t n = serial_prefix(pass, TAG3, sn);
+    if(spec->cost < DSN_SEAL_COST_MIN || spec->cost > DSN_SEAL_COST_MAX) return -1;
+    uint64_t N = 1ull << spec->cost;
+    int ok = EVP_PBE_scrypt((const char *)pass, n, spec->nonce, DSN_SEAL_NONCE_BYTES, N, 8, 1,
+                            1056ull * N + (1u << 20), master, 32) == 1;
+    memset(pass, 0, sizeof pass);
+    last.valid = ok;
+    if(!ok) return -1;
+    last.sn = *sn;
+    memcpy(last.nonce, spec->nonce, sizeof last.nonce);
+    last.cost = spec->cost;
+    memcpy(last.key, master, 32);
+    return 0;
+}
+
+/* spec: NULL (or not version 3) in versions 1 and 2, whose key is tag's hash of the serial */
+static int tensor_key(uint8_t key[32], const char *tag, const dsn_serial *sn, const dsn_seal_spec *spec, unsigned tensor)
+{
+    uint8_t msg[sizeof TAG3_TENSOR + DSN_MAX_BITS/8 + 32 + 4];
+    size_t n;
     unsigned int klen = 0;
-    if(nonce) {
-        memcpy(msg + n, nonce, DSN_SEAL_NONCE_BYTES);
-        n += DSN_SEAL_NONCE_BYTES;
+    if(spec && spec->version == DSN_SEAL_V3) {
+        n = sizeof TAG3_TENSOR;                   /* the tag and its NUL */
+        memcpy(msg, TAG3_TENSOR, n);
+        if(master_key(msg + n, sn, spec) != 0) return -1;
+        n += 32;
+    } else {
+        n = serial_prefix(msg, tag, sn);
     }
     for(int i = 3; i >= 0; --i) msg[n++] = (uint8_t)(tensor >> (8*i));
-    return EVP_Digest(msg, n, key, &klen, EVP_sha256(), NULL) == 1 && klen == 32 ? 0 : -1;
+    int ok = EVP_Digest(msg, n, key, &klen, EVP_sha256(), NULL) == 1 && klen == 32;
+    memset(msg, 0, sizeof msg);
+    return ok ? 0 : -1;
 }
 
 /* len bytes of the tensor's keystream into out */
-static int keystream(uint8_t *out, size_t len, const char *tag, const dsn_serial *sn, const uint8_t *nonce,
+static int keystream(uint8_t *out, size_t len, const char *tag, const dsn_serial *sn, const dsn_seal_spec *spec,
                      unsigned tensor)
 {
     uint8_t key[32], iv[16] = {0};
     int ok = 0, outl = 0;
-    if(tensor_key(key, tag, sn, nonce, tensor) != 0) return -1;
+    if(tensor_key(key, tag, sn, spec, tensor) != 0) return -1;
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     memset(out, 0, len);
     if(ctx && EVP_EncryptInit_ex(ctx, EVP_chacha20(), NULL, key, iv) == 1){
@@ -163,7 +201,7 @@ static float order_float(uint64_t o, int kind)
     return x;
 }
 
-int dsn_seal2_array(float *x, size_t n, const dsn_serial *sn, const uint8_t *nonce, unsigned tensor, int kind,
+int dsn_seal2_array(float *x, size_t n, const dsn_serial *sn, const dsn_seal_spec *spec, unsigned tensor, int kind,
                     int direction)
 {
     if(n == 0) return 0;
@@ -171,7 +209,7 @@ int dsn_seal2_array(float *x, size_t n, const dsn_serial *sn, const uint8_t *non
     uint64_t m = kind == DSN_SEAL_VARIANCE ? RANGE_N[kind] : 2ull*RANGE_N[kind];
     uint8_t *ks = malloc(8*n);
     int rc = -1;
-    if(!ks || keystream(ks, 8*n, nonce ? TAG3 : TAG2, sn, nonce, tensor) != 0) goto cleanup;
+    if(!ks || keystream(ks, 8*n, TAG2, sn, spec, tensor) != 0) goto cleanup;
     for(size_t i = 0; i < n; ++i) if(float_order(x[i], kind) < 0) goto cleanup;
     for(size_t i = 0; i < n; ++i){
         uint64_t o = (uint64_t)float_order(x[i], kind), pad = word_at(ks + 8*i) % m;
@@ -247,8 +285,8 @@ static int seal_tensor(float *x, size_t n, const dsn_serial *sn, unsigned tensor
                        int direction)
 {
     if(spec->version == DSN_SEAL_V1) return dsn_seal_array(x, n, sn, tensor, kind != DSN_SEAL_VARIANCE, direction);
-    if(spec->version == DSN_SEAL_V2) return dsn_seal2_array(x, n, sn, NULL, tensor, kind, direction);
-    if(spec->version == DSN_SEAL_V3) return dsn_seal2_array(x, n, sn, spec->nonce, tensor, kind, direction);
+    if(spec->version == DSN_SEAL_V2 || spec->version == DSN_SEAL_V3)
+        return dsn_seal2_array(x, n, sn, spec, tensor, kind, direction);
     return -1;
 }
 
@@ -306,34 +344,22 @@ static int digest_params(EVP_MD_CTX *ctx, const network *net, int start, int cut
     return EVP_DigestUpdate(ctx, buf, used) == 1 ? 0 : -1;
 }
 
-int dsn_seal_nonce(uint8_t nonce[DSN_SEAL_NONCE_BYTES], const network *net, int start, int cutoff, const dsn_serial *sn)
+int dsn_seal_nonce(uint8_t nonce[DSN_SEAL_NONCE_BYTES], const network *net, int start, int cutoff)
 {
-    uint8_t msg[sizeof TAG_NONCE + 2 + DSN_MAX_BITS/8], md[32];
+    uint8_t md[32];
     unsigned int mdlen = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-             EVP_DigestUpdate(ctx, msg, serial_prefix(msg, TAG_NONCE, sn)) == 1 &&
+             EVP_DigestUpdate(ctx, TAG_NONCE, sizeof TAG_NONCE) == 1 &&
              digest_params(ctx, net, start, cutoff) == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
     EVP_MD_CTX_free(ctx);
     if(ok) memcpy(nonce, md, DSN_SEAL_NONCE_BYTES);
     return ok ? 0 : -1;
 }
 
-int dsn_seal_spec_parse(dsn_seal_spec *spec, const char *sealed, const char *nonce, char *err, size_t errlen)
+/* the nonce's 32 hex digits into spec; 0 or -1 */
+static int parse_nonce(dsn_seal_spec *spec, const char *nonce, char *err, size_t errlen)
 {
-    memset(spec, 0, sizeof *spec);
-    char *end = NULL;
-    long v = sealed ? strtol(sealed, &end, 10) : 0;
-    if(sealed && (end == sealed || *end || v < 0 || v > DSN_SEAL_LATEST)) {
-        snprintf(err, errlen, "sealed=%s: a seal version 0..%d", sealed, DSN_SEAL_LATEST);
-        return -1;
-    }
-    spec->version = (int)v;
-    if(!nonce && v != DSN_SEAL_V3) return 0;
-    if(v != DSN_SEAL_V3) {
-        snprintf(err, errlen, "seal_nonce= goes with sealed=%d only (here sealed=%ld)", DSN_SEAL_V3, v);
-        return -1;
-    }
     size_t len = nonce ? strlen(nonce) : 0;
     for(size_t i = 0; i < len && len == 2*DSN_SEAL_NONCE_BYTES; ++i) {
         if(!strchr("0123456789abcdefABCDEF", nonce[i])) len = 0;
@@ -346,6 +372,40 @@ int dsn_seal_spec_parse(dsn_seal_spec *spec, const char *sealed, const char *non
     for(int i = 0; i < DSN_SEAL_NONCE_BYTES; ++i) {
         char hex[3] = {nonce[2*i], nonce[2*i + 1], 0};
         spec->nonce[i] = (uint8_t)strtoul(hex, NULL, 16);
+    }
+    return 0;
+}
+
+/* a whole number in [lo, hi] from text, or -1 */
+static long whole(const char *text, long lo, long hi)
+{
+    char *end = NULL;
+    long v = text ? strtol(text, &end, 10) : -1;
+    return text && end != text && !*end && v >= lo && v <= hi ? v : -1;
+}
+
+int dsn_seal_spec_parse(dsn_seal_spec *spec, const char *sealed, const char *nonce, const char *cost, char *err,
+                        size_t errlen)
+{
+    memset(spec, 0, sizeof *spec);
+    long v = sealed ? whole(sealed, 0, DSN_SEAL_LATEST) : 0;
+    if(v < 0) {
+        snprintf(err, errlen, "sealed=%s: a seal version 0..%d", sealed, DSN_SEAL_LATEST);
+        return -1;
+    }
+    spec->version = (int)v;
+    if(v != DSN_SEAL_V3) {
+        if(!nonce && !cost) return 0;
+        snprintf(err, errlen, "%s goes with sealed=%d only (here sealed=%ld)", nonce ? "seal_nonce=" : "seal_cost=",
+                 DSN_SEAL_V3, v);
+        return -1;
+    }
+    if(parse_nonce(spec, nonce, err, errlen) != 0) return -1;
+    spec->cost = (int)whole(cost, DSN_SEAL_COST_MIN, DSN_SEAL_COST_MAX);
+    if(spec->cost < 0) {
+        snprintf(err, errlen, "sealed=%d needs seal_cost= %d..%d (scrypt's log2 N; dsn export writes it)%s%.40s",
+                 DSN_SEAL_V3, DSN_SEAL_COST_MIN, DSN_SEAL_COST_MAX, cost ? ", not " : "", cost ? cost : "");
+        return -1;
     }
     return 0;
 }

@@ -30,12 +30,12 @@
  * Deploy (!net.train): every row gets the serial from -serial / DSN_SERIAL / serial=; without one
  * the rows stay raw and the model answers at chance (one warning at load time).
  *
- * Sealed customer models (sealed=3 and seal_nonce=, written by dsn export; sealed=2 and 1, the
+ * Sealed customer models (sealed=3, seal_nonce=, seal_cost=, written by dsn export; sealed=2 and 1, the
  * older seals, still read): the weights file is encrypted under the serial (dsn_seal.h); right after Darknet loads it, this
  * layer unseals it with the serial. Without one the network runs on weights that are random draws.
  *
  * Options: bits=64 cell=0 corner=br margin=0 columns=0 frame=0 wrap=0 valid= forged= near= soft= soft_pool=0 near_max=4
- *          near_one=0 mine=0 mine_share=0.5 near_soft=0 swap=0 augment=0 seed= serial= sealed=0 seal_nonce=
+ *          near_one=0 mine=0 mine_share=0.5 near_soft=0 swap=0 augment=0 seed= serial= sealed=0 seal_nonce= seal_cost=
  * Multi-GPU training (-gpus 0,1,...): each copy of the network has its own state (parsed anew);
  * copy k > 0 (DSN_NET_COPY, darknet_patch/0034) seeds its generator apart from copy 0.
  * Gradient: none flows into the input (l.delta is NULL), so backward does nothing. */
@@ -564,7 +564,8 @@ layer parse_serial_stamp(list *options, size_params params)
                        valid + forged + near + soft);
     if(serial_stamp_set_roles(&l, valid, forged, near, soft, near_max) != 0)
         dsn_layer_fail(params, SECTION, "role fractions out of range");
-    if(dsn_seal_spec_parse(&s->seal, dsn_opt_str(options, "sealed"), dsn_opt_str(options, "seal_nonce"), err, sizeof err))
+    if(dsn_seal_spec_parse(&s->seal, dsn_opt_str(options, "sealed"), dsn_opt_str(options, "seal_nonce"),
+                           dsn_opt_str(options, "seal_cost"), err, sizeof err))
         dsn_layer_fail(params, SECTION, "%s", err);
 
     const char *seed_env = getenv("DARKNET_SEED");

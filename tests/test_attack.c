@@ -598,8 +598,9 @@ static json_t *attack_sealed(const char *name, const char *kind, const char *opt
     snprintf(cfg, sizeof cfg, "%s/customer.cfg", dir);
     snprintf(weights, sizeof weights, "%s/customer.weights", dir);
     snprintf(json, sizeof json, "%s/%s_sealed.json", OUT, kind);
-    int rc = dsn(out, sizeof out, "export %s %s -o %s --name customer --cert %s -q", M.student_cfg, M.student_weights, dir,
-                 M.target_cert);
+    /* a cheap key (scrypt's N = 2^8): the attacks unseal once per serial they try */
+    int rc = dsn(out, sizeof out, "export %s %s -o %s --name customer --cert %s --seal-cost 8 -q", M.student_cfg,
+                 M.student_weights, dir, M.target_cert);
     if(rc != 0) fail_msg("export: exit %d:\n%s", rc, out);
     rc = dsn(out, sizeof out, "attack %s --cfg %s --weights %s --data %s --cert %s --pub %s --json %s " TINY " %s", kind, cfg,
              weights, M.data, M.target_cert, M.owner_pub, json, opts);

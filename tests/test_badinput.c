@@ -193,6 +193,8 @@ static const struct { const char *name, *stamp, *kl, *grl, *ms; } students[] = {
     {"s_nononce.cfg", "sealed=3\n", "", "", ""},
     {"s_shortnonce.cfg", "sealed=3\nseal_nonce=00ff\n", "", "", ""},
     {"s_nonce2.cfg", "sealed=2\nseal_nonce=000102030405060708090a0b0c0d0e0f\n", "", "", ""},
+    {"s_nocost.cfg", "sealed=3\nseal_nonce=000102030405060708090a0b0c0d0e0f\n", "", "", ""},
+    {"s_cost99.cfg", "sealed=3\nseal_nonce=000102030405060708090a0b0c0d0e0f\nseal_cost=99\n", "", "", ""},
     {"s_klopt.cfg", "", "temprature=4\n", "", ""},
 };
 
@@ -407,6 +409,8 @@ static const bad_case cases[] = {
     {PREDICT "s_stampopt.cfg x in.png" S16, 1, {"s_stampopt.cfg:", "colour=red is not an option of [serial_stamp]"}},
     {PREDICT "s_sealed4.cfg x in.png" S16, 1, {"s_sealed4.cfg", "sealed=4: a seal version 0..3"}},
     {PREDICT "s_nononce.cfg x in.png" S16, 1, {"s_nononce.cfg", "sealed=3 needs seal_nonce= of 32 hex digits"}},
+    {PREDICT "s_nocost.cfg x in.png" S16, 1, {"s_nocost.cfg", "sealed=3 needs seal_cost= 1..20"}},
+    {PREDICT "s_cost99.cfg x in.png" S16, 1, {"s_cost99.cfg", "seal_cost= 1..20 (scrypt's log2 N; dsn export writes it), not 99"}},
     {PREDICT "s_shortnonce.cfg x in.png" S16, 1, {"s_shortnonce.cfg", "seal_nonce= of 32 hex digits"}},
     {PREDICT "s_nonce2.cfg x in.png" S16, 1, {"s_nonce2.cfg", "seal_nonce= goes with sealed=3 only"}},
     {PREDICT "s_lambda.cfg x in.png" S16, 1, {"s_lambda.cfg:", "lambda=nan"}},

@@ -232,8 +232,8 @@ static void test_export_refusals(void **state)
 
 /* Sealed export: the same model as --no-seal once loaded with its serial (darknet unseals it at load
  * time), a different file of the same size, scrambled without the serial or with a neighbour. The
- * cfg says sealed=3 and the nonce of these weights and serial (dsn_seal_nonce); exported again,
- * the same bytes. */
+ * cfg says sealed=3, the nonce of these weights (dsn_seal_nonce) and the default cost; exported
+ * again, the same bytes. */
 static void test_export_sealed(void **state)
 {
     (void)state;
@@ -254,6 +254,7 @@ static void test_export_sealed(void **state)
     pathf(path, sizeof path, "%s/sealed/m.cfg", dir);
     char *text = dsn_test_read(path), *nonce_at = strstr(text, "\nseal_nonce=");
     assert_non_null(strstr(text, "[serial_stamp]\nbits=16\ncell=1\ncorner=tl\nmargin=1\nsealed=3\nseal_nonce="));
+    assert_non_null(strstr(nonce_at, "\nseal_cost=14\n"));
     char nonce[2*DSN_SEAL_NONCE_BYTES + 1];
     snprintf(nonce, sizeof nonce, "%s", nonce_at + strlen("\nseal_nonce="));
     assert_int_equal(nonce_at[strlen("\nseal_nonce=") + 2*DSN_SEAL_NONCE_BYTES], '\n');
@@ -284,9 +285,9 @@ static void test_export_sealed(void **state)
     pathf(path, sizeof path, "%s/plain/m.cfg", dir);
     pathf(w, sizeof w, "%s/plain/m.weights", dir);
     network *plain = load_network(path, w, 0);
-    dsn_seal_spec want = {DSN_SEAL_V3, {0}};
+    dsn_seal_spec want = {DSN_SEAL_V3, {0}, DSN_SEAL_COST_DEFAULT};
     char want_text[2*DSN_SEAL_NONCE_BYTES + 1];
-    assert_int_equal(dsn_seal_nonce(want.nonce, plain, 0, plain->n, &s), 0);
+    assert_int_equal(dsn_seal_nonce(want.nonce, plain, 0, plain->n), 0);
     dsn_seal_nonce_text(want_text, &want);
     assert_string_equal(nonce, want_text);
     pathf(path, sizeof path, "%s/sealed/m.cfg", dir);

@@ -190,19 +190,19 @@ static void test_v2_refuses_out_of_range(void **state)
  * in dsn_seal.c (Python's hashlib and struct, `openssl enc -chacha20 -K <sha256 hex> -iv 00..00`
  * on 64 zero bytes). If this changes, every version-2 sealed model stops loading: make a new version.
  * Both directions: unsealing gives 1..8 back. */
-static void known_answer(const uint8_t *nonce, const uint32_t want[3][8])
+static void known_answer(const dsn_seal_spec *spec, const uint32_t want[3][8])
 {
     dsn_serial s = serial16(0x12, 0x34);
     const unsigned tensor[3] = {3, 5, 4};
     for(int kind = DSN_SEAL_WEIGHT; kind <= DSN_SEAL_VARIANCE; ++kind){
         float x[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-        assert_int_equal(dsn_seal2_array(x, 8, &s, nonce, tensor[kind], kind, DSN_SEAL), 0);
+        assert_int_equal(dsn_seal2_array(x, 8, &s, spec, tensor[kind], kind, DSN_SEAL), 0);
         for(int i = 0; i < 8; ++i){
             uint32_t u;
             memcpy(&u, &x[i], sizeof u);
             assert_int_equal(u, want[kind][i]);
         }
-        assert_int_equal(dsn_seal2_array(x, 8, &s, nonce, tensor[kind], kind, DSN_UNSEAL), 0);
+        assert_int_equal(dsn_seal2_array(x, 8, &s, spec, tensor[kind], kind, DSN_UNSEAL), 0);
         for(int i = 0; i < 8; ++i) assert_true(x[i] == (float)(i + 1));
     }
 }
@@ -332,12 +332,12 @@ static void load_unseals(int version)
     params ps;
     collect(ref, &ps);
     for(int k = 0; k < ps.count; ++k) for(size_t i = 0; i < ps.n[k]; ++i) ps.p[k][i] = (float)rand()/RAND_MAX + .1f;
-    dsn_seal_spec spec = {version, {0}};
+    dsn_seal_spec spec = {version, {0}, 6};
     char nonce[2*DSN_SEAL_NONCE_BYTES + 1];
-    assert_int_equal(dsn_seal_nonce(spec.nonce, ref, 0, ref->n, &s), 0);
+    assert_int_equal(dsn_seal_nonce(spec.nonce, ref, 0, ref->n), 0);
     dsn_seal_nonce_text(nonce, &spec);
-    snprintf(opt, sizeof opt, "sealed=%d%s%s", version, version == DSN_SEAL_V3 ? "\nseal_nonce=" : "",
-             version == DSN_SEAL_V3 ? nonce : "");
+    snprintf(opt, sizeof opt, "sealed=%d%s%s%s", version, version == DSN_SEAL_V3 ? "\nseal_nonce=" : "",
+             version == DSN_SEAL_V3 ? nonce : "", version == DSN_SEAL_V3 ? "\nseal_cost=6" : "");
     snprintf(text, sizeof text, CUSTOMER STAMP BODY, opt);
     char *cfg = dsn_test_write(dir, "sealed.cfg", text);
     dsn_test_pathf(plain, sizeof plain, "%s/plain.weights", dir);
@@ -405,7 +405,7 @@ static void test_v2_network_refused_untouched(void **state)
     assert_int_equal(dsn_seal_fits(net, 0, net->n, DSN_SEAL_V1), 1);
     assert_int_equal(dsn_seal_fits(net, 0, net->n, DSN_SEAL_V3), 0);
     assert_int_equal(dsn_seal_fits(net, 0, net->n, 4), -1);
-    const dsn_seal_spec v2 = {DSN_SEAL_V2, {0}}, v3 = {DSN_SEAL_V3, {1, 2, 3}};
+    const dsn_seal_spec v2 = {DSN_SEAL_V2, {0}, 0}, v3 = {DSN_SEAL_V3, {1, 2, 3}, 4};
     for(int dir_ = 0; dir_ < 2; ++dir_) {
         assert_int_equal(dsn_seal_network(net, 0, net->n, &s, &v2, dir_), -1);
         assert_int_equal(dsn_seal_network(net, 0, net->n, &s, &v3, dir_), -1);
@@ -439,20 +439,20 @@ static void test_load_unseals_v3(void **state)
     load_unseals(DSN_SEAL_V3);
 }
 
-/* Version 3's format, as test_v2_known_answer: values 1..8 sealed with the serial 0x1234 and the
- * nonce 00 01 .. 0f as a weight tensor 3, a variance tensor 4 and a mean tensor 5, computed
- * independently from the spec in dsn_seal.c (Python's hashlib and struct, `openssl enc -chacha20`
- * on 64 zero bytes; the same script gives test_v2_known_answer's figures with the v2 tag). */
+/* Version 3's format, as test_v2_known_answer: values 1..8 sealed with the serial 0x1234, the
+ * nonce 00 01 .. 0f and the cost 10 as a weight tensor 3, a variance tensor 4 and a mean tensor 5,
+ * computed independently from the spec in dsn_seal.c (Python's hashlib.scrypt, sha256 and struct,
+ * `openssl enc -chacha20` on 64 zero bytes; the same script gives test_v2_known_answer's figures). */
 static void test_v3_known_answer(void **state)
 {
     (void)state;
-    uint8_t nonce[DSN_SEAL_NONCE_BYTES];
-    for(int i = 0; i < DSN_SEAL_NONCE_BYTES; ++i) nonce[i] = (uint8_t)i;
+    dsn_seal_spec spec = {DSN_SEAL_V3, {0}, 10};
+    for(int i = 0; i < DSN_SEAL_NONCE_BYTES; ++i) spec.nonce[i] = (uint8_t)i;
     const uint32_t want[3][8] = {
-        {0xB77BB907u, 0xAAB95635u, 0x81A2CCD2u, 0xC0714274u, 0x134A57F4u, 0x0879606Au, 0x24270EB9u, 0x184B7611u},
-        {0x325FFCEFu, 0x11670248u, 0xC63B7C25u, 0x8C28D67Eu, 0x27BDB627u, 0x358B0DE5u, 0x041FE189u, 0xB3D0229Bu},
-        {0x0E44ABCFu, 0x19D2B02Au, 0x0836F717u, 0x3F2CD7EEu, 0x3A153814u, 0x52572B79u, 0x21D99BAAu, 0x1FD43886u}};
-    known_answer(nonce, want);
+        {0x2FFBEB89u, 0xBA77E7B2u, 0x1B2E9824u, 0x4271013Du, 0x8F13D691u, 0x1262DDCFu, 0x0BD50F35u, 0x35A83C0Au},
+        {0xB678482Au, 0x901DFA2Eu, 0x2168DFC1u, 0x94572793u, 0x13853FDDu, 0x3C0367C8u, 0x30B9F870u, 0x076302A1u},
+        {0x4EA25F71u, 0x20390954u, 0x07E65C8Bu, 0x4456A262u, 0x35574AB9u, 0x1DF88913u, 0x5579D18Bu, 0x14A57982u}};
+    known_answer(&spec, want);
 }
 
 /* sealed order number of x (a weight) minus that of y, mod M: what a thief subtracting two files reads */
@@ -468,9 +468,9 @@ static uint64_t order_diff(float x, float y)
 
 /* Two networks that differ in one weight (a retrained model, a checkpoint), sealed to one serial.
  * Version 2 shares the pads: subtracting the sealed files gives the weights' own differences, zero
- * wherever they agree. Version 3's nonce differs (a keyed hash of the weights: another serial or
- * one weight changed gives another, the same weights the same), so the sealed files agree nowhere
- * and their difference is not the weights'. */
+ * wherever they agree. Version 3's nonce differs (a hash of the weights: one weight changed gives
+ * another, the same weights the same), so the sealed files agree nowhere and their difference is
+ * not the weights'. The same nonce under another serial or another cost: other pads. */
 static void test_v3_nonce_separates_files(void **state)
 {
     (void)state;
@@ -486,25 +486,28 @@ static void test_v3_nonce_separates_files(void **state)
     srand(13);
     for(int k = 0; k < pa.count; ++k) for(size_t i = 0; i < pa.n[k]; ++i) pa.p[k][i] = pb.p[k][i] = (float)rand()/RAND_MAX - .5f;
     pb.p[0][0] += .25f;                                     /* one weight of the convolution moved */
-    dsn_seal_spec sa = {DSN_SEAL_V3, {0}}, sb = sa, again = sa, other = sa;
-    assert_int_equal(dsn_seal_nonce(sa.nonce, a, 0, a->n, &s), 0);
-    assert_int_equal(dsn_seal_nonce(sb.nonce, b, 0, b->n, &s), 0);
-    assert_int_equal(dsn_seal_nonce(again.nonce, a, 0, a->n, &s), 0);
-    assert_int_equal(dsn_seal_nonce(other.nonce, a, 0, a->n, &t), 0);
+    dsn_seal_spec sa = {DSN_SEAL_V3, {0}, 4}, sb = sa, again = sa;
+    assert_int_equal(dsn_seal_nonce(sa.nonce, a, 0, a->n), 0);
+    assert_int_equal(dsn_seal_nonce(sb.nonce, b, 0, b->n), 0);
+    assert_int_equal(dsn_seal_nonce(again.nonce, a, 0, a->n), 0);
     assert_memory_equal(sa.nonce, again.nonce, DSN_SEAL_NONCE_BYTES);
     assert_memory_not_equal(sa.nonce, sb.nonce, DSN_SEAL_NONCE_BYTES);
-    assert_memory_not_equal(sa.nonce, other.nonce, DSN_SEAL_NONCE_BYTES);
     size_t n = pa.n[0];                                     /* the convolution's 36 weights */
-    for(int version = DSN_SEAL_V2; version <= DSN_SEAL_V3; ++version){
+    const dsn_seal_spec v2 = {DSN_SEAL_V2, {0}, 0};
+    /* b sealed: by version 2, by version 3 with b's nonce, a's nonce under another serial, and
+       under another cost; a sealed each time as a's own (version 2, or version 3 with a's nonce) */
+    const dsn_seal_spec *specs_b[4] = {&v2, &sb, &sa, &sa};
+    for(int k = 0; k < 4; ++k){
         float *x = malloc(n*sizeof *x), *y = malloc(n*sizeof *y);
         memcpy(x, pa.p[0], n*sizeof *x);
         memcpy(y, pb.p[0], n*sizeof *y);
-        const uint8_t *na = version == DSN_SEAL_V3 ? sa.nonce : NULL, *nb = version == DSN_SEAL_V3 ? sb.nonce : NULL;
-        assert_int_equal(dsn_seal2_array(x, n, &s, na, 0, DSN_SEAL_WEIGHT, DSN_SEAL), 0);
-        assert_int_equal(dsn_seal2_array(y, n, &s, nb, 0, DSN_SEAL_WEIGHT, DSN_SEAL), 0);
+        dsn_seal_spec ka = k == 0 ? v2 : sa;
+        if(k == 3) ka.cost = sa.cost + 1;
+        assert_int_equal(dsn_seal2_array(x, n, &s, &ka, 0, DSN_SEAL_WEIGHT, DSN_SEAL), 0);
+        assert_int_equal(dsn_seal2_array(y, n, k == 2 ? &t : &s, specs_b[k], 0, DSN_SEAL_WEIGHT, DSN_SEAL), 0);
         size_t leaked = 0;
         for(size_t i = 0; i < n; ++i) leaked += order_diff(y[i], x[i]) == order_diff(pb.p[0][i], pa.p[0][i]);
-        if(version == DSN_SEAL_V2) assert_int_equal(leaked, n);   /* every difference, 35 of them zero */
+        if(k == 0) assert_int_equal(leaked, n);   /* every difference, 35 of them zero */
         else assert_int_equal(leaked, 0);
         free(x);
         free(y);
@@ -515,34 +518,38 @@ static void test_v3_nonce_separates_files(void **state)
     dsn_test_rmtree(dir);
 }
 
-/* The cfg's sealed= and seal_nonce=: version 3 needs a nonce of 32 hex digits, the others take
- * none; each refusal names the option. */
+/* The cfg's sealed=, seal_nonce= and seal_cost=: version 3 needs a nonce of 32 hex digits and a
+ * cost of 1..20, the others take neither; each refusal names the option. */
 static void test_seal_spec_parse(void **state)
 {
     (void)state;
     const char *hex = "000102030405060708090a0b0c0d0eFF";
     char err[200], text[2*DSN_SEAL_NONCE_BYTES + 1];
     dsn_seal_spec sp;
-    assert_int_equal(dsn_seal_spec_parse(&sp, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(dsn_seal_spec_parse(&sp, NULL, NULL, NULL, err, sizeof err), 0);
     assert_int_equal(sp.version, 0);
-    assert_int_equal(dsn_seal_spec_parse(&sp, "2", NULL, err, sizeof err), 0);
+    assert_int_equal(dsn_seal_spec_parse(&sp, "2", NULL, NULL, err, sizeof err), 0);
     assert_int_equal(sp.version, DSN_SEAL_V2);
-    assert_int_equal(dsn_seal_spec_parse(&sp, "3", hex, err, sizeof err), 0);
+    assert_int_equal(dsn_seal_spec_parse(&sp, "3", hex, "14", err, sizeof err), 0);
     assert_int_equal(sp.version, DSN_SEAL_V3);
+    assert_int_equal(sp.cost, 14);
     assert_int_equal(sp.nonce[1], 1);
     assert_int_equal(sp.nonce[15], 0xFF);
     dsn_seal_nonce_text(text, &sp);
     assert_string_equal(text, "000102030405060708090a0b0c0d0eff");
-    const char *bad[][3] = {{"3", NULL, "seal_nonce="}, {"3", "0001", "seal_nonce="},
-                            {"3", "000102030405060708090a0b0c0d0eGG", "seal_nonce="},
-                            {"3", "000102030405060708090a0b0c0d0e0f00", "seal_nonce="},
-                            {"2", hex, "seal_nonce="}, {NULL, hex, "seal_nonce="},
-                            {"4", NULL, "sealed=4"}, {"-1", NULL, "sealed=-1"}, {"x", NULL, "sealed=x"},
-                            {"", NULL, "sealed="}};
+    const char *bad[][4] = {{"3", NULL, "14", "seal_nonce="}, {"3", "0001", "14", "seal_nonce="},
+                            {"3", "000102030405060708090a0b0c0d0eGG", "14", "seal_nonce="},
+                            {"3", "000102030405060708090a0b0c0d0e0f00", "14", "seal_nonce="},
+                            {"3", hex, NULL, "seal_cost="}, {"3", hex, "0", "seal_cost= 1..20"},
+                            {"3", hex, "21", "not 21"}, {"3", hex, "14x", "not 14x"},
+                            {"2", hex, NULL, "seal_nonce= goes with sealed=3"}, {NULL, hex, NULL, "seal_nonce="},
+                            {"2", NULL, "14", "seal_cost= goes with sealed=3"},
+                            {"4", NULL, NULL, "sealed=4"}, {"-1", NULL, NULL, "sealed=-1"}, {"x", NULL, NULL, "sealed=x"},
+                            {"", NULL, NULL, "sealed="}};
     for(size_t i = 0; i < sizeof bad/sizeof bad[0]; ++i){
         err[0] = 0;
-        assert_int_equal(dsn_seal_spec_parse(&sp, bad[i][0], bad[i][1], err, sizeof err), -1);
-        if(!strstr(err, bad[i][2])) fail_msg("case %zu: '%s' does not name %s", i, err, bad[i][2]);
+        assert_int_equal(dsn_seal_spec_parse(&sp, bad[i][0], bad[i][1], bad[i][2], err, sizeof err), -1);
+        if(!strstr(err, bad[i][3])) fail_msg("case %zu: '%s' does not name %s", i, err, bad[i][3]);
     }
 }
 
