@@ -3,12 +3,14 @@
  *
  *   build/bench MODE BATCH SECS [CFG_DIR]       MODE: teacher_train student_train infer stamp
  *   build/bench sgemm N SECS                    cblas_sgemm N x N x N: the machine's ceiling
+ *   build/bench unseal COST SECS                a thief's try of one serial on a sealed file
  *   build/stock/bench ...                       the same driver against stock Darknet
  *                                               (teacher_train, infer and sgemm: no DSN layers)
  *
  * Prints one line to stdout, e.g.
  *   RESULT mode=teacher_train batch=500 img_s=2012.4 mflop_img=12.877 iters=9 secs=2.24 loss=2.31
  *   RESULT mode=sgemm n=2048 gflops=101.3 best=103.0 reps=12
+ *   RESULT mode=unseal cost=14 serials_s=28.9 iters=58 secs=2.01
  *
  * What is timed:
  *   teacher_train  train_network() on cfg/mnist_teacher.cfg at BATCH: forward, backward, update
@@ -20,6 +22,10 @@
  *                  the serial is DSN_SERIAL (a fixed valid 64-bit serial when unset).
  *   infer          network_predict() of the teacher at BATCH
  *   stamp          the [serial_stamp] layer's forward alone (deploy mode: every row stamped)
+ *   unseal         what trying one serial on a sealed weights file costs a thief: the key of a new
+ *                  serial each time and 8 values of the first tensor unsealed with it (enough to
+ *                  tell a wrong serial: it unseals mostly tiny values). COST 0: version 2's key
+ *                  (one SHA-256); COST 1..20: version 3's (scrypt, N = 2^COST; dsn export's 14)
  * Data are synthetic, generated once before timing: uniform pixels, random one-hot labels. Each
  * mode warms up (>= 2 iterations and >= 0.3 s), then runs >= SECS seconds and >= 3 iterations;
  * img/s is images over the timed wall time. Threads: OMP_NUM_THREADS for Darknet,
@@ -33,6 +39,7 @@
 
 #ifndef DSN_STOCK
 #include "dsn_layers.h"
+#include "dsn_seal.h"
 #include "dsn_serial.h"
 #endif
 
@@ -49,7 +56,8 @@
 static void usage(void)
 {
     fprintf(stderr, "usage: bench teacher_train|student_train|infer|stamp BATCH SECS [CFG_DIR]\n"
-                    "       bench sgemm N SECS\n");
+                    "       bench sgemm N SECS\n"
+                    "       bench unseal COST SECS\n");
     exit(2);
 }
 
@@ -137,6 +145,35 @@ static void default_serial(void)
 }
 #endif
 
+#ifndef DSN_STOCK
+/* Serials per second a thief tries on a sealed file (version 2 with cost 0, else version 3). */
+static int run_unseal(int cost, double secs)
+{
+    dsn_seal_spec spec = {cost ? DSN_SEAL_V3 : DSN_SEAL_V2, {0x4E, 0x6F, 0x6E, 0x63, 0x65}, cost};
+    uint64_t k = 0;
+    int n = 0;
+    double t0 = 0;
+    for(int warm = 1; warm >= 0; --warm){
+        n = 0;
+        t0 = bench_now();
+        do {
+            uint8_t bytes[8];
+            for(int i = 0; i < 8; ++i) bytes[i] = (uint8_t)(++k >> (8*i));    /* a new serial each try */
+            dsn_serial s;
+            float x[8] = {.01f, -.02f, .03f, -.04f, .05f, -.06f, .07f, -.08f};
+            if(dsn_serial_from_bytes(&s, bytes, 8, 64) != 0 || dsn_seal2_array(x, 8, &s, &spec, 0, DSN_SEAL_WEIGHT, DSN_UNSEAL)){
+                fprintf(stderr, "bench: unsealing failed (cost %d)\n", cost);
+                return 2;
+            }
+            ++n;
+        } while(n < (warm ? WARM_ITERS : MIN_ITERS) || bench_now() - t0 < (warm ? WARM_SECS : secs));
+    }
+    double t = bench_now() - t0;
+    printf("RESULT mode=unseal cost=%d serials_s=%.2f iters=%d secs=%.3f\n", cost, n/t, n, t);
+    return 0;
+}
+#endif
+
 static int run_sgemm(int n, double secs)
 {
     size_t nn = (size_t)n*n;
@@ -174,8 +211,11 @@ int main(int argc, char **argv)
     int batch = atoi(argv[2]);
     double secs = atof(argv[3]);
     const char *cfgdir = argc > 4 ? argv[4] : "cfg";
-    if(batch <= 0 || !(secs >= 0)) usage();
+    if(batch < 0 || (batch == 0 && strcmp(mode, "unseal")) || !(secs >= 0)) usage();
     if(!strcmp(mode, "sgemm")) return run_sgemm(batch, secs);
+#ifndef DSN_STOCK
+    if(!strcmp(mode, "unseal")) return batch <= DSN_SEAL_COST_MAX ? run_unseal(batch, secs) : (usage(), 2);
+#endif
 
     int train = !strcmp(mode, "teacher_train") || !strcmp(mode, "student_train");
     int student = !strcmp(mode, "student_train"), stamp = !strcmp(mode, "stamp");

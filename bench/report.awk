@@ -88,7 +88,8 @@ END {
     print "\nstock Darknet has no OpenMP: its 2-thread runs use one core. Training is the cfg's optimizer" >> md
     print "(Adam with darknet_patch/0004, and in PyTorch; stock Darknet's CPU update is SGD-momentum). The" >> md
     print "student's MFLOP/img includes its teacher's forward on the valid rows. torch: bench/bench_torch.py," >> md
-    print "the same cfgs built as torch modules (make bench PEERS=1)." >> md
+    print "the same cfgs built as torch modules (make bench PEERS=1). unseal rows: serials tried per second on a" >> md
+    print "sealed file (the batch column is scrypt's cost, 0 for the second seal's one SHA-256)." >> md
     if (noisy) printf "\n**%d of %d runs had other processes using more than %s cores (worst %.2f): those numbers are contaminated.**\n", \
                       noisy, nruns, quiet, worst >> md
 
@@ -120,4 +121,10 @@ END {
     printf "- infer batch 1: %s (target >= 8000: %s)\n", line == "" ? "not measured" : line, met(best, 8000) >> md
     k = key("fast", "stamp", 500, 1)
     if (k in cnt) { stats(k); printf "- stamp ([serial_stamp] forward alone, batch 500): %.0f ns per image\n", 1e9 / MED >> md }
+    k2 = key("fast", "unseal", 0, 1); k3 = key("fast", "unseal", 14, 1)
+    if ((k2 in cnt) && (k3 in cnt)) {
+        stats(k2); v2 = MED; stats(k3); v3 = MED
+        printf "- a thief's try of one serial on a sealed file, 1 thread: %.2f us (sealed=2, one SHA-256), %.1f ms (sealed=3, " \
+               "scrypt at cost 14): %.0fx the work\n", 1e6 / v2, 1e3 / v3, v2 / v3 >> md
+    }
 }

@@ -6,7 +6,9 @@
 #
 # Configurations (bench/bench.c and bench/bench_torch.py say what each mode times):
 #   fast  = $BUILD/bench          teacher_train, student_train (batch 500, the student cfg's own
-#                                 batch, 64), infer (500, 64, 1), stamp (500, 1 thread)
+#                                 batch, 64), infer (500, 64, 1), stamp (500, 1 thread), unseal
+#                                 (a thief's try of one serial on a sealed file: the second seal's
+#                                 key, and the third's at dsn export's cost 14; 1 thread)
 #   stock = $STOCK_DIR/bench      teacher_train, infer (stock Darknet: no OpenMP, naive gemm)
 #   torch = bench/bench_torch.py  PEERS=1: teacher_train, student_train, infer in Debian's
 #                                 python3-torch (make bench PEERS=1 installs it), the same cfgs
@@ -113,6 +115,7 @@ run_one() {   # round build mode batch threads
     res=$(grep '^RESULT' "$log.out" | tail -1)
     cat "$log.out" >> "$log"; rm -f "$log.out" "$log.time"
     if [ "$mode" = sgemm ]; then value=$(sed -n 's/.* gflops=\([0-9.]*\).*/\1/p' <<<"$res"); mflop=0
+    elif [ "$mode" = unseal ]; then value=$(sed -n 's/.* serials_s=\([0-9.]*\).*/\1/p' <<<"$res"); mflop=0
     else
         value=$(sed -n 's/.* img_s=\([0-9.]*\).*/\1/p' <<<"$res")
         mflop=$(sed -n 's/.* mflop_img=\([0-9.]*\).*/\1/p' <<<"$res")
@@ -124,7 +127,7 @@ run_one() {   # round build mode batch threads
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$build" "$mode" "$batch" "$t" "$value" "$mflop" \
         "$others" "$steal" >> "$runs"
     printf '  r%s %-5s %-13s b%-3s t%s  %10.1f %s  (others %s cores, steal %s)\n' "$round" "$build" "$mode" "$batch" "$t" \
-        "$value" "$([ "$mode" = sgemm ] && echo GFLOP/s || echo img/s)" "$others" "$steal"
+        "$value" "$(case $mode in sgemm) echo GFLOP/s ;; unseal) echo serials/s ;; *) echo img/s ;; esac)" "$others" "$steal"
 }
 
 # every configuration, in the order each round runs them: fast, stock and torch of one side by side
@@ -143,6 +146,8 @@ configs() {
         done
     done
     echo "fast stamp 500 1"
+    echo "fast unseal 0 1"
+    echo "fast unseal 14 1"
     return 0
 }
 
