@@ -22,7 +22,7 @@
  * SHA-256("DSN seal v3 tensor" 0x00 || master || t (4 bytes, big endian)). dsn export takes the
  * nonce from the weights it seals (dsn_seal_nonce), so two different files sealed to one serial get
  * different pads, and one file exported twice the same bytes. The cost makes every serial a thief
- * tries cost one scrypt (16 MiB and about 80 ms of a core here at the default 14), where version
+ * tries cost one scrypt (16 MiB and 31-35 ms of a core here at the default 14), where version
  * 2's key was one SHA-256: a wrong serial shows at once (the unsealed values are mostly tiny), so
  * the serial's 2^64 space was the seal's whole strength.
  *
