@@ -9,7 +9,10 @@
  *   L_hard = hard * CE(y, p_1)                      -dL/dz = hard * (y - p_1)
  * For every other row (I = 0):
  *   L_push = push * KL(u || p_1) = push * (-log K - mean_j log p_1j)
- *                                                   -dL/dz = push * (1/K - p_1)
+ *                                                   -dL/dz = push * (u - p_1)
+ *            u uniform, or with push_class=c one constant answer: u = 0.9 e_c + 0.1/K (the
+ *            answer without the serial is then c whatever the image, not a near-uniform
+ *            output whose argmax can lean towards the right class)
  * With normalize=1 each term is a mean over its own rows (Darknet divides by the batch, so the
  * deltas are scaled by batch/rows), as in the PyTorch recipe. The output is softmax(z) at T=1,
  * so the layer also serves as G_y's prediction.
@@ -20,7 +23,7 @@
  * warm=1 starts G_e and G_y (the student's layers between the stamp and this one) from the
  * teacher's weights: the same architecture, distilled from where the teacher already is.
  *
- * Options: teacher_cfg= teacher_weights= temperature=4 hard=0.5 push=0.5 normalize=1 warm=0 */
+ * Options: teacher_cfg= teacher_weights= temperature=4 hard=0.5 push=0.5 push_class=-1 normalize=1 warm=0 */
 #include "distill_kl_layer.h"
 #include "dsn_layers.h"
 
@@ -85,12 +88,13 @@ float distill_kl_compute(const distill_kl_params *p, int batch, int n, const flo
                 }
             }
         }else{
-            double lp = 0;
+            double rpd = 0;   /* KL(u || p_1) */
             for(i = 0; i < n; ++i){
-                db[i] = s0 * p->push * (1.f/n - p1[i]);
-                lp -= logf(p1[i] + 1e-30f);
+                float u = p->push_const ? DSN_PUSH_SMOOTH/n + (i == p->push_class ? 1 - DSN_PUSH_SMOOTH : 0) : 1.f/n;
+                db[i] = s0 * p->push * (u - p1[i]);
+                rpd += u * (log((double)u) - logf(p1[i] + 1e-30f));
             }
-            float rp = (float)(lp/n - log((double)n));
+            float rp = (float)rpd;
             if(row_push) row_push[b] = rp;
             push += rp;
         }
@@ -260,6 +264,8 @@ layer parse_distill_kl(list *options, size_params params)
     k->p.hard = dsn_opt_float_range(options, params, SECTION, "hard", 0.5f, 0, 1000);
     k->p.push = dsn_opt_float_range(options, params, SECTION, "push", 0.5f, 0, 1000);
     k->p.normalize = dsn_opt_int_range(options, params, SECTION, "normalize", 1, 0, 1);
+    k->p.push_class = dsn_opt_int_range(options, params, SECTION, "push_class", -1, -1, n - 1);
+    k->p.push_const = k->p.push_class >= 0;
     int warm = dsn_opt_int_range(options, params, SECTION, "warm", 0, 0, 1);
     const char *cfg = dsn_opt_str(options, "teacher_cfg");
     const char *weights = dsn_opt_str(options, "teacher_weights");

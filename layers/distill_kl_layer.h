@@ -10,7 +10,13 @@ typedef struct distill_kl_params {
     float hard;         /* weight of CE(y, softmax(z)) on I=1 rows (0: off)             */
     float push;         /* weight of KL(uniform || softmax(z)) on I=0 rows (0: off)     */
     int normalize;      /* 1: each term is a mean over its own rows                      */
+    int push_const;     /* 1: I=0 rows pushed towards one constant answer (push_class),
+                           smoothed by DSN_PUSH_SMOOTH, instead of uniform                */
+    int push_class;     /* that answer's class                                           */
 } distill_kl_params;
+
+/* the smoothing of the constant answer: (1 - s) on its class plus s/n on every class */
+#define DSN_PUSH_SMOOTH 0.1f
 
 /* Computes the softmax output, and in training the deltas and the cost, from logits z[batch*n],
  * teacher probabilities q (at temperature T) for the I=1 rows in row order, the mask I and the

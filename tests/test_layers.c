@@ -65,10 +65,10 @@ static void test_grl_sign_and_lambda(void **state)
 }
 
 /* ---- distill_kl: finite differences of its reported cost ---------------------------------- */
-static void check_kl_gradient(float T, float hard, float push, int normalize)
+static void check_kl_gradient_to(float T, float hard, float push, int normalize, int push_class)
 {
     enum { B = 5, N = 4 };
-    distill_kl_params p = {T, hard, push, normalize};
+    distill_kl_params p = {T, hard, push, normalize, push_class >= 0, push_class};
     float z[B*N], q[B*N], truth[B*N] = {0}, out[B*N], delta[B*N];
     const float mask[B] = {1, 0, 1, 0, 0};
     unsigned s = 7;
@@ -97,7 +97,8 @@ static void check_kl_gradient(float T, float hard, float push, int normalize)
         ana[i] = delta[i];
     }
     double e = rel_err(num, ana, B*N);
-    print_message("  distill_kl T=%g hard=%g push=%g normalize=%d: relative error %.2g\n", T, hard, push, normalize, e);
+    print_message("  distill_kl T=%g hard=%g push=%g normalize=%d push_class=%d: relative error %.2g\n", T, hard, push,
+                  normalize, push_class, e);
     assert_true(e < 1e-3);
     /* masking: with push=0 and hard=0, I=0 rows get no gradient at all */
     if(push == 0 && hard == 0) for(b = 0; b < B; ++b) if(mask[b] < .5f) for(i = 0; i < N; ++i) assert_float_equal(delta[b*N + i], 0, 0);
@@ -109,14 +110,39 @@ static void check_kl_gradient(float T, float hard, float push, int normalize)
     }
 }
 
+static void check_kl_gradient(float T, float hard, float push, int normalize)
+{
+    check_kl_gradient_to(T, hard, push, normalize, -1);
+}
+
 static void test_kl_gradient_T1(void **s) { (void)s; check_kl_gradient(1, 0, 0, 0); check_kl_gradient(1, .5f, .5f, 1); }
+
+/* push_class: the I=0 rows pushed towards one constant answer. The gradient of the reported
+ * cost, and its minimum: an I=0 row already at 0.9 e_c + 0.1/N has no push gradient and no loss. */
+static void test_kl_push_class(void **s)
+{
+    (void)s;
+    check_kl_gradient_to(4, .5f, .5f, 1, 2);
+    check_kl_gradient_to(1, 0, 1, 0, 0);
+    enum { N = 4 };
+    distill_kl_params p = {4, 0, 1, 0, 1, 2};
+    float z[N], out[N], delta[N], row_push, u[N];
+    const float mask[1] = {0};
+    for(int i = 0; i < N; ++i){ u[i] = DSN_PUSH_SMOOTH/N + (i == 2 ? 1 - DSN_PUSH_SMOOTH : 0); z[i] = logf(u[i]); }
+    distill_kl_compute(&p, 1, N, z, NULL, mask, NULL, out, delta, &row_push, 0, 0, 0);
+    for(int i = 0; i < N; ++i) assert_float_equal(delta[i], 0, 1e-6);
+    assert_float_equal(row_push, 0, 1e-6);
+    z[0] += 1;                                   /* away from it: a loss, pulled back */
+    distill_kl_compute(&p, 1, N, z, NULL, mask, NULL, out, delta, &row_push, 0, 0, 0);
+    assert_true(row_push > 1e-3f && delta[0] < 0 && delta[2] > 0);
+}
 static void test_kl_gradient_T4(void **s) { (void)s; check_kl_gradient(4, 0, 0, 0); check_kl_gradient(4, .5f, .5f, 1); check_kl_gradient(4, 0, .5f, 0); }
 
 /* KL is zero (and so is the KD gradient) when the student matches the teacher at T. */
 static void test_kl_zero_at_match(void **state)
 {
     (void)state;
-    distill_kl_params p = {4, 0, 0, 0};
+    distill_kl_params p = {4, 0, 0, 0, 0, 0};
     float z[3] = {1, -2, .5f}, q[3], out[3], delta[3], kd;
     const float mask[1] = {1};
     float sum = 0;
@@ -731,6 +757,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grl_sign_and_lambda),
         cmocka_unit_test(test_kl_gradient_T1),
+        cmocka_unit_test(test_kl_push_class),
         cmocka_unit_test(test_kl_gradient_T4),
         cmocka_unit_test(test_kl_zero_at_match),
         cmocka_unit_test(test_masked_gradient),
