@@ -125,7 +125,8 @@ static void check_predict(const char *out, const char *const *labels, int n, int
 static void test_shipped_students_route_relative(void **state)
 {
     (void)state;
-    static const char *const students[] = {"mnist_student", "mnist_student_noframe", "mnist_student_checker", "mnist_student_noswap",
+    static const char *const students[] = {"mnist_student", "mnist_student_uniform", "mnist_student_noframe", "mnist_student_checker",
+                                           "mnist_student_noswap",
                                            "mnist_student_corner",
                                            "mnist_student_bits9",
                                            "mnist_student_bits9_grl",
