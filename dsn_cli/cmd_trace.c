@@ -181,7 +181,7 @@ static int trace_readings(dsn_trace_result *t, const dsn_model *m, const cert_se
     dsn_seal_spec readings[DSN_SEAL_LATEST + 1] = {m->seal};
     int n = 1;
     for(int v = DSN_SEAL_LATEST; v >= 0; --v) {
-        if(v == m->seal.version || (v == DSN_SEAL_V3 && m->seal.version != DSN_SEAL_V3)) continue;
+        if(v == m->seal.version || v == DSN_SEAL_V3) continue;   /* version 3 needs the cfg's own nonce */
         readings[n] = m->seal;
         readings[n++].version = v;
     }

@@ -337,8 +337,9 @@ static int digest_params(EVP_MD_CTX *ctx, const network *net, int start, int cut
             uint32_t u;
             memcpy(&u, &p.x[a][k], sizeof u);
             for(int b = 0; b < 4; ++b) buf[used++] = (uint8_t)(u >> (8*b));
-            if(used == sizeof buf && EVP_DigestUpdate(ctx, buf, used) != 1) return -1;
-            if(used == sizeof buf) used = 0;
+            if(used < sizeof buf) continue;
+            if(EVP_DigestUpdate(ctx, buf, used) != 1) return -1;
+            used = 0;
         }
     }
     return EVP_DigestUpdate(ctx, buf, used) == 1 ? 0 : -1;

@@ -230,6 +230,16 @@ static void test_export_refusals(void **state)
     dsn_test_rmtree(dir);
 }
 
+/* The size of two files that must have the same size. */
+static size_t same_size(const char *p, const char *q)
+{
+    struct stat sp, sq;
+    assert_int_equal(stat(p, &sp), 0);
+    assert_int_equal(stat(q, &sq), 0);
+    assert_int_equal(sp.st_size, sq.st_size);
+    return (size_t)sp.st_size;
+}
+
 /* Sealed export: the same model as --no-seal once loaded with its serial (darknet unseals it at load
  * time), a different file of the same size, scrambled without the serial or with a neighbour. The
  * cfg says sealed=3, the nonce of these weights (dsn_seal_nonce) and the default cost; exported
@@ -262,22 +272,15 @@ static void test_export_sealed(void **state)
     pathf(path, sizeof path, "%s/again/m.weights", dir);
     pathf(w, sizeof w, "%s/sealed/m.weights", dir);
     char *again = dsn_test_read(path), *first = dsn_test_read(w);
-    struct stat s1, s2;
-    assert_int_equal(stat(path, &s1), 0);
-    assert_int_equal(stat(w, &s2), 0);
-    assert_int_equal(s1.st_size, s2.st_size);
-    assert_memory_equal(again, first, (size_t)s1.st_size);
+    assert_memory_equal(again, first, same_size(path, w));
     free(again);
     free(first);
     pathf(path, sizeof path, "%s/plain/m.weights", dir);
     pathf(w, sizeof w, "%s/sealed/m.weights", dir);
     char *a = dsn_test_read(path), *b = dsn_test_read(w);
-    struct stat sa, sb;
-    assert_int_equal(stat(path, &sa), 0);
-    assert_int_equal(stat(w, &sb), 0);
-    assert_int_equal(sa.st_size, sb.st_size);
+    size_t size = same_size(path, w);
     assert_memory_equal(a, b, 20);                         /* Darknet's header is kept */
-    assert_memory_not_equal(a + 20, b + 20, (size_t)sa.st_size - 20);
+    assert_memory_not_equal(a + 20, b + 20, size - 20);
     free(a);
     free(b);
 
